@@ -1,0 +1,225 @@
+//! `tessera certs`: generate a development PKI or self-signed certificates, and
+//! inspect certificate files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use tessera_tls::{self_signed, CertificateInfo, DevPki, KeyType, PkiOptions, Usage, Validity};
+use time::OffsetDateTime;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CertsCommand {
+    /// Generate a CA, a server and a client certificate for development.
+    ///
+    /// Writes the tlslp reference layout, so the same directory works with the
+    /// reference tools: ca_cert.pem, ca_key.pem, server-cert.pem, server-key.pem,
+    /// client_cert.pem, ec_private_key.pem. Keys are written 0600. The server
+    /// certificate names localhost, 127.0.0.1 and ::1 plus every --name; the client
+    /// certificate is X.509 v3 with extendedKeyUsage clientAuth.
+    Dev(DevArgs),
+    /// Generate a self-signed certificate (e.g. for a Gemini capsule): DIR/cert.pem and DIR/key.pem.
+    SelfSigned(SelfSignedArgs),
+    /// Show subject, SANs, validity, fingerprint and key type of each certificate in a PEM file.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DevArgs {
+    /// Directory to write into (created 0700 if missing).
+    #[arg(long, default_value = "certificates")]
+    out: PathBuf,
+    /// Extra server name (DNS name or IP address); repeatable.
+    #[arg(long = "name", value_name = "NAME")]
+    names: Vec<String>,
+    /// Common name of the client certificate.
+    #[arg(long, default_value = "client")]
+    client_cn: String,
+    /// Key algorithm: ecdsa-p256, ed25519 or rsa-2048.
+    #[arg(long, default_value = "ecdsa-p256")]
+    key_type: KeyType,
+    /// Days the CA is valid.
+    #[arg(long, default_value_t = 3650)]
+    ca_days: u32,
+    /// Days the server and client certificates are valid.
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// Overwrite existing files (without it, nothing is written if any exists).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SelfSignedArgs {
+    /// Common name, also the first subjectAltName (e.g. the capsule's host name).
+    #[arg(long)]
+    cn: String,
+    /// Directory to write cert.pem and key.pem into.
+    #[arg(long)]
+    out: PathBuf,
+    /// Extra subjectAltName (DNS name or IP address); repeatable.
+    #[arg(long = "name", value_name = "NAME")]
+    names: Vec<String>,
+    /// What the certificate is for.
+    #[arg(long, value_enum, default_value_t = UsageArg::Server)]
+    usage: UsageArg,
+    /// Key algorithm: ecdsa-p256, ed25519 or rsa-2048.
+    #[arg(long, default_value = "ecdsa-p256")]
+    key_type: KeyType,
+    /// Days the certificate is valid.
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// Overwrite existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum UsageArg {
+    Server,
+    Client,
+    Both,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// PEM file holding one or more certificates.
+    file: PathBuf,
+}
+
+pub(crate) fn run(command: CertsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        CertsCommand::Dev(args) => dev(&args),
+        CertsCommand::SelfSigned(args) => self_signed_cmd(&args),
+        CertsCommand::Inspect(args) => inspect(&args.file),
+    }
+}
+
+fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.days > 0 && args.ca_days > 0,
+        "--days and --ca-days must be at least 1"
+    );
+    let mut options = PkiOptions::default();
+    options
+        .key_type(args.key_type)
+        .ca_days(args.ca_days)
+        .leaf_days(args.days)
+        .server_names(args.names.iter().cloned())
+        .client_name(args.client_cn.clone());
+    let pki = DevPki::generate(&options).context("generating the dev PKI")?;
+    let written = pki.write(&args.out, args.force)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "wrote a {} dev PKI to {}:",
+        args.key_type,
+        args.out.display()
+    )?;
+    for path in written {
+        writeln!(out, "  {}", path.display())?;
+    }
+    writeln!(
+        out,
+        "CA fingerprint:     {}",
+        tessera_tls::Fingerprint::of_der(pki.ca.der())
+    )?;
+    writeln!(
+        out,
+        "server fingerprint: {}",
+        tessera_tls::Fingerprint::of_der(pki.server.der())
+    )?;
+    writeln!(
+        out,
+        "client fingerprint: {}",
+        tessera_tls::Fingerprint::of_der(pki.client.der())
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn self_signed_cmd(args: &SelfSignedArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.days > 0, "--days must be at least 1");
+    let usage = match args.usage {
+        UsageArg::Server => Usage::Server,
+        UsageArg::Client => Usage::Client,
+        UsageArg::Both => Usage::ServerAndClient,
+    };
+    let issued = self_signed(&args.cn, &args.names, usage, args.key_type, args.days)
+        .with_context(|| format!("generating a certificate for {:?}", args.cn))?;
+    tessera_tls::create_private_dir(&args.out)?;
+    let cert = args.out.join("cert.pem");
+    let key = args.out.join("key.pem");
+    issued.write(&cert, &key, args.force)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "wrote {} and {}", cert.display(), key.display())?;
+    writeln!(
+        out,
+        "fingerprint: {}",
+        tessera_tls::Fingerprint::of_der(issued.der())
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
+    let certs = tessera_tls::load_certificates(file)?;
+    let mut out = std::io::stdout().lock();
+    for (index, der) in certs.iter().enumerate() {
+        let info = CertificateInfo::parse(der.as_ref(), &file.display().to_string())?;
+        if certs.len() > 1 {
+            writeln!(out, "certificate {} of {}", index + 1, certs.len())?;
+        }
+        print_certificate(&mut out, &info)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the facts of one certificate, one `key: value` per line.
+pub(crate) fn print_certificate(
+    out: &mut impl Write,
+    info: &CertificateInfo,
+) -> std::io::Result<()> {
+    let rfc3339 = |at: OffsetDateTime| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let validity = match info.validity_at(OffsetDateTime::now_utc()) {
+        Validity::Valid => "valid now",
+        Validity::Expired => "EXPIRED",
+        Validity::NotYetValid => "NOT YET VALID",
+    };
+    let sans: Vec<String> = info
+        .subject_alt_names()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    writeln!(out, "subject:      {}", info.subject())?;
+    writeln!(out, "issuer:       {}", info.issuer())?;
+    writeln!(
+        out,
+        "SANs:         {}",
+        if sans.is_empty() {
+            "(none)".to_owned()
+        } else {
+            sans.join(", ")
+        }
+    )?;
+    writeln!(out, "not before:   {}", rfc3339(info.not_before()))?;
+    writeln!(
+        out,
+        "not after:    {} ({validity})",
+        rfc3339(info.not_after())
+    )?;
+    writeln!(out, "key:          {}", info.key_algorithm())?;
+    writeln!(
+        out,
+        "version:      v{}{}",
+        info.version(),
+        if info.is_ca() { ", CA" } else { "" }
+    )?;
+    writeln!(out, "serial:       {}", info.serial())?;
+    writeln!(out, "fingerprint:  {}", info.fingerprint())?;
+    writeln!(out, "sha256 colon: {}", info.fingerprint().to_colon_hex())?;
+    Ok(())
+}

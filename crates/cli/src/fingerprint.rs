@@ -1,0 +1,54 @@
+//! `tessera fingerprint`: the SHA-256 fingerprint of a certificate file, or of
+//! the certificate a server presents (fetched without sending any data).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use tessera_tls::tofu::{HostKey, DEFAULT_PORT};
+use tessera_tls::CertificateInfo;
+
+#[derive(Debug, Args)]
+pub(crate) struct FingerprintArgs {
+    /// A PEM certificate file, or HOST:PORT of a TLS server (port defaults to 1965).
+    /// An existing file wins over a host name.
+    target: String,
+    /// Print the colon-separated upper-case form (as openssl) instead of sha256:<hex>.
+    #[arg(long)]
+    colon: bool,
+    /// Seconds to wait for the server (connect + handshake).
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+}
+
+pub(crate) fn run(args: &FingerprintArgs) -> anyhow::Result<ExitCode> {
+    let infos = if Path::new(&args.target).exists() {
+        let path = Path::new(&args.target);
+        tessera_tls::load_certificates(path)?
+            .iter()
+            .map(|der| CertificateInfo::parse(der.as_ref(), &args.target))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .take(1)
+            .collect::<Vec<_>>()
+    } else {
+        let key = HostKey::parse(&args.target, DEFAULT_PORT)?;
+        let chain = crate::runtime()?.block_on(tessera_tls::fetch_server_certificates(
+            key.host(),
+            key.port(),
+            Duration::from_secs(args.timeout),
+        ))?;
+        chain.into_iter().take(1).collect()
+    };
+    let mut out = std::io::stdout().lock();
+    for info in infos {
+        if args.colon {
+            writeln!(out, "{}", info.fingerprint().to_colon_hex())?;
+        } else {
+            writeln!(out, "{}", info.fingerprint())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,96 @@
+//! A tiny TLS line service on loopback, used by the demo and the benchmark: the
+//! client sends one line, the server answers `hello <client CN>: <line>` and closes.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_tls::rustls::pki_types::ServerName;
+use tessera_tls::rustls::{ClientConfig, ServerConfig};
+use tessera_tls::tokio_rustls::{TlsAcceptor, TlsConnector};
+use tessera_tls::HandshakeSummary;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Longest line either side reads.
+const MAX_LINE: u64 = 1024;
+/// Deadline for the handshake and each read.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts the service on 127.0.0.1 on a free port; it runs until the task is aborted.
+pub(crate) async fn spawn_server(
+    config: Arc<ServerConfig>,
+) -> io::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let acceptor = TlsAcceptor::from(config);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Err(error) = serve_one(acceptor, tcp).await {
+                    tracing::debug!(%error, "loopback session failed");
+                }
+            });
+        }
+    });
+    Ok((address, task))
+}
+
+async fn serve_one(acceptor: TlsAcceptor, tcp: TcpStream) -> io::Result<()> {
+    tcp.set_nodelay(true)?;
+    let tls = tokio::time::timeout(STEP_TIMEOUT, acceptor.accept(tcp)).await??;
+    let client = HandshakeSummary::of(tls.get_ref().1)
+        .peer
+        .and_then(|peer| peer.common_name().map(str::to_owned))
+        .unwrap_or_else(|| "anonymous".to_owned());
+    let mut reader = BufReader::new(tls);
+    let mut line = String::new();
+    tokio::time::timeout(
+        STEP_TIMEOUT,
+        (&mut reader).take(MAX_LINE).read_line(&mut line),
+    )
+    .await??;
+    let mut tls = reader.into_inner();
+    tls.write_all(format!("hello {client}: {}\n", line.trim_end()).as_bytes())
+        .await?;
+    tls.shutdown().await
+}
+
+/// One session: connect, handshake, send `line`, read the answer.
+/// Returns the answer and what the handshake negotiated.
+pub(crate) async fn request(
+    address: SocketAddr,
+    config: Arc<ClientConfig>,
+    server_name: ServerName<'static>,
+    line: &str,
+) -> io::Result<(String, HandshakeSummary)> {
+    let work = async {
+        let tcp = TcpStream::connect(address).await?;
+        tcp.set_nodelay(true)?;
+        let mut tls = TlsConnector::from(config).connect(server_name, tcp).await?;
+        let summary = HandshakeSummary::of(tls.get_ref().1);
+        tls.write_all(format!("{line}\n").as_bytes()).await?;
+        let mut answer = String::new();
+        BufReader::new(&mut tls)
+            .take(MAX_LINE)
+            .read_line(&mut answer)
+            .await?;
+        if answer.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server closed without answering",
+            ));
+        }
+        let _ = tls.shutdown().await;
+        Ok((answer.trim_end().to_owned(), summary))
+    };
+    tokio::time::timeout(STEP_TIMEOUT, work)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "session timed out"))?
+}

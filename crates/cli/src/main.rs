@@ -1,0 +1,87 @@
+//! `tessera`: dev certificates, fingerprints, the TOFU store, benchmarks and the demo.
+
+#![forbid(unsafe_code)]
+
+mod certs;
+mod demo;
+mod fingerprint;
+mod logging;
+mod loopback;
+mod paths;
+mod tls_bench;
+mod tofu;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tessera: secure non-HTTP network services.
+///
+/// Run `tessera demo` for a zero-configuration tour: a dev PKI, a mutual-TLS
+/// server on loopback, clients, and refused hostile clients.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    logging: logging::LogArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the zero-configuration demo: dev PKI, mutual-TLS server and clients on loopback.
+    Demo(demo::DemoArgs),
+    /// Generate and inspect certificates.
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
+    /// Print the SHA-256 fingerprint of a certificate file or of the certificate a server presents.
+    Fingerprint(fingerprint::FingerprintArgs),
+    /// Manage the trust-on-first-use store of pinned server certificates.
+    Tofu(tofu::TofuArgs),
+    /// TLS measurements.
+    #[command(subcommand)]
+    Tls(tls_bench::TlsCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(&cli.logging);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            if is_broken_pipe(&error) {
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(std::io::stderr(), "tessera: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Certs(command) => certs::run(command),
+        Command::Fingerprint(args) => fingerprint::run(&args),
+        Command::Tofu(args) => tofu::run(args),
+        Command::Tls(command) => tls_bench::run(command),
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// A current-thread runtime for commands that do a little network I/O.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

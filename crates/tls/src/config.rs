@@ -1,0 +1,135 @@
+//! rustls configurations for the three server modes (mutual TLS, server-auth
+//! only, any client certificate) and the client modes (CA roots or TOFU).
+//!
+//! TLS 1.2 is the minimum and 1.3 preferred, the order rustls negotiates by
+//! default; the crypto provider is aws-lc-rs.
+
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use rustls::client::danger::ServerCertVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::ServerName;
+
+use crate::verifier::AnyClientCertificate;
+use crate::{Error, Identity, TofuVerifier};
+
+/// How a server treats client certificates.
+#[derive(Debug)]
+pub enum ClientAuth {
+    /// Mutual TLS: a client certificate chaining to these roots is required;
+    /// one with an extendedKeyUsage must allow clientAuth.
+    Required(RootCertStore),
+    /// Request a certificate and accept any, self-signed included, with its
+    /// handshake signature verified; the application authorises the fingerprint.
+    /// A client may also send none.
+    AnyCertificate,
+    /// Do not request a client certificate.
+    None,
+}
+
+/// How a client verifies the server.
+#[derive(Debug)]
+pub enum ServerAuth {
+    /// The server chain must lead to one of these roots and name the host in a SAN.
+    Roots(RootCertStore),
+    /// Trust on first use, checked inside the handshake.
+    Tofu(Arc<TofuVerifier>),
+}
+
+/// The crypto provider every Tessera config uses (aws-lc-rs).
+pub fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .clone()
+}
+
+/// A server configuration presenting `identity`.
+///
+/// # Errors
+/// An empty root store for [`ClientAuth::Required`], or a key rustls cannot use.
+pub fn server_config(
+    identity: &Identity,
+    client_auth: ClientAuth,
+) -> Result<Arc<ServerConfig>, Error> {
+    let provider = provider();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_auth {
+        ClientAuth::Required(roots) => {
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|err| rustls::Error::General(format!("client verifier: {err}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        ClientAuth::AnyCertificate => builder.with_client_cert_verifier(Arc::new(
+            AnyClientCertificate::new(provider.clone(), false),
+        )),
+        ClientAuth::None => builder.with_no_client_auth(),
+    };
+    let config = builder.with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
+        identity.certified_key(&provider)?,
+    )));
+    Ok(Arc::new(config))
+}
+
+/// A client configuration verifying the server by `server_auth`, presenting
+/// `identity` when the server asks for a certificate.
+///
+/// # Errors
+/// A key rustls cannot use.
+pub fn client_config(
+    server_auth: ServerAuth,
+    identity: Option<&Identity>,
+) -> Result<Arc<ClientConfig>, Error> {
+    let verifier: Arc<dyn ServerCertVerifier> = match server_auth {
+        ServerAuth::Roots(roots) => {
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .map_err(|err| rustls::Error::General(format!("server verifier: {err}")))?
+        }
+        ServerAuth::Tofu(verifier) => verifier,
+    };
+    client_config_with_verifier(verifier, identity)
+}
+
+pub(crate) fn client_config_with_verifier(
+    verifier: Arc<dyn ServerCertVerifier>,
+    identity: Option<&Identity>,
+) -> Result<Arc<ClientConfig>, Error> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let config = match identity {
+        Some(identity) => builder.with_client_cert_resolver(Arc::new(
+            rustls::sign::SingleCertAndKey::from(identity.certified_key(&provider)?),
+        )),
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// The TLS server name for `host`: an IP literal (brackets and zone dropped) or a DNS name.
+///
+/// # Errors
+/// [`Error::InvalidHost`] when `host` is neither.
+pub fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let bare = bare.split('%').next().unwrap_or(bare);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(ServerName::IpAddress(ip.into()));
+    }
+    ServerName::try_from(bare.to_owned()).map_err(|_| Error::InvalidHost {
+        text: host.to_owned(),
+        reason: "not a DNS name or IP address",
+    })
+}

@@ -1,0 +1,121 @@
+//! Trust on first use: a SQLite store of pinned server certificates and a
+//! rustls verifier that applies it inside the handshake
+//! (`../shared/spec/guard.md` §11).
+
+mod host;
+mod store;
+mod transfer;
+mod verifier;
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+pub use host::{normalize_host, HostKey, DEFAULT_PORT};
+pub use store::{RotationPolicy, TofuStore};
+pub use transfer::{ImportConflict, ImportMode, ImportReport};
+pub use verifier::{mismatch_in, TofuVerifier};
+
+use crate::certificate::rfc3339;
+use crate::Fingerprint;
+
+/// How a pin came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrustedBy {
+    /// Stored on first contact.
+    FirstUse,
+    /// Set by the user (`tessera tofu trust`).
+    Manual,
+    /// Read from an export.
+    Import,
+    /// Replaced after the stored certificate expired, under [`RotationPolicy::AfterExpiry`].
+    Rotation,
+}
+
+/// One pinned server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownHost {
+    /// The normalised key.
+    pub key: HostKey,
+    /// The pinned certificate.
+    pub fingerprint: Fingerprint,
+    /// When this fingerprint was first stored.
+    pub first_seen: OffsetDateTime,
+    /// Last match (written at most once an hour).
+    pub last_seen: OffsetDateTime,
+    /// The pinned certificate's not-after, when known.
+    pub not_after: Option<OffsetDateTime>,
+    /// How the pin was made.
+    pub trusted_by: TrustedBy,
+}
+
+/// The result of [`TofuStore::verify_or_trust`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Verdict {
+    /// No pin existed; the certificate is now pinned.
+    FirstUse,
+    /// The certificate matches the pin. `expired` when its not-after has passed
+    /// (accepted with a warning: Gemini servers keep self-signed certificates long).
+    Match {
+        /// The matching certificate has expired.
+        expired: bool,
+    },
+    /// The pinned certificate had expired and the policy allowed the new one.
+    Rotated {
+        /// The fingerprint that was replaced.
+        previous: Fingerprint,
+    },
+    /// A different certificate than the pinned one. Nothing was written.
+    Mismatch(TofuMismatch),
+}
+
+impl Verdict {
+    /// Turns a mismatch into [`crate::Error::TofuMismatch`].
+    ///
+    /// # Errors
+    /// For [`Verdict::Mismatch`].
+    pub fn accepted(self) -> Result<Self, crate::Error> {
+        match self {
+            Self::Mismatch(mismatch) => Err(mismatch.into()),
+            other => Ok(other),
+        }
+    }
+}
+
+/// A server presented a certificate other than the pinned one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TofuMismatch {
+    /// The server.
+    pub key: HostKey,
+    /// What the store holds.
+    pub stored: Fingerprint,
+    /// What the server presented.
+    pub presented: Fingerprint,
+    /// When the stored certificate was first seen.
+    pub first_seen: OffsetDateTime,
+    /// The stored certificate's not-after, when known.
+    pub stored_not_after: Option<OffsetDateTime>,
+}
+
+impl fmt::Display for TofuMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "certificate of {} has changed: pinned {} (first seen {}{}), presented {}; \
+             if the change is expected, run `tessera tofu trust {}`",
+            self.key,
+            self.stored,
+            rfc3339(self.first_seen),
+            match self.stored_not_after {
+                Some(at) => format!(", valid until {}", rfc3339(at)),
+                None => String::new(),
+            },
+            self.presented,
+            self.key,
+        )
+    }
+}
+
+impl std::error::Error for TofuMismatch {}
