@@ -50,7 +50,7 @@ pub use pem::{load_certificates, load_private_key, load_roots, Identity};
 pub use pki::{layout, self_signed, DevPki, Issued, KeyType, PkiOptions, Usage};
 pub use probe::fetch_server_certificates;
 pub use session::HandshakeSummary;
-pub use tofu::{TofuStore, TofuVerifier};
+pub use tofu::{mismatch_in as mismatch, TofuStore, TofuVerifier};
 
 pub use rustls;
 pub use tokio_rustls;
