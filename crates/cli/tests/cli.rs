@@ -32,7 +32,17 @@ fn stderr(output: &Output) -> String {
 fn certs_dev_writes_the_reference_layout_with_private_keys() {
     let home = tempfile::tempdir().unwrap();
     let out = home.path().join("certificates");
-    let output = tessera(&["certs", "dev", "--out", out.to_str().unwrap(), "--name", "node.test"], home.path());
+    let output = tessera(
+        &[
+            "certs",
+            "dev",
+            "--out",
+            out.to_str().unwrap(),
+            "--name",
+            "node.test",
+        ],
+        home.path(),
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     for (file, mode) in [
         ("ca_cert.pem", 0o644),
@@ -47,16 +57,52 @@ fn certs_dev_writes_the_reference_layout_with_private_keys() {
         assert!(stdout(&output).contains(file));
     }
     // Refuses to overwrite without --force, and says so on one line.
-    let again = tessera(&["certs", "dev", "--out", out.to_str().unwrap()], home.path());
+    let again = tessera(
+        &["certs", "dev", "--out", out.to_str().unwrap()],
+        home.path(),
+    );
     assert!(!again.status.success());
-    assert!(stderr(&again).starts_with("tessera: ") && stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).starts_with("tessera: ") && stderr(&again).contains("--force"),
+        "{}",
+        stderr(&again)
+    );
     assert_eq!(stderr(&again).lines().count(), 1);
-    assert!(tessera(&["certs", "dev", "--out", out.to_str().unwrap(), "--force", "--name", "node.test"], home.path()).status.success());
+    assert!(tessera(
+        &[
+            "certs",
+            "dev",
+            "--out",
+            out.to_str().unwrap(),
+            "--force",
+            "--name",
+            "node.test"
+        ],
+        home.path()
+    )
+    .status
+    .success());
 
-    let inspect = tessera(&["certs", "inspect", out.join("server-cert.pem").to_str().unwrap()], home.path());
+    let inspect = tessera(
+        &[
+            "certs",
+            "inspect",
+            out.join("server-cert.pem").to_str().unwrap(),
+        ],
+        home.path(),
+    );
     assert!(inspect.status.success());
     let text = stdout(&inspect);
-    for expected in ["CN=localhost", "DNS:localhost", "IP:127.0.0.1", "IP:::1", "DNS:node.test", "ECDSA P-256", "sha256:", "valid now"] {
+    for expected in [
+        "CN=localhost",
+        "DNS:localhost",
+        "IP:127.0.0.1",
+        "IP:::1",
+        "DNS:node.test",
+        "ECDSA P-256",
+        "sha256:",
+        "valid now",
+    ] {
         assert!(text.contains(expected), "{expected} missing in {text}");
     }
 }
@@ -65,16 +111,35 @@ fn certs_dev_writes_the_reference_layout_with_private_keys() {
 fn self_signed_and_fingerprint_of_a_file() {
     let home = tempfile::tempdir().unwrap();
     let out = home.path().join("capsule");
-    let output = tessera(&["certs", "self-signed", "--cn", "capsule.example", "--out", out.to_str().unwrap(), "--key-type", "ed25519"], home.path());
+    let output = tessera(
+        &[
+            "certs",
+            "self-signed",
+            "--cn",
+            "capsule.example",
+            "--out",
+            out.to_str().unwrap(),
+            "--key-type",
+            "ed25519",
+        ],
+        home.path(),
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let cert = out.join("cert.pem");
     let der = tessera_tls::load_certificates(&cert).unwrap().remove(0);
     let expected = Fingerprint::of_der(der.as_ref());
     let printed = tessera(&["fingerprint", cert.to_str().unwrap()], home.path());
     assert_eq!(stdout(&printed).trim(), expected.to_string());
-    let colon = tessera(&["fingerprint", "--colon", cert.to_str().unwrap()], home.path());
+    let colon = tessera(
+        &["fingerprint", "--colon", cert.to_str().unwrap()],
+        home.path(),
+    );
     assert_eq!(stdout(&colon).trim(), expected.to_colon_hex());
-    assert!(stdout(&tessera(&["certs", "inspect", cert.to_str().unwrap()], home.path())).contains("Ed25519"));
+    assert!(stdout(&tessera(
+        &["certs", "inspect", cert.to_str().unwrap()],
+        home.path()
+    ))
+    .contains("Ed25519"));
 }
 
 #[test]
@@ -98,14 +163,18 @@ fn errors_are_one_line_on_stderr_with_a_nonzero_exit() {
 fn serve(pki: &DevPki) -> (u16, tokio::runtime::Runtime) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let config = server_config(&pki.server.identity().unwrap(), ClientAuth::None).unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let port = listener.local_addr().unwrap().port();
     let acceptor = TlsAcceptor::from(Arc::clone(&config));
     runtime.spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                if let Ok(Ok(mut tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                if let Ok(Ok(mut tls)) =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                {
                     let _ = tls.shutdown().await;
                 }
             });
@@ -138,26 +207,72 @@ fn tofu_commands_against_a_live_server() {
     let check = tessera(&["tofu", "--db", db, "check", &target], home.path());
     assert!(check.status.success(), "{}", stdout(&check));
     let list = tessera(&["tofu", "--db", db, "list"], home.path());
-    assert!(stdout(&list).contains(&target) && stdout(&list).contains(&expected) && stdout(&list).contains("manual"));
+    assert!(
+        stdout(&list).contains(&target)
+            && stdout(&list).contains(&expected)
+            && stdout(&list).contains("manual")
+    );
 
     // Pin something else: check reports the mismatch with both fingerprints.
     let other = Fingerprint::of_der(b"other").to_string();
-    assert!(tessera(&["tofu", "--db", db, "trust", &target, "--fingerprint", &other], home.path()).status.success());
+    assert!(tessera(
+        &[
+            "tofu",
+            "--db",
+            db,
+            "trust",
+            &target,
+            "--fingerprint",
+            &other
+        ],
+        home.path()
+    )
+    .status
+    .success());
     let mismatch = tessera(&["tofu", "--db", db, "check", &target], home.path());
     assert!(!mismatch.status.success());
-    assert!(stdout(&mismatch).contains(&expected) && stdout(&mismatch).contains(&other), "{}", stdout(&mismatch));
+    assert!(
+        stdout(&mismatch).contains(&expected) && stdout(&mismatch).contains(&other),
+        "{}",
+        stdout(&mismatch)
+    );
 
     // Export, revoke, import.
     let export_path = home.path().join("pins.json");
-    assert!(tessera(&["tofu", "--db", db, "export", "--output", export_path.to_str().unwrap()], home.path()).status.success());
-    assert!(tessera(&["tofu", "--db", db, "revoke", &target], home.path()).status.success());
-    assert!(!tessera(&["tofu", "--db", db, "revoke", &target], home.path()).status.success());
-    let import = tessera(&["tofu", "--db", db, "import", export_path.to_str().unwrap()], home.path());
+    assert!(tessera(
+        &[
+            "tofu",
+            "--db",
+            db,
+            "export",
+            "--output",
+            export_path.to_str().unwrap()
+        ],
+        home.path()
+    )
+    .status
+    .success());
+    assert!(
+        tessera(&["tofu", "--db", db, "revoke", &target], home.path())
+            .status
+            .success()
+    );
+    assert!(
+        !tessera(&["tofu", "--db", db, "revoke", &target], home.path())
+            .status
+            .success()
+    );
+    let import = tessera(
+        &["tofu", "--db", db, "import", export_path.to_str().unwrap()],
+        home.path(),
+    );
     assert!(import.status.success(), "{}", stderr(&import));
     assert!(stdout(&import).contains("added 1"));
 
     // The default store lives under XDG_DATA_HOME.
-    assert!(tessera(&["tofu", "trust", &target], home.path()).status.success());
+    assert!(tessera(&["tofu", "trust", &target], home.path())
+        .status
+        .success());
     assert!(home.path().join("data/tessera/tofu.sqlite3").exists());
 }
 
@@ -165,7 +280,12 @@ fn tofu_commands_against_a_live_server() {
 fn demo_runs_every_step_as_expected() {
     let home = tempfile::tempdir().unwrap();
     let output = tessera(&["demo", "--clients", "3"], home.path());
-    assert!(output.status.success(), "{}\n{}", stdout(&output), stderr(&output));
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
     let text = stdout(&output);
     assert!(text.contains("3/3 answered"), "{text}");
     assert!(!text.contains("FAILED"), "{text}");
@@ -174,7 +294,20 @@ fn demo_runs_every_step_as_expected() {
 #[test]
 fn tls_bench_runs_briefly() {
     let home = tempfile::tempdir().unwrap();
-    let output = tessera(&["tls", "bench", "--seconds", "0.2", "--concurrency", "2", "--tofu-hosts", "100", "--json"], home.path());
+    let output = tessera(
+        &[
+            "tls",
+            "bench",
+            "--seconds",
+            "0.2",
+            "--concurrency",
+            "2",
+            "--tofu-hosts",
+            "100",
+            "--json",
+        ],
+        home.path(),
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let value: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
     assert!(value["mtls_handshakes_per_s"].as_f64().unwrap() > 0.0);
