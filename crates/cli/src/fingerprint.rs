@@ -15,7 +15,7 @@ pub(crate) struct FingerprintArgs {
     /// A PEM certificate file, or HOST:PORT of a TLS server (port defaults to 1965).
     /// An existing file wins over a host name.
     target: String,
-    /// Print the colon-separated upper-case form (as openssl) instead of sha256:<hex>.
+    /// Print the colon-separated upper-case form (as openssl) instead of `sha256:<hex>`.
     #[arg(long)]
     colon: bool,
     /// Seconds to wait for the server (connect + handshake).
