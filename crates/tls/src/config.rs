@@ -13,6 +13,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::ServerName;
 
+use crate::tofu::strip_brackets;
 use crate::verifier::AnyClientCertificate;
 use crate::{Error, Identity, TofuVerifier};
 
@@ -120,10 +121,7 @@ pub(crate) fn client_config_with_verifier(
 /// # Errors
 /// [`Error::InvalidHost`] when `host` is neither.
 pub fn server_name(host: &str) -> Result<ServerName<'static>, Error> {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let bare = strip_brackets(host);
     let bare = bare.split('%').next().unwrap_or(bare);
     if let Ok(ip) = bare.parse::<IpAddr>() {
         return Ok(ServerName::IpAddress(ip.into()));

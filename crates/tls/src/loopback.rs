@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use crate::tofu::strip_brackets;
 use crate::Error;
 
 /// Whether `host` (a name, an IP literal, optionally in brackets) is loopback.
@@ -12,10 +13,7 @@ use crate::Error;
 /// are refused even if they resolve to loopback: the check must not depend on DNS.
 pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim();
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let host = strip_brackets(host);
     if let Ok(ip) = host.parse::<IpAddr>() {
         return ip.to_canonical().is_loopback();
     }

@@ -17,17 +17,60 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::CertificateInfo;
 
+/// Handshake-signature checks with the provider's algorithms: the part every
+/// verifier here keeps, whatever it decides about the certificate itself.
+#[derive(Debug)]
+pub(crate) struct Signatures(Arc<CryptoProvider>);
+
+impl Signatures {
+    pub(crate) fn new(provider: Arc<CryptoProvider>) -> Self {
+        Self(provider)
+    }
+
+    pub(crate) fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    pub(crate) fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    pub(crate) fn schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Requests a client certificate, accepts any well-formed one, verifies its signature.
 #[derive(Debug)]
 pub(crate) struct AnyClientCertificate {
-    provider: Arc<CryptoProvider>,
+    signatures: Signatures,
     mandatory: bool,
 }
 
 impl AnyClientCertificate {
     pub(crate) fn new(provider: Arc<CryptoProvider>, mandatory: bool) -> Self {
         Self {
-            provider,
+            signatures: Signatures::new(provider),
             mandatory,
         }
     }
@@ -62,12 +105,7 @@ impl ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -76,30 +114,25 @@ impl ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }
 
 /// Accepts any well-formed server certificate, verifies its signature.
 #[derive(Debug)]
 pub(crate) struct AnyServerCertificate {
-    provider: Arc<CryptoProvider>,
+    signatures: Signatures,
 }
 
 impl AnyServerCertificate {
     pub(crate) fn new(provider: Arc<CryptoProvider>) -> Self {
-        Self { provider }
+        Self {
+            signatures: Signatures::new(provider),
+        }
     }
 }
 
@@ -122,12 +155,7 @@ impl ServerCertVerifier for AnyServerCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -136,18 +164,11 @@ impl ServerCertVerifier for AnyServerCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }
 

@@ -91,10 +91,7 @@ impl fmt::Display for HostKey {
 /// [`Error::InvalidHost`] for an empty, over-long or invalid name.
 pub fn normalize_host(host: &str) -> Result<String, Error> {
     let trimmed = host.trim();
-    let bare = trimmed
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(trimmed);
+    let bare = strip_brackets(trimmed);
     let without_zone = bare.split('%').next().unwrap_or(bare);
     if let Ok(ip) = without_zone.parse::<IpAddr>() {
         return Ok(ip.to_canonical().to_string());
@@ -117,6 +114,13 @@ pub fn normalize_host(host: &str) -> Result<String, Error> {
         return Err(invalid(host, "not a valid host name"));
     }
     Ok(ascii.into_owned())
+}
+
+/// `[::1]` → `::1`; anything else unchanged.
+pub(crate) fn strip_brackets(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 fn parse_port(text: &str, port: &str) -> Result<u16, Error> {

@@ -11,6 +11,7 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
+pub(crate) use host::strip_brackets;
 pub use host::{normalize_host, HostKey, DEFAULT_PORT};
 pub use store::{RotationPolicy, TofuStore};
 pub use transfer::{ImportConflict, ImportMode, ImportReport};

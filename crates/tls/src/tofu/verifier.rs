@@ -8,12 +8,12 @@
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use time::OffsetDateTime;
 
 use super::{HostKey, RotationPolicy, TofuMismatch, TofuStore, Verdict};
+use crate::verifier::Signatures;
 use crate::{provider, CertificateInfo, Error};
 
 /// A rustls server-certificate verifier for one `(host, port)`, backed by a store.
@@ -21,7 +21,7 @@ use crate::{provider, CertificateInfo, Error};
 pub struct TofuVerifier {
     store: Arc<TofuStore>,
     key: HostKey,
-    provider: Arc<rustls::crypto::CryptoProvider>,
+    signatures: Signatures,
 }
 
 impl TofuVerifier {
@@ -30,7 +30,7 @@ impl TofuVerifier {
         Self {
             store,
             key,
-            provider: provider(),
+            signatures: Signatures::new(provider()),
         }
     }
 
@@ -89,12 +89,7 @@ impl ServerCertVerifier for TofuVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let valid = verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )?;
+        let valid = self.signatures.tls12(message, cert, dss)?;
         self.pin_after_signature(cert)?;
         Ok(valid)
     }
@@ -105,20 +100,13 @@ impl ServerCertVerifier for TofuVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let valid = verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )?;
+        let valid = self.signatures.tls13(message, cert, dss)?;
         self.pin_after_signature(cert)?;
         Ok(valid)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }
 
