@@ -293,3 +293,39 @@ fn key_algorithm_of(cert: &X509Certificate<'_>) -> KeyAlgorithm {
         _ => KeyAlgorithm::Other(oid),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_generated_certificate_reads_back() {
+        let pki = crate::DevPki::generate(&crate::PkiOptions::default()).unwrap();
+        let info = CertificateInfo::parse(pki.server.der().as_ref(), "server").unwrap();
+        assert_eq!(info.common_name(), Some("localhost"));
+        assert_eq!(info.key_algorithm(), &KeyAlgorithm::EcdsaP256);
+        assert_eq!(info.validity_at(OffsetDateTime::now_utc()), Validity::Valid);
+        assert!(!info.is_ca());
+        assert!(CertificateInfo::parse(pki.ca.der().as_ref(), "ca")
+            .unwrap()
+            .is_ca());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = CertificateInfo::parse(&bytes, "fuzz");
+        }
+
+        #[test]
+        fn corrupting_a_certificate_never_panics(index in 0usize..600, byte in any::<u8>()) {
+            let pki = crate::DevPki::generate(&crate::PkiOptions::default()).unwrap();
+            let mut der = pki.server.der().to_vec();
+            let index = index % der.len();
+            der[index] = byte;
+            let _ = CertificateInfo::parse(&der, "fuzz");
+            let _ = CertificateInfo::parse(&der[..index], "fuzz");
+        }
+    }
+}

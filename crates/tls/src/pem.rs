@@ -224,3 +224,24 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .windows(needle.len())
         .any(|window| window == needle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn arbitrary_files_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096), pem_prefix in any::<bool>()) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("input.pem");
+            let mut contents = if pem_prefix { b"-----BEGIN CERTIFICATE-----\n".to_vec() } else { Vec::new() };
+            contents.extend_from_slice(&bytes);
+            std::fs::write(&path, &contents).unwrap();
+            let _ = load_certificates(&path);
+            let _ = load_private_key(&path);
+            let _ = load_roots(&path);
+        }
+    }
+}
