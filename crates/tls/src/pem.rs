@@ -238,7 +238,7 @@ mod tests {
             let path = dir.path().join("input.pem");
             let mut contents = if pem_prefix { b"-----BEGIN CERTIFICATE-----\n".to_vec() } else { Vec::new() };
             contents.extend_from_slice(&bytes);
-            std::fs::write(&path, &contents).unwrap();
+            fs::write(&path, &contents).unwrap();
             let _ = load_certificates(&path);
             let _ = load_private_key(&path);
             let _ = load_roots(&path);

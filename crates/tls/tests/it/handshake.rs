@@ -17,23 +17,32 @@ fn pki(key_type: KeyType) -> DevPki {
     DevPki::generate(&options).unwrap()
 }
 
+/// A server requiring client certificates from the PKI's CA.
+async fn mtls_server(
+    pki: &DevPki,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::Receiver<crate::util::Seen>,
+) {
+    let identity = pki.server.identity().unwrap();
+    server(server_config(&identity, ClientAuth::Required(pki.roots().unwrap())).unwrap()).await
+}
+
+/// A client trusting the PKI's CA and presenting its client certificate.
+fn mtls_client(pki: &DevPki) -> std::sync::Arc<ClientConfig> {
+    client_config(
+        ServerAuth::Roots(pki.roots().unwrap()),
+        Some(&pki.client.identity().unwrap()),
+    )
+    .unwrap()
+}
+
 #[tokio::test]
 async fn mutual_tls_succeeds_and_exposes_the_client_certificate() {
     for key_type in [KeyType::EcdsaP256, KeyType::Ed25519, KeyType::Rsa2048] {
         let pki = pki(key_type);
-        let (address, mut seen) = server(
-            server_config(
-                &pki.server.identity().unwrap(),
-                ClientAuth::Required(pki.roots().unwrap()),
-            )
-            .unwrap(),
-        )
-        .await;
-        let config = client_config(
-            ServerAuth::Roots(pki.roots().unwrap()),
-            Some(&pki.client.identity().unwrap()),
-        )
-        .unwrap();
+        let (address, mut seen) = mtls_server(&pki).await;
+        let config = mtls_client(&pki);
         for host in ["localhost", "LOCALHOST", "127.0.0.1", "tessera.test"] {
             let (answer, summary) = client(address, config.clone(), host)
                 .await
@@ -69,14 +78,7 @@ async fn mutual_tls_succeeds_and_exposes_the_client_certificate() {
 #[tokio::test]
 async fn client_without_a_certificate_is_rejected() {
     let pki = pki(KeyType::EcdsaP256);
-    let (address, mut seen) = server(
-        server_config(
-            &pki.server.identity().unwrap(),
-            ClientAuth::Required(pki.roots().unwrap()),
-        )
-        .unwrap(),
-    )
-    .await;
+    let (address, mut seen) = mtls_server(&pki).await;
     let config = client_config(ServerAuth::Roots(pki.roots().unwrap()), None).unwrap();
     assert!(client(address, config, "localhost").await.is_err());
     let report = next_seen(&mut seen).await;
@@ -88,14 +90,7 @@ async fn client_without_a_certificate_is_rejected() {
 async fn client_certificate_from_another_ca_is_rejected() {
     let pki = pki(KeyType::EcdsaP256);
     let other = pki_with_other_ca_name();
-    let (address, mut seen) = server(
-        server_config(
-            &pki.server.identity().unwrap(),
-            ClientAuth::Required(pki.roots().unwrap()),
-        )
-        .unwrap(),
-    )
-    .await;
+    let (address, mut seen) = mtls_server(&pki).await;
     let config = client_config(
         ServerAuth::Roots(pki.roots().unwrap()),
         Some(&other.client.identity().unwrap()),
@@ -114,14 +109,7 @@ fn pki_with_other_ca_name() -> DevPki {
 async fn self_signed_client_certificate_is_rejected_in_mutual_tls() {
     let pki = pki(KeyType::EcdsaP256);
     let own = self_signed("client", &[], Usage::Client, KeyType::EcdsaP256, 30).unwrap();
-    let (address, mut seen) = server(
-        server_config(
-            &pki.server.identity().unwrap(),
-            ClientAuth::Required(pki.roots().unwrap()),
-        )
-        .unwrap(),
-    )
-    .await;
+    let (address, mut seen) = mtls_server(&pki).await;
     let config = client_config(
         ServerAuth::Roots(pki.roots().unwrap()),
         Some(&own.identity().unwrap()),
@@ -134,19 +122,8 @@ async fn self_signed_client_certificate_is_rejected_in_mutual_tls() {
 #[tokio::test]
 async fn server_certificate_for_another_name_is_rejected() {
     let pki = pki(KeyType::EcdsaP256);
-    let (address, mut seen) = server(
-        server_config(
-            &pki.server.identity().unwrap(),
-            ClientAuth::Required(pki.roots().unwrap()),
-        )
-        .unwrap(),
-    )
-    .await;
-    let config = client_config(
-        ServerAuth::Roots(pki.roots().unwrap()),
-        Some(&pki.client.identity().unwrap()),
-    )
-    .unwrap();
+    let (address, mut seen) = mtls_server(&pki).await;
+    let config = mtls_client(&pki);
     let error = client(address, config, "vm").await.unwrap_err();
     assert!(error.to_string().contains("not valid for name"), "{error}");
     let report = next_seen(&mut seen).await;
@@ -256,14 +233,7 @@ async fn insecure_mode_is_refused_toward_non_loopback_hosts_before_connecting() 
 #[tokio::test]
 async fn tls_1_2_clients_are_accepted() {
     let pki = pki(KeyType::EcdsaP256);
-    let (address, mut seen) = server(
-        server_config(
-            &pki.server.identity().unwrap(),
-            ClientAuth::Required(pki.roots().unwrap()),
-        )
-        .unwrap(),
-    )
-    .await;
+    let (address, mut seen) = mtls_server(&pki).await;
     let identity = pki.client.identity().unwrap();
     let config = ClientConfig::builder_with_provider(tessera_tls::provider())
         .with_protocol_versions(&[&TLS12])
