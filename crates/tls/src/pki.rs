@@ -143,7 +143,11 @@ impl DevPki {
         let now = OffsetDateTime::now_utc();
         let ca_key = generate_key(options.key_type)?;
         let mut ca_params = CertificateParams::default();
-        ca_params.distinguished_name = name("Tessera Dev CA");
+        // A name of its own per CA (from its key), so two dev CAs never share a
+        // subject: a certificate from the other one is then "unknown issuer",
+        // not a signature failure against a same-named anchor.
+        let ca_id = crate::Fingerprint::of_der(ca_key.public_key_raw()).short();
+        ca_params.distinguished_name = name(&format!("Tessera Dev CA {}", &ca_id[..8]));
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
