@@ -89,7 +89,7 @@ async fn client_without_a_certificate_is_rejected() {
 #[tokio::test]
 async fn client_certificate_from_another_ca_is_rejected() {
     let pki = pki(KeyType::EcdsaP256);
-    let other = pki_with_other_ca_name();
+    let other = other_pki();
     let (address, mut seen) = mtls_server(&pki).await;
     let config = client_config(
         ServerAuth::Roots(pki.roots().unwrap()),
@@ -100,8 +100,8 @@ async fn client_certificate_from_another_ca_is_rejected() {
     assert!(next_seen(&mut seen).await.result.is_err());
 }
 
-/// Same CA name but another key: the signature check, not the name, must reject it.
-fn pki_with_other_ca_name() -> DevPki {
+/// A second, unrelated dev PKI (its own CA key and CA name).
+fn other_pki() -> DevPki {
     DevPki::generate(&PkiOptions::default()).unwrap()
 }
 
@@ -137,7 +137,7 @@ async fn server_certificate_for_another_name_is_rejected() {
 #[tokio::test]
 async fn server_from_an_unknown_ca_is_rejected() {
     let pki = pki(KeyType::EcdsaP256);
-    let other = pki_with_other_ca_name();
+    let other = other_pki();
     let (address, _seen) =
         server(server_config(&other.server.identity().unwrap(), ClientAuth::None).unwrap()).await;
     let config = client_config(ServerAuth::Roots(pki.roots().unwrap()), None).unwrap();
