@@ -167,10 +167,7 @@ impl TofuStore {
                     expired: presented.not_after() < now,
                 }
             }
-            Some(pin)
-                if self.rotation == RotationPolicy::AfterExpiry
-                    && pin.not_after.is_some_and(|at| at < now) =>
-            {
+            Some(pin) if self.may_rotate(&pin, now) => {
                 tx.execute(
                     "UPDATE known_hosts SET fingerprint = ?3, first_seen = ?4, last_seen = ?4, not_after = ?5,
                      trusted_by = 'rotation' WHERE host = ?1 AND port = ?2",
@@ -183,16 +180,34 @@ impl TofuStore {
                     previous: pin.fingerprint,
                 }
             }
-            Some(pin) => Verdict::Mismatch(TofuMismatch {
-                key: key.clone(),
-                stored: pin.fingerprint,
-                presented: fingerprint,
-                first_seen: pin.first_seen,
-                stored_not_after: pin.not_after,
-            }),
+            Some(pin) => Verdict::Mismatch(mismatch(key, &pin, fingerprint)),
         };
         tx.commit().map_err(|e| self.error(e))?;
         Ok(verdict)
+    }
+
+    /// Read-only: the mismatch [`TofuStore::verify_or_trust`] would report for
+    /// `presented` now, if any. Lets a verifier refuse before the handshake
+    /// signature is checked, without writing.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn check(
+        &self,
+        key: &HostKey,
+        presented: &CertificateInfo,
+        now: OffsetDateTime,
+    ) -> Result<Option<TofuMismatch>, Error> {
+        let fingerprint = presented.fingerprint();
+        Ok(self.lookup(key)?.and_then(|pin| {
+            (pin.fingerprint != fingerprint && !self.may_rotate(&pin, now))
+                .then(|| mismatch(key, &pin, fingerprint))
+        }))
+    }
+
+    /// Whether the policy lets a changed certificate replace `pin` at `now`.
+    fn may_rotate(&self, pin: &KnownHost, now: OffsetDateTime) -> bool {
+        self.rotation == RotationPolicy::AfterExpiry && pin.not_after.is_some_and(|at| at < now)
     }
 
     /// The pin for `key`, if any.
@@ -391,6 +406,16 @@ impl TofuStore {
             path: self.path.clone(),
             detail,
         }
+    }
+}
+
+fn mismatch(key: &HostKey, pin: &KnownHost, presented: Fingerprint) -> TofuMismatch {
+    TofuMismatch {
+        key: key.clone(),
+        stored: pin.fingerprint,
+        presented,
+        first_seen: pin.first_seen,
+        stored_not_after: pin.not_after,
     }
 }
 

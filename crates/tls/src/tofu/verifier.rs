@@ -12,7 +12,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use time::OffsetDateTime;
 
-use super::{HostKey, RotationPolicy, TofuMismatch, TofuStore, Verdict};
+use super::{HostKey, TofuMismatch, TofuStore, Verdict};
 use crate::verifier::Signatures;
 use crate::{provider, CertificateInfo, Error};
 
@@ -67,18 +67,12 @@ impl ServerCertVerifier for TofuVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let info = CertificateInfo::from_rustls(end_entity).map_err(|_| bad_encoding())?;
-        let pin = self.store.lookup(&self.key).map_err(other)?;
-        if let Some(pin) = pin {
-            let may_rotate = self.store_rotation_allows(&pin);
-            if pin.fingerprint != info.fingerprint() && !may_rotate {
-                return Err(other(Error::from(TofuMismatch {
-                    key: self.key.clone(),
-                    stored: pin.fingerprint,
-                    presented: info.fingerprint(),
-                    first_seen: pin.first_seen,
-                    stored_not_after: pin.not_after,
-                })));
-            }
+        let refusal = self
+            .store
+            .check(&self.key, &info, OffsetDateTime::now_utc())
+            .map_err(other)?;
+        if let Some(mismatch) = refusal {
+            return Err(other(Error::from(mismatch)));
         }
         Ok(ServerCertVerified::assertion())
     }
@@ -107,15 +101,6 @@ impl ServerCertVerifier for TofuVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.signatures.schemes()
-    }
-}
-
-impl TofuVerifier {
-    fn store_rotation_allows(&self, pin: &super::KnownHost) -> bool {
-        self.store.rotation_policy() == RotationPolicy::AfterExpiry
-            && pin
-                .not_after
-                .is_some_and(|at| at < OffsetDateTime::now_utc())
     }
 }
 
