@@ -8,6 +8,7 @@ mod fingerprint;
 mod logging;
 mod loopback;
 mod paths;
+mod pow;
 mod tls_bench;
 mod tofu;
 
@@ -41,6 +42,9 @@ enum Command {
     Fingerprint(fingerprint::FingerprintArgs),
     /// Manage the trust-on-first-use store of pinned server certificates.
     Tofu(tofu::TofuArgs),
+    /// Proof of work: tlslp WORK puzzles and Hashcash stamps.
+    #[command(subcommand)]
+    Pow(pow::PowCommand),
     /// TLS measurements.
     #[command(subcommand)]
     Tls(tls_bench::TlsCommand),
@@ -67,6 +71,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Certs(command) => certs::run(command),
         Command::Fingerprint(args) => fingerprint::run(&args),
         Command::Tofu(args) => tofu::run(args),
+        Command::Pow(command) => pow::run(command),
         Command::Tls(command) => tls_bench::run(command),
     }
 }

@@ -36,7 +36,10 @@ impl Challenge {
     /// [`Error::InvalidBits`] above [`MAX_CHALLENGE_BITS`].
     pub fn issue(bits: u32, ttl: Duration, now: OffsetDateTime) -> Result<Self, Error> {
         if bits > MAX_CHALLENGE_BITS {
-            return Err(Error::InvalidBits { bits, max: MAX_CHALLENGE_BITS });
+            return Err(Error::InvalidBits {
+                bits,
+                max: MAX_CHALLENGE_BITS,
+            });
         }
         let mut random = [0u8; 16];
         // ThreadRng is a CSPRNG (ChaCha) seeded from the OS.
@@ -58,20 +61,32 @@ impl Challenge {
             return Err(bad);
         }
         let mut parts = text.split('.');
-        let (Some("v1"), Some(random), Some(expiry), Some(bits), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some("v1"), Some(random), Some(expiry), Some(bits), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(bad);
         };
         let mut bytes = [0u8; 16];
-        hex::decode_to_slice(random, &mut bytes).map_err(|_| Error::InvalidChallenge("random is not 32 hex digits"))?;
-        let bits: u32 = bits.parse().map_err(|_| Error::InvalidChallenge("bits is not a number"))?;
+        hex::decode_to_slice(random, &mut bytes)
+            .map_err(|_| Error::InvalidChallenge("random is not 32 hex digits"))?;
+        let bits: u32 = bits
+            .parse()
+            .map_err(|_| Error::InvalidChallenge("bits is not a number"))?;
         if bits > MAX_CHALLENGE_BITS {
-            return Err(Error::InvalidBits { bits, max: MAX_CHALLENGE_BITS });
+            return Err(Error::InvalidBits {
+                bits,
+                max: MAX_CHALLENGE_BITS,
+            });
         }
         Ok(Self {
             random: bytes,
-            expires_at: expiry.parse().map_err(|_| Error::InvalidChallenge("expiry is not a number"))?,
+            expires_at: expiry
+                .parse()
+                .map_err(|_| Error::InvalidChallenge("expiry is not a number"))?,
             bits,
         })
     }
@@ -83,7 +98,12 @@ impl Challenge {
 
     /// The text form sent to clients.
     pub fn to_text(&self) -> String {
-        format!("v1.{}.{}.{}", hex::encode(self.random), self.expires_at, self.bits)
+        format!(
+            "v1.{}.{}.{}",
+            hex::encode(self.random),
+            self.expires_at,
+            self.bits
+        )
     }
 
     /// Finds a nonce for this challenge in `context`.
@@ -95,7 +115,15 @@ impl Challenge {
         let message = self.message(context)?;
         let bits = self.bits;
         let verify = |nonce: &str| leading_zero_bits(&digest(&message, nonce)) >= bits;
-        let found = search(&message, crate::simd::ALPHABET, Target::Sha256Leading, bits, MAX_NONCE_LEN, options, &verify)?;
+        let found = search(
+            &message,
+            crate::simd::ALPHABET,
+            Target::Sha256Leading,
+            bits,
+            MAX_NONCE_LEN,
+            options,
+            &verify,
+        )?;
         Ok(found.nonce)
     }
 
@@ -145,13 +173,22 @@ mod tests {
         let nonce = parsed.solve("conn-1", &SearchOptions::default()).unwrap();
         challenge.verify("conn-1", &nonce, now).unwrap();
         assert!(challenge.verify("conn-2", &nonce, now).is_err() || challenge.bits() == 0);
-        assert!(challenge.verify("conn-1", &nonce, now + Duration::minutes(6)).is_err());
+        assert!(challenge
+            .verify("conn-1", &nonce, now + Duration::minutes(6))
+            .is_err());
         assert!(challenge.verify("conn-1", &"A".repeat(65), now).is_err());
     }
 
     #[test]
     fn malformed_challenges_are_rejected() {
-        for bad in ["", "v2.00.1.1", "v1.zz.1.1", "v1.00000000000000000000000000000000.x.1", "v1.00000000000000000000000000000000.1.49", "v1.00000000000000000000000000000000.1.1.1"] {
+        for bad in [
+            "",
+            "v2.00.1.1",
+            "v1.zz.1.1",
+            "v1.00000000000000000000000000000000.x.1",
+            "v1.00000000000000000000000000000000.1.49",
+            "v1.00000000000000000000000000000000.1.1.1",
+        ] {
             assert!(Challenge::parse(bad).is_err(), "{bad}");
         }
         assert!(Challenge::issue(49, Duration::minutes(1), OffsetDateTime::now_utc()).is_err());

@@ -23,7 +23,10 @@
 //! `// SAFETY:` comment and runs only after CPU feature detection.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
+)]
 
 mod bench;
 mod challenge;
@@ -40,7 +43,9 @@ pub use challenge::{Challenge, MAX_CHALLENGE_BITS, MAX_NONCE_LEN};
 pub use error::Error;
 pub use search::{CancelToken, SearchOptions};
 pub use simd::Kernel;
-pub use tlslp::{digest, trailing_zero_bits, Solution, TlslpPuzzle, MAX_BITS, MAX_SUFFIX_LEN, MAX_TOKEN_LEN};
+pub use tlslp::{
+    digest, trailing_zero_bits, Solution, TlslpPuzzle, MAX_BITS, MAX_SUFFIX_LEN, MAX_TOKEN_LEN,
+};
 
 /// Runs `work` on a blocking thread; dropping the returned future cancels the
 /// search through `options`' cancel token.
@@ -60,7 +65,10 @@ pub fn spawn_search<T: Send + 'static>(
 }
 
 /// Solves a tlslp puzzle on blocking threads; dropping the future cancels it.
-pub fn solve_tlslp_async(puzzle: TlslpPuzzle, options: SearchOptions) -> impl Future<Output = Result<Solution, Error>> {
+pub fn solve_tlslp_async(
+    puzzle: TlslpPuzzle,
+    options: SearchOptions,
+) -> impl Future<Output = Result<Solution, Error>> {
     spawn_search(options, move |options| puzzle.solve(options))
 }
 

@@ -57,7 +57,8 @@ impl CancelToken {
 #[derive(Clone, Debug)]
 pub struct SearchOptions {
     threads: usize,
-    kernel: Kernel,
+    /// `None`: the kernel measured fastest for the puzzle's hash on this CPU.
+    kernel: Option<Kernel>,
     deadline: Option<Instant>,
     cancel: CancelToken,
     progress: Arc<AtomicU64>,
@@ -67,7 +68,7 @@ impl Default for SearchOptions {
     fn default() -> Self {
         Self {
             threads: std::thread::available_parallelism().map_or(1, usize::from),
-            kernel: Kernel::detect(),
+            kernel: None,
             deadline: None,
             cancel: CancelToken::new(),
             progress: Arc::new(AtomicU64::new(0)),
@@ -82,7 +83,8 @@ impl SearchOptions {
         self
     }
 
-    /// The kernel. Default: the fastest this CPU has.
+    /// The kernel. Default: the one measured fastest on this CPU for the
+    /// puzzle's hash (measured once per process, a few milliseconds).
     ///
     /// # Errors
     /// [`Error::KernelUnavailable`] when this CPU cannot run it.
@@ -90,7 +92,7 @@ impl SearchOptions {
         if !kernel.is_available() {
             return Err(Error::KernelUnavailable(kernel));
         }
-        self.kernel = kernel;
+        self.kernel = Some(kernel);
         Ok(self)
     }
 
@@ -121,9 +123,14 @@ impl SearchOptions {
         self.threads
     }
 
-    /// The configured kernel.
+    /// The kernel a tlslp (SHA-256) search will use.
     pub fn selected_kernel(&self) -> Kernel {
         self.kernel
+            .unwrap_or_else(|| fastest(Target::Sha256Trailing))
+    }
+
+    fn kernel_for(&self, target: Target) -> Kernel {
+        self.kernel.unwrap_or_else(|| fastest(target))
     }
 }
 
@@ -142,12 +149,32 @@ struct Layout {
 }
 
 impl Layout {
-    /// Lays out `message + filler + nonce(nonce_len)`; the filler (symbols of the
-    /// alphabet) aligns the nonce to a word and keeps it in one final block.
-    fn new(message: &[u8], nonce_len: usize, alphabet: &[u8; 64]) -> Self {
+    /// Lays out `message + filler + nonce(nonce_len)`. The filler (symbols of
+    /// the alphabet) puts the nonce in whole words ending at byte 52 of the last
+    /// block, as the hashcash CLI does: the more message words precede the
+    /// varying one, the more rounds run once per step instead of per candidate.
+    /// When that would make the suffix longer than `max_suffix_len`, the nonce
+    /// goes right after the message instead (still word-aligned, one block).
+    fn new(message: &[u8], nonce_len: usize, alphabet: &[u8; 64], max_suffix_len: usize) -> Self {
+        const NONCE_END: usize = 52;
         let tail = message.len() % 64;
+        let late_start = NONCE_END - nonce_len;
+        let late_filler = if tail <= late_start {
+            late_start - tail
+        } else {
+            64 - tail + late_start
+        };
         let aligned = tail.next_multiple_of(SYMBOLS_PER_WORD);
-        let filler = if aligned + nonce_len + 9 <= 64 { aligned - tail } else { 64 - tail };
+        let early_filler = if aligned + nonce_len + 9 <= 64 {
+            aligned - tail
+        } else {
+            64 - tail
+        };
+        let filler = if late_filler + nonce_len <= max_suffix_len {
+            late_filler
+        } else {
+            early_filler
+        };
         let mut prefix = message.to_vec();
         prefix.extend(std::iter::repeat_n(alphabet[0], filler));
         Self { prefix, nonce_len }
@@ -168,7 +195,10 @@ impl Layout {
         last[end] = 0x80;
         let bits = ((self.prefix.len() + self.nonce_len) as u64) * 8;
         last[56..].copy_from_slice(&bits.to_be_bytes());
-        let head = self.prefix[..full * 64].chunks_exact(64).map(sha256::words_of).collect();
+        let head = self.prefix[..full * 64]
+            .chunks_exact(64)
+            .map(sha256::words_of)
+            .collect();
         (head, sha256::words_of(&last), tail.len() / SYMBOLS_PER_WORD)
     }
 
@@ -178,7 +208,9 @@ impl Layout {
 
     fn steps(&self) -> u64 {
         // 2^24 values per outer word, 256 steps per varying word.
-        1u64.checked_shl(24 * self.outer_words() as u32).unwrap_or(u64::MAX) * 256
+        1u64.checked_shl(24 * self.outer_words() as u32)
+            .unwrap_or(u64::MAX)
+            * 256
     }
 }
 
@@ -213,14 +245,25 @@ pub(crate) fn search(
 ) -> Result<Found, Error> {
     let tables = WordTables::new(alphabet);
     let mask = mask_for(target, bits);
+    let kernel = options.kernel_for(target);
     let started = options.progress.load(Ordering::Relaxed);
     let mut nonce_len = nonce_len_for(bits);
     loop {
-        let layout = Layout::new(message, nonce_len, alphabet);
+        let layout = Layout::new(message, nonce_len, alphabet, max_suffix_len);
         if layout.filler_len(message.len()) + nonce_len > max_suffix_len {
             return Err(Error::SearchExhausted);
         }
-        if let Some(nonce) = search_length(&layout, message.len(), alphabet, target, mask, &tables, options, verify)? {
+        if let Some(nonce) = search_length(
+            &layout,
+            message.len(),
+            alphabet,
+            target,
+            kernel,
+            mask,
+            &tables,
+            options,
+            verify,
+        )? {
             return Ok(Found {
                 nonce,
                 candidates: options.progress.load(Ordering::Relaxed) - started,
@@ -236,6 +279,7 @@ fn search_length(
     message_len: usize,
     alphabet: &[u8; 64],
     target: Target,
+    kernel: Kernel,
     mask: u32,
     tables: &WordTables,
     options: &SearchOptions,
@@ -243,7 +287,9 @@ fn search_length(
 ) -> Result<Option<String>, Error> {
     let (head, last, first_word) = layout.blocks();
     let var = first_word + layout.outer_words();
-    let filler = std::str::from_utf8(&layout.prefix[message_len..]).unwrap_or_default().to_owned();
+    let filler = std::str::from_utf8(&layout.prefix[message_len..])
+        .unwrap_or_default()
+        .to_owned();
     let midstate256 = head.iter().fold(sha256::IV, |mut s, b| {
         sha256::compress(&mut s, b);
         s
@@ -264,9 +310,18 @@ fn search_length(
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                if options.cancel.is_cancelled() || options.deadline.is_some_and(|d| Instant::now() >= d) {
-                    let error = if options.cancel.is_cancelled() { Error::Cancelled } else { Error::DeadlineExceeded };
-                    outcome.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(error);
+                if options.cancel.is_cancelled()
+                    || options.deadline.is_some_and(|d| Instant::now() >= d)
+                {
+                    let error = if options.cancel.is_cancelled() {
+                        Error::Cancelled
+                    } else {
+                        Error::DeadlineExceeded
+                    };
+                    outcome
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_or_insert(error);
                     stop.store(true, Ordering::Relaxed);
                     return;
                 }
@@ -289,7 +344,10 @@ fn search_length(
                     suffix.push_str(&outer_text);
                     suffix.extend(word.to_be_bytes().map(char::from));
                     if verify(&suffix) {
-                        found.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(suffix);
+                        found
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .get_or_insert(suffix);
                         stop.store(true, Ordering::Relaxed);
                         true
                     } else {
@@ -304,12 +362,20 @@ fn search_length(
                         } else {
                             sha256::Test::LeadingH0
                         };
-                        let block = sha256::Block { midstate: midstate256, words, var };
-                        sha256::scan(options.kernel, &block, test, hi, &tables.lo, mask, &mut on_hit);
+                        let block = sha256::Block {
+                            midstate: midstate256,
+                            words,
+                            var,
+                        };
+                        sha256::scan(kernel, &block, test, hi, &tables.lo, mask, &mut on_hit);
                     }
                     Target::Sha1Leading => {
-                        let block = sha1::Block { midstate: midstate1, words, var };
-                        sha1::scan(options.kernel, &block, hi, &tables.lo, mask, &mut on_hit);
+                        let block = sha1::Block {
+                            midstate: midstate1,
+                            words,
+                            var,
+                        };
+                        sha1::scan(kernel, &block, hi, &tables.lo, mask, &mut on_hit);
                     }
                 }
                 options.progress.fetch_add(STEP, Ordering::Relaxed);
@@ -325,11 +391,46 @@ fn search_length(
     }
 }
 
+/// The SIMD kernel that scans `target` fastest here, measured once per process
+/// (`../shared/spec/pow.md` §5.6: detection plus measurement, not assumption).
+fn fastest(target: Target) -> Kernel {
+    use std::sync::OnceLock;
+    static SHA256: OnceLock<Kernel> = OnceLock::new();
+    static SHA1: OnceLock<Kernel> = OnceLock::new();
+    let cell = if target == Target::Sha1Leading {
+        &SHA1
+    } else {
+        &SHA256
+    };
+    *cell.get_or_init(|| {
+        let available = Kernel::available();
+        let candidates: Vec<Kernel> = if available.len() > 1 {
+            available
+                .into_iter()
+                .filter(|k| *k != Kernel::Portable)
+                .collect()
+        } else {
+            available
+        };
+        if candidates.len() == 1 {
+            return candidates[0];
+        }
+        let mut best = (Kernel::Portable, 0.0);
+        for kernel in candidates {
+            let rate = measure(kernel, target, 4);
+            if rate > best.1 {
+                best = (kernel, rate);
+            }
+        }
+        best.0
+    })
+}
+
 /// Candidates per second of `kernel` on one thread for `target`, scanning
 /// `steps` steps of a fixed message whose test never passes early enough to stop.
 pub(crate) fn measure(kernel: Kernel, target: Target, steps: u64) -> f64 {
     let tables = WordTables::new(crate::simd::ALPHABET);
-    let layout = Layout::new(&[b'x'; 64], 8, crate::simd::ALPHABET);
+    let layout = Layout::new(&[b'x'; 64], 8, crate::simd::ALPHABET, 64);
     let (head, last, first_word) = layout.blocks();
     let var = first_word + layout.outer_words();
     let started = Instant::now();
@@ -341,14 +442,26 @@ pub(crate) fn measure(kernel: Kernel, target: Target, steps: u64) -> f64 {
             Target::Sha1Leading => {
                 let mut mid = sha1::IV;
                 head.iter().for_each(|b| sha1::compress(&mut mid, b));
-                let block = sha1::Block { midstate: mid, words: last, var };
+                let block = sha1::Block {
+                    midstate: mid,
+                    words: last,
+                    var,
+                };
                 sha1::scan(kernel, &block, hi, &tables.lo, u32::MAX, &mut ignore);
             }
             _ => {
                 let mut mid = sha256::IV;
                 head.iter().for_each(|b| sha256::compress(&mut mid, b));
-                let block = sha256::Block { midstate: mid, words: last, var };
-                let test = if target == Target::Sha256Trailing { sha256::Test::TrailingH7 } else { sha256::Test::LeadingH0 };
+                let block = sha256::Block {
+                    midstate: mid,
+                    words: last,
+                    var,
+                };
+                let test = if target == Target::Sha256Trailing {
+                    sha256::Test::TrailingH7
+                } else {
+                    sha256::Test::LeadingH0
+                };
                 sha256::scan(kernel, &block, test, hi, &tables.lo, u32::MAX, &mut ignore);
             }
         }
@@ -376,12 +489,73 @@ mod tests {
         for message_len in 0..200 {
             for nonce_len in [4, 8, 12, 16] {
                 let message = vec![b'a'; message_len];
-                let layout = Layout::new(&message, nonce_len, crate::simd::ALPHABET);
+                let layout = Layout::new(&message, nonce_len, crate::simd::ALPHABET, 64);
                 let tail = layout.prefix.len() % 64;
                 assert_eq!(tail % 4, 0);
                 assert!(tail + nonce_len + 9 <= 64);
             }
         }
+    }
+
+    #[test]
+    fn an_exhausted_nonce_length_continues_with_a_longer_one() {
+        // Refuse every 4-symbol nonce: the whole first length (2^24 candidates)
+        // is scanned, then 8-symbol nonces are searched and one is found.
+        let mut options = SearchOptions::default();
+        options.threads(2);
+        // A 12-byte suffix cap forces the compact layout: 1 filler + 4 or 8 symbols.
+        let verify = |suffix: &str| {
+            suffix.len() > 5 && crate::tlslp::trailing_zero_bits(&crate::digest("tok", suffix)) >= 4
+        };
+        let found = search(
+            b"tok",
+            crate::simd::ALPHABET,
+            Target::Sha256Trailing,
+            4,
+            12,
+            &options,
+            &verify,
+        )
+        .unwrap();
+        assert_eq!(found.nonce.len(), 9, "{}", found.nonce);
+        assert!(found.candidates >= 1 << 24);
+        // With an 8-byte cap there is no longer length to try.
+        let none = search(
+            b"tok",
+            crate::simd::ALPHABET,
+            Target::Sha256Trailing,
+            4,
+            8,
+            &options,
+            &verify,
+        );
+        assert!(matches!(none, Err(Error::SearchExhausted)));
+    }
+
+    #[test]
+    fn cancellation_and_deadline_stop_a_search() {
+        let puzzle = crate::TlslpPuzzle::new("cancel", 64).unwrap();
+        let options = SearchOptions::default();
+        let token = options.cancellation().clone();
+        let progress = options.progress();
+        // Cancel once the search has really started (progress moved).
+        let canceller = std::thread::spawn(move || {
+            while progress.load(Ordering::Relaxed) == 0 {
+                std::thread::yield_now();
+            }
+            token.cancel();
+        });
+        // A 2^64 search returns only because it honours the flag.
+        let result = puzzle.solve(&options);
+        canceller.join().unwrap();
+        assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+
+        let mut options = SearchOptions::default();
+        options.timeout(Duration::from_millis(20));
+        assert!(matches!(
+            puzzle.solve(&options),
+            Err(Error::DeadlineExceeded)
+        ));
     }
 
     #[test]

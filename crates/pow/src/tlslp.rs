@@ -47,7 +47,10 @@ impl TlslpPuzzle {
             return Err(Error::InvalidToken("characters outside [A-Za-z0-9_-]"));
         }
         if bits > MAX_BITS {
-            return Err(Error::InvalidBits { bits, max: MAX_BITS });
+            return Err(Error::InvalidBits {
+                bits,
+                max: MAX_BITS,
+            });
         }
         Ok(Self {
             token: token.to_owned(),
@@ -73,7 +76,8 @@ impl TlslpPuzzle {
     /// Whether `suffix` solves the puzzle. Suffixes longer than
     /// [`MAX_SUFFIX_LEN`] are refused before hashing.
     pub fn verify(&self, suffix: &str) -> bool {
-        suffix.len() <= MAX_SUFFIX_LEN && trailing_zero_bits(&digest(&self.token, suffix)) >= self.bits
+        suffix.len() <= MAX_SUFFIX_LEN
+            && trailing_zero_bits(&digest(&self.token, suffix)) >= self.bits
     }
 
     /// Searches for a suffix of `[A-Za-z0-9_-]`. Always terminates with a
@@ -157,6 +161,70 @@ mod tests {
         let puzzle = TlslpPuzzle::new(TOKEN, 0).unwrap();
         assert!(puzzle.verify(&"A".repeat(MAX_SUFFIX_LEN)));
         assert!(!puzzle.verify(&"A".repeat(MAX_SUFFIX_LEN + 1)));
+    }
+
+    #[test]
+    fn every_kernel_solves_and_the_solution_verifies() {
+        for kernel in crate::Kernel::available() {
+            for bits in [0, 1, 12, 17] {
+                let puzzle = TlslpPuzzle::new(TOKEN, bits).unwrap();
+                let mut options = SearchOptions::default();
+                options.kernel(kernel).unwrap().threads(2);
+                let solution = puzzle.solve(&options).unwrap();
+                assert!(puzzle.verify(&solution.suffix), "{kernel} {bits}");
+                assert!(solution.suffix.len() <= MAX_SUFFIX_LEN);
+                assert!(
+                    solution.suffix.bytes().all(is_token_byte),
+                    "{}",
+                    solution.suffix
+                );
+            }
+        }
+    }
+
+    /// tlslp defect D5: with the default token no 1-character suffix solves
+    /// n_bits 5 or 6 and no 3-character suffix solves 18; the reference solver,
+    /// which tries only that length, spins forever there.
+    #[test]
+    fn regression_d5_difficulties_without_a_minimal_length_solution_are_solved() {
+        for bits in [5, 6, 18] {
+            let puzzle = TlslpPuzzle::new(TOKEN, bits).unwrap();
+            let solution = puzzle.solve(&SearchOptions::default()).unwrap();
+            assert!(puzzle.verify(&solution.suffix));
+            assert!(solution.suffix.len() > bits.div_ceil(6) as usize);
+        }
+    }
+
+    #[test]
+    fn tokens_of_every_length_are_solved() {
+        for len in [1, 3, 55, 56, 60, 63, 64, 65, 100, 128] {
+            let token = "t".repeat(len);
+            let puzzle = TlslpPuzzle::new(&token, 10).unwrap();
+            let solution = puzzle.solve(&SearchOptions::default()).unwrap();
+            assert!(puzzle.verify(&solution.suffix), "token length {len}");
+        }
+    }
+
+    #[tokio::test]
+    async fn dropping_the_async_solve_cancels_it() {
+        let options = SearchOptions::default();
+        let token = options.cancellation().clone();
+        let progress = options.progress();
+        let future = crate::solve_tlslp_async(TlslpPuzzle::new(TOKEN, 64).unwrap(), options);
+        let handle = tokio::spawn(future);
+        while progress.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        handle.abort();
+        let _ = handle.await;
+        assert!(token.is_cancelled());
+        let solved = crate::solve_tlslp_async(
+            TlslpPuzzle::new(TOKEN, 8).unwrap(),
+            SearchOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert!(TlslpPuzzle::new(TOKEN, 8).unwrap().verify(&solved.suffix));
     }
 
     proptest! {

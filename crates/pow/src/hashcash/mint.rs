@@ -21,26 +21,50 @@ const MAX_COUNTER_LEN: usize = 64;
 /// # Errors
 /// [`Error::InvalidResource`], [`Error::InvalidBits`], [`Error::Cancelled`],
 /// [`Error::DeadlineExceeded`].
-pub fn mint(resource: &str, bits: u32, now: OffsetDateTime, options: &SearchOptions) -> Result<String, Error> {
+pub fn mint(
+    resource: &str,
+    bits: u32,
+    now: OffsetDateTime,
+    options: &SearchOptions,
+) -> Result<String, Error> {
     if resource.is_empty() {
         return Err(Error::InvalidResource("empty"));
     }
     if resource.contains(':') || resource.chars().any(char::is_control) || resource.len() > 512 {
-        return Err(Error::InvalidResource("contains a colon or control character, or is over 512 bytes"));
+        return Err(Error::InvalidResource(
+            "contains a colon or control character, or is over 512 bytes",
+        ));
     }
     if bits > MAX_MINT_BITS {
-        return Err(Error::InvalidBits { bits, max: MAX_MINT_BITS });
+        return Err(Error::InvalidBits {
+            bits,
+            max: MAX_MINT_BITS,
+        });
     }
     let mut rng = rand::rng();
-    let rand: String = (0..16).map(|_| char::from(BASE64[rng.random_range(0..64)])).collect();
-    let prefix = format!("1:{bits}:{}:{}::{rand}:", format_date(now), resource.to_lowercase());
+    let rand: String = (0..16)
+        .map(|_| char::from(BASE64[rng.random_range(0..64)]))
+        .collect();
+    let prefix = format!(
+        "1:{bits}:{}:{}::{rand}:",
+        format_date(now),
+        resource.to_lowercase()
+    );
     let verify = |counter: &str| {
         let mut hasher = Sha1::new();
         hasher.update(prefix.as_bytes());
         hasher.update(counter.as_bytes());
         leading_zero_bits(&hasher.finalize()) >= bits
     };
-    let found = search(prefix.as_bytes(), BASE64, Target::Sha1Leading, bits, MAX_COUNTER_LEN, options, &verify)?;
+    let found = search(
+        prefix.as_bytes(),
+        BASE64,
+        Target::Sha1Leading,
+        bits,
+        MAX_COUNTER_LEN,
+        options,
+        &verify,
+    )?;
     Ok(format!("{prefix}{}", found.nonce))
 }
 

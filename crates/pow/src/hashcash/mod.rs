@@ -11,4 +11,5 @@ pub use spent::{MemorySpentSet, SpentSet, SqliteSpentSet};
 pub use stamp::{leading_zero_bits, verify, HashcashPolicy, Stamp, MAX_STAMP_LEN};
 
 /// The alphabet of rand and counter fields (base64).
-pub(crate) const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+pub(crate) const BASE64: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -44,7 +44,10 @@ impl MemorySpentSet {
 
     /// Stamps held now.
     pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether the set is empty.
@@ -66,7 +69,9 @@ impl SpentSet for MemorySpentSet {
                 return Err(Error::SpentSetFull(self.cap));
             }
         }
-        let expires = stamp.expires_at.map_or(i64::MAX, OffsetDateTime::unix_timestamp);
+        let expires = stamp
+            .expires_at
+            .map_or(i64::MAX, OffsetDateTime::unix_timestamp);
         entries.insert(stamp.text.clone(), expires);
         Ok(true)
     }
@@ -99,10 +104,18 @@ impl SqliteSpentSet {
 
 impl SpentSet for SqliteSpentSet {
     fn spend(&self, stamp: &Stamp, now: OffsetDateTime) -> Result<bool, Error> {
-        let mut connection = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let tx = connection.transaction()?;
-        tx.execute("DELETE FROM spent_stamps WHERE expires < ?1", params![now.unix_timestamp()])?;
-        let expires = stamp.expires_at.map_or(i64::MAX, OffsetDateTime::unix_timestamp);
+        tx.execute(
+            "DELETE FROM spent_stamps WHERE expires < ?1",
+            params![now.unix_timestamp()],
+        )?;
+        let expires = stamp
+            .expires_at
+            .map_or(i64::MAX, OffsetDateTime::unix_timestamp);
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO spent_stamps (stamp, expires) VALUES (?1, ?2)",
             params![stamp.text, expires],
@@ -134,7 +147,12 @@ mod tests {
         assert!(!set.spend(&a, now).unwrap());
         // After expiry the entry may go; a new stamp is still fresh.
         let later = now + Duration::days(2);
-        assert!(set.spend(&stamp("1:0:261120:x::a:2", later + Duration::days(1)), later).unwrap());
+        assert!(set
+            .spend(
+                &stamp("1:0:261120:x::a:2", later + Duration::days(1)),
+                later
+            )
+            .unwrap());
     }
 
     #[test]
@@ -143,13 +161,21 @@ mod tests {
         let set = MemorySpentSet::new(100);
         let now = OffsetDateTime::now_utc();
         for i in 0..100 {
-            assert!(set.spend(&stamp(&format!("s{i}"), now + Duration::hours(1)), now).unwrap());
+            assert!(set
+                .spend(&stamp(&format!("s{i}"), now + Duration::hours(1)), now)
+                .unwrap());
         }
-        assert!(matches!(set.spend(&stamp("one more", now + Duration::hours(1)), now), Err(Error::SpentSetFull(100))));
+        assert!(matches!(
+            set.spend(&stamp("one more", now + Duration::hours(1)), now),
+            Err(Error::SpentSetFull(100))
+        ));
         // Once those expire, room returns and the cap holds.
         let later = now + Duration::hours(2);
         for i in 0..1000 {
-            let _ = set.spend(&stamp(&format!("t{i}"), later + Duration::seconds(i)), later + Duration::seconds(i));
+            let _ = set.spend(
+                &stamp(&format!("t{i}"), later + Duration::seconds(i)),
+                later + Duration::seconds(i),
+            );
             assert!(set.len() <= 100);
         }
     }

@@ -84,14 +84,24 @@ pub fn verify(stamp: &str, policy: &HashcashPolicy, now: OffsetDateTime) -> Resu
         return Err(bad("claims more than 160 bits"));
     }
     if claimed < policy.bits {
-        return Err(Error::InvalidStamp(format!("claims {claimed} bits, {} required", policy.bits)));
+        return Err(Error::InvalidStamp(format!(
+            "claims {claimed} bits, {} required",
+            policy.bits
+        )));
     }
-    let is_base64 = |field: &str| field.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
+    let is_base64 = |field: &str| {
+        field
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
+    };
     if !is_base64(rand) || !is_base64(counter) {
         return Err(bad("rand or counter outside the base64 alphabet"));
     }
     if !resource.eq_ignore_ascii_case(&policy.resource) {
-        return Err(Error::InvalidStamp(format!("resource {resource:?} is not {:?}", policy.resource)));
+        return Err(Error::InvalidStamp(format!(
+            "resource {resource:?} is not {:?}",
+            policy.resource
+        )));
     }
     let date_time = parse_date(date).ok_or_else(|| bad("date is not YYMMDD[hhmm[ss]]"))?;
     if date_time > now + policy.grace {
@@ -103,7 +113,9 @@ pub fn verify(stamp: &str, policy: &HashcashPolicy, now: OffsetDateTime) -> Resu
     }
     let present = leading_zero_bits(&Sha1::digest(stamp.as_bytes()));
     if present < claimed {
-        return Err(Error::InvalidStamp(format!("claims {claimed} bits but has {present}")));
+        return Err(Error::InvalidStamp(format!(
+            "claims {claimed} bits but has {present}"
+        )));
     }
     Ok(Stamp {
         text: stamp.to_owned(),
@@ -147,7 +159,12 @@ pub(crate) fn parse_date(text: &str) -> Option<OffsetDateTime> {
 
 /// `YYMMDD` of `at` in UTC, as the CLI writes by default.
 pub(crate) fn format_date(at: OffsetDateTime) -> String {
-    format!("{:02}{:02}{:02}", at.year() % 100, u8::from(at.month()), at.day())
+    format!(
+        "{:02}{:02}{:02}",
+        at.year() % 100,
+        u8::from(at.month()),
+        at.day()
+    )
 }
 
 #[cfg(test)]
@@ -177,9 +194,15 @@ mod tests {
         assert!(verify(&stamp, &HashcashPolicy::new(8, "bob@example.org"), now()).is_err());
         // Expired after 28 + 2 days; future beyond 2 days.
         let old = stamp_with(4, "261020", "x");
-        assert!(verify(&old, &HashcashPolicy::new(4, "x"), now()).unwrap_err().to_string().contains("expired"));
+        assert!(verify(&old, &HashcashPolicy::new(4, "x"), now())
+            .unwrap_err()
+            .to_string()
+            .contains("expired"));
         let future = stamp_with(4, "261126", "x");
-        assert!(verify(&future, &HashcashPolicy::new(4, "x"), now()).unwrap_err().to_string().contains("future"));
+        assert!(verify(&future, &HashcashPolicy::new(4, "x"), now())
+            .unwrap_err()
+            .to_string()
+            .contains("future"));
         let near_future = stamp_with(4, "261124", "x");
         assert!(verify(&near_future, &HashcashPolicy::new(4, "x"), now()).is_ok());
         // Claiming more than present.
@@ -190,7 +213,16 @@ mod tests {
     #[test]
     fn malformed_stamps_are_rejected() {
         let policy = HashcashPolicy::new(0, "x");
-        for bad in ["", "1:0:261120:x::a", "0:0:261120:x::a:b", "1:x:261120:x::a:b", "1:0:2611:x::a:b", "1:0:261120:x::a!:b", "1:999:261120:x::a:b", "1:0:261120:x::a:b:c"] {
+        for bad in [
+            "",
+            "1:0:261120:x::a",
+            "0:0:261120:x::a:b",
+            "1:x:261120:x::a:b",
+            "1:0:2611:x::a:b",
+            "1:0:261120:x::a!:b",
+            "1:999:261120:x::a:b",
+            "1:0:261120:x::a:b:c",
+        ] {
             assert!(verify(bad, &policy, now()).is_err(), "{bad}");
         }
         assert!(verify(&"1".repeat(2000), &policy, now()).is_err());

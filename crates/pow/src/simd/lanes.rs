@@ -54,7 +54,7 @@ impl Lanes for u32 {
     }
     #[inline(always)]
     fn ror<const R: i32, const L: i32>(self) -> Self {
-        self.rotate_right(R as u32)
+        self.rotate_right(R as Self)
     }
     #[inline(always)]
     fn shr<const N: i32>(self) -> Self {
@@ -70,6 +70,6 @@ impl Lanes for u32 {
     }
     #[inline(always)]
     fn zero_under_mask(self, mask: Self) -> u32 {
-        u32::from(self & mask == 0)
+        Self::from(self & mask == 0)
     }
 }

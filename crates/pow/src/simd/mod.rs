@@ -9,6 +9,8 @@ mod lanes;
 pub(crate) mod sha1;
 pub(crate) mod sha256;
 #[cfg(target_arch = "x86_64")]
+mod shani;
+#[cfg(target_arch = "x86_64")]
 mod x86;
 
 use std::fmt;
@@ -23,12 +25,16 @@ pub enum Kernel {
     Portable,
     /// 8 candidates per AVX2 instruction.
     Avx2,
+    /// SHA-256 with the SHA extensions, two interleaved streams (SHA-1 searches
+    /// fall back to the best lane kernel).
+    ShaNi,
     /// 16 candidates per AVX-512 instruction (with `vprord` and `vpternlogd`).
     Avx512,
 }
 
 impl Kernel {
-    /// The fastest kernel this CPU supports.
+    /// The fastest kernel this CPU supports (measured on Zen 4: AVX-512 ahead
+    /// of two-stream SHA-NI, which is ahead of AVX2).
     pub fn detect() -> Self {
         Self::available().last().copied().unwrap_or(Self::Portable)
     }
@@ -40,6 +46,12 @@ impl Kernel {
         {
             if std::arch::is_x86_feature_detected!("avx2") {
                 kernels.push(Self::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("sha")
+                && std::arch::is_x86_feature_detected!("sse4.1")
+                && std::arch::is_x86_feature_detected!("ssse3")
+            {
+                kernels.push(Self::ShaNi);
             }
             if std::arch::is_x86_feature_detected!("avx512f") {
                 kernels.push(Self::Avx512);
@@ -58,6 +70,7 @@ impl Kernel {
         match self {
             Self::Portable => 1,
             Self::Avx2 => 8,
+            Self::ShaNi => 2,
             Self::Avx512 => 16,
         }
     }
@@ -68,6 +81,7 @@ impl fmt::Display for Kernel {
         f.write_str(match self {
             Self::Portable => "portable",
             Self::Avx2 => "avx2",
+            Self::ShaNi => "sha-ni",
             Self::Avx512 => "avx512",
         })
     }
@@ -80,14 +94,18 @@ impl std::str::FromStr for Kernel {
         match text {
             "portable" => Ok(Self::Portable),
             "avx2" => Ok(Self::Avx2),
+            "sha-ni" | "shani" => Ok(Self::ShaNi),
             "avx512" => Ok(Self::Avx512),
-            _ => Err(format!("unknown kernel {text:?}: use portable, avx2 or avx512")),
+            _ => Err(format!(
+                "unknown kernel {text:?}: use portable, avx2, sha-ni or avx512"
+            )),
         }
     }
 }
 
 /// The 64-symbol alphabet of every nonce we emit: safe on a text line, 6 bits a symbol.
-pub(crate) const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+pub(crate) const ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Nonce words are 4 alphabet symbols; the search varies the last word of the
 /// nonce as `HI[v >> 12] | LO[v & 4095]`, so lanes take 16 consecutive LO entries.
@@ -111,7 +129,9 @@ impl WordTables {
 
 /// The 4 symbols of `value` (24 bits) as a big-endian message word.
 pub(crate) fn encode_word(alphabet: &[u8; 64], value: u32) -> u32 {
-    (0..4).fold(0, |word, i| (word << 8) | u32::from(alphabet[((value >> (18 - 6 * i)) & 63) as usize]))
+    (0..4).fold(0, |word, i| {
+        (word << 8) | u32::from(alphabet[((value >> (18 - 6 * i)) & 63) as usize])
+    })
 }
 
 #[cfg(test)]

@@ -48,7 +48,12 @@ impl Lanes for Avx2 {
     #[inline(always)]
     fn ror<const R: i32, const L: i32>(self) -> Self {
         // SAFETY: AVX2 is present.
-        Self(unsafe { _mm256_or_si256(_mm256_srli_epi32::<R>(self.0), _mm256_slli_epi32::<L>(self.0)) })
+        Self(unsafe {
+            _mm256_or_si256(
+                _mm256_srli_epi32::<R>(self.0),
+                _mm256_slli_epi32::<L>(self.0),
+            )
+        })
     }
     #[inline(always)]
     fn shr<const N: i32>(self) -> Self {
@@ -63,7 +68,12 @@ impl Lanes for Avx2 {
     #[inline(always)]
     fn majority(a: Self, b: Self, c: Self) -> Self {
         // SAFETY: AVX2 is present.
-        Self(unsafe { _mm256_or_si256(_mm256_and_si256(a.0, b.0), _mm256_and_si256(c.0, _mm256_or_si256(a.0, b.0))) })
+        Self(unsafe {
+            _mm256_or_si256(
+                _mm256_and_si256(a.0, b.0),
+                _mm256_and_si256(c.0, _mm256_or_si256(a.0, b.0)),
+            )
+        })
     }
     #[inline(always)]
     fn zero_under_mask(self, mask: Self) -> u32 {
@@ -138,52 +148,46 @@ impl Lanes for Avx512 {
 
 #[target_feature(enable = "avx2")]
 fn sha256_avx2(
-    block: &sha256::Block,
-    prefix: &[u32; 8],
-    test: sha256::Test,
+    plan: &sha256::Plan,
     hi: &[u32],
     lo: &[u32; 4096],
     mask: u32,
     on_hit: &mut dyn FnMut(u32) -> bool,
 ) -> bool {
-    sha256::scan_lanes::<Avx2>(block, prefix, test, hi, lo, mask, on_hit)
+    sha256::scan_lanes::<Avx2>(plan, hi, lo, mask, on_hit)
 }
 
 #[target_feature(enable = "avx512f")]
 fn sha256_avx512(
-    block: &sha256::Block,
-    prefix: &[u32; 8],
-    test: sha256::Test,
+    plan: &sha256::Plan,
     hi: &[u32],
     lo: &[u32; 4096],
     mask: u32,
     on_hit: &mut dyn FnMut(u32) -> bool,
 ) -> bool {
-    sha256::scan_lanes::<Avx512>(block, prefix, test, hi, lo, mask, on_hit)
+    sha256::scan_lanes::<Avx512>(plan, hi, lo, mask, on_hit)
 }
 
 #[target_feature(enable = "avx2")]
 fn sha1_avx2(
-    block: &sha1::Block,
-    prefix: &[u32; 5],
+    plan: &sha1::Plan,
     hi: &[u32],
     lo: &[u32; 4096],
     mask: u32,
     on_hit: &mut dyn FnMut(u32) -> bool,
 ) -> bool {
-    sha1::scan_lanes::<Avx2>(block, prefix, hi, lo, mask, on_hit)
+    sha1::scan_lanes::<Avx2>(plan, hi, lo, mask, on_hit)
 }
 
 #[target_feature(enable = "avx512f")]
 fn sha1_avx512(
-    block: &sha1::Block,
-    prefix: &[u32; 5],
+    plan: &sha1::Plan,
     hi: &[u32],
     lo: &[u32; 4096],
     mask: u32,
     on_hit: &mut dyn FnMut(u32) -> bool,
 ) -> bool {
-    sha1::scan_lanes::<Avx512>(block, prefix, hi, lo, mask, on_hit)
+    sha1::scan_lanes::<Avx512>(plan, hi, lo, mask, on_hit)
 }
 
 /// Runs the SHA-256 kernel on `kernel` (AVX2 or AVX-512).
@@ -191,23 +195,26 @@ fn sha1_avx512(
 /// # Panics
 /// When the CPU lacks the kernel's feature: callers pick kernels from
 /// `Kernel::available()`, so this is a programming error, never input.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn scan_sha256(
     kernel: Kernel,
-    block: &sha256::Block,
-    prefix: &[u32; 8],
-    test: sha256::Test,
+    plan: &sha256::Plan,
     hi: &[u32],
     lo: &[u32; 4096],
     mask: u32,
     on_hit: &mut dyn FnMut(u32) -> bool,
 ) -> bool {
-    assert!(kernel.is_available(), "{kernel} kernel requested on a CPU without it");
+    assert!(
+        kernel.is_available(),
+        "{kernel} kernel requested on a CPU without it"
+    );
     match kernel {
+        // SAFETY: SHA, SSE2, SSSE3, SSE4.1 detected (asserted above).
+        Kernel::ShaNi => unsafe { super::shani::scan(plan, hi, lo, mask, on_hit) },
         // SAFETY: AVX-512F detected (asserted above).
-        Kernel::Avx512 => unsafe { sha256_avx512(block, prefix, test, hi, lo, mask, on_hit) },
+        Kernel::Avx512 => unsafe { sha256_avx512(plan, hi, lo, mask, on_hit) },
         // SAFETY: AVX2 detected (asserted above).
-        _ => unsafe { sha256_avx2(block, prefix, test, hi, lo, mask, on_hit) },
+        Kernel::Avx2 => unsafe { sha256_avx2(plan, hi, lo, mask, on_hit) },
+        Kernel::Portable => sha256::scan_lanes::<u32>(plan, hi, lo, mask, on_hit),
     }
 }
 
@@ -217,18 +224,35 @@ pub(super) fn scan_sha256(
 /// As [`scan_sha256`].
 pub(super) fn scan_sha1(
     kernel: Kernel,
-    block: &sha1::Block,
-    prefix: &[u32; 5],
+    plan: &sha1::Plan,
     hi: &[u32],
     lo: &[u32; 4096],
     mask: u32,
     on_hit: &mut dyn FnMut(u32) -> bool,
 ) -> bool {
-    assert!(kernel.is_available(), "{kernel} kernel requested on a CPU without it");
+    assert!(
+        kernel.is_available(),
+        "{kernel} kernel requested on a CPU without it"
+    );
+    if kernel == Kernel::ShaNi && plan.var == 12 {
+        // SAFETY: SHA, SSE2, SSSE3, SSE4.1 detected (asserted above).
+        return unsafe { super::shani::scan_sha1_var12(plan, hi, lo, mask, on_hit) };
+    }
+    // SHA-NI has no SHA-1 path for other layouts: use the best lane kernel instead.
+    let kernel = if kernel == Kernel::ShaNi {
+        let available = Kernel::available();
+        [Kernel::Avx512, Kernel::Avx2]
+            .into_iter()
+            .find(|k| available.contains(k))
+            .unwrap_or(Kernel::Portable)
+    } else {
+        kernel
+    };
     match kernel {
-        // SAFETY: AVX-512F detected (asserted above).
-        Kernel::Avx512 => unsafe { sha1_avx512(block, prefix, hi, lo, mask, on_hit) },
-        // SAFETY: AVX2 detected (asserted above).
-        _ => unsafe { sha1_avx2(block, prefix, hi, lo, mask, on_hit) },
+        // SAFETY: AVX-512F detected (asserted above, or found available).
+        Kernel::Avx512 => unsafe { sha1_avx512(plan, hi, lo, mask, on_hit) },
+        // SAFETY: AVX2 detected (asserted above, or found available).
+        Kernel::Avx2 => unsafe { sha1_avx2(plan, hi, lo, mask, on_hit) },
+        _ => sha1::scan_lanes::<u32>(plan, hi, lo, mask, on_hit),
     }
 }
