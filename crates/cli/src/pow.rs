@@ -244,6 +244,12 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             rows.push((kernel, target, one, all));
         }
     }
+    let cli_rate = hashcash_cli_rate();
+    let best_hashcash = rows
+        .iter()
+        .filter(|row| row.1 == BenchTarget::Hashcash)
+        .map(|row| (row.2, row.3))
+        .fold((0.0f64, 0.0f64), |best, (one, all)| (best.0.max(one), best.1.max(all)));
     let mut out = std::io::stdout().lock();
     if args.json {
         let kernels: Vec<_> = rows
@@ -265,6 +271,9 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             serde_json::json!({
                 "compress256_per_s": compress,
                 "digest_per_candidate_per_s": naive,
+                "hashcash_cli_per_s": cli_rate,
+                "hashcash_best_per_thread_per_s": best_hashcash.0,
+                "hashcash_best_all_threads_per_s": best_hashcash.1,
                 "kernels": kernels,
             })
         )?;
@@ -306,7 +315,29 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     writeln!(out, "(×comp: per-thread rate / single-stream compress256; hashcash rows compare SHA-1 candidates to it for scale only)")?;
+    match cli_rate {
+        Some(cli) => writeln!(
+            out,
+            "hashcash minting: Debian `hashcash -s` {:.1} M/s (one core); ours {:.1} M/s per thread ({:.1}×), {:.1} M/s on {threads} threads ({:.1}×)",
+            cli / 1e6,
+            best_hashcash.0 / 1e6,
+            best_hashcash.0 / cli,
+            best_hashcash.1 / 1e6,
+            best_hashcash.1 / cli
+        )?,
+        None => writeln!(out, "hashcash minting: the Debian `hashcash` CLI is not installed; no baseline")?,
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Debian CLI's own speed report (`hashcash -s`: "speed: N preimage tests per second").
+fn hashcash_cli_rate() -> Option<f64> {
+    let output = std::process::Command::new("hashcash").arg("-s").output().ok()?;
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    text.lines()
+        .find_map(|line| line.strip_prefix("speed: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
 }
 
 /// Aggregate rate of `threads` threads each measuring `kernel`.
