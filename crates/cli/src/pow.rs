@@ -249,7 +249,9 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|row| row.1 == BenchTarget::Hashcash)
         .map(|row| (row.2, row.3))
-        .fold((0.0f64, 0.0f64), |best, (one, all)| (best.0.max(one), best.1.max(all)));
+        .fold((0.0f64, 0.0f64), |best, (one, all)| {
+            (best.0.max(one), best.1.max(all))
+        });
     let mut out = std::io::stdout().lock();
     if args.json {
         let kernels: Vec<_> = rows
@@ -332,8 +334,15 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
 
 /// The Debian CLI's own speed report (`hashcash -s`: "speed: N preimage tests per second").
 fn hashcash_cli_rate() -> Option<f64> {
-    let output = std::process::Command::new("hashcash").arg("-s").output().ok()?;
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let output = std::process::Command::new("hashcash")
+        .arg("-s")
+        .output()
+        .ok()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     text.lines()
         .find_map(|line| line.strip_prefix("speed: "))
         .and_then(|rest| rest.split_whitespace().next())

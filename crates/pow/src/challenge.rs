@@ -163,6 +163,16 @@ fn digest(message: &[u8], nonce: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_challenges_and_nonces_never_panic(text in ".{0,200}", nonce in ".{0,100}", context in ".{0,50}") {
+            if let Ok(challenge) = Challenge::parse(&text) {
+                let _ = challenge.verify(&context, &nonce, OffsetDateTime::now_utc());
+            }
+        }
+    }
 
     #[test]
     fn solutions_verify_only_in_their_context_and_before_expiry() {
