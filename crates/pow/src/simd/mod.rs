@@ -127,6 +127,35 @@ impl WordTables {
     }
 }
 
+/// The loop every lane kernel shares: each `hi × lo` value of the varying word,
+/// `V::LANES` at a time; `tested` gives the digest word the puzzle tests, and
+/// `on_hit` sees each word whose tested word is zero under `mask` (and stops the
+/// scan by returning true).
+#[inline(always)]
+pub(crate) fn scan_words<V: Lanes>(
+    hi: &[u32],
+    lo: &[u32; 4096],
+    mask: u32,
+    on_hit: &mut dyn FnMut(u32) -> bool,
+    tested: impl Fn(V) -> V,
+) -> bool {
+    let mask_v = V::splat(mask);
+    for &high in hi {
+        let high_v = V::splat(high);
+        for chunk in lo.chunks_exact(V::LANES) {
+            let mut hits = tested(high_v.or(V::load(chunk))).zero_under_mask(mask_v);
+            while hits != 0 {
+                let lane = hits.trailing_zeros() as usize;
+                hits &= hits - 1;
+                if on_hit(high | chunk[lane]) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
 /// The 4 symbols of `value` (24 bits) as a big-endian message word.
 pub(crate) fn encode_word(alphabet: &[u8; 64], value: u32) -> u32 {
     (0..4).fold(0, |word, i| {

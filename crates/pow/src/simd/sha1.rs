@@ -122,22 +122,7 @@ pub(crate) fn scan_lanes<V: Lanes>(
     mask: u32,
     on_hit: &mut dyn FnMut(u32) -> bool,
 ) -> bool {
-    let mask_v = V::splat(mask);
-    for &high in hi {
-        let high_v = V::splat(high);
-        for chunk in lo.chunks_exact(V::LANES) {
-            let h0 = first_word::<V>(plan, high_v.or(V::load(chunk)));
-            let mut hits = h0.zero_under_mask(mask_v);
-            while hits != 0 {
-                let lane = hits.trailing_zeros() as usize;
-                hits &= hits - 1;
-                if on_hit(high | chunk[lane]) {
-                    return true;
-                }
-            }
-        }
-    }
-    false
+    super::scan_words::<V>(hi, lo, mask, on_hit, |word| first_word::<V>(plan, word))
 }
 
 /// H0 for each lane's varying word.

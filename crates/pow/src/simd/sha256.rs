@@ -216,22 +216,7 @@ fn scan_with<V: Lanes>(
     on_hit: &mut dyn FnMut(u32) -> bool,
     tested_word: impl Fn(&Plan, V) -> V,
 ) -> bool {
-    let mask_v = V::splat(mask);
-    for &high in hi {
-        let high_v = V::splat(high);
-        for chunk in lo.chunks_exact(V::LANES) {
-            let tested = tested_word(plan, high_v.or(V::load(chunk)));
-            let mut hits = tested.zero_under_mask(mask_v);
-            while hits != 0 {
-                let lane = hits.trailing_zeros() as usize;
-                hits &= hits - 1;
-                if on_hit(high | chunk[lane]) {
-                    return true;
-                }
-            }
-        }
-    }
-    false
+    super::scan_words::<V>(hi, lo, mask, on_hit, |word| tested_word(plan, word))
 }
 
 /// The varying word our layouts use (the nonce ends at byte 52 of the block).
