@@ -1,0 +1,412 @@
+//! The command lines of `tlslp-server` and `tlslp-client` (also `tessera tlslp
+//! server|client`): the reference's flag names, defaults and behaviours
+//! (`../shared/spec/tlslp.md` §7), unique prefixes of long flags accepted,
+//! plus our limits. Exit codes are documented in each `--help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tessera_tls::{dangerous, load_roots, ClientAuth, Identity, ServerAuth};
+
+use crate::driver::{connect_and_run, serve, ClientOptions, ServerOptions, SessionEnd};
+use crate::event::Level;
+use crate::logfile::{EventSink, LogFile};
+use crate::profile::Profile;
+use crate::server::{Sequence, SessionConfig};
+use crate::{Body, DEFAULT_TOKEN};
+
+/// The reference's refusal text for `--insecure` toward anything but `localhost`.
+fn insecure_refusal(host: &str) -> String {
+    format!(
+        "Refusing insecure TLS to {host}. For non-local hosts, enable certificate verification."
+    )
+}
+
+/// TLS line protocol server: HELLO, WORK (proof of work), body commands, DONE.
+///
+/// Serves many sessions at once (the reference serves one). Exit codes: 0 after
+/// the single tutorial session or a clean shutdown (SIGINT/SIGTERM); 1 on a
+/// configuration, certificate or bind error; 2 on a usage error.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// IPv4 address or name to bind; must be `localhost` with --insecure.
+    #[arg(long, default_value = "localhost")]
+    host: String,
+    /// TCP port (0 picks a free one and prints it).
+    #[arg(long, default_value_t = 1234)]
+    port: u16,
+    /// Server certificate (PEM).
+    #[arg(long, default_value = "certificates/server-cert.pem")]
+    server_cert: PathBuf,
+    /// Server private key (PEM).
+    #[arg(long, default_value = "certificates/server-key.pem")]
+    server_key: PathBuf,
+    /// CA that client certificates must chain to.
+    #[arg(long, default_value = "certificates/ca_cert.pem")]
+    ca_cert: PathBuf,
+    /// Seconds to wait for the WORK reply (whole line).
+    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
+    work_timeout: u64,
+    /// Seconds to wait for every other reply (whole line).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    other_timeout: u64,
+    /// Do not request client certificates (only with --host localhost).
+    #[arg(long)]
+    insecure: bool,
+    /// WORK token.
+    #[arg(long, default_value = DEFAULT_TOKEN)]
+    token: String,
+    /// Argument of body commands and of the random FAIL.
+    #[arg(long, default_value = "LGTk")]
+    random_string: String,
+    /// WORK difficulty in trailing zero bits (any integer, as the reference; ≤ 0 accepts every suffix).
+    #[arg(long = "n_bits", default_value_t = 28, allow_negative_numbers = true)]
+    n_bits: i64,
+    /// DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    #[arg(long, default_value = "INFO", value_parser = parse_level)]
+    log_level: Level,
+    /// Tutorial: fixed sequence, one session, then exit; fixed log timestamps, log truncated.
+    #[arg(long)]
+    tutorial: bool,
+    /// Sessions at once (all clients); more wait in the kernel's backlog.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Sessions at once from one IP address; more are closed at once.
+    #[arg(long, default_value_t = 32)]
+    max_per_ip: usize,
+    /// Seconds a TLS handshake may take.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    handshake_timeout: u64,
+    /// Seconds running sessions may take to finish after SIGINT/SIGTERM.
+    #[arg(long, default_value_t = 10)]
+    shutdown_grace: u64,
+    /// Directory of server.log. Default: $XDG_STATE_HOME/tlslp/logs.
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+}
+
+/// TLS line protocol client: answers the server, solving WORK on every core.
+///
+/// Exit codes (the reference exits 0 even on failure): 0 when the session
+/// ended with DONE/OK; 1 when no port connected, the server sent FAIL, or any
+/// error happened after connecting; 2 on a usage error.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Server host, also the TLS server name (SNI, certificate check).
+    #[arg(long, default_value = "localhost")]
+    host: String,
+    /// Comma-separated ports tried in order; the first TCP + TLS success is used.
+    #[arg(long, default_value = "3115,7883,8235,38154,1234,55532", value_parser = parse_ports)]
+    ports: PortList,
+    /// Client certificate (PEM).
+    #[arg(long, default_value = "certificates/client_cert.pem")]
+    client_cert: PathBuf,
+    /// Client private key (PEM).
+    #[arg(long, default_value = "certificates/ec_private_key.pem")]
+    private_key: PathBuf,
+    /// CA the server certificate must chain to.
+    #[arg(long, default_value = "certificates/ca_cert.pem")]
+    ca_cert: PathBuf,
+    /// Accepted for compatibility and ignored: the solver is built in.
+    #[arg(long, hide = true)]
+    work_binary: Option<PathBuf>,
+    /// Seconds the proof of work may take.
+    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
+    work_timeout: u64,
+    /// Seconds for connect + handshake and for each server line.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    other_timeout: u64,
+    /// Skip server verification (only with --host localhost); presents no client certificate.
+    #[arg(long)]
+    insecure: bool,
+    /// DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    #[arg(long, default_value = "INFO", value_parser = parse_level)]
+    log_level: Level,
+    /// Tutorial logging: fixed timestamps, log truncated (the protocol is unchanged).
+    #[arg(long)]
+    tutorial: bool,
+    /// TOML file with full_name, email1, email2, social, birthdate, country, addr_line1, addr_line2.
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Value for FULL_NAME (overrides the profile).
+    #[arg(long)]
+    full_name: Option<String>,
+    /// Value for EMAIL1.
+    #[arg(long)]
+    email1: Option<String>,
+    /// Value for EMAIL2.
+    #[arg(long)]
+    email2: Option<String>,
+    /// Value for SOCIAL.
+    #[arg(long)]
+    social: Option<String>,
+    /// Value for BIRTHDATE.
+    #[arg(long)]
+    birthdate: Option<String>,
+    /// Value for COUNTRY.
+    #[arg(long)]
+    country: Option<String>,
+    /// Value for ADDR_LINE1.
+    #[arg(long)]
+    addr_line1: Option<String>,
+    /// Value for ADDR_LINE2.
+    #[arg(long)]
+    addr_line2: Option<String>,
+    /// Solver threads. Default: every core.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Directory of client.log. Default: $XDG_STATE_HOME/tlslp/logs.
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+}
+
+/// A parsed `--ports` value.
+#[derive(Clone, Debug)]
+pub struct PortList(Vec<u16>);
+
+fn parse_ports(text: &str) -> Result<PortList, String> {
+    text.split(',')
+        .map(|p| match p.trim().parse::<u16>() {
+            Ok(0) | Err(_) => Err(format!("invalid port {p:?}: each must be 1-65535")),
+            Ok(port) => Ok(port),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(PortList)
+}
+
+fn parse_level(text: &str) -> Result<Level, String> {
+    Level::parse(text).ok_or_else(|| {
+        format!("invalid choice {text:?} (choose from DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+    })
+}
+
+/// Runs the server until SIGINT/SIGTERM (or one session in tutorial mode).
+///
+/// # Errors
+/// Configuration, certificate and bind errors.
+pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    let dir = args.log_dir.clone().unwrap_or_else(LogFile::default_dir);
+    let log = Arc::new(
+        LogFile::open(
+            &dir,
+            "server.log",
+            "tlslp.server",
+            args.log_level,
+            args.tutorial,
+        )
+        .with_context(|| format!("opening the log in {}", dir.display()))?,
+    );
+    log.record(Level::Info, "Server starting");
+    if args.insecure && args.host != "localhost" {
+        anyhow::bail!(insecure_refusal(&args.host));
+    }
+    log.record(
+        Level::Debug,
+        &format!("CA cert exists: {}", py_bool(args.ca_cert.exists())),
+    );
+    log.record(
+        Level::Debug,
+        &format!("Server cert exists: {}", py_bool(args.server_cert.exists())),
+    );
+    log.record(
+        Level::Debug,
+        &format!("Server key exists: {}", py_bool(args.server_key.exists())),
+    );
+    let identity = Identity::load(&args.server_cert, &args.server_key)?;
+    let address = tokio::net::lookup_host((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("resolving {}", args.host))?
+        .find(std::net::SocketAddr::is_ipv4)
+        .with_context(|| format!("{} has no IPv4 address", args.host))?;
+    let tls = if args.insecure {
+        dangerous::insecure_server_config(address, &identity)?
+    } else {
+        tessera_tls::server_config(&identity, ClientAuth::Required(load_roots(&args.ca_cert)?))?
+    };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address}"))?;
+    let port = listener.local_addr()?.port();
+    log.record(
+        Level::Info,
+        &format!(
+            "Server listening on https://{}:{port}",
+            crate::py_repr(&args.host)
+        ),
+    );
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stdout(),
+        "Server listening on https://{}:{port}",
+        args.host
+    );
+    let _ = std::io::stdout().flush();
+
+    let session = Arc::new(SessionConfig {
+        token: args.token,
+        random_string: args.random_string,
+        n_bits: args.n_bits,
+        sequence: if args.tutorial {
+            Sequence::Tutorial
+        } else {
+            Sequence::Random
+        },
+    });
+    let mut options = ServerOptions::new(tls, session);
+    options.work_timeout = Duration::from_secs(args.work_timeout);
+    options.other_timeout = Duration::from_secs(args.other_timeout);
+    options.handshake_timeout = Duration::from_secs(args.handshake_timeout);
+    options.max_connections = args.max_connections.max(1);
+    options.max_per_address = args.max_per_ip.max(1);
+    options.shutdown_grace = Duration::from_secs(args.shutdown_grace);
+    options.once = args.tutorial;
+    options.print_stdout = true;
+    serve(listener, options, log, None, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs one client session.
+///
+/// # Errors
+/// Configuration and certificate errors (a failed session is an exit code, not an error).
+pub async fn run_client(args: ClientArgs) -> anyhow::Result<ExitCode> {
+    let dir = args.log_dir.clone().unwrap_or_else(LogFile::default_dir);
+    let log = LogFile::open(
+        &dir,
+        "client.log",
+        "tlslp.client",
+        args.log_level,
+        args.tutorial,
+    )
+    .with_context(|| format!("opening the log in {}", dir.display()))?;
+    log.record(
+        Level::Debug,
+        &format!("Client cert exists: {}", py_bool(args.client_cert.exists())),
+    );
+    log.record(
+        Level::Debug,
+        &format!("Private key exists: {}", py_bool(args.private_key.exists())),
+    );
+    // The reference checks its solver binary here; ours is built in.
+    log.record(Level::Info, "WORK binary exists: True");
+
+    let mut profile = match &args.profile {
+        Some(path) => Profile::load(path)?,
+        None => Profile::default(),
+    };
+    for (body, value) in [
+        (Body::FullName, &args.full_name),
+        (Body::Email1, &args.email1),
+        (Body::Email2, &args.email2),
+        (Body::Social, &args.social),
+        (Body::Birthdate, &args.birthdate),
+        (Body::Country, &args.country),
+        (Body::AddrLine1, &args.addr_line1),
+        (Body::AddrLine2, &args.addr_line2),
+    ] {
+        if let Some(value) = value {
+            anyhow::ensure!(
+                !value.contains('\n') && value.len() <= 900,
+                "--{} must be one line of at most 900 bytes",
+                body.name().to_lowercase().replace('_', "-")
+            );
+            profile.set(body, value.clone());
+        }
+    }
+
+    let tls = if args.insecure {
+        if args.host != "localhost" {
+            for port in &args.ports.0 {
+                log.record(
+                    Level::Warning,
+                    &format!(
+                        "Can't connect to {}:{port}: {}",
+                        crate::py_repr(&args.host),
+                        insecure_refusal(&args.host)
+                    ),
+                );
+            }
+            log.record(Level::Critical, "Not able to connect to any port.  Exiting");
+            return Ok(ExitCode::FAILURE);
+        }
+        dangerous::insecure_client_config(&args.host, None)?
+    } else {
+        let identity = Identity::load(&args.client_cert, &args.private_key)?;
+        tessera_tls::client_config(
+            ServerAuth::Roots(load_roots(&args.ca_cert)?),
+            Some(&identity),
+        )?
+    };
+    let options = ClientOptions {
+        host: args.host,
+        ports: args.ports.0,
+        tls,
+        read_timeout: Duration::from_secs(args.other_timeout),
+        work_timeout: Duration::from_secs(args.work_timeout),
+        threads: args.threads,
+        profile: Arc::new(profile),
+        progress: true,
+        print_stdout: true,
+    };
+    match connect_and_run(&options, &log).await {
+        Ok(report) if report.end == SessionEnd::Done => Ok(ExitCode::SUCCESS),
+        Ok(report) => {
+            if let SessionEnd::ServerFail(text) = &report.end {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "tlslp-client: server ended the session: FAIL {text}"
+                );
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        Err(_) => Ok(ExitCode::FAILURE),
+    }
+}
+
+fn py_bool(value: bool) -> &'static str {
+    if value {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// Structured records (one per server session, target `tlslp::session`) go to
+/// stderr when `TESSERA_LOG` enables them, e.g. `TESSERA_LOG=tlslp::session=info`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,251 @@
+//! The tlslp client driver: tries the ports in order (first TCP + TLS success
+//! wins), answers the server through a [`ClientSession`], solves WORK with
+//! tessera-pow on every core on blocking threads, and reports how the session
+//! ended so the program can exit non-zero on any failure (defect D1).
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tessera_tls::rustls::pki_types::ServerName;
+use tessera_tls::rustls::ClientConfig;
+use tessera_tls::tokio_rustls::client::TlsStream;
+use tessera_tls::tokio_rustls::TlsConnector;
+use tessera_tls::HandshakeSummary;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::LineReader;
+use crate::client::{Action, ClientSession};
+use crate::codec::encode;
+use crate::event::Level;
+use crate::logfile::EventSink;
+use crate::profile::Profile;
+use crate::repr::py_repr;
+use crate::Error;
+
+/// How the client runs.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Host to connect to (also the TLS server name).
+    pub host: String,
+    /// Ports tried in order.
+    pub ports: Vec<u16>,
+    /// TLS configuration.
+    pub tls: Arc<ClientConfig>,
+    /// Deadline for connect + handshake, and for each server line. Default 10 s.
+    pub read_timeout: Duration,
+    /// Deadline for solving WORK. Default 1800 s.
+    pub work_timeout: Duration,
+    /// Solver threads; `None` = every core.
+    pub threads: Option<usize>,
+    /// Body values.
+    pub profile: Arc<Profile>,
+    /// Show a progress spinner while solving when stderr is a terminal.
+    pub progress: bool,
+    /// Print the reference's stdout lines (`Connected to …`, `Connection closed.`).
+    pub print_stdout: bool,
+}
+
+/// How a session ended, from the client's side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// DONE answered with OK.
+    Done,
+    /// The server sent `FAIL <text>`.
+    ServerFail(String),
+    /// Something else went wrong after connecting.
+    Error(String),
+}
+
+/// What one client run did.
+#[derive(Clone, Debug)]
+pub struct ClientReport {
+    /// The port that connected.
+    pub port: u16,
+    /// How the session ended.
+    pub end: SessionEnd,
+    /// TLS version and cipher suite.
+    pub handshake: HandshakeSummary,
+    /// WORK: candidates tried and time taken.
+    pub work: Option<(u64, Duration)>,
+    /// Connect to close.
+    pub duration: Duration,
+}
+
+/// Connects to the first port that accepts TCP and TLS and runs one session.
+///
+/// # Errors
+/// [`Error::Io`] when no port could be connected (the program exits 1).
+pub async fn connect_and_run(
+    options: &ClientOptions,
+    sink: &dyn EventSink,
+) -> Result<ClientReport, Error> {
+    let started = Instant::now();
+    let name = tessera_tls::server_name(&options.host).map_err(|e| Error::Config(e.to_string()))?;
+    let mut connected = None;
+    for &port in &options.ports {
+        match connect(&options.host, port, &name, options).await {
+            Ok(tls) => {
+                connected = Some((port, tls));
+                break;
+            }
+            Err(error) => sink.record(
+                Level::Warning,
+                &format!(
+                    "Can't connect to {}:{port}: {error}",
+                    py_repr(&options.host)
+                ),
+            ),
+        }
+    }
+    let Some((port, tls)) = connected else {
+        sink.record(Level::Critical, "Not able to connect to any port.  Exiting");
+        return Err(Error::Io("not able to connect to any port".into()));
+    };
+    sink.record(Level::Info, &format!("Connected to {port}"));
+    if options.print_stdout {
+        let _ = writeln!(std::io::stdout(), "Connected to {port}");
+    }
+    let handshake = HandshakeSummary::of(tls.get_ref().1);
+    let mut work = None;
+    let end = run_session(tls, options, sink, &mut work).await;
+    if let SessionEnd::Error(error) = &end {
+        sink.record(Level::Error, &format!("Client failed: {error}"));
+    }
+    sink.record(Level::Info, "Connection closed.");
+    if options.print_stdout {
+        let _ = writeln!(std::io::stdout(), "Connection closed.");
+    }
+    Ok(ClientReport {
+        port,
+        end,
+        handshake,
+        work,
+        duration: started.elapsed(),
+    })
+}
+
+async fn connect(
+    host: &str,
+    port: u16,
+    name: &ServerName<'static>,
+    options: &ClientOptions,
+) -> Result<TlsStream<TcpStream>, String> {
+    let attempt = async {
+        let tcp = TcpStream::connect((host, port))
+            .await
+            .map_err(|_| format!("Failed to connect to {host}:{port}"))?;
+        let _ = tcp.set_nodelay(true);
+        TlsConnector::from(options.tls.clone())
+            .connect(name.clone(), tcp)
+            .await
+            .map_err(|e| format!("TLS handshake with {host}:{port} failed: {e}"))
+    };
+    tokio::time::timeout(options.read_timeout, attempt)
+        .await
+        .map_err(|_| format!("Failed to connect to {host}:{port} (timed out)"))?
+}
+
+async fn run_session(
+    tls: TlsStream<TcpStream>,
+    options: &ClientOptions,
+    sink: &dyn EventSink,
+    work: &mut Option<(u64, Duration)>,
+) -> SessionEnd {
+    let mut session = ClientSession::new(options.profile.clone());
+    let mut reader = LineReader::new(tls);
+    let end = loop {
+        let deadline = tokio::time::Instant::now() + options.read_timeout;
+        let line = match reader.next_line(deadline, "the server").await {
+            Ok(line) => line,
+            Err(error) => break SessionEnd::Error(error.to_string()),
+        };
+        let action = session.handle_line(&line);
+        for event in session.drain_events() {
+            sink.record(event.level, &event.message);
+        }
+        let action = match action {
+            Ok(Action::Solve(puzzle)) => match solve(puzzle, options, work).await {
+                Ok(suffix) => Ok(session.handle_solution(&suffix)),
+                Err(error) => Err(error),
+            },
+            other => other,
+        };
+        for event in session.drain_events() {
+            sink.record(event.level, &event.message);
+        }
+        match action {
+            Ok(Action::Reply(reply)) => {
+                if let Err(error) = send(&mut reader, &reply, options.read_timeout).await {
+                    break SessionEnd::Error(error.to_string());
+                }
+            }
+            Ok(Action::Finish(reply)) => {
+                break match send(&mut reader, &reply, options.read_timeout).await {
+                    Ok(()) => SessionEnd::Done,
+                    Err(error) => SessionEnd::Error(error.to_string()),
+                };
+            }
+            Ok(Action::Failed(text)) => break SessionEnd::ServerFail(text),
+            Ok(Action::Solve(_)) => break SessionEnd::Error("solver returned no reply".into()),
+            Err(error) => break SessionEnd::Error(error.to_string()),
+        }
+    };
+    let mut tls = reader.into_inner();
+    let _ = tokio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
+    end
+}
+
+async fn send<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    reader: &mut LineReader<S>,
+    line: &str,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let bytes = encode(line)?;
+    tokio::time::timeout(timeout, reader.get_mut().write_all(&bytes))
+        .await
+        .map_err(|_| Error::Timeout("sending"))?
+        .map_err(|e| Error::Io(e.to_string()))
+}
+
+async fn solve(
+    puzzle: tessera_pow::TlslpPuzzle,
+    options: &ClientOptions,
+    work: &mut Option<(u64, Duration)>,
+) -> Result<String, Error> {
+    let mut search = tessera_pow::SearchOptions::default();
+    search.timeout(options.work_timeout);
+    if let Some(threads) = options.threads {
+        search.threads(threads);
+    }
+    let progress = search.progress();
+    let started = Instant::now();
+    let bar = (options.progress && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let expected = puzzle.expected_work();
+    let solving = tessera_pow::solve_tlslp_async(puzzle, search);
+    tokio::pin!(solving);
+    let result = loop {
+        tokio::select! {
+            result = &mut solving => break result,
+            () = tokio::time::sleep(Duration::from_millis(100)), if bar.is_some() => {
+                if let Some(bar) = &bar {
+                    let tried = progress.load(Ordering::Relaxed) as f64;
+                    bar.set_message(format!("proof of work: {tried:.3e} candidates tried, {expected:.3e} expected, {:.1} M/s",
+                        tried / started.elapsed().as_secs_f64().max(1e-9) / 1e6));
+                }
+            }
+        }
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let solution = result.map_err(|e| Error::Work(e.to_string()))?;
+    *work = Some((solution.candidates, started.elapsed()));
+    Ok(solution.suffix)
+}

@@ -1,0 +1,64 @@
+//! Reading lines from a stream with a deadline per line (not per read: a peer
+//! trickling bytes cannot stretch a step, defect D16), through the codec.
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::time::Instant;
+
+use crate::codec::{decode, Decoded, MAX_LINE};
+use crate::Error;
+
+/// Buffers at most one line (plus what arrived with it) from `R`.
+#[derive(Debug)]
+pub struct LineReader<R> {
+    inner: R,
+    buffer: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    /// Wraps a stream.
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            buffer: Vec::with_capacity(256),
+        }
+    }
+
+    /// The stream, for writing.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// The stream.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    /// The next line, which must be complete by `deadline`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], [`Error::Eof`], framing errors, [`Error::Io`].
+    pub async fn next_line(
+        &mut self,
+        deadline: Instant,
+        what: &'static str,
+    ) -> Result<String, Error> {
+        loop {
+            if let Decoded::Line(line, used) = decode(&self.buffer)? {
+                self.buffer.drain(..used);
+                return Ok(line);
+            }
+            // Never read more than the line limit allows (plus one byte to detect overflow).
+            let room = (MAX_LINE + 1).saturating_sub(self.buffer.len()).max(1);
+            let mut chunk = [0u8; 1024];
+            let take = room.min(chunk.len());
+            let read = tokio::time::timeout_at(deadline, self.inner.read(&mut chunk[..take]))
+                .await
+                .map_err(|_| Error::Timeout(what))?
+                .map_err(|e| Error::Io(e.to_string()))?;
+            if read == 0 {
+                return Err(Error::Eof);
+            }
+            self.buffer.extend_from_slice(&chunk[..read]);
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The one error type of `tessera-tlslp`.
+
+/// Everything that can end a tlslp session or stop a program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A line exceeded 1000 bytes including its LF.
+    #[error("line longer than 1000 bytes")]
+    LineTooLong,
+    /// A line was not UTF-8.
+    #[error("line is not UTF-8")]
+    InvalidUtf8,
+    /// The peer closed before a complete line.
+    #[error("peer closed the connection")]
+    Eof,
+    /// No complete line before the step's deadline.
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    /// The server sent something the client does not understand.
+    #[error("unexpected server line {0:?}")]
+    UnexpectedLine(String),
+    /// The server ended the session with a FAIL line.
+    #[error("server failed the session: {0}")]
+    ServerFail(String),
+    /// The WORK suffix did not have enough trailing zero bits.
+    #[error("invalid suffix")]
+    InvalidSuffix,
+    /// A body reply's checksum was wrong.
+    #[error("invalid checksum")]
+    InvalidChecksum,
+    /// The WORK line asked for something the client refuses (token, n_bits).
+    #[error("refusing WORK: {0}")]
+    BadWork(String),
+    /// Proof of work could not be computed (timeout, cancelled).
+    #[error("proof of work failed: {0}")]
+    Work(String),
+    /// Transport or TLS failure.
+    #[error("{0}")]
+    Io(String),
+    /// Invalid configuration (a flag, a file, the insecure rule).
+    #[error("{0}")]
+    Config(String),
+}
