@@ -54,7 +54,11 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             let read = tokio::time::timeout_at(deadline, self.inner.read(&mut chunk[..take]))
                 .await
                 .map_err(|_| Error::Timeout(what))?
-                .map_err(|e| Error::Io(e.to_string()))?;
+                .map_err(|e| match e.kind() {
+                    // rustls reports a close without close_notify this way.
+                    std::io::ErrorKind::UnexpectedEof => Error::Eof,
+                    _ => Error::Io(e.to_string()),
+                })?;
             if read == 0 {
                 return Err(Error::Eof);
             }

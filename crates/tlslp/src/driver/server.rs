@@ -200,6 +200,8 @@ pub async fn serve(
         }
         tracker.spawn(task);
     }
+    // Stop accepting at once: new clients are refused, not left in the backlog.
+    drop(listener);
     tracker.close();
     if tokio::time::timeout(options.shutdown_grace, tracker.wait())
         .await
@@ -320,7 +322,7 @@ async fn session(
                     }
                 }
                 Err(error @ (Error::LineTooLong | Error::InvalidUtf8)) => {
-                    session.handle_framing_error(&error)
+                    session.handle_framing_error(&error);
                 }
                 Err(error) => return Err(error),
             }

@@ -1,0 +1,129 @@
+//! The real binaries in tutorial mode reproduce the reference's golden logs
+//! (`../shared/golden/tlslp/`), compared as its README prescribes.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Kills the server on every path out of the test.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn golden(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/golden/tlslp")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The README's normalisation: drop DEBUG lines and (client) the `Can't connect`
+/// lines; replace the port, the WORK arguments, body arguments and the values
+/// the client answered (ours are fake samples, the reference's are fixed).
+fn normalise(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|line| !line.contains(" DEBUG ") && !line.contains("Can't connect to"))
+        .map(|line| {
+            let (head, message) = line.split_once(": ").unwrap();
+            let message = if let Some(rest) =
+                message.strip_prefix("Server listening on https://'localhost':")
+            {
+                let _ = rest;
+                "Server listening on https://'localhost':<port>".to_owned()
+            } else if message.starts_with("Connected to ") {
+                "Connected to <port>".to_owned()
+            } else if message.starts_with("Received 'WORK ") {
+                "Received 'WORK <token> <n_bits>'".to_owned()
+            } else if let Some(rest) = message.strip_prefix("Received '") {
+                match rest.split_once(' ') {
+                    Some((name, _))
+                        if tessera_tlslp::BODY.iter().any(|body| body.name() == name) =>
+                    {
+                        format!("Received '{name} <random>'")
+                    }
+                    _ if rest == "OK'" || rest == "HELLO'" || rest == "DONE'" => message.to_owned(),
+                    _ => "Received '<value>'".to_owned(),
+                }
+            } else if message.starts_with("Sending to server: '")
+                && message != "Sending to server: ''"
+            {
+                "Sending to server: '<value>\\n'".to_owned()
+            } else {
+                message.to_owned()
+            };
+            format!("{head}: {message}")
+        })
+        .collect()
+}
+
+fn bin(name: &str) -> PathBuf {
+    match name {
+        "tlslp-server" => PathBuf::from(env!("CARGO_BIN_EXE_tlslp-server")),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_tlslp-client")),
+    }
+}
+
+#[test]
+fn tutorial_logs_match_the_golden_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certificates");
+    tessera_tls::DevPki::generate(&tessera_tls::PkiOptions::default())
+        .unwrap()
+        .write(&certs, false)
+        .unwrap();
+    let state = dir.path().join("state");
+
+    let server = Command::new(bin("tlslp-server"))
+        .args(["--tutorial", "--n_bits", "16", "--port", "0"])
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", &state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = KillOnDrop(server);
+    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let port = first.trim().rsplit(':').next().unwrap().to_owned();
+    assert!(
+        first.starts_with("Server listening on https://localhost:"),
+        "{first}"
+    );
+
+    // A closed port first, as in the golden run (its WARNING line is dropped in the comparison).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = Command::new(bin("tlslp-client"))
+        .args(["--tutorial", "--ports", &format!("{closed},{port}")])
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", &state)
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(client.status.success(), "client exit {:?}", client.status);
+    let status = server.0.wait().unwrap();
+    assert!(
+        status.success(),
+        "tutorial server exits 0 after its session"
+    );
+
+    let logs = state.join("tlslp/logs");
+    let ours_server = std::fs::read_to_string(logs.join("server.log")).unwrap();
+    let ours_client = std::fs::read_to_string(logs.join("client.log")).unwrap();
+    assert_eq!(normalise(&ours_server), normalise(&golden("server.log")));
+    assert_eq!(normalise(&ours_client), normalise(&golden("client.log")));
+    // The fixed timestamp, exactly.
+    assert!(ours_server
+        .lines()
+        .all(|l| l.starts_with("2000-01-01T00:00:00+0100 ")));
+    assert_eq!(ours_server.lines().count(), 23);
+}
