@@ -1,273 +1,331 @@
-//! `tessera demo`: zero configuration. Generates a dev PKI in a temporary
-//! directory, serves mutual TLS on 127.0.0.1 on a free port, runs good clients
-//! and hostile ones, and checks that each got exactly the expected outcome.
+//! `tessera demo`: the TLS line protocol with zero configuration. A dev PKI in
+//! a temporary directory, `tlslp` served with mutual TLS on 127.0.0.1 on a
+//! free port, several clients at once solving the proof of work with progress
+//! bars, a summary table, and two hostile clients that must be refused. Exits
+//! 0 only if every expected outcome happened.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use tessera_tls::tofu::HostKey;
-use tessera_tls::{
-    client_config, dangerous, server_config, server_name, ClientAuth, DevPki, PkiOptions,
-    ServerAuth, TofuStore, TofuVerifier,
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tessera_tls::rustls::pki_types::ServerName;
+use tessera_tls::rustls::ClientConfig;
+use tessera_tls::tokio_rustls::TlsConnector;
+use tessera_tls::{client_config, server_config, ClientAuth, DevPki, PkiOptions, ServerAuth};
+use tessera_tlslp::driver::{
+    connect_and_run, serve, ClientOptions, ClientReport, ServerOptions, SessionEnd,
 };
+use tessera_tlslp::logfile::NoLog;
+use tessera_tlslp::{Profile, Sequence, SessionConfig, DEFAULT_TOKEN};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
-    /// Number of concurrent well-behaved mutual-TLS clients.
+    /// Well-behaved clients run at once.
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// WORK difficulty (trailing zero bits); 26 takes a few seconds on 2 cores.
+    #[arg(long = "n_bits", default_value_t = 26)]
+    n_bits: u32,
 }
 
-/// One demo step: what was tried, what should happen, what did.
-struct Step {
-    name: &'static str,
-    expected: &'static str,
-    outcome: String,
-    passed: bool,
-}
+/// Each network step of the demo ends by then.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        (1..=1000).contains(&args.clients),
-        "--clients must be 1-1000"
-    );
-    crate::runtime()?.block_on(demo(args.clients))
+    anyhow::ensure!((1..=64).contains(&args.clients), "--clients must be 1-64");
+    anyhow::ensure!(args.n_bits <= 32, "--n_bits must be 0-32 for the demo");
+    crate::runtime()?.block_on(demo(args))
 }
 
-async fn demo(clients: usize) -> anyhow::Result<ExitCode> {
+async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut out = std::io::stdout().lock();
     let workdir = tempfile::tempdir().context("creating a temporary directory")?;
     let pki = DevPki::generate(&PkiOptions::default())?;
-    let written = pki.write(workdir.path(), false)?;
+    pki.write(workdir.path(), false)?;
     writeln!(
         out,
-        "dev PKI (ECDSA P-256) in {}:",
+        "dev PKI (ECDSA P-256, tlslp layout) in {}",
         workdir.path().display()
     )?;
-    for path in &written {
-        writeln!(
-            out,
-            "  {}",
-            path.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        )?;
-    }
 
-    let server = server_config(&pki.server.identity()?, ClientAuth::Required(pki.roots()?))?;
-    let (address, server_task) = crate::loopback::spawn_server(server).await?;
-    writeln!(out, "mutual-TLS server listening on {address}\n")?;
+    let tls = server_config(&pki.server.identity()?, ClientAuth::Required(pki.roots()?))?;
+    let session = Arc::new(SessionConfig {
+        token: DEFAULT_TOKEN.to_owned(),
+        random_string: "LGTk".to_owned(),
+        n_bits: i64::from(args.n_bits),
+        sequence: Sequence::Tutorial,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        listener,
+        ServerOptions::new(tls, session),
+        Arc::new(NoLog),
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    writeln!(
+        out,
+        "tlslp server, mutual TLS, on {address}; WORK n_bits {}; {} clients at once\n",
+        args.n_bits, args.clients
+    )?;
+    drop(out);
 
-    let good = client_config(
+    let client_tls = client_config(
         ServerAuth::Roots(pki.roots()?),
         Some(&pki.client.identity()?),
     )?;
-    let localhost = server_name("localhost")?;
-    let mut steps = Vec::new();
+    let base = ClientOptions {
+        host: "localhost".to_owned(),
+        ports: vec![address.port()],
+        tls: client_tls.clone(),
+        read_timeout: STEP_TIMEOUT,
+        work_timeout: STEP_TIMEOUT,
+        threads: None,
+        profile: Arc::new(Profile::default()),
+        progress: false,
+        work_counter: None,
+        print_stdout: false,
+    };
+    let reports = run_clients(&base, args).await?;
 
-    // Well-behaved clients, all at once.
-    let tasks: Vec<_> = (0..clients)
-        .map(|i| {
-            let (config, name) = (good.clone(), localhost.clone());
-            tokio::spawn(async move {
-                let began = Instant::now();
-                let result =
-                    crate::loopback::request(address, config, name, &format!("ping {i}")).await;
-                (result, began.elapsed())
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    let mut negotiated = None;
-    let mut ok = 0;
-    for task in tasks {
-        let (result, elapsed) = task.await?;
-        if let Ok((answer, summary)) = result {
-            if answer.starts_with("hello client: ping") {
-                ok += 1;
-                latencies.push(elapsed);
-                negotiated = Some(summary);
+    // Hostile 1: a correct client certificate, a correct proof of work, a wrong checksum.
+    let wrong_checksum = wrong_checksum_session(address, client_tls, args.n_bits).await;
+    // Hostile 2: no client certificate at all.
+    let mut anonymous = base.clone();
+    anonymous.tls = client_config(ServerAuth::Roots(pki.roots()?), None)?;
+    let no_certificate = connect_and_run(&anonymous, &NoLog).await;
+
+    let _ = stop.send(());
+    let report = tokio::time::timeout(STEP_TIMEOUT, server)
+        .await
+        .context("server did not stop")???;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<8} {:<9} {:<8} {:<24} {:>14} {:>9} {:>10} {:>11}",
+        "client",
+        "outcome",
+        "tls",
+        "cipher suite",
+        "PoW candidates",
+        "PoW s",
+        "PoW M/s",
+        "session s"
+    )?;
+    let mut ok = true;
+    for (i, result) in reports.iter().enumerate() {
+        match result {
+            Ok(report) => {
+                let (candidates, work_time) = report.work.unwrap_or((0, Duration::ZERO));
+                let outcome = match &report.end {
+                    SessionEnd::Done => "DONE/OK".to_owned(),
+                    SessionEnd::ServerFail(text) => format!("FAIL {text}"),
+                    SessionEnd::Error(error) => format!("error: {error}"),
+                };
+                ok &= report.end == SessionEnd::Done;
+                writeln!(
+                    out,
+                    "{:<8} {:<9} {:<8} {:<24} {:>14} {:>9.2} {:>10.1} {:>11.2}",
+                    i + 1,
+                    outcome,
+                    report.handshake.protocol,
+                    report.handshake.cipher_suite,
+                    candidates,
+                    work_time.as_secs_f64(),
+                    candidates as f64 / work_time.as_secs_f64().max(1e-9) / 1e6,
+                    report.duration.as_secs_f64()
+                )?;
+            }
+            Err(error) => {
+                ok = false;
+                writeln!(out, "{:<8} error: {error}", i + 1)?;
             }
         }
     }
-    steps.push(Step {
-        name: "mutual-TLS clients",
-        expected: "all answered",
-        outcome: format!("{ok}/{clients} answered"),
-        passed: ok == clients,
-    });
-    if let Some(summary) = &negotiated {
-        let peer = summary
-            .peer
-            .as_ref()
-            .map(|p| p.fingerprint().to_string())
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "negotiated {} with {}; server certificate {peer}",
-            summary.protocol, summary.cipher_suite
-        )?;
-    }
-    if let (Some(min), Some(max)) = (latencies.iter().min(), latencies.iter().max()) {
-        writeln!(out, "session latency {:.1}-{:.1} ms\n", ms(*min), ms(*max))?;
-    }
-
-    // No client certificate: the server refuses at the handshake.
-    let anonymous = client_config(ServerAuth::Roots(pki.roots()?), None)?;
-    steps.push(refused(
-        "client without a certificate",
-        crate::loopback::request(address, anonymous, localhost.clone(), "hi").await,
-    ));
-
-    // A certificate from another CA.
-    let stranger_pki = DevPki::generate(&PkiOptions::default())?;
-    let stranger = client_config(
-        ServerAuth::Roots(pki.roots()?),
-        Some(&stranger_pki.client.identity()?),
+    writeln!(out)?;
+    let checksum_ok = wrong_checksum.as_deref() == Ok("FAIL Invalid checksum received.");
+    writeln!(
+        out,
+        "hostile: wrong checksum        expected the FAIL line   {}  ({})",
+        verdict(checksum_ok),
+        match &wrong_checksum {
+            Ok(line) => format!("got {line:?}"),
+            Err(error) => format!("error: {error}"),
+        }
     )?;
-    steps.push(refused(
-        "client certificate from another CA",
-        crate::loopback::request(address, stranger, localhost.clone(), "hi").await,
-    ));
-
-    // The server's certificate does not name the host the client asked for.
-    steps.push(refused(
-        "server name not in the certificate",
-        crate::loopback::request(
-            address,
-            good.clone(),
-            server_name("not-in-the-certificate.example")?,
-            "hi",
-        )
-        .await,
-    ));
-
-    // Insecure mode toward a non-loopback host is refused before any socket.
-    let insecure = dangerous::insecure_client_config("example.org", None);
-    steps.push(Step {
-        name: "insecure mode toward example.org",
-        expected: "refused before connecting",
-        outcome: match &insecure {
-            Ok(_) => "allowed".to_owned(),
-            Err(error) => error.to_string(),
-        },
-        passed: matches!(
-            insecure,
-            Err(tessera_tls::Error::InsecureNotLoopback { .. })
-        ),
-    });
-
-    // Trust on first use against the same server.
-    let store = Arc::new(TofuStore::open(&workdir.path().join("tofu.sqlite3"))?);
-    let key = HostKey::new("localhost", address.port())?;
-    let tofu = |store: &Arc<TofuStore>| {
-        client_config(
-            ServerAuth::Tofu(Arc::new(TofuVerifier::new(store.clone(), key.clone()))),
-            Some(&pki.client.identity()?),
-        )
+    let refused = match &no_certificate {
+        Ok(report) => matches!(report.end, SessionEnd::Error(_)),
+        Err(_) => true,
     };
-    let first = crate::loopback::request(address, tofu(&store)?, localhost.clone(), "tofu").await;
-    let second = crate::loopback::request(address, tofu(&store)?, localhost.clone(), "tofu").await;
-    steps.push(Step {
-        name: "TOFU first use, then match",
-        expected: "both answered, one pin",
-        outcome: format!(
-            "{} / {}, {} pin(s)",
-            if first.is_ok() { "answered" } else { "failed" },
-            if second.is_ok() { "answered" } else { "failed" },
-            store.len()?
-        ),
-        passed: first.is_ok() && second.is_ok() && store.len()? == 1,
-    });
-    server_task.abort();
-
-    // The server comes back with a new certificate on the same port: mismatch.
-    let rotated = DevPki::generate(&PkiOptions::default())?;
-    let listener_config = server_config(&rotated.server.identity()?, ClientAuth::None)?;
-    let (new_address, new_task) = crate::loopback::spawn_server(listener_config).await?;
-    let key = HostKey::new("localhost", new_address.port())?;
-    store.trust(
-        &key,
-        tessera_tls::Fingerprint::of_der(pki.server.der()),
-        None,
-        time::OffsetDateTime::now_utc(),
+    writeln!(
+        out,
+        "hostile: no client certificate expected handshake refusal {}  ({})",
+        verdict(refused),
+        match &no_certificate {
+            Ok(ClientReport {
+                end: SessionEnd::Error(error),
+                ..
+            }) => error.clone(),
+            Ok(report) => format!("{:?}", report.end),
+            Err(error) => error.to_string(),
+        }
     )?;
-    let config = client_config(
-        ServerAuth::Tofu(Arc::new(TofuVerifier::new(store.clone(), key))),
-        None,
+    writeln!(
+        out,
+        "\nserver: {} done, {} failed, {} refused at the handshake, {} aborted",
+        report.done, report.failed, report.refused, report.aborted
     )?;
-    let changed = crate::loopback::request(new_address, config, localhost.clone(), "tofu").await;
-    new_task.abort();
-    let mismatch = changed
-        .as_ref()
-        .err()
-        .and_then(|e| tessera_tls::tofu::mismatch_in(e).cloned());
-    steps.push(Step {
-        name: "TOFU with a changed certificate",
-        expected: "refused in the handshake",
-        outcome: match (&mismatch, &changed) {
-            (Some(m), _) => format!(
-                "refused: pinned {} presented {}",
-                m.stored.short(),
-                m.presented.short()
-            ),
-            (None, Ok(_)) => "answered".to_owned(),
-            (None, Err(e)) => format!("failed otherwise: {e}"),
+    let server_ok = report.done == args.clients as u64
+        && report.failed == 1
+        && report.refused == 1
+        && report.aborted == 0;
+    ok &= checksum_ok && refused && server_ok;
+    writeln!(
+        out,
+        "{} in {:.1} s",
+        if ok {
+            "every expected outcome happened"
+        } else {
+            "UNEXPECTED OUTCOMES"
         },
-        passed: mismatch.is_some(),
-    });
-
-    writeln!(
-        out,
-        "{:<38} {:<28} {:<8} outcome",
-        "step", "expected", "result"
-    )?;
-    for step in &steps {
-        writeln!(
-            out,
-            "{:<38} {:<28} {:<8} {}",
-            step.name,
-            step.expected,
-            if step.passed { "ok" } else { "FAILED" },
-            step.outcome
-        )?;
-    }
-    let passed = steps.iter().all(|s| s.passed);
-    writeln!(
-        out,
-        "\n{} of {} steps as expected in {:.2} s",
-        steps.iter().filter(|s| s.passed).count(),
-        steps.len(),
         started.elapsed().as_secs_f64()
     )?;
-    Ok(if passed {
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-fn refused(
-    name: &'static str,
-    result: std::io::Result<(String, tessera_tls::HandshakeSummary)>,
-) -> Step {
-    let (outcome, passed) = match result {
-        Ok((answer, _)) => (format!("answered {answer:?}"), false),
-        Err(error) => (format!("refused: {error}"), true),
-    };
-    Step {
-        name,
-        expected: "refused",
-        outcome,
-        passed,
+/// Runs the clients at once with one progress bar each (on a terminal).
+async fn run_clients(
+    base: &ClientOptions,
+    args: &DemoArgs,
+) -> anyhow::Result<Vec<Result<ClientReport, tessera_tlslp::Error>>> {
+    let multi = MultiProgress::with_draw_target(if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let style = ProgressStyle::with_template("{spinner} {prefix:<9} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let expected = 2f64.powi(args.n_bits as i32);
+    let mut tasks = Vec::new();
+    for i in 0..args.clients {
+        let counter = Arc::new(AtomicU64::new(0));
+        let bar = multi.add(
+            ProgressBar::new_spinner()
+                .with_style(style.clone())
+                .with_prefix(format!("client {}", i + 1)),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        let mut options = base.clone();
+        options.work_counter = Some(counter.clone());
+        let task = tokio::spawn(async move { connect_and_run(&options, &NoLog).await });
+        tasks.push((task, counter, bar));
     }
+    let mut results = Vec::new();
+    for (mut task, counter, bar) in tasks {
+        let result = loop {
+            tokio::select! {
+                result = &mut task => break result,
+                () = tokio::time::sleep(Duration::from_millis(100)) => {
+                    let tried = counter.load(Ordering::Relaxed) as f64;
+                    bar.set_message(format!("proof of work: {tried:.2e} candidates tried, {expected:.2e} expected"));
+                }
+            }
+        };
+        let result = result.context("client task")?;
+        bar.finish_with_message(match &result {
+            Ok(report) => format!("{:?}", report.end),
+            Err(error) => error.to_string(),
+        });
+        results.push(result);
+    }
+    Ok(results)
 }
 
-fn ms(duration: std::time::Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
+/// A session that answers correctly up to the first body command and then
+/// sends a wrong checksum; returns the server's next line.
+async fn wrong_checksum_session(
+    address: std::net::SocketAddr,
+    tls: Arc<ClientConfig>,
+    n_bits: u32,
+) -> Result<String, String> {
+    let work = async {
+        let tcp = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| e.to_string())?;
+        let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+        let stream = TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut stream = BufReader::new(stream);
+        let mut line = String::new();
+        stream
+            .read_line(&mut line)
+            .await
+            .map_err(|e| e.to_string())?;
+        stream
+            .get_mut()
+            .write_all(b"HELLOBACK\n")
+            .await
+            .map_err(|e| e.to_string())?;
+        line.clear();
+        stream
+            .read_line(&mut line)
+            .await
+            .map_err(|e| e.to_string())?;
+        let puzzle =
+            tessera_pow::TlslpPuzzle::new(DEFAULT_TOKEN, n_bits).map_err(|e| e.to_string())?;
+        let solution =
+            tessera_pow::solve_tlslp_async(puzzle, tessera_pow::SearchOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+        stream
+            .get_mut()
+            .write_all(format!("{}\n", solution.suffix).as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        line.clear();
+        stream
+            .read_line(&mut line)
+            .await
+            .map_err(|e| e.to_string())?;
+        stream
+            .get_mut()
+            .write_all(format!("{} Sample Person\n", "0".repeat(64)).as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        line.clear();
+        stream
+            .read_line(&mut line)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(line.trim_end().to_owned())
+    };
+    tokio::time::timeout(STEP_TIMEOUT, work)
+        .await
+        .map_err(|_| "timed out".to_owned())?
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "FAILED"
+    }
 }

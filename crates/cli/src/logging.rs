@@ -8,12 +8,12 @@ use tracing_subscriber::EnvFilter;
 /// Logging flags shared by every command.
 #[derive(Debug, Args)]
 pub(crate) struct LogArgs {
-    /// Log level: error, warn, info, debug or trace (or a RUST_LOG-style filter).
-    #[arg(long, global = true, default_value = "warn", env = "TESSERA_LOG")]
+    /// Log level: error, warn, info, debug or trace (or a RUST_LOG-style filter); give it before the command.
+    #[arg(long, default_value = "warn", env = "TESSERA_LOG")]
     log_level: String,
 
     /// Log format: `human` (default) or `json` (one object per line, for machines).
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
 }
 

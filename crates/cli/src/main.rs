@@ -10,6 +10,9 @@ mod loopback;
 mod paths;
 mod pow;
 mod tls_bench;
+mod tls_demo;
+mod tlslp;
+mod tlslp_bench;
 mod tofu;
 
 use std::io::Write;
@@ -22,7 +25,12 @@ use clap::{Parser, Subcommand};
 /// Run `tessera demo` for a zero-configuration tour: a dev PKI, a mutual-TLS
 /// server on loopback, clients, and refused hostile clients.
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, propagate_version = true)]
+#[command(
+    name = "tessera",
+    version,
+    propagate_version = true,
+    infer_long_args = true
+)]
 struct Cli {
     #[command(flatten)]
     logging: logging::LogArgs,
@@ -31,9 +39,11 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run; boxing the larger argument sets buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the zero-configuration demo: dev PKI, mutual-TLS server and clients on loopback.
+    /// Run the zero-configuration demo: tlslp over mutual TLS on loopback, clients and hostile clients.
     Demo(demo::DemoArgs),
     /// Generate and inspect certificates.
     #[command(subcommand)]
@@ -45,7 +55,10 @@ enum Command {
     /// Proof of work: tlslp WORK puzzles and Hashcash stamps.
     #[command(subcommand)]
     Pow(pow::PowCommand),
-    /// TLS measurements.
+    /// The TLS line protocol: server, client (the reference's flags) and benchmark.
+    #[command(subcommand)]
+    Tlslp(tlslp::TlslpCommand),
+    /// TLS measurements and a tour of tessera-tls.
     #[command(subcommand)]
     Tls(tls_bench::TlsCommand),
 }
@@ -72,6 +85,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Fingerprint(args) => fingerprint::run(&args),
         Command::Tofu(args) => tofu::run(args),
         Command::Pow(command) => pow::run(command),
+        Command::Tlslp(command) => tlslp::run(command),
         Command::Tls(command) => tls_bench::run(command),
     }
 }

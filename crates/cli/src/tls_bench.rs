@@ -23,6 +23,8 @@ use time::OffsetDateTime;
 pub(crate) enum TlsCommand {
     /// Measure mTLS handshakes/s on loopback and TOFU checks/s on a large store.
     Bench(BenchArgs),
+    /// Tour of tessera-tls: dev PKI, mutual TLS, refused clients, TOFU, on loopback.
+    Demo(crate::tls_demo::TlsDemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -42,7 +44,10 @@ pub(crate) struct BenchArgs {
 }
 
 pub(crate) fn run(command: TlsCommand) -> anyhow::Result<ExitCode> {
-    let TlsCommand::Bench(args) = command;
+    let args = match command {
+        TlsCommand::Bench(args) => args,
+        TlsCommand::Demo(args) => return crate::tls_demo::run(&args),
+    };
     anyhow::ensure!(
         args.seconds > 0.0 && args.seconds <= 600.0,
         "--seconds must be in (0, 600]"

@@ -277,9 +277,9 @@ fn tofu_commands_against_a_live_server() {
 }
 
 #[test]
-fn demo_runs_every_step_as_expected() {
+fn tls_demo_runs_every_step_as_expected() {
     let home = tempfile::tempdir().unwrap();
-    let output = tessera(&["demo", "--clients", "3"], home.path());
+    let output = tessera(&["tls", "demo", "--clients", "3"], home.path());
     assert!(
         output.status.success(),
         "{}\n{}",
@@ -289,6 +289,52 @@ fn demo_runs_every_step_as_expected() {
     let text = stdout(&output);
     assert!(text.contains("3/3 answered"), "{text}");
     assert!(!text.contains("FAILED"), "{text}");
+}
+
+#[test]
+fn demo_runs_tlslp_sessions_and_refuses_both_hostile_clients() {
+    let home = tempfile::tempdir().unwrap();
+    let output = tessera(&["demo", "--clients", "3", "--n_bits", "10"], home.path());
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let text = stdout(&output);
+    assert_eq!(text.matches("DONE/OK").count(), 3, "{text}");
+    assert!(
+        text.contains("got \"FAIL Invalid checksum received.\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("server: 3 done, 1 failed, 1 refused at the handshake, 0 aborted"),
+        "{text}"
+    );
+    assert!(text.contains("every expected outcome happened"), "{text}");
+}
+
+#[test]
+fn tlslp_bench_runs_briefly() {
+    let home = tempfile::tempdir().unwrap();
+    let output = tessera(
+        &[
+            "tlslp",
+            "bench",
+            "--seconds",
+            "0.3",
+            "--concurrency",
+            "4",
+            "--hold",
+            "20",
+            "--json",
+        ],
+        home.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let value: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert!(value["sessions_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(value["held_sessions"].as_u64(), Some(20));
 }
 
 #[test]

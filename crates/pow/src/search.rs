@@ -113,6 +113,12 @@ impl SearchOptions {
         &self.cancel
     }
 
+    /// Counts candidates into `counter` (shared with an observer, e.g. a progress bar).
+    pub fn progress_counter(&mut self, counter: Arc<AtomicU64>) -> &mut Self {
+        self.progress = counter;
+        self
+    }
+
     /// Candidates tried so far (relaxed; grows by one step at a time).
     pub fn progress(&self) -> Arc<AtomicU64> {
         self.progress.clone()

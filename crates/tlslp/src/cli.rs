@@ -350,6 +350,7 @@ pub async fn run_client(args: ClientArgs) -> anyhow::Result<ExitCode> {
         threads: args.threads,
         profile: Arc::new(profile),
         progress: true,
+        work_counter: None,
         print_stdout: true,
     };
     match connect_and_run(&options, &log).await {

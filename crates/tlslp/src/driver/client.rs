@@ -44,6 +44,8 @@ pub struct ClientOptions {
     pub profile: Arc<Profile>,
     /// Show a progress spinner while solving when stderr is a terminal.
     pub progress: bool,
+    /// Count WORK candidates into this counter too (for an outside progress display).
+    pub work_counter: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// Print the reference's stdout lines (`Connected to …`, `Connection closed.`).
     pub print_stdout: bool,
 }
@@ -219,6 +221,9 @@ async fn solve(
     search.timeout(options.work_timeout);
     if let Some(threads) = options.threads {
         search.threads(threads);
+    }
+    if let Some(counter) = &options.work_counter {
+        search.progress_counter(counter.clone());
     }
     let progress = search.progress();
     let started = Instant::now();

@@ -105,6 +105,7 @@ async fn insecure_mode_on_localhost() {
         threads: Some(1),
         profile: Arc::new(tessera_tlslp::Profile::default()),
         progress: false,
+        work_counter: None,
         print_stdout: false,
     };
     assert_eq!(

@@ -90,6 +90,7 @@ impl TestServer {
             threads: Some(2),
             profile: Arc::new(Profile::default()),
             progress: false,
+            work_counter: None,
             print_stdout: false,
         }
     }
