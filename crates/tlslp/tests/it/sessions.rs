@@ -175,7 +175,14 @@ async fn shutdown_lets_sessions_in_flight_finish() {
         .expect("listener still accepting after shutdown");
     // …but the session in flight completes.
     crate::hostile::finish_tutorial_session(&mut raw).await;
-    assert_eq!(server.next_record().await.outcome, "done");
+    // Probe connections that raced the shutdown end in the handshake; the held session is done.
+    loop {
+        let outcome = server.next_record().await.outcome;
+        if outcome == "done" {
+            break;
+        }
+        assert_eq!(outcome, "handshake");
+    }
     let report = server.stop().await;
     assert_eq!(report.done, 1);
 }
