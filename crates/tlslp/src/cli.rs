@@ -87,6 +87,63 @@ pub struct ServerArgs {
     /// Directory of server.log. Default: $XDG_STATE_HOME/tlslp/logs.
     #[arg(long)]
     log_dir: Option<PathBuf>,
+    /// Guard configuration (TOML `[guard]` section: acl, rate_limit, …); flags below override it.
+    #[arg(long)]
+    guard_config: Option<PathBuf>,
+    /// Allow only these addresses/CIDRs (repeatable); refused clients are closed before TLS.
+    #[arg(long = "allow", value_name = "CIDR")]
+    allow: Vec<String>,
+    /// Deny these addresses/CIDRs (repeatable; wins over --allow).
+    #[arg(long = "deny", value_name = "CIDR")]
+    deny: Vec<String>,
+    /// New sessions a client (IPv4 address, IPv6 /64) may open at once before being limited.
+    #[arg(long, default_value_t = 20)]
+    rate_burst: u32,
+    /// Sessions per second a client's budget refills.
+    #[arg(long, default_value_t = 2.0)]
+    rate_per_second: f64,
+    /// Turn the per-client rate limit off.
+    #[arg(long)]
+    no_rate_limit: bool,
+    /// Adaptive proof of work: raise n_bits under load up to this many bits (off by default).
+    #[arg(long, value_name = "MAX_BITS")]
+    adaptive_work: Option<i64>,
+    /// Adaptive work: sessions at once before n_bits rises.
+    #[arg(long, default_value_t = 64)]
+    adaptive_threshold: usize,
+    /// Adaptive work: extra sessions per extra bit.
+    #[arg(long, default_value_t = 32)]
+    adaptive_step: usize,
+}
+
+/// Builds the connection-stage guard from `--guard-config` and the flags.
+fn server_guard(args: &ServerArgs) -> anyhow::Result<Option<tessera_guard::Chain>> {
+    let mut config = match &args.guard_config {
+        Some(path) => tessera_guard::GuardConfig::from_toml(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{}", path.display()))?,
+        None => tessera_guard::GuardConfig::default(),
+    };
+    if !args.allow.is_empty() || !args.deny.is_empty() {
+        let acl = config.acl.get_or_insert_with(Default::default);
+        acl.allow.extend(args.allow.iter().cloned());
+        acl.deny.extend(args.deny.iter().cloned());
+    }
+    if args.no_rate_limit {
+        config.rate_limit = None;
+    } else if config.rate_limit.is_none() {
+        config.rate_limit = Some(tessera_guard::RateLimitConfig {
+            rate: args.rate_per_second,
+            burst: args.rate_burst,
+            ..Default::default()
+        });
+    }
+    if config.acl.is_none() && config.rate_limit.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(config.build()?))
 }
 
 /// TLS line protocol client: answers the server, solving WORK on every core.
@@ -217,6 +274,8 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         &format!("Server key exists: {}", py_bool(args.server_key.exists())),
     );
     let identity = Identity::load(&args.server_cert, &args.server_key)?;
+    let guard = server_guard(&args)?;
+    anyhow::ensure!(args.adaptive_step > 0, "--adaptive-step must be at least 1");
     let address = tokio::net::lookup_host((args.host.as_str(), args.port))
         .await
         .with_context(|| format!("resolving {}", args.host))?
@@ -265,6 +324,14 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     options.shutdown_grace = Duration::from_secs(args.shutdown_grace);
     options.once = args.tutorial;
     options.print_stdout = true;
+    options.guard = guard.map(Arc::new);
+    options.adaptive_work = args
+        .adaptive_work
+        .map(|max_bits| crate::driver::AdaptiveWork {
+            threshold: args.adaptive_threshold,
+            step: args.adaptive_step,
+            max_bits,
+        });
     serve(listener, options, log, None, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

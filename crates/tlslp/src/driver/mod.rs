@@ -7,4 +7,4 @@ mod server;
 
 pub use client::{connect_and_run, ClientOptions, ClientReport, SessionEnd};
 pub use lines::LineReader;
-pub use server::{serve, ServerOptions, ServerReport, SessionRecord};
+pub use server::{serve, AdaptiveWork, ServerOptions, ServerReport, SessionRecord};

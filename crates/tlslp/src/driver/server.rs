@@ -4,12 +4,11 @@
 //! per reply line; graceful shutdown. Fixes defects D2, D3, D4 and D16: a bad
 //! handshake, a silent peer or a trickler ends only its own session.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tessera_tls::rustls::ServerConfig;
@@ -51,6 +50,35 @@ pub struct ServerOptions {
     pub once: bool,
     /// Print the reference's stdout lines (`Connection from (…)`, `Connection closed`).
     pub print_stdout: bool,
+    /// Admission before the TLS handshake (ACL, rate limit); `None` admits everyone.
+    pub guard: Option<Arc<tessera_guard::Chain>>,
+    /// Pseudonyms for client addresses in records and denial logs.
+    pub client_ids: tessera_guard::ClientIds,
+    /// Raise WORK difficulty under load; `None` keeps `session.n_bits`.
+    pub adaptive_work: Option<AdaptiveWork>,
+}
+
+/// Adaptive proof of work: above `threshold` concurrent sessions, one more bit
+/// for every `step` sessions, up to `max_bits`; back down as load drops.
+#[derive(Clone, Copy, Debug)]
+pub struct AdaptiveWork {
+    /// Sessions at once before difficulty rises.
+    pub threshold: usize,
+    /// Extra sessions per extra bit.
+    pub step: usize,
+    /// The highest n_bits it will ask for.
+    pub max_bits: i64,
+}
+
+impl AdaptiveWork {
+    /// The n_bits for a session starting with `active` sessions running.
+    pub fn bits(&self, base: i64, active: usize) -> i64 {
+        if active <= self.threshold {
+            return base;
+        }
+        let extra = 1 + (active - self.threshold - 1) / self.step.max(1);
+        (base + extra as i64).min(self.max_bits.max(base))
+    }
 }
 
 impl ServerOptions {
@@ -67,6 +95,9 @@ impl ServerOptions {
             shutdown_grace: Duration::from_secs(10),
             once: false,
             print_stdout: false,
+            guard: None,
+            client_ids: tessera_guard::ClientIds::random(),
+            adaptive_work: None,
         }
     }
 }
@@ -86,6 +117,8 @@ pub struct SessionRecord {
     pub work_time: Option<Duration>,
     /// TLS version and cipher suite, when the handshake completed.
     pub tls: Option<(String, String)>,
+    /// The WORK difficulty this session was given.
+    pub n_bits: i64,
 }
 
 /// Counters of a finished server run.
@@ -124,7 +157,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<ServerReport, Error> {
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
-    let per_address: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    // The semaphore bounds the total (excess clients wait in the backlog); this bounds each client.
+    let per_client = tessera_guard::ConnectionLimits::new(
+        options.max_connections.max(1),
+        options.max_per_address,
+        64,
+    );
+    let clock_origin = Instant::now();
+    let denial_log = tessera_guard::Limiter::new(&tessera_guard::LimiterConfig {
+        rate: 0.1,
+        burst: 3,
+        ..Default::default()
+    })
+    .map_err(|e| Error::Config(e.to_string()))?;
+    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let last_bits = AtomicI64::new(options.session.n_bits);
     let counters = Arc::new(Counters::default());
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
@@ -150,48 +197,71 @@ pub async fn serve(
             },
         };
         let id = counters.next_id.fetch_add(1, Ordering::Relaxed);
-        let address_slot = AddressSlot::take(&per_address, peer.ip(), options.max_per_address);
+        let client = options
+            .client_ids
+            .id(peer.ip(), time::OffsetDateTime::now_utc());
+        let now_ns = clock_origin.elapsed().as_nanos() as u64;
+        // Connection stage, before any TLS byte: ACL and rate limit, then the per-client cap.
+        let slot = admit(options.guard.as_deref(), peer.ip(), now_ns).and_then(|()| {
+            per_client
+                .acquire(peer.ip())
+                .map_err(|_| "too_many_connections")
+        });
+        let slot = match slot {
+            Ok(slot) => slot,
+            Err(reason) => {
+                drop(tcp);
+                drop(permit);
+                counters.refused.fetch_add(1, Ordering::Relaxed);
+                // One log line per denial, at most one per 10 s per client after a burst of 3.
+                if denial_log.check(peer.ip(), now_ns).is_ok() {
+                    sink.record(
+                        Level::Warning,
+                        &format!("Refused client {client}: {reason}"),
+                    );
+                }
+                let record = SessionRecord {
+                    id,
+                    peer,
+                    outcome: format!("refused:{reason}"),
+                    duration: Duration::ZERO,
+                    work_time: None,
+                    tls: None,
+                    n_bits: options.session.n_bits,
+                };
+                emit(&record, &client, records.as_ref());
+                if options.once {
+                    break;
+                }
+                continue;
+            }
+        };
+        let config = session_config(
+            &options,
+            active.load(Ordering::Relaxed) + 1,
+            &last_bits,
+            &*sink,
+        );
         let task = {
-            let (acceptor, options, sink, counters, records, cancel) = (
+            let (acceptor, options, sink, counters, records, cancel, active) = (
                 acceptor.clone(),
                 options.clone(),
                 sink.clone(),
                 counters.clone(),
                 records.clone(),
                 cancel.clone(),
+                active.clone(),
             );
             async move {
                 let _permit = permit;
-                let record = match address_slot {
-                    Some(_slot) => {
-                        session(
-                            id, tcp, peer, &acceptor, &options, &*sink, &counters, &cancel,
-                        )
-                        .await
-                    }
-                    None => {
-                        drop(tcp);
-                        counters.refused.fetch_add(1, Ordering::Relaxed);
-                        sink.record(
-                            Level::Debug,
-                            &format!("Refused {}: too many sessions from this address", peer.ip()),
-                        );
-                        SessionRecord {
-                            id,
-                            peer,
-                            outcome: "refused".into(),
-                            duration: Duration::ZERO,
-                            work_time: None,
-                            tls: None,
-                        }
-                    }
-                };
-                tracing::info!(target: "tlslp::session", id = record.id, client = %client_id(peer.ip()), outcome = %record.outcome,
-                    duration_ms = record.duration.as_millis() as u64, work_ms = record.work_time.map(|t| t.as_millis() as u64),
-                    n_bits = options.session.n_bits, "session");
-                if let Some(records) = records {
-                    let _ = records.send(record);
-                }
+                let _slot = slot;
+                active.fetch_add(1, Ordering::Relaxed);
+                let record = session(
+                    id, tcp, peer, &acceptor, &options, config, &*sink, &counters, &cancel,
+                )
+                .await;
+                active.fetch_sub(1, Ordering::Relaxed);
+                emit(&record, &client, records.as_ref());
             }
         };
         if options.once {
@@ -218,6 +288,73 @@ pub async fn serve(
     })
 }
 
+/// The guard's connection-stage decision: `Err(reason)` closes the connection.
+fn admit(
+    guard: Option<&tessera_guard::Chain>,
+    address: std::net::IpAddr,
+    now_ns: u64,
+) -> Result<(), &'static str> {
+    use tessera_guard::Guard;
+    let Some(guard) = guard else {
+        return Ok(());
+    };
+    let request = tessera_guard::Request {
+        address: Some(address),
+        path: None,
+        cert: None,
+    };
+    let clock = tessera_guard::Clock {
+        monotonic_ns: now_ns,
+        wall: time::OffsetDateTime::now_utc(),
+    };
+    match guard.check(&request, clock) {
+        tessera_guard::Decision::Allow => Ok(()),
+        tessera_guard::Decision::Deny(denial) => Err(denial.reason.name()),
+    }
+}
+
+/// The session config for a new session: the base one, or with n_bits raised
+/// by adaptive work (each change logged once).
+fn session_config(
+    options: &ServerOptions,
+    active: usize,
+    last_bits: &AtomicI64,
+    sink: &dyn EventSink,
+) -> Arc<SessionConfig> {
+    let Some(adaptive) = options.adaptive_work else {
+        return options.session.clone();
+    };
+    let bits = adaptive.bits(options.session.n_bits, active);
+    if last_bits.swap(bits, Ordering::Relaxed) != bits {
+        sink.record(
+            Level::Warning,
+            &format!("WORK difficulty now {bits} bits ({active} sessions running)"),
+        );
+    }
+    if bits == options.session.n_bits {
+        options.session.clone()
+    } else {
+        Arc::new(SessionConfig {
+            n_bits: bits,
+            ..(*options.session).clone()
+        })
+    }
+}
+
+/// The structured record of a session (tracing) and to the caller's channel.
+fn emit(
+    record: &SessionRecord,
+    client: &str,
+    records: Option<&mpsc::UnboundedSender<SessionRecord>>,
+) {
+    tracing::info!(target: "tlslp::session", id = record.id, client, outcome = %record.outcome,
+        duration_ms = record.duration.as_millis() as u64, work_ms = record.work_time.map(|t| t.as_millis() as u64),
+        n_bits = record.n_bits, "session");
+    if let Some(records) = records {
+        let _ = records.send(record.clone());
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn session(
     id: u64,
@@ -225,6 +362,7 @@ async fn session(
     peer: SocketAddr,
     acceptor: &TlsAcceptor,
     options: &ServerOptions,
+    config: Arc<SessionConfig>,
     sink: &dyn EventSink,
     counters: &Counters,
     cancel: &CancellationToken,
@@ -237,6 +375,7 @@ async fn session(
         duration: Duration::ZERO,
         work_time: None,
         tls: None,
+        n_bits: config.n_bits,
     };
     let _ = tcp.set_nodelay(true);
     if options.print_stdout {
@@ -283,7 +422,7 @@ async fn session(
     let summary = tessera_tls::HandshakeSummary::of(tls.get_ref().1);
     record.tls = Some((summary.protocol, summary.cipher_suite));
 
-    let mut session = ServerSession::new(options.session.clone(), rand::random());
+    let mut session = ServerSession::new(config, rand::random());
     let mut reader = LineReader::new(tls);
     let mut work_sent: Option<Instant> = None;
     let result: Result<(), Error> = async {
@@ -364,51 +503,4 @@ async fn session(
     }
     record.duration = started.elapsed();
     record
-}
-
-/// A per-address session slot, released on drop.
-struct AddressSlot {
-    map: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    address: IpAddr,
-}
-
-impl AddressSlot {
-    fn take(map: &Arc<Mutex<HashMap<IpAddr, usize>>>, address: IpAddr, cap: usize) -> Option<Self> {
-        let address = address.to_canonical();
-        let mut counts = map.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(address).or_insert(0);
-        if *count >= cap {
-            return None;
-        }
-        *count += 1;
-        Some(Self {
-            map: map.clone(),
-            address,
-        })
-    }
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut counts = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.address) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.address);
-            }
-        }
-    }
-}
-
-/// A per-process pseudonym for a client address in structured records (raw
-/// addresses stay in the reference log only, which is where the reference puts them).
-fn client_id(address: IpAddr) -> String {
-    use sha2::{Digest, Sha256};
-    use std::sync::OnceLock;
-    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
-    let key = KEY.get_or_init(rand::random);
-    let mut hasher = Sha256::new();
-    hasher.update(key);
-    hasher.update(address.to_canonical().to_string().as_bytes());
-    hex::encode(&hasher.finalize()[..8])
 }

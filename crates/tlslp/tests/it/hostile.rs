@@ -203,7 +203,10 @@ async fn the_per_address_cap_refuses_extra_sessions_at_once() {
         .await
         .expect("not closed");
     assert!(matches!(closed, Ok(0) | Err(_)));
-    assert_eq!(server.next_record().await.outcome, "refused");
+    assert_eq!(
+        server.next_record().await.outcome,
+        "refused:too_many_connections"
+    );
     finish_tutorial_session(&mut first).await;
     assert_eq!(server.next_record().await.outcome, "done");
     still_serves(&server).await;
