@@ -5,6 +5,7 @@
 mod certs;
 mod demo;
 mod fingerprint;
+mod guard;
 mod logging;
 mod loopback;
 mod paths;
@@ -52,6 +53,9 @@ enum Command {
     Fingerprint(fingerprint::FingerprintArgs),
     /// Manage the trust-on-first-use store of pinned server certificates.
     Tofu(tofu::TofuArgs),
+    /// Admission control: check a configuration, measure decisions per second.
+    #[command(subcommand)]
+    Guard(guard::GuardCommand),
     /// Proof of work: tlslp WORK puzzles and Hashcash stamps.
     #[command(subcommand)]
     Pow(pow::PowCommand),
@@ -84,6 +88,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Certs(command) => certs::run(command),
         Command::Fingerprint(args) => fingerprint::run(&args),
         Command::Tofu(args) => tofu::run(args),
+        Command::Guard(command) => guard::run(command),
         Command::Pow(command) => pow::run(command),
         Command::Tlslp(command) => tlslp::run(command),
         Command::Tls(command) => tls_bench::run(command),

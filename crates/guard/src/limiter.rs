@@ -7,16 +7,15 @@
 //! stated eviction rule and an exact `retry_after`.
 //!
 //! Keys are the normalised address cut to a prefix (IPv4 /32, IPv6 /64 by
-//! default). The table is split into shards, each a hash map from key to a slot
-//! in a fixed-capacity slab under its own mutex, so a check on one key is
-//! atomic (no over-admission across threads) and shards rarely contend. A full
-//! shard evicts with a clock hand: of the next 8 slots it takes the first whose
-//! TAT has passed (indistinguishable from a new client), else the one with the
-//! smallest TAT, the client closest to a full bucket; an evicted client can gain
-//! at most one burst. Memory therefore stays at `max_clients` entries whatever
-//! the number of distinct addresses.
+//! default). The table is a fixed set-associative array split into shards
+//! under their own mutexes, so a check on one key is
+//! atomic (no over-admission across threads) and shards rarely contend. Each
+//! key lives in one bucket of 8 entries: an entry whose TAT has passed is free
+//! (indistinguishable from a new client), and a full bucket evicts its smallest
+//! TAT, the client closest to a full bucket, so an evicted client gains at most
+//! one burst. Memory therefore stays at `max_clients` entries whatever the
+//! number of distinct addresses.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -27,10 +26,8 @@ use foldhash::fast::RandomState;
 use crate::address::Bits;
 use crate::Error;
 
-/// Shards of the client table.
+/// Shards of the client table (each behind its own mutex).
 const SHARDS: usize = 64;
-/// Slots the clock hand looks at per eviction.
-const EVICTION_SAMPLE: usize = 8;
 
 /// Rate-limit settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -236,28 +233,29 @@ fn gcra_parameters(rate: f64, burst: u32) -> Result<(u64, u64), Error> {
     Ok((interval, interval.saturating_mul(u64::from(burst - 1))))
 }
 
-/// The in-memory store: sharded maps into fixed slabs with clock eviction.
+/// The in-memory store: a set-associative table. A key hashes to one bucket
+/// of [`WAYS`] entries; a lookup scans that bucket; an insert takes an entry
+/// whose TAT has passed (equivalent to an empty one) or else evicts the
+/// smallest TAT in the bucket. No allocation after construction, O(1) per
+/// decision, and exactly `max_clients` entries of 32 bytes whatever the load.
 pub struct MemoryStore {
-    shards: Vec<Mutex<Shard>>,
+    shards: Vec<Mutex<Vec<Entry>>>,
     hasher: RandomState,
     evictions: AtomicU64,
 }
 
-struct Shard {
-    index: HashMap<RateKey, u32, RandomState>,
-    slots: Vec<Slot>,
-    capacity: usize,
-    hand: usize,
-}
+/// Entries per bucket: the eviction sample of §7.4.
+const WAYS: usize = 8;
 
 #[derive(Clone, Copy)]
-struct Slot {
+struct Entry {
     key: RateKey,
+    /// Theoretical arrival time; `<= now` means free.
     tat: u64,
 }
 
 impl MemoryStore {
-    /// A store holding at most `max_clients` keys.
+    /// A store holding at most `max_clients` keys (rounded down to whole buckets, at least one).
     ///
     /// # Errors
     /// [`Error::Config`] for 0.
@@ -265,108 +263,103 @@ impl MemoryStore {
         if max_clients == 0 {
             return Err(Error::Config("max_clients must be at least 1".into()));
         }
-        let shards = SHARDS.min(max_clients);
-        let hasher = RandomState::default();
-        let shards = (0..shards)
-            .map(|i| {
-                // Spread the cap exactly: the first `max_clients % shards` shards take one more.
-                let capacity = max_clients / shards + usize::from(i < max_clients % shards);
-                Mutex::new(Shard {
-                    index: HashMap::with_capacity_and_hasher(capacity, hasher.clone()),
-                    slots: Vec::with_capacity(capacity),
-                    capacity,
-                    hand: 0,
-                })
-            })
-            .collect();
+        let buckets = (max_clients / WAYS).max(1);
+        let shards = SHARDS.min(buckets);
+        let empty = Entry {
+            key: RateKey {
+                bits: Bits::V4(0),
+                prefix: 0,
+            },
+            tat: 0,
+        };
+        // Spread the buckets exactly: the first `buckets % shards` shards take one more.
+        let shard = |i: usize| {
+            Mutex::new(vec![
+                empty;
+                (buckets / shards + usize::from(i < buckets % shards))
+                    * WAYS
+            ])
+        };
         Ok(Self {
-            shards,
-            hasher,
+            shards: (0..shards).map(shard).collect(),
+            hasher: RandomState::default(),
             evictions: AtomicU64::new(0),
         })
     }
 
-    fn shard(&self, key: &RateKey) -> &Mutex<Shard> {
-        use std::hash::BuildHasher;
-        let hash = self.hasher.hash_one(key);
-        &self.shards[(hash >> 32) as usize % self.shards.len()]
-    }
-}
-
-impl RateStore for MemoryStore {
-    fn check(&self, key: RateKey, now: u64, interval: u64, tolerance: u64) -> Result<(), u64> {
-        let mut shard = self
-            .shard(&key)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(&slot) = shard.index.get(&key) {
-            let slot = &mut shard.slots[slot as usize];
-            let tat = slot.tat.max(now);
-            if tat - now > tolerance {
-                return Err(tat - tolerance - now);
-            }
-            slot.tat = tat + interval;
-            return Ok(());
-        }
-        // A new key is a full bucket (TAT = now): always allowed since burst ≥ 1.
-        let slot = Slot {
-            key,
-            tat: now + interval,
-        };
-        if shard.slots.len() < shard.capacity {
-            let index = shard.slots.len() as u32;
-            shard.slots.push(slot);
-            shard.index.insert(key, index);
-        } else {
-            let victim = shard.victim(now);
-            let old = shard.slots[victim];
-            shard.index.remove(&old.key);
-            shard.slots[victim] = slot;
-            shard.index.insert(key, victim as u32);
-            // Reusing a slot whose TAT has passed forgets nothing; only a client
-            // still in debt is evicted.
-            if old.tat > now {
-                self.evictions.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        Ok(())
+    /// Entries the table has room for.
+    pub fn capacity(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
     }
 
-    fn len(&self) -> usize {
+    /// Keys still in debt at `now` (the others are equivalent to absent).
+    pub fn in_debt(&self, now: u64) -> usize {
         self.shards
             .iter()
             .map(|shard| {
                 shard
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .index
-                    .len()
+                    .iter()
+                    .filter(|e| e.tat > now)
+                    .count()
+            })
+            .sum()
+    }
+}
+
+impl RateStore for MemoryStore {
+    fn check(&self, key: RateKey, now: u64, interval: u64, tolerance: u64) -> Result<(), u64> {
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(key);
+        let shard = &self.shards[(hash as usize) % self.shards.len()];
+        let mut entries = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        let bucket = ((hash >> 32) as usize) % (entries.len() / WAYS);
+        let bucket = &mut entries[bucket * WAYS..(bucket + 1) * WAYS];
+        if let Some(entry) = bucket.iter_mut().find(|e| e.key == key && e.tat > now) {
+            let tat = entry.tat;
+            if tat - now > tolerance {
+                return Err(tat - tolerance - now);
+            }
+            entry.tat = tat + interval;
+            return Ok(());
+        }
+        // A new (or fully refilled) key is a full bucket: always allowed since burst ≥ 1.
+        let victim = bucket
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, e)| e.tat)
+            .map_or(0, |(index, _)| index);
+        if bucket[victim].tat > now {
+            self.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+        bucket[victim] = Entry {
+            key,
+            tat: now + interval,
+        };
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        // Without a clock here, count every entry ever used; `in_debt` is exact.
+        self.shards
+            .iter()
+            .map(|shard| {
+                shard
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .filter(|e| e.tat > 0)
+                    .count()
             })
             .sum()
     }
 
     fn evictions(&self) -> u64 {
         self.evictions.load(Ordering::Relaxed)
-    }
-}
-
-impl Shard {
-    /// The slot to reuse: the first of the next few whose TAT has passed, else the smallest TAT.
-    fn victim(&mut self, now: u64) -> usize {
-        let len = self.slots.len();
-        let mut best = self.hand % len;
-        for step in 0..EVICTION_SAMPLE.min(len) {
-            let index = (self.hand + step) % len;
-            if self.slots[index].tat <= now {
-                best = index;
-                break;
-            }
-            if self.slots[index].tat < self.slots[best].tat {
-                best = index;
-            }
-        }
-        self.hand = (best + 1) % len;
-        best
     }
 }
 

@@ -1,0 +1,107 @@
+//! `tessera guard check` and `tessera guard bench` as operators and scripts use them.
+
+use std::process::{Command, Output};
+
+fn tessera(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_prints_the_decision_and_exits_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("guard.toml");
+    std::fs::write(
+        &config,
+        r#"
+[guard.acl]
+deny = ["203.0.113.0/24"]
+
+[[guard.cert_rules]]
+prefix = "/private/"
+require_cert = true
+"#,
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let allowed = tessera(&[
+        "guard",
+        "check",
+        "--config",
+        config,
+        "--ip",
+        "192.0.2.1",
+        "--path",
+        "/public/",
+    ]);
+    assert!(allowed.status.success());
+    assert!(String::from_utf8_lossy(&allowed.stdout).contains("allow"));
+    let denied = tessera(&[
+        "guard",
+        "check",
+        "--config",
+        config,
+        "--ip",
+        "::ffff:203.0.113.9",
+    ]);
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&denied.stdout).contains("deny: access_denied (53 Access denied)")
+    );
+    let no_cert = tessera(&[
+        "guard",
+        "check",
+        "--config",
+        config,
+        "--ip",
+        "192.0.2.1",
+        "--path",
+        "/public/../private/x",
+    ]);
+    assert!(String::from_utf8_lossy(&no_cert.stdout).contains("60 Client certificate required"));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[guard.acl]\nallow = [\"192.168.1.100/24\"]\n").unwrap();
+    let error = tessera(&[
+        "guard",
+        "check",
+        "--config",
+        bad.to_str().unwrap(),
+        "--ip",
+        "192.0.2.1",
+    ]);
+    assert!(!error.status.success());
+    assert!(String::from_utf8_lossy(&error.stderr).contains("host bits set"));
+}
+
+#[test]
+fn bench_prints_the_keys_scripts_rely_on() {
+    let output = tessera(&[
+        "guard",
+        "bench",
+        "--seconds",
+        "0.02",
+        "--clients",
+        "2000",
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for key in [
+        "limiter_warm_per_s",
+        "limiter_new_key_per_s",
+        "acl_100_per_s",
+        "acl_1000_per_s",
+        "acl_100000_per_s",
+        "chain_per_s",
+        "rss_growth_mib_1m_clients",
+        "tracked_clients_after_1m",
+    ] {
+        assert!(value[key].is_number(), "{key} missing in {value}");
+    }
+}
