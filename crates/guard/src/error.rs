@@ -7,4 +7,7 @@ pub enum Error {
     /// Invalid configuration; the message names the entry or setting.
     #[error("guard configuration: {0}")]
     Config(String),
+    /// A connection from a trusted relay did not start with a valid PROXY header.
+    #[error("PROXY protocol: {0}")]
+    Proxy(String),
 }

@@ -36,6 +36,7 @@ mod decision;
 mod error;
 mod limiter;
 mod path;
+mod proxy;
 
 pub use acl::{Acl, AclDefault};
 pub use address::{normalize, parse_client};
@@ -48,3 +49,4 @@ pub use decision::{Decision, Denial, DenialReason};
 pub use error::Error;
 pub use limiter::{GlobalLimiter, Limiter, LimiterConfig, MemoryStore, RateKey, RateStore};
 pub use path::{has_encoded_separator, normalize_path};
+pub use proxy::{parse_proxy_header, ProxyHeader, MAX_PROXY_HEADER};

@@ -114,6 +114,10 @@ pub struct ServerArgs {
     /// Adaptive work: extra sessions per extra bit.
     #[arg(long, default_value_t = 32)]
     adaptive_step: usize,
+    /// Trusted relay (address or CIDR, repeatable) whose connections start with a
+    /// PROXY v1/v2 header; the client address in it is used for every decision.
+    #[arg(long = "proxy-from", value_name = "CIDR")]
+    proxy_from: Vec<String>,
 }
 
 /// Builds the connection-stage guard from `--guard-config` and the flags.
@@ -325,6 +329,13 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     options.once = args.tutorial;
     options.print_stdout = true;
     options.guard = guard.map(Arc::new);
+    if !args.proxy_from.is_empty() {
+        options.trusted_relays = Some(tessera_guard::Acl::new(
+            &args.proxy_from,
+            &[] as &[String],
+            tessera_guard::AclDefault::Deny,
+        )?);
+    }
     options.adaptive_work = args
         .adaptive_work
         .map(|max_bits| crate::driver::AdaptiveWork {

@@ -56,6 +56,10 @@ pub struct ServerOptions {
     pub client_ids: tessera_guard::ClientIds,
     /// Raise WORK difficulty under load; `None` keeps `session.n_bits`.
     pub adaptive_work: Option<AdaptiveWork>,
+    /// Relays whose connections start with a PROXY v1/v2 header naming the client.
+    pub trusted_relays: Option<tessera_guard::Acl>,
+    /// How long a trusted relay may take to send its PROXY header. Default 5 s.
+    pub proxy_timeout: Duration,
 }
 
 /// Adaptive proof of work: above `threshold` concurrent sessions, one more bit
@@ -98,6 +102,8 @@ impl ServerOptions {
             guard: None,
             client_ids: tessera_guard::ClientIds::random(),
             adaptive_work: None,
+            trusted_relays: None,
+            proxy_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -157,26 +163,30 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<ServerReport, Error> {
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
-    // The semaphore bounds the total (excess clients wait in the backlog); this bounds each client.
-    let per_client = tessera_guard::ConnectionLimits::new(
-        options.max_connections.max(1),
-        options.max_per_address,
-        64,
-    );
-    let clock_origin = Instant::now();
-    let denial_log = tessera_guard::Limiter::new(&tessera_guard::LimiterConfig {
-        rate: 0.1,
-        burst: 3,
-        ..Default::default()
-    })
-    .map_err(|e| Error::Config(e.to_string()))?;
-    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let last_bits = AtomicI64::new(options.session.n_bits);
-    let counters = Arc::new(Counters::default());
+    let shared = Arc::new(Shared {
+        // The semaphore bounds the total (excess clients wait in the backlog); this bounds each client.
+        per_client: tessera_guard::ConnectionLimits::new(
+            options.max_connections.max(1),
+            options.max_per_address,
+            64,
+        ),
+        clock_origin: Instant::now(),
+        denial_log: tessera_guard::Limiter::new(&tessera_guard::LimiterConfig {
+            rate: 0.1,
+            burst: 3,
+            ..Default::default()
+        })
+        .map_err(|e| Error::Config(e.to_string()))?,
+        active: std::sync::atomic::AtomicUsize::new(0),
+        last_bits: AtomicI64::new(options.session.n_bits),
+        counters: Counters::default(),
+        acceptor: TlsAcceptor::from(options.tls.clone()),
+        cancel: CancellationToken::new(),
+        options: Arc::new(options),
+        sink,
+        records,
+    });
     let tracker = TaskTracker::new();
-    let cancel = CancellationToken::new();
-    let acceptor = TlsAcceptor::from(options.tls.clone());
-    let options = Arc::new(options);
     tokio::pin!(shutdown);
 
     loop {
@@ -196,75 +206,9 @@ pub async fn serve(
                 }
             },
         };
-        let id = counters.next_id.fetch_add(1, Ordering::Relaxed);
-        let client = options
-            .client_ids
-            .id(peer.ip(), time::OffsetDateTime::now_utc());
-        let now_ns = clock_origin.elapsed().as_nanos() as u64;
-        // Connection stage, before any TLS byte: ACL and rate limit, then the per-client cap.
-        let slot = admit(options.guard.as_deref(), peer.ip(), now_ns).and_then(|()| {
-            per_client
-                .acquire(peer.ip())
-                .map_err(|_| "too_many_connections")
-        });
-        let slot = match slot {
-            Ok(slot) => slot,
-            Err(reason) => {
-                drop(tcp);
-                drop(permit);
-                counters.refused.fetch_add(1, Ordering::Relaxed);
-                // One log line per denial, at most one per 10 s per client after a burst of 3.
-                if denial_log.check(peer.ip(), now_ns).is_ok() {
-                    sink.record(
-                        Level::Warning,
-                        &format!("Refused client {client}: {reason}"),
-                    );
-                }
-                let record = SessionRecord {
-                    id,
-                    peer,
-                    outcome: format!("refused:{reason}"),
-                    duration: Duration::ZERO,
-                    work_time: None,
-                    tls: None,
-                    n_bits: options.session.n_bits,
-                };
-                emit(&record, &client, records.as_ref());
-                if options.once {
-                    break;
-                }
-                continue;
-            }
-        };
-        let config = session_config(
-            &options,
-            active.load(Ordering::Relaxed) + 1,
-            &last_bits,
-            &*sink,
-        );
-        let task = {
-            let (acceptor, options, sink, counters, records, cancel, active) = (
-                acceptor.clone(),
-                options.clone(),
-                sink.clone(),
-                counters.clone(),
-                records.clone(),
-                cancel.clone(),
-                active.clone(),
-            );
-            async move {
-                let _permit = permit;
-                let _slot = slot;
-                active.fetch_add(1, Ordering::Relaxed);
-                let record = session(
-                    id, tcp, peer, &acceptor, &options, config, &*sink, &counters, &cancel,
-                )
-                .await;
-                active.fetch_sub(1, Ordering::Relaxed);
-                emit(&record, &client, records.as_ref());
-            }
-        };
-        if options.once {
+        let id = shared.counters.next_id.fetch_add(1, Ordering::Relaxed);
+        let task = connection(shared.clone(), id, tcp, peer, permit);
+        if shared.options.once {
             task.await;
             break;
         }
@@ -273,19 +217,169 @@ pub async fn serve(
     // Stop accepting at once: new clients are refused, not left in the backlog.
     drop(listener);
     tracker.close();
-    if tokio::time::timeout(options.shutdown_grace, tracker.wait())
+    if tokio::time::timeout(shared.options.shutdown_grace, tracker.wait())
         .await
         .is_err()
     {
-        cancel.cancel();
+        shared.cancel.cancel();
         tracker.wait().await;
     }
+    let counters = &shared.counters;
     Ok(ServerReport {
         done: counters.done.load(Ordering::Relaxed),
         failed: counters.failed.load(Ordering::Relaxed),
         refused: counters.refused.load(Ordering::Relaxed),
         aborted: counters.aborted.load(Ordering::Relaxed),
     })
+}
+
+/// What every connection task of one server shares.
+struct Shared {
+    options: Arc<ServerOptions>,
+    sink: Arc<dyn EventSink>,
+    records: Option<mpsc::UnboundedSender<SessionRecord>>,
+    per_client: Arc<tessera_guard::ConnectionLimits>,
+    clock_origin: Instant,
+    denial_log: tessera_guard::Limiter,
+    active: std::sync::atomic::AtomicUsize,
+    last_bits: AtomicI64,
+    counters: Counters,
+    acceptor: TlsAcceptor,
+    cancel: CancellationToken,
+}
+
+/// One connection: the client address (from a PROXY header when the peer is a
+/// trusted relay), admission before any TLS byte, then the session.
+async fn connection(
+    shared: Arc<Shared>,
+    id: u64,
+    tcp: TcpStream,
+    relay: SocketAddr,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let options = &shared.options;
+    let peer = match &options.trusted_relays {
+        Some(relays) if relays.allows(Some(relay.ip())) => {
+            match read_proxy_header(&tcp, options.proxy_timeout).await {
+                Ok(source) => source.unwrap_or(relay),
+                Err(reason) => {
+                    refuse(&shared, id, relay, &reason);
+                    return;
+                }
+            }
+        }
+        _ => relay,
+    };
+    let now_ns = shared.clock_origin.elapsed().as_nanos() as u64;
+    // Connection stage, before any TLS byte: ACL and rate limit, then the per-client cap.
+    let slot = admit(options.guard.as_deref(), peer.ip(), now_ns).and_then(|()| {
+        shared
+            .per_client
+            .acquire(peer.ip())
+            .map_err(|_| "too_many_connections")
+    });
+    let slot = match slot {
+        Ok(slot) => slot,
+        Err(reason) => {
+            drop(tcp);
+            drop(permit);
+            refuse(&shared, id, peer, reason);
+            return;
+        }
+    };
+    let client = options
+        .client_ids
+        .id(peer.ip(), time::OffsetDateTime::now_utc());
+    let config = session_config(
+        options,
+        shared.active.load(Ordering::Relaxed) + 1,
+        &shared.last_bits,
+        &*shared.sink,
+    );
+    let _permit = permit;
+    let _slot = slot;
+    shared.active.fetch_add(1, Ordering::Relaxed);
+    let record = session(
+        id,
+        tcp,
+        peer,
+        &shared.acceptor,
+        options,
+        config,
+        &*shared.sink,
+        &shared.counters,
+        &shared.cancel,
+    )
+    .await;
+    shared.active.fetch_sub(1, Ordering::Relaxed);
+    emit(&record, &client, shared.records.as_ref());
+}
+
+/// Counts, logs (rate-limited per client) and records a refused connection.
+fn refuse(shared: &Shared, id: u64, peer: SocketAddr, reason: &str) {
+    shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+    let client = shared
+        .options
+        .client_ids
+        .id(peer.ip(), time::OffsetDateTime::now_utc());
+    // One log line per denial, at most one per 10 s per client after a burst of 3.
+    let now_ns = shared.clock_origin.elapsed().as_nanos() as u64;
+    if shared.denial_log.check(peer.ip(), now_ns).is_ok() {
+        shared.sink.record(
+            Level::Warning,
+            &format!("Refused client {client}: {reason}"),
+        );
+    }
+    let record = SessionRecord {
+        id,
+        peer,
+        outcome: format!("refused:{reason}"),
+        duration: Duration::ZERO,
+        work_time: None,
+        tls: None,
+        n_bits: shared.options.session.n_bits,
+    };
+    emit(&record, &client, shared.records.as_ref());
+}
+
+/// Reads a PROXY v1/v2 header off `tcp` without consuming what follows it.
+async fn read_proxy_header(
+    tcp: &TcpStream,
+    timeout: Duration,
+) -> Result<Option<SocketAddr>, String> {
+    let work = async {
+        let mut buffer = [0u8; tessera_guard::MAX_PROXY_HEADER];
+        loop {
+            let seen = tcp.peek(&mut buffer).await.map_err(|e| e.to_string())?;
+            if seen == 0 {
+                return Err("relay closed before the PROXY header".to_owned());
+            }
+            match tessera_guard::parse_proxy_header(&buffer[..seen]).map_err(|e| e.to_string())? {
+                tessera_guard::ProxyHeader::Complete { source, length } => {
+                    // Consume exactly the header; the TLS handshake follows.
+                    let mut header = vec![0u8; length];
+                    let mut read = 0;
+                    while read < length {
+                        tcp.readable().await.map_err(|e| e.to_string())?;
+                        match tcp.try_read(&mut header[read..]) {
+                            Ok(0) => return Err("relay closed inside the PROXY header".to_owned()),
+                            Ok(n) => read += n,
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                            Err(e) => return Err(e.to_string()),
+                        }
+                    }
+                    return Ok(source);
+                }
+                tessera_guard::ProxyHeader::Incomplete => {
+                    // Wait for more bytes than we have seen.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| "no PROXY header in time".to_owned())?
 }
 
 /// The guard's connection-stage decision: `Err(reason)` closes the connection.

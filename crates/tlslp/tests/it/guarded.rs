@@ -87,3 +87,66 @@ async fn adaptive_work_raises_n_bits_with_sessions_running() {
     drop(held);
     server.stop().await;
 }
+
+/// Connects as a trusted relay: a PROXY v1 header naming `source`, then TLS.
+async fn via_relay(
+    server: &TestServer,
+    source: &str,
+) -> Option<tessera_tls::tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    use tokio::io::AsyncWriteExt;
+    let mut tcp = tokio::net::TcpStream::connect(server.address)
+        .await
+        .unwrap();
+    tcp.write_all(
+        format!(
+            "PROXY TCP4 {source} 127.0.0.1 40000 {}\r\n",
+            server.address.port()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let name = tessera_tls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tessera_tls::tokio_rustls::TlsConnector::from(server.client_tls())
+        .connect(name, tcp)
+        .await
+        .ok()?;
+    Some(tls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_relay_names_the_client_the_guard_judges() {
+    let acl = Acl::new::<&str>(&[], &["203.0.113.0/24"], AclDefault::Allow).unwrap();
+    let relays = Acl::new(&["127.0.0.1"], &[] as &[&str], AclDefault::Deny).unwrap();
+    let mut server = TestServer::start(Sequence::Tutorial, 0, |o| {
+        o.guard = Some(Arc::new(Chain::new().acl(acl)));
+        o.trusted_relays = Some(relays);
+    })
+    .await;
+    // The relayed client is allowed and is who the records name.
+    let mut tls = via_relay(&server, "198.51.100.9")
+        .await
+        .expect("handshake through the relay");
+    assert_eq!(read_line(&mut tls).await, "HELLO");
+    drop(tls);
+    let record = server.next_record().await;
+    assert_eq!(record.peer.ip().to_string(), "198.51.100.9");
+    // A relayed client from a denied network is refused although the relay is loopback.
+    let refused = via_relay(&server, "203.0.113.7").await;
+    if let Some(mut tls) = refused {
+        let mut buf = [0u8; 4];
+        assert!(!matches!(tls.read(&mut buf).await, Ok(n) if n > 0));
+    }
+    let record = server.next_record().await;
+    assert_eq!(record.outcome, "refused:access_denied");
+    assert_eq!(record.peer.ip().to_string(), "203.0.113.7");
+    // Without a header, the relay's connection is refused.
+    let mut tcp = tokio::net::TcpStream::connect(server.address)
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, b"\x16\x03\x01\x00\x05hello")
+        .await
+        .unwrap();
+    assert!(server.next_record().await.outcome.starts_with("refused:"));
+    server.stop().await;
+}
