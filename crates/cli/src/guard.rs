@@ -21,7 +21,7 @@ pub(crate) enum GuardCommand {
     ///
     /// Exit 0 when allowed, 1 when denied (the status line is printed).
     Check {
-        /// TOML file with a [guard] section.
+        /// TOML file with a `[guard]` section.
         #[arg(long)]
         config: PathBuf,
         /// Client address.

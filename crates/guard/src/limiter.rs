@@ -234,7 +234,7 @@ fn gcra_parameters(rate: f64, burst: u32) -> Result<(u64, u64), Error> {
 }
 
 /// The in-memory store: a set-associative table. A key hashes to one bucket
-/// of [`WAYS`] entries; a lookup scans that bucket; an insert takes an entry
+/// of 8 entries; a lookup scans that bucket; an insert takes an entry
 /// whose TAT has passed (equivalent to an empty one) or else evicts the
 /// smallest TAT in the bucket. No allocation after construction, O(1) per
 /// decision, and exactly `max_clients` entries of 32 bytes whatever the load.
