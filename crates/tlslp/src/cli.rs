@@ -118,6 +118,10 @@ pub struct ServerArgs {
     /// PROXY v1/v2 header; the client address in it is used for every decision.
     #[arg(long = "proxy-from", value_name = "CIDR")]
     proxy_from: Vec<String>,
+    /// Key for the pseudonymous client ids in denial logs and session records
+    /// (32 bytes, created 0600 if missing). Default: $XDG_DATA_HOME/tessera/log.key.
+    #[arg(long)]
+    log_key_file: Option<PathBuf>,
 }
 
 /// Builds the connection-stage guard from `--guard-config` and the flags.
@@ -329,6 +333,13 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     options.once = args.tutorial;
     options.print_stdout = true;
     options.guard = guard.map(Arc::new);
+    let key_file = match &args.log_key_file {
+        Some(path) => Some(path.clone()),
+        None => default_log_key_file(),
+    };
+    if let Some(path) = key_file {
+        options.client_ids = tessera_guard::ClientIds::from_key_file(&path, false)?;
+    }
     if !args.proxy_from.is_empty() {
         options.trusted_relays = Some(tessera_guard::Acl::new(
             &args.proxy_from,
@@ -445,6 +456,15 @@ pub async fn run_client(args: ClientArgs) -> anyhow::Result<ExitCode> {
         }
         Err(_) => Ok(ExitCode::FAILURE),
     }
+}
+
+/// `$XDG_DATA_HOME/tessera/log.key` (or `~/.local/share/tessera/log.key`).
+fn default_log_key_file() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))?;
+    Some(base.join("tessera").join("log.key"))
 }
 
 fn py_bool(value: bool) -> &'static str {

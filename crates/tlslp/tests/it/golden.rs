@@ -82,6 +82,7 @@ fn tutorial_logs_match_the_golden_files() {
         .args(["--tutorial", "--n_bits", "16", "--port", "0"])
         .current_dir(dir.path())
         .env("XDG_STATE_HOME", &state)
+        .env("XDG_DATA_HOME", dir.path().join("data"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
