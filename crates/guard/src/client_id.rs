@@ -46,15 +46,21 @@ impl ClientIds {
     pub fn from_key_file(path: &std::path::Path, daily: bool) -> Result<Self, crate::Error> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let error = |what: &str, e: &dyn std::fmt::Display| crate::Error::Config(format!("log key file {}: {what}: {e}", path.display()));
+        let error = |what: &str, e: &dyn std::fmt::Display| {
+            crate::Error::Config(format!("log key file {}: {what}: {e}", path.display()))
+        };
         match std::fs::read(path) {
             Ok(bytes) => {
-                let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| error("must hold exactly 32 bytes", &bytes.len()))?;
+                let key: [u8; 32] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| error("must hold exactly 32 bytes", &bytes.len()))?;
                 Ok(Self::new(key, daily))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| error("creating its directory", &e))?;
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| error("creating its directory", &e))?;
                 }
                 let key: [u8; 32] = rand::random();
                 let mut file = std::fs::OpenOptions::new()
@@ -112,9 +118,19 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let address: IpAddr = "192.0.2.1".parse().unwrap();
         let now = OffsetDateTime::now_utc();
-        let first = ClientIds::from_key_file(&path, false).unwrap().id(address, now);
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(ClientIds::from_key_file(&path, false).unwrap().id(address, now), first);
+        let first = ClientIds::from_key_file(&path, false)
+            .unwrap()
+            .id(address, now);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            ClientIds::from_key_file(&path, false)
+                .unwrap()
+                .id(address, now),
+            first
+        );
         std::fs::write(&path, b"short").unwrap();
         assert!(ClientIds::from_key_file(&path, false).is_err());
         let _ = std::fs::remove_dir_all(&dir);

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::command::{checksum, Command};
+use crate::command::{checksum, token_half, Command};
 use crate::event::{Event, Level};
 use crate::profile::Profile;
 use crate::repr::py_repr;
@@ -65,15 +65,11 @@ impl ClientSession {
                 })?;
                 let puzzle = tessera_pow::TlslpPuzzle::new(&token, bits)
                     .map_err(|e| Error::BadWork(e.to_string()))?;
-                let half: String = token
-                    .chars()
-                    .take(token.chars().count().div_ceil(2))
-                    .collect();
                 self.log(
                     Level::Debug,
                     format!(
                         "Authentication data: {}..., n_bits: {}",
-                        py_repr(&half),
+                        token_half(&token),
                         py_repr(&bits.to_string())
                     ),
                 );

@@ -117,6 +117,16 @@ impl Command {
     }
 }
 
+/// The start of the token both sides log at DEBUG (the reference's first
+/// `ceil(len / 2)` characters), quoted: `Authentication data: '<half>'..., n_bits: …`.
+pub(crate) fn token_half(token: &str) -> String {
+    let half: String = token
+        .chars()
+        .take(token.chars().count().div_ceil(2))
+        .collect();
+    crate::repr::py_repr(&half)
+}
+
 /// SHA-256 of token ‖ random_string as 64 lower-case hex digits (§4.4).
 pub fn checksum(token: &str, random: &str) -> String {
     use sha2::{Digest, Sha256};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::command::{checksum, Body, BODY};
+use crate::command::{checksum, token_half, Body, BODY};
 use crate::event::{Event, Level};
 use crate::repr::py_repr;
 use crate::Error;
@@ -170,16 +170,11 @@ impl ServerSession {
             Awaiting::Hello => {
                 self.log(Level::Debug, format!("Received {}", py_repr(line)));
                 self.hello_reply = Some(line.to_owned());
-                let token = &self.config.token;
-                let half: String = token
-                    .chars()
-                    .take(token.chars().count().div_ceil(2))
-                    .collect();
                 self.log(
                     Level::Debug,
                     format!(
                         "Authentication data: {}..., n_bits: {}",
-                        py_repr(&half),
+                        token_half(&self.config.token),
                         self.config.n_bits
                     ),
                 );
