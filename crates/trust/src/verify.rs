@@ -1,0 +1,344 @@
+//! `authenticate` and `check_policy` (`../shared/spec/trust.md` §6–§7) with the
+//! weaknesses fixed: cheap syntax and freshness checks before the token is
+//! parsed, size and block caps, explicit Datalog limits reported as `limits`,
+//! duplicate identity facts refused, expiry enforced in `authenticate`,
+//! request facts that shadow token predicates refused, and replay protection.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use biscuit_auth::builder::{Fact, Policy, Term};
+use biscuit_auth::error::Token as BiscuitError;
+use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit};
+
+use crate::mint::{is_identifier, RESERVED};
+use crate::proof::{canonical_v1, parse_timestamp, Proof, Request, MAX_NONCE};
+use crate::{Error, PublicKey, ReplayCache};
+
+/// Who a verified request comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The holder id (empty if the token has none).
+    pub holder_id: String,
+    /// The holder public key as bound in the token.
+    pub worker_key: String,
+    /// The application revocation id.
+    pub revocation_id: String,
+}
+
+/// A token that passed `authenticate`, with what `check_policy` needs.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    token: Biscuit,
+    identity: Identity,
+    authority_predicates: HashSet<String>,
+}
+
+impl Authenticated {
+    /// Who sent the request.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+}
+
+/// Verifies requests for one issuer.
+#[derive(Clone)]
+pub struct Verifier {
+    issuer: biscuit_auth::PublicKey,
+    max_skew: f64,
+    limits: AuthorizerLimits,
+    max_token_len: usize,
+    max_blocks: usize,
+    revoked: HashSet<String>,
+    replay: Option<Arc<dyn ReplayCache>>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("max_skew", &self.max_skew)
+            .field("max_blocks", &self.max_blocks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// A verifier for tokens of `issuer` with trust-core's README skew (300 s),
+    /// Datalog limits 1000 facts / 100 iterations / 50 ms, tokens up to 16 KiB
+    /// and 4 blocks, no deny-list and no replay cache.
+    ///
+    /// # Errors
+    /// [`Error::Token`] when the key is unusable.
+    pub fn new(issuer: &PublicKey) -> Result<Self, Error> {
+        Ok(Self {
+            issuer: issuer.biscuit()?,
+            max_skew: 300.0,
+            limits: AuthorizerLimits {
+                max_facts: 1000,
+                max_iterations: 100,
+                max_time: Duration::from_millis(50),
+            },
+            max_token_len: 16 * 1024,
+            max_blocks: 4,
+            revoked: HashSet::new(),
+            replay: None,
+        })
+    }
+
+    /// Allowed clock difference, seconds. Default 300.
+    pub fn max_skew(&mut self, seconds: f64) -> &mut Self {
+        self.max_skew = if seconds.is_finite() && seconds >= 0.0 {
+            seconds
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// Revoked application ids.
+    pub fn revoked(&mut self, ids: impl IntoIterator<Item = String>) -> &mut Self {
+        self.revoked.extend(ids);
+        self
+    }
+
+    /// Remembers nonces to refuse replays.
+    pub fn replay_cache(&mut self, cache: Arc<dyn ReplayCache>) -> &mut Self {
+        self.replay = Some(cache);
+        self
+    }
+
+    /// Datalog limits.
+    pub fn limits(&mut self, limits: AuthorizerLimits) -> &mut Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Authenticates a request at `now` (UNIX seconds).
+    ///
+    /// # Errors
+    /// The first failed check, as its kind.
+    pub fn authenticate(
+        &self,
+        proof: &Proof,
+        request: &Request<'_>,
+        now: f64,
+    ) -> Result<Authenticated, Error> {
+        if !now.is_finite() {
+            return Err(Error::Config("now must be finite".into()));
+        }
+        // Cheap, key-free checks first (W2).
+        let timestamp = parse_timestamp(&proof.timestamp)?;
+        if proof.signature.len() != 128 || !proof.signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Malformed("malformed worker key or signature".into()));
+        }
+        if proof.nonce.len() > MAX_NONCE {
+            return Err(Error::Malformed("nonce longer than 128 bytes".into()));
+        }
+        if (now - timestamp).abs() > self.max_skew {
+            return Err(Error::Stale);
+        }
+        if proof.token.len() > self.max_token_len {
+            return Err(Error::Token(format!(
+                "token longer than {} bytes",
+                self.max_token_len
+            )));
+        }
+        let token = Biscuit::from_base64(&proof.token, self.issuer)
+            .map_err(|_| Error::Token("biscuit failed verification".into()))?;
+        if token.block_count() > self.max_blocks {
+            return Err(Error::Token(format!(
+                "more than {} blocks",
+                self.max_blocks
+            )));
+        }
+        let authority = token
+            .print_block_source(0)
+            .map_err(|e| Error::Token(e.to_string()))?;
+        let identity = self.identity(&token)?;
+        if self.revoked.contains(&identity.revocation_id) {
+            return Err(Error::Revoked);
+        }
+        let expiry = expiry_of(&authority)
+            .ok_or_else(|| Error::Identity("token has no expiry check".into()))?;
+        if now.floor() > expiry as f64 {
+            return Err(Error::Expired);
+        }
+        let holder = PublicKey::from_hex(&identity.worker_key)
+            .map_err(|_| Error::Malformed("malformed worker key or signature".into()))?;
+        let message = canonical_v1(request, &proof.timestamp, &proof.nonce);
+        if !holder.verify_hex(message.as_bytes(), &proof.signature)? {
+            return Err(Error::Pop);
+        }
+        if let Some(cache) = &self.replay {
+            cache.check_and_insert(
+                &identity.worker_key,
+                &proof.nonce,
+                timestamp + self.max_skew,
+                now,
+            )?;
+        }
+        Ok(Authenticated {
+            token,
+            identity,
+            authority_predicates: predicates_of(&authority),
+        })
+    }
+
+    /// Runs the policy `allow` with request facts at `now` (§7): every token
+    /// check must pass and `allow` must match.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a policy that does not parse or a request fact that is
+    /// reserved or shadows a token predicate; [`Error::Limits`]; [`Error::Policy`].
+    pub fn check_policy(
+        &self,
+        token: &Authenticated,
+        request_facts: &[(String, String)],
+        allow: &str,
+        now: f64,
+    ) -> Result<(), Error> {
+        if !(now.is_finite() && now >= 0.0) {
+            return Err(Error::Config("now must be a finite time ≥ 0".into()));
+        }
+        let config = |e: BiscuitError| Error::Config(e.to_string());
+        let mut builder = AuthorizerBuilder::new()
+            .set_limits(self.limits.clone())
+            .fact(Fact::new(
+                "time".to_owned(),
+                vec![Term::Date(now.floor() as u64)],
+            ))
+            .map_err(config)?;
+        for (name, value) in request_facts {
+            if !is_identifier(name) || RESERVED.contains(&name.as_str()) {
+                return Err(Error::Config(format!(
+                    "request fact name {name:?} is invalid or reserved"
+                )));
+            }
+            if token.authority_predicates.contains(name) {
+                return Err(Error::Config(format!(
+                    "request fact {name:?} names a predicate of the token"
+                )));
+            }
+            builder = builder
+                .fact(Fact::new(name.clone(), vec![Term::Str(value.clone())]))
+                .map_err(config)?;
+        }
+        let allow = Policy::try_from(allow).map_err(config)?;
+        builder = builder
+            .policy(allow)
+            .map_err(config)?
+            .policy("deny if true")
+            .map_err(config)?;
+        let mut authorizer = builder.build(&token.token).map_err(classify)?;
+        authorizer.authorize().map(drop).map_err(classify)
+    }
+
+    fn identity(&self, token: &Biscuit) -> Result<Identity, Error> {
+        let mut authorizer = AuthorizerBuilder::new()
+            .set_limits(self.limits.clone())
+            .build(token)
+            .map_err(classify)?;
+        let mut one = |predicate: &str, required: bool| -> Result<String, Error> {
+            let rule = format!("data($v) <- {predicate}($v)");
+            let values: Vec<(String,)> = authorizer
+                .query_with_limits(rule.as_str(), self.limits.clone())
+                .map_err(classify)?;
+            match values.len() {
+                0 if required => Err(Error::Identity(match predicate {
+                    "worker_key" => "token binds no worker key".into(),
+                    _ => "token carries no revocation id".into(),
+                })),
+                0 => Ok(String::new()),
+                1 => Ok(values.into_iter().next().map(|(v,)| v).unwrap_or_default()),
+                _ => Err(Error::Identity(format!("more than one {predicate} fact"))),
+            }
+        };
+        let worker_key = one("worker_key", true)?;
+        let revocation_id = one("revocation", true)?;
+        let holder_id = one("worker_id", false)?;
+        Ok(Identity {
+            holder_id,
+            worker_key,
+            revocation_id,
+        })
+    }
+}
+
+fn classify(error: BiscuitError) -> Error {
+    match error {
+        BiscuitError::RunLimit(limit) => Error::Limits(limit.to_string()),
+        BiscuitError::FailedLogic(_) => Error::Policy,
+        BiscuitError::Execution(_) => Error::Policy,
+        other => Error::Token(other.to_string()),
+    }
+}
+
+/// `E` of the authority block's `check if time($t), $t <= E` (UNIX seconds).
+fn expiry_of(authority: &str) -> Option<i64> {
+    authority.lines().find_map(|line| {
+        let date = line
+            .trim()
+            .strip_prefix("check if time($t), $t <= ")?
+            .strip_suffix(';')?;
+        parse_rfc3339_utc(date)
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` as biscuit prints dates.
+fn parse_rfc3339_utc(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let (year, month, day, hour, minute, second) = (
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    );
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+/// Predicate names of the facts in a printed authority block.
+fn predicates_of(authority: &str) -> HashSet<String> {
+    authority
+        .lines()
+        .filter(|line| !line.starts_with("check") && !line.contains("<-"))
+        .filter_map(|line| line.split_once('(').map(|(name, _)| name.trim().to_owned()))
+        .filter(|name| is_identifier(name))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_parse_as_biscuit_prints_them() {
+        assert_eq!(
+            parse_rfc3339_utc("2023-11-14T23:13:20Z"),
+            Some(1_700_003_600)
+        );
+        assert_eq!(parse_rfc3339_utc("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339_utc("2023-11-14 23:13:20"), None);
+    }
+}

@@ -1,0 +1,275 @@
+//! The signer sidecar (`../shared/spec/trust.md` §9, §12.3): frames are a
+//! 4-byte big-endian length and a JSON object; requests `public_key`, `mint`,
+//! `sign_job`; replies `{"ok":true,…}` or `{"ok":false,"error":KIND}`. Bounded
+//! frames, per-frame and idle timeouts, a task per connection, and one bad
+//! client never stops the server.
+
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::job::sign_job;
+use crate::mint::{mint, MintRequest};
+use crate::{Error, SecretKey};
+
+/// trust-core's frame cap.
+pub const MAX_FRAME: usize = 1_048_576;
+/// The signer's own cap (spec §12.3).
+pub const SIGNER_MAX_FRAME: usize = 64 * 1024;
+
+/// Encodes a frame (compact JSON, keys in the value's own order).
+///
+/// # Errors
+/// [`Error::Wire`] when the body exceeds [`MAX_FRAME`].
+pub fn encode_frame(body: &Value) -> Result<Vec<u8>, Error> {
+    let text = serde_json::to_string(body).map_err(|e| Error::Wire(e.to_string()))?;
+    if text.len() > MAX_FRAME {
+        return Err(Error::Wire("signer frame too large".into()));
+    }
+    let mut frame = (text.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(text.as_bytes());
+    Ok(frame)
+}
+
+/// What reading one frame gave.
+#[derive(Debug)]
+pub enum Frame {
+    /// A JSON object.
+    Object(Map<String, Value>),
+    /// Framing intact but the body is not a UTF-8 JSON object.
+    Bad,
+}
+
+/// Reads one frame of at most `cap` bytes.
+///
+/// # Errors
+/// [`Error::Wire`]: too large (stream out of sync), EOF mid-frame, I/O.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    cap: usize,
+) -> Result<Option<Frame>, Error> {
+    let mut length = [0u8; 4];
+    match reader.read_exact(&mut length).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(Error::Wire(e.to_string())),
+    }
+    let length = u32::from_be_bytes(length) as usize;
+    if length > cap {
+        return Err(Error::Wire("signer frame too large".into()));
+    }
+    let mut body = vec![0u8; length];
+    reader
+        .read_exact(&mut body)
+        .await
+        .map_err(|_| Error::Wire("signer connection closed mid-frame".into()))?;
+    Ok(Some(match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => Frame::Object(map),
+        _ => Frame::Bad,
+    }))
+}
+
+/// Answers one request object.
+pub fn handle_request(issuer: &SecretKey, request: &Map<String, Value>) -> Value {
+    let bad = |what: &str| json!({"ok": false, "error": "bad_request", "detail": what});
+    match request.get("op").and_then(Value::as_str) {
+        Some("public_key") => json!({"ok": true, "public_key": issuer.public().to_hex()}),
+        Some("mint") => {
+            let (Some(worker_public), Some(holder_id), Some(expires_at)) = (
+                request.get("worker_public").and_then(Value::as_str),
+                request.get("holder_id").and_then(Value::as_str),
+                request.get("expires_at").and_then(Value::as_f64),
+            ) else {
+                return bad("mint needs worker_public, holder_id and expires_at");
+            };
+            let mut facts = Vec::new();
+            match request.get("facts") {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(map)) => {
+                    for (name, values) in map {
+                        let Some(values) = values.as_array() else {
+                            return bad("facts values must be arrays of strings");
+                        };
+                        let Some(values) = values
+                            .iter()
+                            .map(|v| v.as_str().map(str::to_owned))
+                            .collect::<Option<Vec<_>>>()
+                        else {
+                            return bad("facts values must be arrays of strings");
+                        };
+                        facts.push((name.clone(), values));
+                    }
+                }
+                Some(_) => return bad("facts must be an object"),
+            }
+            let revocation_id = match request.get("revocation_id") {
+                None | Some(Value::Null) => hex::encode(rand::random::<[u8; 16]>()),
+                Some(Value::String(id)) => id.clone(),
+                Some(_) => return bad("revocation_id must be a string"),
+            };
+            let mint_request = MintRequest {
+                worker_public: worker_public.to_owned(),
+                holder_id: holder_id.to_owned(),
+                facts,
+                revocation_id,
+                expires_at,
+            };
+            match mint(issuer, &mint_request) {
+                Ok(token) => json!({"ok": true, "token": token}),
+                Err(error) => bad(&error.detail()),
+            }
+        }
+        Some("sign_job") => {
+            let (Some(Value::Object(job)), Some(worker_id)) = (
+                request.get("job"),
+                request.get("worker_id").and_then(Value::as_str),
+            ) else {
+                return bad("sign_job needs job (object) and worker_id");
+            };
+            match sign_job(issuer, job, worker_id) {
+                Ok(signature) => json!({"ok": true, "signature": signature}),
+                Err(error) => bad(&error.detail()),
+            }
+        }
+        _ => json!({"ok": false, "error": "unknown_op"}),
+    }
+}
+
+/// Limits of the signer.
+#[derive(Clone, Copy, Debug)]
+pub struct SignerLimits {
+    /// Largest frame. Default 64 KiB.
+    pub max_frame: usize,
+    /// Time to receive a frame once it started. Default 10 s.
+    pub frame_timeout: Duration,
+    /// Time a connection may sit idle between frames. Default 60 s.
+    pub idle_timeout: Duration,
+    /// Connections at once. Default 256.
+    pub max_connections: usize,
+}
+
+impl Default for SignerLimits {
+    fn default() -> Self {
+        Self {
+            max_frame: SIGNER_MAX_FRAME,
+            frame_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 256,
+        }
+    }
+}
+
+/// Serves the signer on `listener` until `shutdown` resolves.
+///
+/// # Errors
+/// Never for per-connection problems; only if the listener itself fails badly.
+pub async fn serve_signer(
+    listener: TcpListener,
+    issuer: SecretKey,
+    limits: SignerLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), Error> {
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let issuer = std::sync::Arc::new(issuer);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            permit = permits.clone().acquire_owned() => permit.map_err(|e| Error::Wire(e.to_string()))?,
+        };
+        let stream = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let issuer = issuer.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = signer_connection(stream, &issuer, limits).await;
+        });
+    }
+}
+
+/// One connection: any number of request/reply exchanges.
+pub async fn signer_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    issuer: &SecretKey,
+    limits: SignerLimits,
+) -> Result<(), Error> {
+    loop {
+        // The idle timeout covers the wait for a frame to start; the frame timeout its body.
+        let mut first = [0u8; 1];
+        let started = tokio::time::timeout(limits.idle_timeout, stream.read(&mut first)).await;
+        match started {
+            Ok(Ok(1)) => {}
+            _ => return Ok(()),
+        }
+        let mut rest = std::io::Cursor::new(first).chain(&mut stream);
+        let frame = match tokio::time::timeout(
+            limits.frame_timeout,
+            read_frame(&mut rest, limits.max_frame),
+        )
+        .await
+        {
+            Ok(Ok(Some(frame))) => frame,
+            Ok(Ok(None)) | Err(_) => return Ok(()),
+            Ok(Err(error)) => {
+                if error.detail().contains("too large") {
+                    let reply = encode_frame(&json!({"ok": false, "error": "frame_too_large"}))?;
+                    let _ = stream.write_all(&reply).await;
+                }
+                return Ok(());
+            }
+        };
+        let reply = match frame {
+            Frame::Object(request) => handle_request(issuer, &request),
+            Frame::Bad => json!({"ok": false, "error": "bad_frame"}),
+        };
+        stream
+            .write_all(&encode_frame(&reply)?)
+            .await
+            .map_err(|e| Error::Wire(e.to_string()))?;
+    }
+}
+
+/// A client for the signer.
+#[derive(Debug)]
+pub struct SignerClient {
+    stream: TcpStream,
+}
+
+impl SignerClient {
+    /// Connects to `address`.
+    ///
+    /// # Errors
+    /// [`Error::Wire`] when the connection fails.
+    pub async fn connect(address: &str) -> Result<Self, Error> {
+        let stream = TcpStream::connect(address)
+            .await
+            .map_err(|e| Error::Wire(e.to_string()))?;
+        Ok(Self { stream })
+    }
+
+    /// Sends one request and reads the reply.
+    ///
+    /// # Errors
+    /// [`Error::Wire`] for transport problems or an unusable reply.
+    pub async fn call(&mut self, request: &Value) -> Result<Map<String, Value>, Error> {
+        self.stream
+            .write_all(&encode_frame(request)?)
+            .await
+            .map_err(|e| Error::Wire(e.to_string()))?;
+        match read_frame(&mut self.stream, MAX_FRAME).await? {
+            Some(Frame::Object(reply)) => Ok(reply),
+            Some(Frame::Bad) => Err(Error::Wire("signer frame is not an object".into())),
+            None => Err(Error::Wire("signer connection closed mid-frame".into())),
+        }
+    }
+}
