@@ -15,6 +15,8 @@ mod tls_demo;
 mod tlslp;
 mod tlslp_bench;
 mod tofu;
+mod trust;
+mod trust_bench;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -62,6 +64,9 @@ enum Command {
     /// The TLS line protocol: server, client (the reference's flags) and benchmark.
     #[command(subcommand)]
     Tlslp(tlslp::TlslpCommand),
+    /// Capability tokens: keys, mint, prove, verify, job signatures, the signer sidecar.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
     /// TLS measurements and a tour of tessera-tls.
     #[command(subcommand)]
     Tls(tls_bench::TlsCommand),
@@ -91,6 +96,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Guard(command) => guard::run(command),
         Command::Pow(command) => pow::run(command),
         Command::Tlslp(command) => tlslp::run(command),
+        Command::Trust(command) => trust::run(command),
         Command::Tls(command) => tls_bench::run(command),
     }
 }

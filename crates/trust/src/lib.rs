@@ -44,7 +44,10 @@ pub mod wire;
 pub use error::Error;
 pub use job::{job_message, parse_job, sign_job, verify_job};
 pub use keys::{PublicKey, SecretKey};
-pub use mint::{is_identifier, mint, MintRequest, RESERVED};
-pub use proof::{canonical_v1, parse_timestamp, prove, Proof, Request, MAX_NONCE};
+pub use mint::{is_identifier, mint, mint_requiring_pop_v2, MintRequest, RESERVED};
+pub use proof::{
+    canonical_v1, canonical_v2, parse_timestamp, prove, prove_v2, Proof, Request, V2Context,
+    MAX_NONCE,
+};
 pub use replay::{MemoryReplayCache, ReplayCache};
-pub use verify::{Authenticated, Identity, Verifier};
+pub use verify::{Authenticated, Identity, TokenCache, Verifier};

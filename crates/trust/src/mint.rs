@@ -47,6 +47,19 @@ pub fn is_identifier(name: &str) -> bool {
 /// # Errors
 /// [`Error::Invalid`] for a bad worker key, predicate name or expiry.
 pub fn mint(issuer: &SecretKey, request: &MintRequest) -> Result<String, Error> {
+    mint_inner(issuer, request, false)
+}
+
+/// Mints a token that also carries `pop_version(2)`: verifiers then refuse v1
+/// proofs for it (no downgrade, weakness W5).
+///
+/// # Errors
+/// As [`mint`].
+pub fn mint_requiring_pop_v2(issuer: &SecretKey, request: &MintRequest) -> Result<String, Error> {
+    mint_inner(issuer, request, true)
+}
+
+fn mint_inner(issuer: &SecretKey, request: &MintRequest, pop_v2: bool) -> Result<String, Error> {
     let worker = request.worker_public.to_ascii_lowercase();
     if worker.len() != 64 || !worker.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::Invalid(
@@ -82,6 +95,11 @@ pub fn mint(issuer: &SecretKey, request: &MintRequest) -> Result<String, Error> 
     builder = builder
         .fact(fact("revocation", &request.revocation_id))
         .map_err(invalid)?;
+    if pop_v2 {
+        builder = builder
+            .fact(Fact::new("pop_version".to_owned(), vec![Term::Integer(2)]))
+            .map_err(invalid)?;
+    }
     let mut check = Check::try_from("check if time($t), $t <= {expiry}").map_err(invalid)?;
     check
         .set("expiry", Term::Date(request.expires_at.trunc() as u64))

@@ -1,6 +1,7 @@
 //! Proof of possession (`../shared/spec/trust.md` §4–§5): the holder signs
-//! `method LF path LF hex(sha256(body)) LF timestamp LF nonce` with its key; the
-//! proof travels as four headers or four query parameters.
+//! `method LF path LF hex(sha256(body)) LF timestamp LF nonce` (v1, trust-core)
+//! or the opt-in v2 string that also binds the service, the query and the token
+//! (weakness W5); the proof travels as headers or query parameters.
 
 use std::collections::HashMap;
 
@@ -22,9 +23,20 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
+/// What canonical string v2 binds beyond v1: the service and the query.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct V2Context<'a> {
+    /// Host[:port] or service name the verifier is configured with (lower-cased when signed).
+    pub authority: &'a str,
+    /// Query parameters (the proof's own `token`, `sig`, `ts`, `nonce`, `v` are left out).
+    pub query: &'a [(&'a str, &'a str)],
+}
+
 /// A proof as carried by a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proof {
+    /// Canonical string version: 1 (trust-core) or 2 (opt-in, `X-EP-Version: 2`).
+    pub version: u8,
     /// The token string.
     pub token: String,
     /// Signature hex.
@@ -47,7 +59,66 @@ pub fn canonical_v1(request: &Request<'_>, timestamp: &str, nonce: &str) -> Stri
     )
 }
 
-/// Signs a request: the proof for `token` by the holder key.
+/// The canonical string v2 (W5): a version tag, the upper-cased method, the
+/// service, path and query, the body and token hashes, an integer timestamp
+/// and the nonce. A field with CR or LF is refused, so the string is injective.
+///
+/// # Errors
+/// [`Error::Malformed`] for CR/LF in a field or a non-integer timestamp.
+pub fn canonical_v2(
+    request: &Request<'_>,
+    context: &V2Context<'_>,
+    token: &str,
+    timestamp: &str,
+    nonce: &str,
+) -> Result<String, Error> {
+    if timestamp.is_empty() || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Malformed(
+            "a v2 timestamp is decimal integer seconds".into(),
+        ));
+    }
+    let mut query: Vec<(String, String)> = context
+        .query
+        .iter()
+        .filter(|(key, _)| !["token", "sig", "ts", "nonce", "v"].contains(key))
+        .map(|(key, value)| (percent_encode(key), percent_encode(value)))
+        .collect();
+    query.sort();
+    let query = query
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let fields = [
+        request.method.to_ascii_uppercase(),
+        context.authority.to_ascii_lowercase(),
+        request.path.to_owned(),
+        query,
+        hex::encode(Sha256::digest(request.body)),
+        hex::encode(Sha256::digest(token.as_bytes())),
+        timestamp.to_owned(),
+        nonce.to_owned(),
+    ];
+    if fields.iter().any(|field| field.contains(['\r', '\n'])) {
+        return Err(Error::Malformed("a v2 field contains CR or LF".into()));
+    }
+    Ok(format!("tessera-pop/2\n{}", fields.join("\n")))
+}
+
+/// RFC 3986 percent-encoding of everything but unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Signs a request (v1): the proof for `token` by the holder key.
 pub fn prove(
     holder: &SecretKey,
     token: &str,
@@ -56,6 +127,7 @@ pub fn prove(
     nonce: &str,
 ) -> Proof {
     Proof {
+        version: 1,
         token: token.to_owned(),
         signature: holder.sign_hex(canonical_v1(request, timestamp, nonce).as_bytes()),
         timestamp: timestamp.to_owned(),
@@ -63,19 +135,45 @@ pub fn prove(
     }
 }
 
+/// Signs a request with canonical string v2.
+///
+/// # Errors
+/// As [`canonical_v2`].
+pub fn prove_v2(
+    holder: &SecretKey,
+    token: &str,
+    request: &Request<'_>,
+    context: &V2Context<'_>,
+    timestamp: &str,
+    nonce: &str,
+) -> Result<Proof, Error> {
+    Ok(Proof {
+        version: 2,
+        token: token.to_owned(),
+        signature: holder
+            .sign_hex(canonical_v2(request, context, token, timestamp, nonce)?.as_bytes()),
+        timestamp: timestamp.to_owned(),
+        nonce: nonce.to_owned(),
+    })
+}
+
 impl Proof {
-    /// The four headers trust-core emits.
+    /// The headers: trust-core's four, plus `X-EP-Version: 2` for v2.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut headers = vec![
             ("Authorization", format!("Biscuit {}", self.token)),
             ("X-EP-Signature", self.signature.clone()),
             ("X-EP-Timestamp", self.timestamp.clone()),
             ("X-EP-Nonce", self.nonce.clone()),
-        ]
+        ];
+        if self.version == 2 {
+            headers.push(("X-EP-Version", "2".to_owned()));
+        }
+        headers
     }
 
     /// Parses the header form (§5.1): names case-insensitive, values stripped,
-    /// `Authorization: Biscuit <token>`.
+    /// `Authorization: Biscuit <token>`; `X-EP-Version: 2` selects v2.
     ///
     /// # Errors
     /// [`Error::Malformed`] naming the missing or bad header.
@@ -110,10 +208,12 @@ impl Proof {
             signature: get("X-EP-Signature")?,
             timestamp: get("X-EP-Timestamp")?,
             nonce: get("X-EP-Nonce")?,
+            version: version(map.get("x-ep-version").copied())?,
         })
     }
 
-    /// Parses the query form (§5.2): keys `token`, `sig`, `ts`, `nonce` (case-sensitive).
+    /// Parses the query form (§5.2): keys `token`, `sig`, `ts`, `nonce`
+    /// (case-sensitive), optional `v=2`.
     ///
     /// # Errors
     /// [`Error::Malformed`] naming the missing key.
@@ -132,7 +232,17 @@ impl Proof {
             signature: get("sig")?,
             timestamp: get("ts")?,
             nonce: get("nonce")?,
+            version: version(map.get("v").copied())?,
         })
+    }
+}
+
+/// The proof version: absent means 1.
+fn version(value: Option<&str>) -> Result<u8, Error> {
+    match value {
+        None | Some("" | "1") => Ok(1),
+        Some("2") => Ok(2),
+        Some(other) => Err(Error::Malformed(format!("unknown proof version {other:?}"))),
     }
 }
 

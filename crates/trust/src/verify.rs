@@ -13,7 +13,9 @@ use biscuit_auth::error::Token as BiscuitError;
 use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit};
 
 use crate::mint::{is_identifier, RESERVED};
-use crate::proof::{canonical_v1, parse_timestamp, Proof, Request, MAX_NONCE};
+use crate::proof::{
+    canonical_v1, canonical_v2, parse_timestamp, Proof, Request, V2Context, MAX_NONCE,
+};
 use crate::{Error, PublicKey, ReplayCache};
 
 /// Who a verified request comes from.
@@ -30,9 +32,8 @@ pub struct Identity {
 /// A token that passed `authenticate`, with what `check_policy` needs.
 #[derive(Clone, Debug)]
 pub struct Authenticated {
-    token: Biscuit,
+    parsed: Arc<Parsed>,
     identity: Identity,
-    authority_predicates: HashSet<String>,
 }
 
 impl Authenticated {
@@ -52,6 +53,85 @@ pub struct Verifier {
     max_blocks: usize,
     revoked: HashSet<String>,
     replay: Option<Arc<dyn ReplayCache>>,
+    tokens: Option<Arc<TokenCache>>,
+    require_v2: bool,
+}
+
+/// Tokens that parsed, verified and yielded an identity, keyed by SHA-256 of the
+/// token text: a request with a known token costs one Ed25519 verification (the
+/// proof). Revocation, expiry, freshness and the proof are still checked on every
+/// request, so the cache never changes an outcome. Bounded: the oldest entry
+/// makes room for a new one.
+#[derive(Debug)]
+pub struct TokenCache {
+    cap: usize,
+    entries: std::sync::Mutex<CacheEntries>,
+}
+
+/// Cached tokens by hash, and their insertion order for eviction.
+type CacheEntries = (
+    std::collections::HashMap<[u8; 32], Arc<Parsed>>,
+    std::collections::VecDeque<[u8; 32]>,
+);
+
+#[derive(Debug)]
+struct Parsed {
+    token: Biscuit,
+    identity: Identity,
+    /// The holder key, decoded once (point decompression is a third of a verify).
+    holder: Result<PublicKey, Error>,
+    /// The token carries `pop_version(2)`: v1 proofs are refused for it.
+    pop_v2: bool,
+    expiry: i64,
+    predicates: HashSet<String>,
+}
+
+impl TokenCache {
+    /// A cache of at most `cap` tokens.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap: cap.max(1),
+            entries: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Tokens held.
+    pub fn len(&self) -> usize {
+        self.lock().0.len()
+    }
+
+    /// Whether no token is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheEntries> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<Arc<Parsed>> {
+        self.lock().0.get(key).cloned()
+    }
+
+    fn insert(&self, key: [u8; 32], parsed: Arc<Parsed>) {
+        let mut entries = self.lock();
+        let (map, order) = &mut *entries;
+        if map.contains_key(&key) {
+            return;
+        }
+        while map.len() >= self.cap {
+            match order.pop_front() {
+                Some(old) => {
+                    map.remove(&old);
+                }
+                None => break,
+            }
+        }
+        map.insert(key, parsed);
+        order.push_back(key);
+    }
 }
 
 impl std::fmt::Debug for Verifier {
@@ -83,6 +163,8 @@ impl Verifier {
             max_blocks: 4,
             revoked: HashSet::new(),
             replay: None,
+            tokens: Some(Arc::new(TokenCache::new(10_000))),
+            require_v2: false,
         })
     }
 
@@ -108,6 +190,18 @@ impl Verifier {
         self
     }
 
+    /// Refuse v1 proofs (default: accept v1 and v2, for interop with trust-core).
+    pub fn require_v2(&mut self, require: bool) -> &mut Self {
+        self.require_v2 = require;
+        self
+    }
+
+    /// The verified-token cache (default: 10,000 tokens); `None` turns it off.
+    pub fn token_cache(&mut self, cache: Option<Arc<TokenCache>>) -> &mut Self {
+        self.tokens = cache;
+        self
+    }
+
     /// Datalog limits.
     pub fn limits(&mut self, limits: AuthorizerLimits) -> &mut Self {
         self.limits = limits;
@@ -124,6 +218,20 @@ impl Verifier {
         request: &Request<'_>,
         now: f64,
     ) -> Result<Authenticated, Error> {
+        self.authenticate_with(proof, request, &V2Context::default(), now)
+    }
+
+    /// [`Verifier::authenticate`] with what a v2 proof also binds (service and query).
+    ///
+    /// # Errors
+    /// The first failed check, as its kind.
+    pub fn authenticate_with(
+        &self,
+        proof: &Proof,
+        request: &Request<'_>,
+        context: &V2Context<'_>,
+        now: f64,
+    ) -> Result<Authenticated, Error> {
         if !now.is_finite() {
             return Err(Error::Config("now must be finite".into()));
         }
@@ -138,35 +246,28 @@ impl Verifier {
         if (now - timestamp).abs() > self.max_skew {
             return Err(Error::Stale);
         }
-        if proof.token.len() > self.max_token_len {
-            return Err(Error::Token(format!(
-                "token longer than {} bytes",
-                self.max_token_len
-            )));
-        }
-        let token = Biscuit::from_base64(&proof.token, self.issuer)
-            .map_err(|_| Error::Token("biscuit failed verification".into()))?;
-        if token.block_count() > self.max_blocks {
-            return Err(Error::Token(format!(
-                "more than {} blocks",
-                self.max_blocks
-            )));
-        }
-        let authority = token
-            .print_block_source(0)
-            .map_err(|e| Error::Token(e.to_string()))?;
-        let identity = self.identity(&token)?;
+        let parsed = self.parse(&proof.token)?;
+        let identity = parsed.identity.clone();
         if self.revoked.contains(&identity.revocation_id) {
             return Err(Error::Revoked);
         }
-        let expiry = expiry_of(&authority)
-            .ok_or_else(|| Error::Identity("token has no expiry check".into()))?;
-        if now.floor() > expiry as f64 {
+        if now.floor() > parsed.expiry as f64 {
             return Err(Error::Expired);
         }
-        let holder = PublicKey::from_hex(&identity.worker_key)
-            .map_err(|_| Error::Malformed("malformed worker key or signature".into()))?;
-        let message = canonical_v1(request, &proof.timestamp, &proof.nonce);
+        let holder = parsed.holder.clone()?;
+        if proof.version == 1 && (self.require_v2 || parsed.pop_v2) {
+            return Err(Error::Pop);
+        }
+        let message = match proof.version {
+            2 => canonical_v2(
+                request,
+                context,
+                &proof.token,
+                &proof.timestamp,
+                &proof.nonce,
+            )?,
+            _ => canonical_v1(request, &proof.timestamp, &proof.nonce),
+        };
         if !holder.verify_hex(message.as_bytes(), &proof.signature)? {
             return Err(Error::Pop);
         }
@@ -178,11 +279,7 @@ impl Verifier {
                 now,
             )?;
         }
-        Ok(Authenticated {
-            token,
-            identity,
-            authority_predicates: predicates_of(&authority),
-        })
+        Ok(Authenticated { parsed, identity })
     }
 
     /// Runs the policy `allow` with request facts at `now` (§7): every token
@@ -215,7 +312,7 @@ impl Verifier {
                     "request fact name {name:?} is invalid or reserved"
                 )));
             }
-            if token.authority_predicates.contains(name) {
+            if token.parsed.predicates.contains(name) {
                 return Err(Error::Config(format!(
                     "request fact {name:?} names a predicate of the token"
                 )));
@@ -230,8 +327,54 @@ impl Verifier {
             .map_err(config)?
             .policy("deny if true")
             .map_err(config)?;
-        let mut authorizer = builder.build(&token.token).map_err(classify)?;
+        let mut authorizer = builder.build(&token.parsed.token).map_err(classify)?;
         authorizer.authorize().map(drop).map_err(classify)
+    }
+
+    /// Parses and verifies a token and reads its identity and expiry, or takes them from the cache.
+    fn parse(&self, text: &str) -> Result<Arc<Parsed>, Error> {
+        use sha2::Digest;
+        if text.len() > self.max_token_len {
+            return Err(Error::Token(format!(
+                "token longer than {} bytes",
+                self.max_token_len
+            )));
+        }
+        let key: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
+        if let Some(parsed) = self.tokens.as_ref().and_then(|cache| cache.get(&key)) {
+            return Ok(parsed);
+        }
+        let token = Biscuit::from_base64(text, self.issuer)
+            .map_err(|_| Error::Token("biscuit failed verification".into()))?;
+        if token.block_count() > self.max_blocks {
+            return Err(Error::Token(format!(
+                "more than {} blocks",
+                self.max_blocks
+            )));
+        }
+        let authority = token
+            .print_block_source(0)
+            .map_err(|e| Error::Token(e.to_string()))?;
+        let identity = self.identity(&token)?;
+        let expiry = expiry_of(&authority)
+            .ok_or_else(|| Error::Identity("token has no expiry check".into()))?;
+        let holder = PublicKey::from_hex(&identity.worker_key)
+            .map_err(|_| Error::Malformed("malformed worker key or signature".into()));
+        let pop_v2 = authority
+            .lines()
+            .any(|line| line.trim() == "pop_version(2);");
+        let parsed = Arc::new(Parsed {
+            token,
+            identity,
+            holder,
+            pop_v2,
+            expiry,
+            predicates: predicates_of(&authority),
+        });
+        if let Some(cache) = &self.tokens {
+            cache.insert(key, parsed.clone());
+        }
+        Ok(parsed)
     }
 
     fn identity(&self, token: &Biscuit) -> Result<Identity, Error> {

@@ -174,7 +174,39 @@ fn request_cases() {
     }
 }
 
+#[test]
+fn the_token_cache_never_changes_an_outcome() {
+    let v = vectors();
+    // One verifier per issuer, shared by every case and run twice: the second
+    // pass takes every token that parsed from the cache.
+    let mut shared = std::collections::HashMap::new();
+    for pass in 0..2 {
+        for case in v["requests"].as_array().unwrap() {
+            let issuer = case["issuer_public"].as_str().unwrap().to_owned();
+            let verifier = shared
+                .entry(issuer.clone())
+                .or_insert_with(|| Verifier::new(&public(&v, &issuer)).unwrap());
+            let uncached = run_request_with(&v, case, None);
+            let cached = run_request_with(&v, case, Some(verifier));
+            assert_eq!(
+                cached.as_ref().map_err(tessera_trust::Error::kind),
+                uncached.as_ref().map_err(tessera_trust::Error::kind),
+                "pass {pass} {}",
+                case["name"]
+            );
+        }
+    }
+}
+
 fn run_request(v: &Value, case: &Value) -> Result<tessera_trust::Identity, tessera_trust::Error> {
+    run_request_with(v, case, None)
+}
+
+fn run_request_with(
+    v: &Value,
+    case: &Value,
+    shared: Option<&Verifier>,
+) -> Result<tessera_trust::Identity, tessera_trust::Error> {
     let proof = match case["form"].as_str().unwrap() {
         "headers" => {
             let headers: Vec<(String, String)> = case["headers"]
@@ -201,7 +233,14 @@ fn run_request(v: &Value, case: &Value) -> Result<tessera_trust::Identity, tesse
         path: case["path"].as_str().unwrap(),
         body: &body,
     };
-    let mut verifier = Verifier::new(&public(v, case["issuer_public"].as_str().unwrap()))?;
+    let mut verifier = match shared {
+        Some(shared) => shared.clone(),
+        None => {
+            let mut fresh = Verifier::new(&public(v, case["issuer_public"].as_str().unwrap()))?;
+            fresh.token_cache(None);
+            fresh
+        }
+    };
     verifier.max_skew(case["max_skew_seconds"].as_f64().unwrap());
     verifier.revoked(
         case["revoked_ids"]

@@ -1,0 +1,460 @@
+//! `tessera trust`: the CLI contract of `../shared/spec/trust.md` §12. Success
+//! exits 0; a failed verification exits 1 with `error: <kind>: <detail>` on
+//! stderr; a usage problem exits 2 with `error: usage: <detail>`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use tessera_trust::{
+    mint, parse_timestamp, prove, MintRequest, Proof, PublicKey, Request, SecretKey, Verifier,
+};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TrustCommand {
+    /// Write a new 32-byte seed as 64 hex digits (mode 0600, never overwriting); print its public key.
+    Keygen {
+        /// The key file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the public key of a key file.
+    Pubkey {
+        /// The key file (64 hex digits).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Mint a token (trust-core's encoding) and print it.
+    Mint {
+        /// Issuer key file.
+        #[arg(long)]
+        issuer_key: PathBuf,
+        /// Holder public key, 64 hex digits.
+        #[arg(long)]
+        worker_public: String,
+        /// Holder id.
+        #[arg(long)]
+        holder_id: String,
+        /// NAME=VALUE fact (repeatable; values of one NAME are sorted).
+        #[arg(long = "fact", value_name = "NAME=VALUE")]
+        facts: Vec<String>,
+        /// Application revocation id (default: 128 random bits, hex).
+        #[arg(long)]
+        revocation_id: Option<String>,
+        /// Expiry, UNIX seconds.
+        #[arg(long)]
+        expires_at: String,
+    },
+    /// Sign a request (canonical string v1); print the four headers as one JSON object.
+    Prove {
+        /// Holder key file.
+        #[arg(long)]
+        worker_key: PathBuf,
+        /// The token.
+        #[arg(long)]
+        token: String,
+        /// Request method, verbatim.
+        #[arg(long)]
+        method: String,
+        /// Request path, verbatim.
+        #[arg(long)]
+        path: String,
+        /// Request body (default: empty).
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+        /// Timestamp text, signed verbatim.
+        #[arg(long)]
+        timestamp: String,
+        /// Nonce text.
+        #[arg(long)]
+        nonce: String,
+    },
+    /// Verify a request; print {"holder_id", "worker_key", "revocation_id"}.
+    Verify {
+        /// Issuer public key, 64 hex digits.
+        #[arg(long)]
+        issuer_public: String,
+        /// JSON object of header names to values (header form).
+        #[arg(long, conflicts_with = "query", required_unless_present = "query")]
+        headers: Option<PathBuf>,
+        /// JSON object {token, sig, ts, nonce} (query form).
+        #[arg(long)]
+        query: Option<PathBuf>,
+        /// Request method.
+        #[arg(long)]
+        method: String,
+        /// Request path.
+        #[arg(long)]
+        path: String,
+        /// Request body (default: empty).
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+        /// Verifier clock, UNIX seconds.
+        #[arg(long)]
+        now: String,
+        /// Allowed clock difference, seconds.
+        #[arg(long, default_value = "300")]
+        max_skew: String,
+        /// Revoked application id (repeatable).
+        #[arg(long)]
+        revoked: Vec<String>,
+        /// Datalog allow policy, run after authentication.
+        #[arg(long)]
+        allow: Option<String>,
+        /// NAME=VALUE request fact for the policy (repeatable, distinct names).
+        #[arg(long = "request-fact", value_name = "NAME=VALUE", requires = "allow")]
+        request_facts: Vec<String>,
+    },
+    /// Sign a job (JSON object file) for a worker; print the signature hex.
+    SignJob {
+        /// Issuer (or job) key file.
+        #[arg(long)]
+        issuer_key: PathBuf,
+        /// The job file.
+        #[arg(long)]
+        job: PathBuf,
+        /// The worker id.
+        #[arg(long)]
+        worker_id: String,
+    },
+    /// Verify a job signature; exit 0 if valid, 1 if not.
+    VerifyJob {
+        /// Issuer public key.
+        #[arg(long)]
+        issuer_public: String,
+        /// The job file.
+        #[arg(long)]
+        job: PathBuf,
+        /// The worker id.
+        #[arg(long)]
+        worker_id: String,
+        /// The signature hex.
+        #[arg(long)]
+        signature: String,
+    },
+    /// Run the signer sidecar (length-prefixed JSON; ops public_key, mint, sign_job).
+    Signer {
+        /// Issuer key file.
+        #[arg(long)]
+        issuer_key: PathBuf,
+        /// Loopback address to listen on, e.g. 127.0.0.1:7000.
+        #[arg(long)]
+        listen: String,
+    },
+    /// Operations per second on one core: mint, prove, authenticate, policy, verify_job.
+    Bench(crate::trust_bench::BenchArgs),
+}
+
+/// A failure and how it exits.
+enum Failure {
+    Usage(String),
+    Verify(tessera_trust::Error),
+}
+
+impl From<tessera_trust::Error> for Failure {
+    fn from(error: tessera_trust::Error) -> Self {
+        Self::Verify(error)
+    }
+}
+
+pub(crate) fn run(command: TrustCommand) -> anyhow::Result<ExitCode> {
+    if let TrustCommand::Bench(args) = &command {
+        return crate::trust_bench::run(args);
+    }
+    match execute(command) {
+        Ok(code) => Ok(code),
+        Err(Failure::Usage(detail)) => {
+            let _ = writeln!(std::io::stderr(), "error: usage: {detail}");
+            Ok(ExitCode::from(2))
+        }
+        Err(Failure::Verify(error)) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: {}: {}",
+                error.kind(),
+                error.detail()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| Failure::Usage(e.to_string());
+    match command {
+        TrustCommand::Keygen { out: path } => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let key = SecretKey::generate();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+            writeln!(file, "{}", key.to_hex()).map_err(io)?;
+            writeln!(out, "{}", key.public().to_hex()).map_err(io)?;
+        }
+        TrustCommand::Pubkey { key } => {
+            writeln!(out, "{}", read_key(&key)?.public().to_hex()).map_err(io)?;
+        }
+        TrustCommand::Mint {
+            issuer_key,
+            worker_public,
+            holder_id,
+            facts,
+            revocation_id,
+            expires_at,
+        } => {
+            let issuer = read_key(&issuer_key)?;
+            let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+            for fact in &facts {
+                let (name, value) = fact
+                    .split_once('=')
+                    .ok_or_else(|| Failure::Usage(format!("--fact {fact:?} is not NAME=VALUE")))?;
+                if !tessera_trust::is_identifier(name) || tessera_trust::RESERVED.contains(&name) {
+                    return Err(Failure::Usage(format!(
+                        "fact name {name:?} is invalid or reserved"
+                    )));
+                }
+                match grouped.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, values)) => values.push(value.to_owned()),
+                    None => grouped.push((name.to_owned(), vec![value.to_owned()])),
+                }
+            }
+            let expires_at = number(&expires_at, "--expires-at")?;
+            let worker = worker_public.to_ascii_lowercase();
+            if worker.len() != 64 || !worker.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Failure::Usage(
+                    "--worker-public must be 64 hex digits".into(),
+                ));
+            }
+            let request = MintRequest {
+                worker_public: worker,
+                holder_id,
+                facts: grouped,
+                revocation_id: revocation_id
+                    .unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>())),
+                expires_at,
+            };
+            let token = mint(&issuer, &request).map_err(|e| Failure::Usage(e.detail()))?;
+            writeln!(out, "{token}").map_err(io)?;
+        }
+        TrustCommand::Prove {
+            worker_key,
+            token,
+            method,
+            path,
+            body_file,
+            timestamp,
+            nonce,
+        } => {
+            let holder = read_key(&worker_key)?;
+            let body = read_body(body_file.as_deref())?;
+            let proof = prove(
+                &holder,
+                &token,
+                &Request {
+                    method: &method,
+                    path: &path,
+                    body: &body,
+                },
+                &timestamp,
+                &nonce,
+            );
+            let object: serde_json::Map<String, serde_json::Value> = proof
+                .headers()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
+                .collect();
+            writeln!(out, "{}", serde_json::Value::Object(object)).map_err(io)?;
+        }
+        TrustCommand::Verify {
+            issuer_public,
+            headers,
+            query,
+            method,
+            path,
+            body_file,
+            now,
+            max_skew,
+            revoked,
+            allow,
+            request_facts,
+        } => {
+            let issuer = PublicKey::from_hex(&issuer_public).map_err(|_| {
+                Failure::Usage("--issuer-public must be a 64-hex-digit public key".into())
+            })?;
+            let now = number(&now, "--now")?;
+            let max_skew = number(&max_skew, "--max-skew")?;
+            let proof = match (&headers, &query) {
+                (Some(file), _) => {
+                    let map = json_object(file)?;
+                    let pairs = string_pairs(&map, file)?;
+                    Proof::from_headers(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?
+                }
+                (None, Some(file)) => {
+                    let map = json_object(file)?;
+                    let pairs = string_pairs(&map, file)?;
+                    Proof::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?
+                }
+                (None, None) => {
+                    return Err(Failure::Usage(
+                        "one of --headers or --query is required".into(),
+                    ))
+                }
+            };
+            let body = read_body(body_file.as_deref())?;
+            let mut verifier = Verifier::new(&issuer)?;
+            verifier.max_skew(max_skew).revoked(revoked);
+            let request = Request {
+                method: &method,
+                path: &path,
+                body: &body,
+            };
+            let authenticated = verifier.authenticate(&proof, &request, now)?;
+            if let Some(allow) = allow {
+                let mut facts: Vec<(String, String)> = Vec::new();
+                for fact in &request_facts {
+                    let (name, value) = fact.split_once('=').ok_or_else(|| {
+                        Failure::Usage(format!("--request-fact {fact:?} is not NAME=VALUE"))
+                    })?;
+                    if facts.iter().any(|(n, _)| n == name) {
+                        return Err(Failure::Verify(tessera_trust::Error::Config(format!(
+                            "request fact {name:?} given twice"
+                        ))));
+                    }
+                    facts.push((name.to_owned(), value.to_owned()));
+                }
+                verifier.check_policy(&authenticated, &facts, &allow, now)?;
+            }
+            let identity = authenticated.identity();
+            let result = serde_json::json!({"holder_id": identity.holder_id, "worker_key": identity.worker_key, "revocation_id": identity.revocation_id});
+            writeln!(out, "{result}").map_err(io)?;
+        }
+        TrustCommand::SignJob {
+            issuer_key,
+            job,
+            worker_id,
+        } => {
+            let issuer = read_key(&issuer_key)?;
+            let text = std::fs::read_to_string(&job)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", job.display())))?;
+            let job = tessera_trust::parse_job(&text).map_err(|e| Failure::Usage(e.detail()))?;
+            writeln!(
+                out,
+                "{}",
+                tessera_trust::sign_job(&issuer, &job, &worker_id)
+                    .map_err(|e| Failure::Usage(e.detail()))?
+            )
+            .map_err(io)?;
+        }
+        TrustCommand::VerifyJob {
+            issuer_public,
+            job,
+            worker_id,
+            signature,
+        } => {
+            let issuer = PublicKey::from_hex(&issuer_public).map_err(|_| {
+                Failure::Usage("--issuer-public must be a 64-hex-digit public key".into())
+            })?;
+            let text = std::fs::read_to_string(&job)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", job.display())))?;
+            let mut job =
+                tessera_trust::parse_job(&text).map_err(|e| Failure::Usage(e.detail()))?;
+            job.insert("sig".to_owned(), serde_json::Value::String(signature));
+            tessera_trust::verify_job(&issuer, &job, &worker_id)?;
+        }
+        TrustCommand::Signer { issuer_key, listen } => {
+            let issuer = read_key(&issuer_key)?;
+            let address: std::net::SocketAddr = listen
+                .parse()
+                .map_err(|_| Failure::Usage(format!("--listen {listen:?} is not ADDRESS:PORT")))?;
+            if !address.ip().is_loopback() {
+                return Err(Failure::Usage("the signer listens on loopback only".into()));
+            }
+            let runtime = crate::runtime().map_err(|e| Failure::Usage(e.to_string()))?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .map_err(|e| Failure::Usage(format!("binding {address}: {e}")))?;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "signer listening on {}",
+                    listener.local_addr().map_err(io)?
+                );
+                tessera_trust::wire::serve_signer(
+                    listener,
+                    issuer,
+                    tessera_trust::wire::SignerLimits::default(),
+                    async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    },
+                )
+                .await
+                .map_err(Failure::Verify)
+            })?;
+        }
+        TrustCommand::Bench(_) => unreachable!("handled in run"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A key file: 64 hex digits and optional trailing whitespace.
+fn read_key(path: &Path) -> Result<SecretKey, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    let trimmed = text.trim_end();
+    if trimmed.len() != 64 || !trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Failure::Usage(format!(
+            "{}: a key file holds 64 hex digits",
+            path.display()
+        )));
+    }
+    SecretKey::from_hex(trimmed).map_err(|e| Failure::Usage(e.detail()))
+}
+
+fn read_body(path: Option<&Path>) -> Result<Vec<u8>, Failure> {
+    match path {
+        Some(path) => {
+            std::fs::read(path).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
+fn number(text: &str, flag: &str) -> Result<f64, Failure> {
+    parse_timestamp(text).map_err(|_| {
+        Failure::Usage(format!(
+            "{flag} {text:?} is not a decimal number of seconds"
+        ))
+    })
+}
+
+fn json_object(path: &Path) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    match serde_json::from_str(&text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => Err(Failure::Usage(format!(
+            "{}: not a JSON object",
+            path.display()
+        ))),
+    }
+}
+
+fn string_pairs(
+    map: &serde_json::Map<String, serde_json::Value>,
+    path: &Path,
+) -> Result<Vec<(String, String)>, Failure> {
+    map.iter()
+        .map(|(k, v)| {
+            v.as_str()
+                .map(|v| (k.clone(), v.to_owned()))
+                .ok_or_else(|| {
+                    Failure::Usage(format!("{}: values must be strings", path.display()))
+                })
+        })
+        .collect()
+}

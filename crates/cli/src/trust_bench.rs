@@ -1,0 +1,168 @@
+//! `tessera trust bench`: operations per second on one core for mint, prove,
+//! authenticate, authenticate + check_policy and verify_job, next to trust-core
+//! 0.1.0 run in the same command (`benches/trust_core_bench.py`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use tessera_trust::{mint, prove, MintRequest, Request, SecretKey, Verifier};
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 1.0)]
+    seconds: f64,
+    /// Also run benches/trust_core_bench.py (python3 + trust-core 0.1.0).
+    #[arg(long)]
+    baseline: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+const NOW: f64 = 1_700_000_000.0;
+const ALLOW: &str = "allow if req_right($r), right($r)";
+
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.seconds > 0.0 && args.seconds <= 60.0,
+        "--seconds must be in (0, 60]"
+    );
+    let issuer = SecretKey::from_hex(&hex::encode((0u8..32).collect::<Vec<_>>()))?;
+    let holder = SecretKey::from_hex(&hex::encode((1u8..33).collect::<Vec<_>>()))?;
+    let request = MintRequest {
+        worker_public: holder.public().to_hex(),
+        holder_id: "gpu-1".into(),
+        facts: vec![
+            ("right".into(), vec!["lease".into(), "status".into()]),
+            ("lane".into(), vec!["transcribe".into()]),
+        ],
+        revocation_id: "rev-1".into(),
+        expires_at: NOW + 3600.0,
+    };
+    let token = mint(&issuer, &request)?;
+    let body = br#"{"job":1}"#;
+    let http = Request {
+        method: "POST",
+        path: "/lease",
+        body,
+    };
+    let proof = prove(&holder, &token, &http, "1700000000", "n-0");
+    let verifier = Verifier::new(&issuer.public())?;
+    let facts = vec![("req_right".to_owned(), "lease".to_owned())];
+    let mut job = tessera_trust::parse_job(
+        r#"{"job_id":"j-1","kind":"transcribe","input":"s3://bucket/a.wav"}"#,
+    )?;
+    let signature = tessera_trust::sign_job(&issuer, &job, "gpu-1")?;
+    job.insert("sig".into(), serde_json::Value::String(signature));
+    let public = issuer.public();
+
+    let mut results = serde_json::Map::new();
+    results.insert(
+        "mint_per_s".into(),
+        rate(args.seconds, || drop(mint(&issuer, &request))).into(),
+    );
+    results.insert(
+        "prove_per_s".into(),
+        rate(args.seconds, || {
+            drop(prove(&holder, &token, &http, "1700000000", "n-1"));
+        })
+        .into(),
+    );
+    results.insert(
+        "authenticate_per_s".into(),
+        rate(args.seconds, || {
+            assert!(verifier.authenticate(&proof, &http, NOW).is_ok());
+        })
+        .into(),
+    );
+    results.insert(
+        "authenticate_policy_per_s".into(),
+        rate(args.seconds, || {
+            let verified = verifier
+                .authenticate(&proof, &http, NOW)
+                .map_err(|e| e.to_string());
+            assert!(verified
+                .and_then(|v| verifier
+                    .check_policy(&v, &facts, ALLOW, NOW)
+                    .map_err(|e| e.to_string()))
+                .is_ok());
+        })
+        .into(),
+    );
+    results.insert(
+        "verify_job_per_s".into(),
+        rate(args.seconds, || {
+            assert!(tessera_trust::verify_job(&public, &job, "gpu-1").is_ok());
+        })
+        .into(),
+    );
+
+    let baseline = if args.baseline {
+        Some(baseline(args.seconds)?)
+    } else {
+        None
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let mut object = serde_json::Value::Object(results);
+        if let Some(baseline) = baseline {
+            object["trust_core"] = baseline;
+        }
+        writeln!(out, "{object}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{:<28} {:>12} {:>12} {:>8}",
+        "operation (one core)", "tessera/s", "trust-core/s", "ratio"
+    )?;
+    for (key, value) in &results {
+        let ours = value.as_f64().unwrap_or(0.0);
+        let theirs = baseline.as_ref().and_then(|b| b[key].as_f64());
+        writeln!(
+            out,
+            "{key:<28} {ours:>12.0} {:>12} {:>8}",
+            theirs.map_or_else(|| "-".into(), |t| format!("{t:.0}")),
+            theirs
+                .filter(|t| *t > 0.0)
+                .map_or_else(|| "-".into(), |t| format!("{:.1}x", ours / t))
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rate(seconds: f64, mut op: impl FnMut()) -> f64 {
+    let started = Instant::now();
+    let mut count = 0u64;
+    while started.elapsed().as_secs_f64() < seconds {
+        for _ in 0..16 {
+            op();
+        }
+        count += 16;
+    }
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+fn baseline(seconds: f64) -> anyhow::Result<serde_json::Value> {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benches/trust_core_bench.py");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .args(["--seconds", &seconds.to_string()])
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "trust-core baseline failed (pip install trust-core==0.1.0): {}",
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .last()
+            .unwrap_or_default()
+    );
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
