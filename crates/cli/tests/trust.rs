@@ -1,0 +1,246 @@
+//! `tessera trust` as scripts drive it (`../shared/spec/trust.md` §12).
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output};
+
+fn tessera(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).trim().to_owned()
+}
+
+#[test]
+fn keygen_mint_prove_verify_and_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let issuer_pub = stdout(&tessera(&["trust", "keygen", "--out", &p("issuer.key")]));
+    assert_eq!(issuer_pub.len(), 64);
+    assert_eq!(
+        std::fs::metadata(p("issuer.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let again = tessera(&["trust", "keygen", "--out", &p("issuer.key")]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).starts_with("error: usage: "));
+    let worker_pub = stdout(&tessera(&["trust", "keygen", "--out", &p("worker.key")]));
+    assert_eq!(
+        stdout(&tessera(&["trust", "pubkey", "--key", &p("worker.key")])),
+        worker_pub
+    );
+
+    let minted = tessera(&[
+        "trust",
+        "mint",
+        "--issuer-key",
+        &p("issuer.key"),
+        "--worker-public",
+        &worker_pub,
+        "--holder-id",
+        "gpu-1",
+        "--fact",
+        "right=status",
+        "--fact",
+        "right=lease",
+        "--fact",
+        "lane=transcribe",
+        "--revocation-id",
+        "rev-1",
+        "--expires-at",
+        "1700003600",
+    ]);
+    assert!(minted.status.success(), "{}", stderr(&minted));
+    let token = stdout(&minted);
+    std::fs::write(p("body"), br#"{"job":1}"#).unwrap();
+    let proved = tessera(&[
+        "trust",
+        "prove",
+        "--worker-key",
+        &p("worker.key"),
+        "--token",
+        &token,
+        "--method",
+        "POST",
+        "--path",
+        "/lease",
+        "--body-file",
+        &p("body"),
+        "--timestamp",
+        "1700000000",
+        "--nonce",
+        "n-1",
+    ]);
+    assert!(proved.status.success(), "{}", stderr(&proved));
+    std::fs::write(p("headers.json"), stdout(&proved)).unwrap();
+    let (headers, body) = (p("headers.json"), p("body"));
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "trust",
+            "verify",
+            "--issuer-public",
+            &issuer_pub,
+            "--headers",
+            &headers,
+            "--method",
+            "POST",
+            "--path",
+            "/lease",
+            "--body-file",
+            &body,
+        ];
+        args.extend_from_slice(extra);
+        tessera(&args)
+    };
+    let ok = verify(&["--now", "1700000000"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let identity: serde_json::Value = serde_json::from_str(&stdout(&ok)).unwrap();
+    assert_eq!(identity["holder_id"], "gpu-1");
+    assert_eq!(identity["worker_key"], worker_pub.as_str());
+    let allowed = verify(&[
+        "--now",
+        "1700000000",
+        "--allow",
+        "allow if req_right($r), right($r)",
+        "--request-fact",
+        "req_right=lease",
+    ]);
+    assert!(allowed.status.success(), "{}", stderr(&allowed));
+    for (extra, kind) in [
+        (vec!["--now", "1700000400"], "stale"),
+        (vec!["--now", "1700000000", "--revoked", "rev-1"], "revoked"),
+        (
+            vec![
+                "--now",
+                "1700000000",
+                "--allow",
+                "allow if req_right($r), right($r)",
+                "--request-fact",
+                "req_right=admin",
+            ],
+            "policy",
+        ),
+        (
+            vec![
+                "--now",
+                "1700000000",
+                "--allow",
+                "allow if right(\"lease\")",
+                "--request-fact",
+                "right=admin",
+            ],
+            "config",
+        ),
+    ] {
+        let failed = verify(&extra);
+        assert_eq!(failed.status.code(), Some(1), "{extra:?}");
+        assert!(
+            stderr(&failed).starts_with(&format!("error: {kind}: ")),
+            "{extra:?}: {}",
+            stderr(&failed)
+        );
+    }
+    let wrong_path = tessera(&[
+        "trust",
+        "verify",
+        "--issuer-public",
+        &issuer_pub,
+        "--headers",
+        &p("headers.json"),
+        "--method",
+        "POST",
+        "--path",
+        "/admin",
+        "--body-file",
+        &p("body"),
+        "--now",
+        "1700000000",
+    ]);
+    assert!(stderr(&wrong_path).starts_with("error: pop: "));
+
+    std::fs::write(
+        p("job.json"),
+        r#"{"job_id": "j-1", "kind": "transcribe", "input": "s3://bucket/a.wav"}"#,
+    )
+    .unwrap();
+    let signature = stdout(&tessera(&[
+        "trust",
+        "sign-job",
+        "--issuer-key",
+        &p("issuer.key"),
+        "--job",
+        &p("job.json"),
+        "--worker-id",
+        "gpu-1",
+    ]));
+    assert_eq!(signature.len(), 128);
+    let good = tessera(&[
+        "trust",
+        "verify-job",
+        "--issuer-public",
+        &issuer_pub,
+        "--job",
+        &p("job.json"),
+        "--worker-id",
+        "gpu-1",
+        "--signature",
+        &signature,
+    ]);
+    assert!(good.status.success());
+    let bad = tessera(&[
+        "trust",
+        "verify-job",
+        "--issuer-public",
+        &issuer_pub,
+        "--job",
+        &p("job.json"),
+        "--worker-id",
+        "gpu-2",
+        "--signature",
+        &signature,
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).starts_with("error: job: "));
+    let reserved = tessera(&[
+        "trust",
+        "mint",
+        "--issuer-key",
+        &p("issuer.key"),
+        "--worker-public",
+        &worker_pub,
+        "--holder-id",
+        "x",
+        "--fact",
+        "worker_key=evil",
+        "--expires-at",
+        "1",
+    ]);
+    assert_eq!(reserved.status.code(), Some(2));
+}
+
+#[test]
+fn bench_prints_json() {
+    let output = tessera(&["trust", "bench", "--seconds", "0.02", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    for key in [
+        "mint_per_s",
+        "prove_per_s",
+        "authenticate_per_s",
+        "authenticate_policy_per_s",
+        "verify_job_per_s",
+    ] {
+        assert!(value[key].as_f64().unwrap() > 0.0, "{key}");
+    }
+}
