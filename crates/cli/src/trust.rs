@@ -138,9 +138,15 @@ pub(crate) enum TrustCommand {
         /// Issuer key file.
         #[arg(long)]
         issuer_key: PathBuf,
-        /// Loopback address to listen on, e.g. 127.0.0.1:7000.
+        /// Separate job-signing key file (default: jobs are signed with the issuer key, as trust-core does).
         #[arg(long)]
-        listen: String,
+        job_key: Option<PathBuf>,
+        /// Loopback address to listen on, e.g. 127.0.0.1:7000.
+        #[arg(long, required_unless_present = "unix", conflicts_with = "unix")]
+        listen: Option<String>,
+        /// Unix socket path to listen on (created 0600).
+        #[arg(long)]
+        unix: Option<PathBuf>,
     },
     /// Operations per second on one core: mint, prove, authenticate, policy, verify_job.
     Bench(crate::trust_bench::BenchArgs),
@@ -366,27 +372,49 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             job.insert("sig".to_owned(), serde_json::Value::String(signature));
             tessera_trust::verify_job(&issuer, &job, &worker_id)?;
         }
-        TrustCommand::Signer { issuer_key, listen } => {
-            let issuer = read_key(&issuer_key)?;
-            let address: std::net::SocketAddr = listen
-                .parse()
-                .map_err(|_| Failure::Usage(format!("--listen {listen:?} is not ADDRESS:PORT")))?;
-            if !address.ip().is_loopback() {
-                return Err(Failure::Usage("the signer listens on loopback only".into()));
-            }
+        TrustCommand::Signer {
+            issuer_key,
+            job_key,
+            listen,
+            unix,
+        } => {
+            let keys = tessera_trust::wire::SignerKeys {
+                issuer: read_key(&issuer_key)?,
+                job: job_key.as_deref().map(read_key).transpose()?,
+            };
             let runtime = crate::runtime().map_err(|e| Failure::Usage(e.to_string()))?;
             runtime.block_on(async {
-                let listener = tokio::net::TcpListener::bind(address)
-                    .await
-                    .map_err(|e| Failure::Usage(format!("binding {address}: {e}")))?;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "signer listening on {}",
-                    listener.local_addr().map_err(io)?
-                );
+                let listener = match (listen, unix) {
+                    (Some(listen), _) => {
+                        let address: std::net::SocketAddr = listen.parse().map_err(|_| {
+                            Failure::Usage(format!("--listen {listen:?} is not ADDRESS:PORT"))
+                        })?;
+                        if !address.ip().is_loopback() {
+                            return Err(Failure::Usage(
+                                "the signer listens on loopback only".into(),
+                            ));
+                        }
+                        let listener = tokio::net::TcpListener::bind(address)
+                            .await
+                            .map_err(|e| Failure::Usage(format!("binding {address}: {e}")))?;
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "signer listening on {}",
+                            listener.local_addr().map_err(io)?
+                        );
+                        tessera_trust::wire::SignerListener::Tcp(listener)
+                    }
+                    (None, Some(path)) => tessera_trust::wire::SignerListener::unix(&path)
+                        .map_err(|e| Failure::Usage(e.detail()))?,
+                    (None, None) => {
+                        return Err(Failure::Usage(
+                            "one of --listen or --unix is required".into(),
+                        ))
+                    }
+                };
                 tessera_trust::wire::serve_signer(
                     listener,
-                    issuer,
+                    keys,
                     tessera_trust::wire::SignerLimits::default(),
                     async {
                         let _ = tokio::signal::ctrl_c().await;

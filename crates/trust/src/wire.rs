@@ -71,11 +71,34 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }))
 }
 
+/// The signer's keys: the issuer (Biscuit root) and, optionally, a separate
+/// job-signing key (weakness W7; without one, jobs are signed with the issuer
+/// key as trust-core does).
+#[derive(Clone, Debug)]
+pub struct SignerKeys {
+    /// Mints tokens.
+    pub issuer: SecretKey,
+    /// Signs jobs when set.
+    pub job: Option<SecretKey>,
+}
+
+impl From<SecretKey> for SignerKeys {
+    fn from(issuer: SecretKey) -> Self {
+        Self { issuer, job: None }
+    }
+}
+
 /// Answers one request object.
-pub fn handle_request(issuer: &SecretKey, request: &Map<String, Value>) -> Value {
+pub fn handle_request(keys: &SignerKeys, request: &Map<String, Value>) -> Value {
+    let issuer = &keys.issuer;
     let bad = |what: &str| json!({"ok": false, "error": "bad_request", "detail": what});
     match request.get("op").and_then(Value::as_str) {
-        Some("public_key") => json!({"ok": true, "public_key": issuer.public().to_hex()}),
+        Some("public_key") => match &keys.job {
+            None => json!({"ok": true, "public_key": issuer.public().to_hex()}),
+            Some(job) => {
+                json!({"ok": true, "public_key": issuer.public().to_hex(), "job_public_key": job.public().to_hex()})
+            }
+        },
         Some("mint") => {
             let (Some(worker_public), Some(holder_id), Some(expires_at)) = (
                 request.get("worker_public").and_then(Value::as_str),
@@ -128,7 +151,7 @@ pub fn handle_request(issuer: &SecretKey, request: &Map<String, Value>) -> Value
             ) else {
                 return bad("sign_job needs job (object) and worker_id");
             };
-            match sign_job(issuer, job, worker_id) {
+            match sign_job(keys.job.as_ref().unwrap_or(issuer), job, worker_id) {
                 Ok(signature) => json!({"ok": true, "signature": signature}),
                 Err(error) => bad(&error.detail()),
             }
@@ -161,18 +184,56 @@ impl Default for SignerLimits {
     }
 }
 
-/// Serves the signer on `listener` until `shutdown` resolves.
+/// Where the signer listens: loopback TCP, or a Unix socket created 0600.
+#[derive(Debug)]
+pub enum SignerListener {
+    /// TCP (meant for loopback).
+    Tcp(TcpListener),
+    /// A Unix socket; its permissions are the access control.
+    Unix(tokio::net::UnixListener),
+}
+
+impl SignerListener {
+    /// Binds a Unix socket at `path` and makes it 0600.
+    ///
+    /// # Errors
+    /// [`Error::Wire`] when the socket cannot be created.
+    pub fn unix(path: &std::path::Path) -> Result<Self, Error> {
+        use std::os::unix::fs::PermissionsExt;
+        let listener = tokio::net::UnixListener::bind(path)
+            .map_err(|e| Error::Wire(format!("{}: {e}", path.display())))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::Wire(format!("{}: {e}", path.display())))?;
+        Ok(Self::Unix(listener))
+    }
+
+    async fn accept(&self) -> std::io::Result<Box<dyn Connection>> {
+        Ok(match self {
+            Self::Tcp(listener) => Box::new(listener.accept().await?.0),
+            Self::Unix(listener) => Box::new(listener.accept().await?.0),
+        })
+    }
+}
+
+/// A stream the signer can serve.
+trait Connection: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Connection for T {}
+
+/// Serves the signer until `shutdown` resolves: a task per connection, at most
+/// `limits.max_connections` at once.
 ///
 /// # Errors
-/// Never for per-connection problems; only if the listener itself fails badly.
+/// Never for per-connection problems.
 pub async fn serve_signer(
-    listener: TcpListener,
-    issuer: SecretKey,
+    listener: impl Into<SignerListener>,
+    keys: impl Into<SignerKeys>,
     limits: SignerLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
+    let listener = listener.into();
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let issuer = std::sync::Arc::new(issuer);
+    let keys = std::sync::Arc::new(keys.into());
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -182,25 +243,31 @@ pub async fn serve_signer(
         let stream = tokio::select! {
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(stream) => stream,
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
         };
-        let issuer = issuer.clone();
+        let keys = keys.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let _ = signer_connection(stream, &issuer, limits).await;
+            let _ = signer_connection(stream, &keys, limits).await;
         });
+    }
+}
+
+impl From<TcpListener> for SignerListener {
+    fn from(listener: TcpListener) -> Self {
+        Self::Tcp(listener)
     }
 }
 
 /// One connection: any number of request/reply exchanges.
 pub async fn signer_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
-    issuer: &SecretKey,
+    keys: &SignerKeys,
     limits: SignerLimits,
 ) -> Result<(), Error> {
     loop {
@@ -229,7 +296,7 @@ pub async fn signer_connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
         let reply = match frame {
-            Frame::Object(request) => handle_request(issuer, &request),
+            Frame::Object(request) => handle_request(keys, &request),
             Frame::Bad => json!({"ok": false, "error": "bad_frame"}),
         };
         stream

@@ -226,6 +226,59 @@ async fn the_signer_mints_and_keeps_serving_after_bad_clients() {
     server.await.unwrap().unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separate_job_key_signs_jobs_over_a_private_unix_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let (issuer, _, _) = setup();
+    let job_key = SecretKey::from_hex(&"33".repeat(32)).unwrap();
+    let dir = std::env::temp_dir().join(format!("tessera-signer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("signer.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = tessera_trust::wire::SignerListener::unix(&path).unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let keys = tessera_trust::wire::SignerKeys {
+        issuer: issuer.clone(),
+        job: Some(job_key.clone()),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_signer(
+        listener,
+        keys,
+        SignerLimits::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut stream = tokio::net::UnixStream::connect(&path).await.unwrap();
+    let request = json!({"op": "sign_job", "job": {"job_id": "j-1"}, "worker_id": "gpu-1"});
+    use tokio::io::AsyncWriteExt;
+    stream
+        .write_all(&tessera_trust::wire::encode_frame(&request).unwrap())
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tessera_trust::wire::read_frame(&mut stream, 1 << 20),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let Some(tessera_trust::wire::Frame::Object(reply)) = reply else {
+        panic!("no reply")
+    };
+    let mut job = tessera_trust::parse_job(r#"{"job_id":"j-1"}"#).unwrap();
+    job.insert("sig".into(), reply["signature"].clone());
+    tessera_trust::verify_job(&job_key.public(), &job, "gpu-1").unwrap();
+    assert!(tessera_trust::verify_job(&issuer.public(), &job, "gpu-1").is_err());
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

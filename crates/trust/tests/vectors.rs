@@ -336,7 +336,12 @@ async fn signer_frames() {
         let limits = tessera_trust::wire::SignerLimits::default();
         let issuer = issuer.clone();
         let task = tokio::spawn(async move {
-            tessera_trust::wire::signer_connection(server, &issuer, limits).await
+            tessera_trust::wire::signer_connection(
+                server,
+                &tessera_trust::wire::SignerKeys::from(issuer),
+                limits,
+            )
+            .await
         });
         client.write_all(&bytes).await.unwrap();
         client.shutdown().await.unwrap();
