@@ -219,29 +219,17 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                 let (name, value) = fact
                     .split_once('=')
                     .ok_or_else(|| Failure::Usage(format!("--fact {fact:?} is not NAME=VALUE")))?;
-                if !tessera_trust::is_identifier(name) || tessera_trust::RESERVED.contains(&name) {
-                    return Err(Failure::Usage(format!(
-                        "fact name {name:?} is invalid or reserved"
-                    )));
-                }
                 match grouped.iter_mut().find(|(n, _)| n == name) {
                     Some((_, values)) => values.push(value.to_owned()),
                     None => grouped.push((name.to_owned(), vec![value.to_owned()])),
                 }
             }
             let expires_at = number(&expires_at, "--expires-at")?;
-            let worker = worker_public.to_ascii_lowercase();
-            if worker.len() != 64 || !worker.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(Failure::Usage(
-                    "--worker-public must be 64 hex digits".into(),
-                ));
-            }
             let request = MintRequest {
-                worker_public: worker,
+                worker_public,
                 holder_id,
                 facts: grouped,
-                revocation_id: revocation_id
-                    .unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>())),
+                revocation_id: revocation_id.unwrap_or_else(tessera_trust::random_revocation_id),
                 expires_at,
             };
             let token = mint(&issuer, &request).map_err(|e| Failure::Usage(e.detail()))?;

@@ -44,7 +44,9 @@ pub mod wire;
 pub use error::Error;
 pub use job::{job_message, parse_job, sign_job, verify_job};
 pub use keys::{PublicKey, SecretKey};
-pub use mint::{is_identifier, mint, mint_requiring_pop_v2, MintRequest, RESERVED};
+pub use mint::{
+    is_identifier, mint, mint_requiring_pop_v2, random_revocation_id, MintRequest, RESERVED,
+};
 pub use proof::{
     canonical_v1, canonical_v2, parse_timestamp, prove, prove_v2, Proof, Request, V2Context,
     MAX_NONCE,

@@ -42,6 +42,11 @@ pub fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// A fresh revocation id (128 random bits, hex) for tokens minted without one.
+pub fn random_revocation_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
 /// Mints a token signed by `issuer`.
 ///
 /// # Errors

@@ -128,7 +128,7 @@ pub fn handle_request(keys: &SignerKeys, request: &Map<String, Value>) -> Value 
                 Some(_) => return bad("facts must be an object"),
             }
             let revocation_id = match request.get("revocation_id") {
-                None | Some(Value::Null) => hex::encode(rand::random::<[u8; 16]>()),
+                None | Some(Value::Null) => crate::random_revocation_id(),
                 Some(Value::String(id)) => id.clone(),
                 Some(_) => return bad("revocation_id must be a string"),
             };
