@@ -40,12 +40,15 @@ pub enum Frame {
     Object(Map<String, Value>),
     /// Framing intact but the body is not a UTF-8 JSON object.
     Bad,
+    /// The length prefix exceeds the cap; the body is left unread, so the
+    /// stream is out of sync and must be closed.
+    TooLarge(usize),
 }
 
 /// Reads one frame of at most `cap` bytes.
 ///
 /// # Errors
-/// [`Error::Wire`]: too large (stream out of sync), EOF mid-frame, I/O.
+/// [`Error::Wire`]: EOF mid-frame, I/O.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     cap: usize,
@@ -58,7 +61,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }
     let length = u32::from_be_bytes(length) as usize;
     if length > cap {
-        return Err(Error::Wire("signer frame too large".into()));
+        return Ok(Some(Frame::TooLarge(length)));
     }
     let mut body = vec![0u8; length];
     reader
@@ -279,25 +282,22 @@ pub async fn signer_connection<S: AsyncRead + AsyncWrite + Unpin>(
             _ => return Ok(()),
         }
         let mut rest = std::io::Cursor::new(first).chain(&mut stream);
-        let frame = match tokio::time::timeout(
+        let Ok(Ok(Some(frame))) = tokio::time::timeout(
             limits.frame_timeout,
             read_frame(&mut rest, limits.max_frame),
         )
         .await
-        {
-            Ok(Ok(Some(frame))) => frame,
-            Ok(Ok(None)) | Err(_) => return Ok(()),
-            Ok(Err(error)) => {
-                if error.detail().contains("too large") {
-                    let reply = encode_frame(&json!({"ok": false, "error": "frame_too_large"}))?;
-                    let _ = stream.write_all(&reply).await;
-                }
-                return Ok(());
-            }
+        else {
+            return Ok(());
         };
         let reply = match frame {
             Frame::Object(request) => handle_request(keys, &request),
             Frame::Bad => json!({"ok": false, "error": "bad_frame"}),
+            Frame::TooLarge(_) => {
+                let reply = encode_frame(&json!({"ok": false, "error": "frame_too_large"}))?;
+                let _ = stream.write_all(&reply).await;
+                return Ok(());
+            }
         };
         stream
             .write_all(&encode_frame(&reply)?)
@@ -336,6 +336,7 @@ impl SignerClient {
         match read_frame(&mut self.stream, MAX_FRAME).await? {
             Some(Frame::Object(reply)) => Ok(reply),
             Some(Frame::Bad) => Err(Error::Wire("signer frame is not an object".into())),
+            Some(Frame::TooLarge(_)) => Err(Error::Wire("signer frame too large".into())),
             None => Err(Error::Wire("signer connection closed mid-frame".into())),
         }
     }

@@ -170,10 +170,10 @@ async fn the_signer_mints_and_keeps_serving_after_bad_clients() {
     ));
     let timeout = std::time::Duration::from_secs(10);
     // Hostile: an oversize length, a truncated frame, a non-object.
-    for bytes in [
-        vec![0x00, 0x10, 0x00, 0x01],
-        vec![0, 0, 0, 20, b'{'],
-        b"\x00\x00\x00\x02[]".to_vec(),
+    for (bytes, error) in [
+        (vec![0x00, 0x10, 0x00, 0x01], "frame_too_large"),
+        (vec![0, 0, 0, 20, b'{'], ""),
+        (b"\x00\x00\x00\x02[]".to_vec(), "bad_frame"),
     ] {
         let mut raw = tokio::net::TcpStream::connect(&address).await.unwrap();
         raw.write_all(&bytes).await.unwrap();
@@ -183,7 +183,9 @@ async fn the_signer_mints_and_keeps_serving_after_bad_clients() {
             .await
             .expect("signer hung")
             .unwrap();
-        assert!(!String::from_utf8_lossy(&reply).contains("\"ok\":true"));
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(!reply.contains("\"ok\":true"));
+        assert!(reply.contains(error), "{reply:?} lacks {error}");
     }
     // A correct client afterwards.
     let mut client = tokio::time::timeout(timeout, SignerClient::connect(&address))
