@@ -277,28 +277,20 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             allow,
             request_facts,
         } => {
-            let issuer = PublicKey::from_hex(&issuer_public).map_err(|_| {
-                Failure::Usage("--issuer-public must be a 64-hex-digit public key".into())
-            })?;
+            let issuer = read_public(&issuer_public)?;
             let now = number(&now, "--now")?;
             let max_skew = number(&max_skew, "--max-skew")?;
-            let proof = match (&headers, &query) {
-                (Some(file), _) => {
-                    let map = json_object(file)?;
-                    let pairs = string_pairs(&map, file)?;
-                    Proof::from_headers(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?
-                }
-                (None, Some(file)) => {
-                    let map = json_object(file)?;
-                    let pairs = string_pairs(&map, file)?;
-                    Proof::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?
-                }
+            let (file, parse): (_, fn(_) -> _) = match (&headers, &query) {
+                (Some(file), _) => (file, Proof::from_headers),
+                (None, Some(file)) => (file, Proof::from_query),
                 (None, None) => {
                     return Err(Failure::Usage(
                         "one of --headers or --query is required".into(),
                     ))
                 }
             };
+            let pairs = string_pairs(&json_object(file)?, file)?;
+            let proof = parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
             let body = read_body(body_file.as_deref())?;
             let mut verifier = Verifier::new(&issuer)?;
             verifier.max_skew(max_skew).revoked(revoked);
@@ -333,8 +325,7 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             worker_id,
         } => {
             let issuer = read_key(&issuer_key)?;
-            let text = std::fs::read_to_string(&job)
-                .map_err(|e| Failure::Usage(format!("{}: {e}", job.display())))?;
+            let text = read_text(&job)?;
             let job = tessera_trust::parse_job(&text).map_err(|e| Failure::Usage(e.detail()))?;
             writeln!(
                 out,
@@ -350,11 +341,8 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             worker_id,
             signature,
         } => {
-            let issuer = PublicKey::from_hex(&issuer_public).map_err(|_| {
-                Failure::Usage("--issuer-public must be a 64-hex-digit public key".into())
-            })?;
-            let text = std::fs::read_to_string(&job)
-                .map_err(|e| Failure::Usage(format!("{}: {e}", job.display())))?;
+            let issuer = read_public(&issuer_public)?;
+            let text = read_text(&job)?;
             let mut job =
                 tessera_trust::parse_job(&text).map_err(|e| Failure::Usage(e.detail()))?;
             job.insert("sig".to_owned(), serde_json::Value::String(signature));
@@ -417,10 +405,19 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A public key given on the command line.
+fn read_public(hex: &str) -> Result<PublicKey, Failure> {
+    PublicKey::from_hex(hex)
+        .map_err(|_| Failure::Usage("--issuer-public must be a 64-hex-digit public key".into()))
+}
+
+fn read_text(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))
+}
+
 /// A key file: 64 hex digits and optional trailing whitespace.
 fn read_key(path: &Path) -> Result<SecretKey, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    let text = read_text(path)?;
     let trimmed = text.trim_end();
     if trimmed.len() != 64 || !trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Failure::Usage(format!(
@@ -449,9 +446,7 @@ fn number(text: &str, flag: &str) -> Result<f64, Failure> {
 }
 
 fn json_object(path: &Path) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
-    match serde_json::from_str(&text) {
+    match serde_json::from_str(&read_text(path)?) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         _ => Err(Failure::Usage(format!(
             "{}: not a JSON object",
