@@ -117,6 +117,10 @@ pub(crate) enum TrustCommand {
         /// The worker id.
         #[arg(long)]
         worker_id: String,
+        /// Use the domain-separated v2 message (`tessera-job/2` LF canonical JSON)
+        /// instead of trust-core's bare JSON; signer and verifier must agree.
+        #[arg(long)]
+        v2: bool,
     },
     /// Verify a job signature; exit 0 if valid, 1 if not.
     VerifyJob {
@@ -132,6 +136,10 @@ pub(crate) enum TrustCommand {
         /// The signature hex.
         #[arg(long)]
         signature: String,
+        /// Use the domain-separated v2 message (`tessera-job/2` LF canonical JSON)
+        /// instead of trust-core's bare JSON; signer and verifier must agree.
+        #[arg(long)]
+        v2: bool,
     },
     /// Run the signer sidecar (length-prefixed JSON; ops public_key, mint, sign_job).
     Signer {
@@ -323,6 +331,7 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             issuer_key,
             job,
             worker_id,
+            v2,
         } => {
             let issuer = read_key(&issuer_key)?;
             let text = read_text(&job)?;
@@ -330,7 +339,7 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             writeln!(
                 out,
                 "{}",
-                tessera_trust::sign_job(&issuer, &job, &worker_id)
+                tessera_trust::sign_job_as(job_format(v2), &issuer, &job, &worker_id)
                     .map_err(|e| Failure::Usage(e.detail()))?
             )
             .map_err(io)?;
@@ -340,13 +349,14 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             job,
             worker_id,
             signature,
+            v2,
         } => {
             let issuer = read_public(&issuer_public)?;
             let text = read_text(&job)?;
             let mut job =
                 tessera_trust::parse_job(&text).map_err(|e| Failure::Usage(e.detail()))?;
             job.insert("sig".to_owned(), serde_json::Value::String(signature));
-            tessera_trust::verify_job(&issuer, &job, &worker_id)?;
+            tessera_trust::verify_job_as(job_format(v2), &issuer, &job, &worker_id)?;
         }
         TrustCommand::Signer {
             issuer_key,
@@ -403,6 +413,14 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
         TrustCommand::Bench(_) => unreachable!("handled in run"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn job_format(v2: bool) -> tessera_trust::JobFormat {
+    if v2 {
+        tessera_trust::JobFormat::V2
+    } else {
+        tessera_trust::JobFormat::V1
+    }
 }
 
 /// A public key given on the command line.

@@ -212,6 +212,36 @@ fn keygen_mint_prove_verify_and_jobs() {
     ]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).starts_with("error: job: "));
+    // The v2 message is signed and checked only with --v2 on both sides.
+    let job = p("job.json");
+    let signature_v2 = stdout(&tessera(&[
+        "trust",
+        "sign-job",
+        "--issuer-key",
+        &p("issuer.key"),
+        "--job",
+        &job,
+        "--worker-id",
+        "gpu-1",
+        "--v2",
+    ]));
+    assert_eq!(signature_v2.len(), 128);
+    assert_ne!(signature_v2, signature);
+    let verify_v2 = [
+        "trust",
+        "verify-job",
+        "--issuer-public",
+        &issuer_pub,
+        "--job",
+        &job,
+        "--worker-id",
+        "gpu-1",
+        "--signature",
+        &signature_v2,
+        "--v2",
+    ];
+    assert!(tessera(&verify_v2).status.success());
+    assert_eq!(tessera(&verify_v2[..10]).status.code(), Some(1));
     let reserved = tessera(&[
         "trust",
         "mint",

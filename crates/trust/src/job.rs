@@ -3,22 +3,53 @@
 //! exactly as Python's `json.dumps(…, sort_keys=True, separators=(",", ":"))`.
 //! serde_json keeps each number's literal (`arbitrary_precision`), so integers
 //! of any size survive and a literal with `.`, `e` or `E` is a float, as in Python.
+//!
+//! [`JobFormat::V2`] prefixes that message with `tessera-job/2` and LF, so a job
+//! signature can never be mistaken for a signature of another protocol (W7).
 
 use serde_json::{Map, Number, Value};
 
 use crate::{Error, PublicKey, SecretKey};
 
-/// The exact bytes signed for `job` and `worker_id`.
+/// Which message a job signature covers; signer and verifier must agree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum JobFormat {
+    /// trust-core's bare canonical JSON (the default, for compatibility).
+    #[default]
+    V1,
+    /// `tessera-job/2` LF canonical JSON: domain-separated.
+    V2,
+}
+
+/// The context string that starts a [`JobFormat::V2`] message.
+pub const JOB_V2_CONTEXT: &str = "tessera-job/2\n";
+
+/// The exact bytes signed for `job` and `worker_id` (v1, trust-core).
 ///
 /// # Errors
 /// [`Error::Job`] when a number cannot be represented as Python would.
 pub fn job_message(job: &Map<String, Value>, worker_id: &str) -> Result<String, Error> {
+    job_message_as(JobFormat::V1, job, worker_id)
+}
+
+/// The exact bytes signed for `job` and `worker_id` in `format`.
+///
+/// # Errors
+/// As [`job_message`].
+pub fn job_message_as(
+    format: JobFormat,
+    job: &Map<String, Value>,
+    worker_id: &str,
+) -> Result<String, Error> {
     let mut without_sig = job.clone();
     without_sig.shift_remove("sig");
     let mut outer = Map::new();
     outer.insert("job".to_owned(), Value::Object(without_sig));
     outer.insert("worker_id".to_owned(), Value::String(worker_id.to_owned()));
-    let mut out = String::new();
+    let mut out = match format {
+        JobFormat::V1 => String::new(),
+        JobFormat::V2 => JOB_V2_CONTEXT.to_owned(),
+    };
     write_value(&mut out, &Value::Object(outer))?;
     Ok(out)
 }
@@ -35,7 +66,7 @@ pub fn parse_job(text: &str) -> Result<Map<String, Value>, Error> {
     }
 }
 
-/// Signs a job with the issuer key: 128 lower-case hex digits.
+/// Signs a job (v1) with the issuer key: 128 lower-case hex digits.
 ///
 /// # Errors
 /// As [`job_message`].
@@ -44,10 +75,23 @@ pub fn sign_job(
     job: &Map<String, Value>,
     worker_id: &str,
 ) -> Result<String, Error> {
-    Ok(issuer.sign_hex(job_message(job, worker_id)?.as_bytes()))
+    sign_job_as(JobFormat::V1, issuer, job, worker_id)
 }
 
-/// Verifies `job["sig"]`.
+/// Signs a job in `format` with `key`: 128 lower-case hex digits.
+///
+/// # Errors
+/// As [`job_message`].
+pub fn sign_job_as(
+    format: JobFormat,
+    key: &SecretKey,
+    job: &Map<String, Value>,
+    worker_id: &str,
+) -> Result<String, Error> {
+    Ok(key.sign_hex(job_message_as(format, job, worker_id)?.as_bytes()))
+}
+
+/// Verifies `job["sig"]` (v1).
 ///
 /// # Errors
 /// [`Error::Job`]: no signature, malformed signature, or it does not verify.
@@ -56,12 +100,25 @@ pub fn verify_job(
     job: &Map<String, Value>,
     worker_id: &str,
 ) -> Result<(), Error> {
+    verify_job_as(JobFormat::V1, issuer, job, worker_id)
+}
+
+/// Verifies `job["sig"]` as a `format` signature by `key`.
+///
+/// # Errors
+/// As [`verify_job`].
+pub fn verify_job_as(
+    format: JobFormat,
+    key: &PublicKey,
+    job: &Map<String, Value>,
+    worker_id: &str,
+) -> Result<(), Error> {
     let signature = match job.get("sig") {
         Some(Value::String(sig)) if !sig.is_empty() => sig,
         _ => return Err(Error::Job("job carries no issuer signature".into())),
     };
-    let message = job_message(job, worker_id)?;
-    match issuer.verify_hex(message.as_bytes(), signature) {
+    let message = job_message_as(format, job, worker_id)?;
+    match key.verify_hex(message.as_bytes(), signature) {
         Ok(true) => Ok(()),
         Ok(false) => Err(Error::Job("job signature failed verification".into())),
         Err(_) => Err(Error::Job("malformed issuer key or job signature".into())),

@@ -42,7 +42,10 @@ mod verify;
 pub mod wire;
 
 pub use error::Error;
-pub use job::{job_message, parse_job, sign_job, verify_job};
+pub use job::{
+    job_message, job_message_as, parse_job, sign_job, sign_job_as, verify_job, verify_job_as,
+    JobFormat, JOB_V2_CONTEXT,
+};
 pub use keys::{PublicKey, SecretKey};
 pub use mint::{
     is_identifier, mint, mint_requiring_pop_v2, random_revocation_id, MintRequest, RESERVED,

@@ -1,6 +1,7 @@
 //! The signer sidecar (`../shared/spec/trust.md` §9, §12.3): frames are a
 //! 4-byte big-endian length and a JSON object; requests `public_key`, `mint`,
-//! `sign_job`; replies `{"ok":true,…}` or `{"ok":false,"error":KIND}`. Bounded
+//! `sign_job` (optional `"format": 2` for the domain-separated job message);
+//! replies `{"ok":true,…}` or `{"ok":false,"error":KIND}`. Bounded
 //! frames, per-frame and idle timeouts, a task per connection, and one bad
 //! client never stops the server.
 
@@ -10,7 +11,7 @@ use serde_json::{json, Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::job::sign_job;
+use crate::job::{sign_job_as, JobFormat};
 use crate::mint::{mint, MintRequest};
 use crate::{Error, SecretKey};
 
@@ -154,7 +155,13 @@ pub fn handle_request(keys: &SignerKeys, request: &Map<String, Value>) -> Value 
             ) else {
                 return bad("sign_job needs job (object) and worker_id");
             };
-            match sign_job(keys.job.as_ref().unwrap_or(issuer), job, worker_id) {
+            let format = match request.get("format") {
+                None | Some(Value::Null) => JobFormat::V1,
+                Some(format) if format.as_u64() == Some(1) => JobFormat::V1,
+                Some(format) if format.as_u64() == Some(2) => JobFormat::V2,
+                Some(_) => return bad("format must be 1 or 2"),
+            };
+            match sign_job_as(format, keys.job.as_ref().unwrap_or(issuer), job, worker_id) {
                 Ok(signature) => json!({"ok": true, "signature": signature}),
                 Err(error) => bad(&error.detail()),
             }

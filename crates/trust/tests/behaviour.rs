@@ -1,5 +1,6 @@
 //! Tessera's fixes beyond trust-core: v2 proofs, replay protection, the signer
-//! over TCP, and property tests.
+//! over TCP and a Unix socket, a separate job key and v2 job messages, and
+//! property tests.
 
 use std::sync::Arc;
 
@@ -7,8 +8,8 @@ use proptest::prelude::*;
 use serde_json::json;
 use tessera_trust::wire::{serve_signer, SignerClient, SignerLimits};
 use tessera_trust::{
-    mint, mint_requiring_pop_v2, prove, prove_v2, MemoryReplayCache, MintRequest, Proof, Request,
-    SecretKey, V2Context, Verifier,
+    mint, mint_requiring_pop_v2, prove, prove_v2, verify_job_as, JobFormat, MemoryReplayCache,
+    MintRequest, Proof, Request, SecretKey, V2Context, Verifier,
 };
 
 const NOW: f64 = 1_700_000_000.0;
@@ -256,26 +257,45 @@ async fn a_separate_job_key_signs_jobs_over_a_private_unix_socket() {
         },
     ));
     let mut stream = tokio::net::UnixStream::connect(&path).await.unwrap();
-    let request = json!({"op": "sign_job", "job": {"job_id": "j-1"}, "worker_id": "gpu-1"});
-    use tokio::io::AsyncWriteExt;
-    stream
-        .write_all(&tessera_trust::wire::encode_frame(&request).unwrap())
+    let mut sign = async |format: serde_json::Value| {
+        use tokio::io::AsyncWriteExt;
+        let request = json!({"op": "sign_job", "job": {"job_id": "j-1"}, "worker_id": "gpu-1", "format": format});
+        stream
+            .write_all(&tessera_trust::wire::encode_frame(&request).unwrap())
+            .await
+            .unwrap();
+        let reply = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tessera_trust::wire::read_frame(&mut stream, 1 << 20),
+        )
         .await
+        .unwrap()
         .unwrap();
-    let reply = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        tessera_trust::wire::read_frame(&mut stream, 1 << 20),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let Some(tessera_trust::wire::Frame::Object(reply)) = reply else {
-        panic!("no reply")
+        let Some(tessera_trust::wire::Frame::Object(reply)) = reply else {
+            panic!("no reply")
+        };
+        reply
     };
+    let v1 = sign(serde_json::Value::Null).await;
+    let v2 = sign(json!(2)).await;
+    let refused = sign(json!(3)).await;
     let mut job = tessera_trust::parse_job(r#"{"job_id":"j-1"}"#).unwrap();
-    job.insert("sig".into(), reply["signature"].clone());
+    job.insert("sig".into(), v1["signature"].clone());
     tessera_trust::verify_job(&job_key.public(), &job, "gpu-1").unwrap();
     assert!(tessera_trust::verify_job(&issuer.public(), &job, "gpu-1").is_err());
+    assert!(verify_job_as(JobFormat::V2, &job_key.public(), &job, "gpu-1").is_err());
+    // v2 signs the same JSON behind a context string; neither format accepts the other.
+    job.insert("sig".into(), v2["signature"].clone());
+    verify_job_as(JobFormat::V2, &job_key.public(), &job, "gpu-1").unwrap();
+    assert!(tessera_trust::verify_job(&job_key.public(), &job, "gpu-1").is_err());
+    assert_eq!(
+        tessera_trust::job_message_as(JobFormat::V2, &job, "gpu-1").unwrap(),
+        format!(
+            "tessera-job/2\n{}",
+            tessera_trust::job_message(&job, "gpu-1").unwrap()
+        )
+    );
+    assert_eq!(refused["error"], "bad_request");
     let _ = stop.send(());
     server.await.unwrap().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
