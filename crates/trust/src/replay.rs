@@ -2,8 +2,11 @@
 //! until its timestamp leaves the skew window; the cache has a hard cap and,
 //! when full of live entries, refuses rather than forgets (fail closed).
 
-use std::collections::HashMap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashSet};
 use std::sync::{Mutex, PoisonError};
+
+use sha2::{Digest, Sha256};
 
 use crate::Error;
 
@@ -23,11 +26,41 @@ pub trait ReplayCache: Send + Sync {
     ) -> Result<(), Error>;
 }
 
-/// An in-memory cache with at most `cap` entries.
+/// An in-memory cache with at most `cap` entries, about 90 bytes each (a
+/// 32-byte digest of the pair, held in a set and in an expiry heap), so the
+/// default cap costs about 90 MiB when full. Expired entries leave in expiry
+/// order, O(log n) each: a full cache never rescans itself per request.
 #[derive(Debug)]
 pub struct MemoryReplayCache {
     cap: usize,
-    entries: Mutex<HashMap<(String, String), f64>>,
+    live: Mutex<Live>,
+}
+
+/// A (holder, nonce) pair as a fixed-size key.
+type Key = [u8; 32];
+
+#[derive(Debug, Default)]
+struct Live {
+    keys: HashSet<Key>,
+    by_expiry: BinaryHeap<Reverse<Expiring>>,
+}
+
+/// A key and when it expires, ordered by expiry.
+#[derive(Debug, PartialEq)]
+struct Expiring(f64, Key);
+
+impl Eq for Expiring {}
+
+impl PartialOrd for Expiring {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Expiring {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
 }
 
 impl MemoryReplayCache {
@@ -38,21 +71,22 @@ impl MemoryReplayCache {
     pub fn new(cap: usize) -> Self {
         Self {
             cap: cap.max(1),
-            entries: Mutex::new(HashMap::new()),
+            live: Mutex::default(),
         }
     }
 
     /// Nonces held.
     pub fn len(&self) -> usize {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.lock().keys.len()
     }
 
     /// Whether no nonce is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -64,18 +98,30 @@ impl ReplayCache for MemoryReplayCache {
         expires_at: f64,
         now: f64,
     ) -> Result<(), Error> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (holder.to_owned(), nonce.to_owned());
-        if entries.get(&key).is_some_and(|expiry| *expiry >= now) {
+        let mut live = self.lock();
+        let Live { keys, by_expiry } = &mut *live;
+        while let Some(Reverse(Expiring(expiry, key))) = by_expiry.peek() {
+            if *expiry >= now {
+                break;
+            }
+            keys.remove(key);
+            by_expiry.pop();
+        }
+        // The holder's length first, so no two pairs share the digested bytes.
+        let key: Key = Sha256::new()
+            .chain_update((holder.len() as u64).to_be_bytes())
+            .chain_update(holder)
+            .chain_update(nonce)
+            .finalize()
+            .into();
+        if keys.contains(&key) {
             return Err(Error::Replay);
         }
-        if entries.len() >= self.cap && !entries.contains_key(&key) {
-            entries.retain(|_, expiry| *expiry >= now);
-            if entries.len() >= self.cap {
-                return Err(Error::Limits("replay cache full of live nonces".into()));
-            }
+        if keys.len() >= self.cap {
+            return Err(Error::Limits("replay cache full of live nonces".into()));
         }
-        entries.insert(key, expires_at);
+        keys.insert(key);
+        by_expiry.push(Reverse(Expiring(expires_at, key)));
         Ok(())
     }
 }
@@ -100,5 +146,25 @@ mod tests {
             let _ = cache.check_and_insert("k", &i.to_string(), now + 600.0, now);
             assert!(cache.len() <= 1000);
         }
+    }
+
+    #[test]
+    fn a_cache_full_of_live_nonces_refuses_and_frees_room_as_they_expire() {
+        let cache = MemoryReplayCache::new(2);
+        cache.check_and_insert("k", "a", 10.0, 0.0).unwrap();
+        cache.check_and_insert("k", "b", 20.0, 0.0).unwrap();
+        assert!(matches!(
+            cache.check_and_insert("k", "c", 30.0, 5.0),
+            Err(Error::Limits(_))
+        ));
+        cache.check_and_insert("k", "c", 30.0, 15.0).unwrap();
+        assert_eq!(
+            cache.check_and_insert("k", "b", 30.0, 15.0),
+            Err(Error::Replay)
+        );
+        // The digest keeps ("ab", "c") apart from ("a", "bc").
+        let pairs = MemoryReplayCache::new(10);
+        pairs.check_and_insert("ab", "c", 10.0, 0.0).unwrap();
+        pairs.check_and_insert("a", "bc", 10.0, 0.0).unwrap();
     }
 }
