@@ -2,7 +2,7 @@
 //! 4-byte big-endian length and a JSON object; requests `public_key`, `mint`,
 //! `sign_job` (optional `"format": 2` for the domain-separated job message);
 //! replies `{"ok":true,…}` or `{"ok":false,"error":KIND}`. Bounded
-//! frames, per-frame and idle timeouts, a task per connection, and one bad
+//! frames, per-frame, reply and idle timeouts, a task per connection, and one bad
 //! client never stops the server.
 
 use std::time::Duration;
@@ -175,7 +175,7 @@ pub fn handle_request(keys: &SignerKeys, request: &Map<String, Value>) -> Value 
 pub struct SignerLimits {
     /// Largest frame. Default 64 KiB.
     pub max_frame: usize,
-    /// Time to receive a frame once it started. Default 10 s.
+    /// Time to receive a frame once it started, and to send a reply. Default 10 s.
     pub frame_timeout: Duration,
     /// Time a connection may sit idle between frames. Default 60 s.
     pub idle_timeout: Duration,
@@ -302,14 +302,20 @@ pub async fn signer_connection<S: AsyncRead + AsyncWrite + Unpin>(
             Frame::Bad => json!({"ok": false, "error": "bad_frame"}),
             Frame::TooLarge(_) => {
                 let reply = encode_frame(&json!({"ok": false, "error": "frame_too_large"}))?;
-                let _ = stream.write_all(&reply).await;
+                let _ = tokio::time::timeout(limits.frame_timeout, stream.write_all(&reply)).await;
                 return Ok(());
             }
         };
-        stream
-            .write_all(&encode_frame(&reply)?)
-            .await
-            .map_err(|e| Error::Wire(e.to_string()))?;
+        // A client that stops reading must not hold its connection slot forever.
+        match tokio::time::timeout(
+            limits.frame_timeout,
+            stream.write_all(&encode_frame(&reply)?),
+        )
+        .await
+        {
+            Ok(written) => written.map_err(|e| Error::Wire(e.to_string()))?,
+            Err(_) => return Ok(()),
+        }
     }
 }
 
