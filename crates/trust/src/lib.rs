@@ -38,6 +38,7 @@ mod keys;
 mod mint;
 mod proof;
 mod replay;
+mod strict_json;
 mod verify;
 pub mod wire;
 

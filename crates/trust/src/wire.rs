@@ -13,6 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::job::{sign_job_as, JobFormat};
 use crate::mint::{mint, MintRequest};
+use crate::strict_json::has_no_duplicate_keys;
 use crate::{Error, SecretKey};
 
 /// trust-core's frame cap.
@@ -39,7 +40,8 @@ pub fn encode_frame(body: &Value) -> Result<Vec<u8>, Error> {
 pub enum Frame {
     /// A JSON object.
     Object(Map<String, Value>),
-    /// Framing intact but the body is not a UTF-8 JSON object.
+    /// Framing intact but the body is not a strict UTF-8 JSON object
+    /// (duplicate keys are refused).
     Bad,
     /// The length prefix exceeds the cap; the body is left unread, so the
     /// stream is out of sync and must be closed.
@@ -70,7 +72,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         .await
         .map_err(|_| Error::Wire("signer connection closed mid-frame".into()))?;
     Ok(Some(match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(map)) => Frame::Object(map),
+        Ok(Value::Object(map)) if has_no_duplicate_keys(&body) => Frame::Object(map),
         _ => Frame::Bad,
     }))
 }

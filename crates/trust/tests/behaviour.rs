@@ -170,11 +170,15 @@ async fn the_signer_mints_and_keeps_serving_after_bad_clients() {
         },
     ));
     let timeout = std::time::Duration::from_secs(10);
-    // Hostile: an oversize length, a truncated frame, a non-object.
+    // Hostile: an oversize length, a truncated frame, a non-object, duplicate keys.
     for (bytes, error) in [
         (vec![0x00, 0x10, 0x00, 0x01], "frame_too_large"),
         (vec![0, 0, 0, 20, b'{'], ""),
         (b"\x00\x00\x00\x02[]".to_vec(), "bad_frame"),
+        (
+            b"\x00\x00\x00\x1f{\"op\":\"mint\",\"op\":\"public_key\"}".to_vec(),
+            "bad_frame",
+        ),
     ] {
         let mut raw = tokio::net::TcpStream::connect(&address).await.unwrap();
         raw.write_all(&bytes).await.unwrap();
