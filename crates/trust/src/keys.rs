@@ -3,6 +3,7 @@
 //! the holder key signs each request.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use zeroize::Zeroizing;
 
 use crate::Error;
 
@@ -20,8 +21,9 @@ impl SecretKey {
     /// # Errors
     /// [`Error::Invalid`] when the text is not 32 bytes of hex.
     pub fn from_hex(text: &str) -> Result<Self, Error> {
-        let mut seed = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut seed)
+        // Seed copies are wiped on drop; the SigningKey wipes its own.
+        let mut seed = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(text.trim(), &mut *seed)
             .map_err(|_| Error::Invalid("a key seed must be 64 hex digits".into()))?;
         Ok(Self(SigningKey::from_bytes(&seed)))
     }
@@ -56,7 +58,7 @@ impl SecretKey {
         // A 32-byte seed is always a valid Ed25519 private key.
         biscuit_auth::KeyPair::from(
             &biscuit_auth::PrivateKey::from_bytes(
-                &self.0.to_bytes(),
+                &*Zeroizing::new(self.0.to_bytes()),
                 biscuit_auth::Algorithm::Ed25519,
             )
             .unwrap_or_else(|_| unreachable!("32-byte Ed25519 seed")),
