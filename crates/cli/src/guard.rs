@@ -217,7 +217,16 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     );
 
     let baseline = if args.baseline {
-        Some(run_baseline(args)?)
+        Some(crate::bench::python_baseline(
+            "tlacacoca_guard.py",
+            &[
+                "--seconds".into(),
+                args.seconds.to_string(),
+                "--clients".into(),
+                args.clients.to_string(),
+            ],
+            "tlacacoca==0.3.0",
+        )?)
     } else {
         None
     };
@@ -286,27 +295,4 @@ fn rss_mib() -> anyhow::Result<f64> {
         .and_then(|kib| kib.parse().ok())
         .context("no VmRSS")?;
     Ok(kib / 1024.0)
-}
-
-fn run_baseline(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benches/tlacacoca_guard.py");
-    let output = std::process::Command::new("python3")
-        .arg(&script)
-        .args([
-            "--seconds",
-            &args.seconds.to_string(),
-            "--clients",
-            &args.clients.to_string(),
-        ])
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "tlacacoca baseline failed (pip install tlacacoca==0.3.0): {}",
-        String::from_utf8_lossy(&output.stderr)
-            .lines()
-            .last()
-            .unwrap_or_default()
-    );
-    Ok(serde_json::from_slice(&output.stdout)?)
 }

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod certs;
 mod demo;
 mod fingerprint;

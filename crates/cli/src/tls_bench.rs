@@ -19,6 +19,8 @@ use tessera_tls::{
 };
 use time::OffsetDateTime;
 
+use crate::bench::rate;
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum TlsCommand {
     /// Measure mTLS handshakes/s on loopback and TOFU checks/s on a large store.
@@ -239,19 +241,6 @@ fn tofu_checks_per_second(
         Ok(())
     })?;
     Ok((ours, baseline))
-}
-
-/// Calls `op` repeatedly for `duration`; returns calls per second.
-fn rate(duration: Duration, mut op: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
-    let started = Instant::now();
-    let mut count = 0u64;
-    while started.elapsed() < duration {
-        for _ in 0..64 {
-            op()?;
-        }
-        count += 64;
-    }
-    Ok(count as f64 / started.elapsed().as_secs_f64())
 }
 
 /// A tiny deterministic generator so runs pick the same hosts.

@@ -3,13 +3,13 @@
 //! 0.1.0 run in the same command (`benches/trust_core_bench.py`).
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use tessera_trust::{mint, prove, MintRequest, Request, SecretKey, Verifier};
+
+use crate::bench::rate;
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -61,49 +61,39 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     job.insert("sig".into(), serde_json::Value::String(signature));
     let public = issuer.public();
 
+    let duration = Duration::from_secs_f64(args.seconds);
     let mut results = serde_json::Map::new();
-    results.insert(
-        "mint_per_s".into(),
-        rate(args.seconds, || drop(mint(&issuer, &request))).into(),
-    );
-    results.insert(
-        "prove_per_s".into(),
-        rate(args.seconds, || {
-            drop(prove(&holder, &token, &http, "1700000000", "n-1"));
-        })
-        .into(),
-    );
-    results.insert(
-        "authenticate_per_s".into(),
-        rate(args.seconds, || {
-            assert!(verifier.authenticate(&proof, &http, NOW).is_ok());
-        })
-        .into(),
-    );
-    results.insert(
-        "authenticate_policy_per_s".into(),
-        rate(args.seconds, || {
-            let verified = verifier
-                .authenticate(&proof, &http, NOW)
-                .map_err(|e| e.to_string());
-            assert!(verified
-                .and_then(|v| verifier
-                    .check_policy(&v, &facts, ALLOW, NOW)
-                    .map_err(|e| e.to_string()))
-                .is_ok());
-        })
-        .into(),
-    );
-    results.insert(
-        "verify_job_per_s".into(),
-        rate(args.seconds, || {
-            assert!(tessera_trust::verify_job(&public, &job, "gpu-1").is_ok());
-        })
-        .into(),
-    );
+    let mut measure = |key: &str, op: &mut dyn FnMut() -> anyhow::Result<()>| {
+        anyhow::Ok(results.insert(key.into(), rate(duration, op)?.into()))
+    };
+    measure("mint_per_s", &mut || {
+        mint(&issuer, &request)?;
+        Ok(())
+    })?;
+    measure("prove_per_s", &mut || {
+        prove(&holder, &token, &http, "1700000000", "n-1");
+        Ok(())
+    })?;
+    measure("authenticate_per_s", &mut || {
+        verifier.authenticate(&proof, &http, NOW)?;
+        Ok(())
+    })?;
+    measure("authenticate_policy_per_s", &mut || {
+        let verified = verifier.authenticate(&proof, &http, NOW)?;
+        verifier.check_policy(&verified, &facts, ALLOW, NOW)?;
+        Ok(())
+    })?;
+    measure("verify_job_per_s", &mut || {
+        tessera_trust::verify_job(&public, &job, "gpu-1")?;
+        Ok(())
+    })?;
 
     let baseline = if args.baseline {
-        Some(baseline(args.seconds)?)
+        Some(crate::bench::python_baseline(
+            "trust_core_bench.py",
+            &["--seconds".into(), args.seconds.to_string()],
+            "trust-core==0.1.0",
+        )?)
     } else {
         None
     };
@@ -134,35 +124,4 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn rate(seconds: f64, mut op: impl FnMut()) -> f64 {
-    let started = Instant::now();
-    let mut count = 0u64;
-    while started.elapsed().as_secs_f64() < seconds {
-        for _ in 0..16 {
-            op();
-        }
-        count += 16;
-    }
-    count as f64 / started.elapsed().as_secs_f64()
-}
-
-fn baseline(seconds: f64) -> anyhow::Result<serde_json::Value> {
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benches/trust_core_bench.py");
-    let output = std::process::Command::new("python3")
-        .arg(&script)
-        .args(["--seconds", &seconds.to_string()])
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "trust-core baseline failed (pip install trust-core==0.1.0): {}",
-        String::from_utf8_lossy(&output.stderr)
-            .lines()
-            .last()
-            .unwrap_or_default()
-    );
-    Ok(serde_json::from_slice(&output.stdout)?)
 }
