@@ -368,6 +368,7 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                 issuer: read_key(&issuer_key)?,
                 job: job_key.as_deref().map(read_key).transpose()?,
             };
+            let socket = unix.clone();
             let runtime = crate::runtime().map_err(|e| Failure::Usage(e.to_string()))?;
             runtime.block_on(async {
                 let listener = match (listen, unix) {
@@ -409,6 +410,9 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                 .await
                 .map_err(Failure::Verify)
             })?;
+            if let Some(path) = socket {
+                let _ = std::fs::remove_file(path);
+            }
         }
         TrustCommand::Bench(_) => unreachable!("handled in run"),
     }

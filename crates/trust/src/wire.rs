@@ -206,12 +206,25 @@ pub enum SignerListener {
 }
 
 impl SignerListener {
-    /// Binds a Unix socket at `path` and makes it 0600.
+    /// Binds a Unix socket at `path` and makes it 0600. A socket left behind by
+    /// a signer that is gone is replaced; a live one, or any other file, is not.
+    /// The mode is set just after binding, so for no window at all put the
+    /// socket in a directory only the service user can enter.
     ///
     /// # Errors
-    /// [`Error::Wire`] when the socket cannot be created.
+    /// [`Error::Wire`] when the socket cannot be created or the path is in use.
     pub fn unix(path: &std::path::Path) -> Result<Self, Error> {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+        let in_use = |why: &str| Error::Wire(format!("{}: {why}", path.display()));
+        if let Ok(metadata) = std::fs::symlink_metadata(path) {
+            if !metadata.file_type().is_socket() {
+                return Err(in_use("exists and is not a socket"));
+            }
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(in_use("another process is listening on it"));
+            }
+            std::fs::remove_file(path).map_err(|e| in_use(&e.to_string()))?;
+        }
         let listener = tokio::net::UnixListener::bind(path)
             .map_err(|e| Error::Wire(format!("{}: {e}", path.display())))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))

@@ -300,8 +300,16 @@ async fn a_separate_job_key_signs_jobs_over_a_private_unix_socket() {
         )
     );
     assert_eq!(refused["error"], "bad_request");
+    // A live socket is not taken over; once its signer is gone, it is replaced.
+    assert!(tessera_trust::wire::SignerListener::unix(&path).is_err());
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+    drop(stream);
+    tessera_trust::wire::SignerListener::unix(&path).unwrap();
+    let not_a_socket = dir.join("file");
+    std::fs::write(&not_a_socket, "keep").unwrap();
+    assert!(tessera_trust::wire::SignerListener::unix(&not_a_socket).is_err());
+    assert_eq!(std::fs::read_to_string(&not_a_socket).unwrap(), "keep");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
