@@ -334,14 +334,19 @@ pub async fn signer_connection<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// A client for the signer.
-#[derive(Debug)]
+/// A client for the signer, over TCP or a Unix socket.
 pub struct SignerClient {
-    stream: TcpStream,
+    stream: Box<dyn Connection>,
+}
+
+impl std::fmt::Debug for SignerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignerClient").finish_non_exhaustive()
+    }
 }
 
 impl SignerClient {
-    /// Connects to `address`.
+    /// Connects to `address` over TCP.
     ///
     /// # Errors
     /// [`Error::Wire`] when the connection fails.
@@ -349,7 +354,22 @@ impl SignerClient {
         let stream = TcpStream::connect(address)
             .await
             .map_err(|e| Error::Wire(e.to_string()))?;
-        Ok(Self { stream })
+        Ok(Self {
+            stream: Box::new(stream),
+        })
+    }
+
+    /// Connects to the Unix socket at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Wire`] when the connection fails.
+    pub async fn connect_unix(path: &std::path::Path) -> Result<Self, Error> {
+        let stream = tokio::net::UnixStream::connect(path)
+            .await
+            .map_err(|e| Error::Wire(format!("{}: {e}", path.display())))?;
+        Ok(Self {
+            stream: Box::new(stream),
+        })
     }
 
     /// Sends one request and reads the reply.

@@ -260,25 +260,13 @@ async fn a_separate_job_key_signs_jobs_over_a_private_unix_socket() {
             let _ = stopped.await;
         },
     ));
-    let mut stream = tokio::net::UnixStream::connect(&path).await.unwrap();
+    let mut client = SignerClient::connect_unix(&path).await.unwrap();
     let mut sign = async |format: serde_json::Value| {
-        use tokio::io::AsyncWriteExt;
         let request = json!({"op": "sign_job", "job": {"job_id": "j-1"}, "worker_id": "gpu-1", "format": format});
-        stream
-            .write_all(&tessera_trust::wire::encode_frame(&request).unwrap())
+        tokio::time::timeout(std::time::Duration::from_secs(10), client.call(&request))
             .await
-            .unwrap();
-        let reply = tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            tessera_trust::wire::read_frame(&mut stream, 1 << 20),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        let Some(tessera_trust::wire::Frame::Object(reply)) = reply else {
-            panic!("no reply")
-        };
-        reply
+            .unwrap()
+            .unwrap()
     };
     let v1 = sign(serde_json::Value::Null).await;
     let v2 = sign(json!(2)).await;
@@ -304,7 +292,7 @@ async fn a_separate_job_key_signs_jobs_over_a_private_unix_socket() {
     assert!(tessera_trust::wire::SignerListener::unix(&path).is_err());
     let _ = stop.send(());
     server.await.unwrap().unwrap();
-    drop(stream);
+    drop(client);
     tessera_trust::wire::SignerListener::unix(&path).unwrap();
     let not_a_socket = dir.join("file");
     std::fs::write(&not_a_socket, "keep").unwrap();
