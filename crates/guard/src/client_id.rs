@@ -41,7 +41,7 @@ impl ClientIds {
     /// deployments.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the file when it cannot be read or created, or is
+    /// [`Error::Config`](crate::Error::Config) naming the file when it cannot be read or created, or is
     /// not exactly 32 bytes.
     pub fn from_key_file(path: &std::path::Path, daily: bool) -> Result<Self, crate::Error> {
         use std::io::Write;

@@ -26,7 +26,7 @@ pub struct Request<'a> {
 /// What canonical string v2 binds beyond v1: the service and the query.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct V2Context<'a> {
-    /// Host[:port] or service name the verifier is configured with (lower-cased when signed).
+    /// `host[:port]` or service name the verifier is configured with (lower-cased when signed).
     pub authority: &'a str,
     /// Query parameters (the proof's own `token`, `sig`, `ts`, `nonce`, `v` are left out).
     pub query: &'a [(&'a str, &'a str)],
