@@ -2,6 +2,7 @@
 //! Python baseline from `benches/` in the same command so both sides are
 //! measured on the same machine at the same time.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -48,4 +49,58 @@ pub(crate) fn python_baseline(
             .unwrap_or_default()
     );
     Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// How a bench prints: the baseline's name as a JSON key and a column title,
+/// and the decimals of the measured values.
+pub(crate) struct Report<'a> {
+    pub(crate) first_column: &'a str,
+    pub(crate) baseline_key: &'a str,
+    pub(crate) baseline_title: &'a str,
+    pub(crate) decimals: usize,
+}
+
+impl Report<'_> {
+    /// Prints `results` with `baseline` (when it was measured): one JSON object
+    /// with the baseline under its key, or a table with a ratio for each `_per_s` key.
+    pub(crate) fn print(
+        &self,
+        results: serde_json::Map<String, serde_json::Value>,
+        baseline: Option<serde_json::Value>,
+        json: bool,
+    ) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        if json {
+            let mut object = serde_json::Value::Object(results);
+            if let Some(baseline) = baseline {
+                object[self.baseline_key] = baseline;
+            }
+            writeln!(out, "{object}")?;
+            return Ok(());
+        }
+        let decimals = self.decimals;
+        writeln!(
+            out,
+            "{:<28} {:>16} {:>16} {:>8}",
+            self.first_column, "tessera", self.baseline_title, "ratio"
+        )?;
+        for (key, value) in &results {
+            let ours = value.as_f64().unwrap_or(0.0);
+            let theirs = baseline.as_ref().and_then(|b| b[key].as_f64());
+            let ratio = theirs
+                .filter(|t| *t > 0.0 && key.ends_with("_per_s"))
+                .map(|t| ours / t);
+            writeln!(
+                out,
+                "{key:<28} {ours:>16.decimals$} {:>16} {:>8}",
+                theirs.map_or_else(|| "-".to_owned(), |t| format!("{t:.decimals$}")),
+                ratio.map_or_else(
+                    || "-".to_owned(),
+                    // Small ratios keep a decimal; large ones need none.
+                    |r| format!("{r:.*}x", usize::from(r < 10.0))
+                )
+            )?;
+        }
+        Ok(())
+    }
 }

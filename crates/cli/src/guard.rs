@@ -230,32 +230,13 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        let mut object = serde_json::Value::Object(results.clone());
-        if let Some(baseline) = &baseline {
-            object["tlacacoca"] = baseline.clone();
-        }
-        writeln!(out, "{object}")?;
-        return Ok(ExitCode::SUCCESS);
+    crate::bench::Report {
+        first_column: "measurement",
+        baseline_key: "tlacacoca",
+        baseline_title: "tlacacoca",
+        decimals: 1,
     }
-    writeln!(
-        out,
-        "{:<28} {:>16} {:>16} {:>8}",
-        "measurement", "tessera", "tlacacoca", "ratio"
-    )?;
-    for (key, value) in &results {
-        let ours = value.as_f64().unwrap_or(0.0);
-        let theirs = baseline.as_ref().and_then(|b| b[key].as_f64());
-        writeln!(
-            out,
-            "{key:<28} {ours:>16.1} {:>16} {:>8}",
-            theirs.map_or_else(|| "-".to_owned(), |t| format!("{t:.1}")),
-            theirs
-                .filter(|t| *t > 0.0 && key.ends_with("_per_s"))
-                .map_or_else(|| "-".to_owned(), |t| format!("{:.0}x", ours / t))
-        )?;
-    }
+    .print(results, baseline, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,7 +2,6 @@
 //! authenticate, authenticate + check_policy and verify_job, next to trust-core
 //! 0.1.0 run in the same command (`benches/trust_core_bench.py`).
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -97,31 +96,12 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        let mut object = serde_json::Value::Object(results);
-        if let Some(baseline) = baseline {
-            object["trust_core"] = baseline;
-        }
-        writeln!(out, "{object}")?;
-        return Ok(ExitCode::SUCCESS);
+    crate::bench::Report {
+        first_column: "operation (one core, per s)",
+        baseline_key: "trust_core",
+        baseline_title: "trust-core",
+        decimals: 0,
     }
-    writeln!(
-        out,
-        "{:<28} {:>12} {:>12} {:>8}",
-        "operation (one core)", "tessera/s", "trust-core/s", "ratio"
-    )?;
-    for (key, value) in &results {
-        let ours = value.as_f64().unwrap_or(0.0);
-        let theirs = baseline.as_ref().and_then(|b| b[key].as_f64());
-        writeln!(
-            out,
-            "{key:<28} {ours:>12.0} {:>12} {:>8}",
-            theirs.map_or_else(|| "-".into(), |t| format!("{t:.0}")),
-            theirs
-                .filter(|t| *t > 0.0)
-                .map_or_else(|| "-".into(), |t| format!("{:.1}x", ours / t))
-        )?;
-    }
+    .print(results, baseline, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
