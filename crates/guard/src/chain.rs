@@ -91,6 +91,23 @@ impl Chain {
         self.allowed.load(Ordering::Relaxed)
     }
 
+    /// The request stage split in two, for protocols that must charge the rate
+    /// limit before they parse (`../shared/spec/guard.md` §4): call
+    /// [`Guard::check`] with `path: None` on the raw request (ACL, limits), then
+    /// this with the normalised path (certificate rules only, never charged twice).
+    pub fn check_certs(&self, path: &str, cert: Option<&PeerCert>, wall: OffsetDateTime) -> Decision {
+        let Some(certs) = &self.certs else {
+            return Decision::Allow;
+        };
+        match certs.check(path, cert, wall) {
+            Ok(()) => Decision::Allow,
+            Err(denial) => {
+                self.denials[index(denial.reason)].fetch_add(1, Ordering::Relaxed);
+                Decision::Deny(denial)
+            }
+        }
+    }
+
     fn decide(&self, request: &Request<'_>, clock: Clock) -> Result<(), Denial> {
         if let Some(acl) = &self.acl {
             if !acl.allows(request.address) {

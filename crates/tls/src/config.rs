@@ -15,7 +15,7 @@ use rustls_pki_types::ServerName;
 
 use crate::tofu::strip_brackets;
 use crate::verifier::AnyClientCertificate;
-use crate::{Error, Identity, TofuVerifier};
+use crate::{Error, Identity, SniResolver, TofuVerifier};
 
 /// How a server treats client certificates.
 #[derive(Debug)]
@@ -56,6 +56,29 @@ pub fn server_config(
     identity: &Identity,
     client_auth: ClientAuth,
 ) -> Result<Arc<ServerConfig>, Error> {
+    let key = identity.certified_key(&provider())?;
+    server_config_with_resolver(
+        Arc::new(rustls::sign::SingleCertAndKey::from(key)),
+        client_auth,
+    )
+}
+
+/// A server configuration for several virtual hosts, each presenting its own
+/// identity by SNI (see [`SniResolver`]); the first host is the default.
+///
+/// # Errors
+/// As [`server_config`], or an empty or invalid host list.
+pub fn server_config_for_hosts(
+    hosts: &[(String, Identity)],
+    client_auth: ClientAuth,
+) -> Result<Arc<ServerConfig>, Error> {
+    server_config_with_resolver(Arc::new(SniResolver::new(hosts)?), client_auth)
+}
+
+fn server_config_with_resolver(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    client_auth: ClientAuth,
+) -> Result<Arc<ServerConfig>, Error> {
     let provider = provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
@@ -72,10 +95,7 @@ pub fn server_config(
         )),
         ClientAuth::None => builder.with_no_client_auth(),
     };
-    let config = builder.with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
-        identity.certified_key(&provider)?,
-    )));
-    Ok(Arc::new(config))
+    Ok(Arc::new(builder.with_cert_resolver(resolver)))
 }
 
 /// A client configuration verifying the server by `server_auth`, presenting

@@ -37,11 +37,15 @@ mod pem;
 mod pki;
 mod probe;
 mod session;
+mod sni;
 pub mod tofu;
 mod verifier;
 
 pub use certificate::{CertificateInfo, KeyAlgorithm, SubjectAltName, Validity};
-pub use config::{client_config, provider, server_config, server_name, ClientAuth, ServerAuth};
+pub use config::{
+    client_config, provider, server_config, server_config_for_hosts, server_name, ClientAuth,
+    ServerAuth,
+};
 pub use error::Error;
 pub use files::{create_private_dir, write_file, FileMode};
 pub use fingerprint::Fingerprint;
@@ -50,6 +54,7 @@ pub use pem::{load_certificates, load_private_key, load_roots, Identity};
 pub use pki::{layout, self_signed, DevPki, Issued, KeyType, PkiOptions, Usage};
 pub use probe::fetch_server_certificates;
 pub use session::HandshakeSummary;
+pub use sni::SniResolver;
 pub use tofu::{mismatch_in as mismatch, TofuStore, TofuVerifier};
 
 pub use rustls;
