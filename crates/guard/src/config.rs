@@ -161,6 +161,15 @@ impl Default for RateLimitConfig {
     }
 }
 
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: default_max_connections(),
+            max_connections_per_client: default_per_client(),
+        }
+    }
+}
+
 impl GuardConfig {
     /// Parses a TOML document with a `[guard]` table (or the table itself).
     ///

@@ -1,0 +1,262 @@
+//! A directory served as a capsule: maps a normalised request path to a file,
+//! a directory index, a generated listing, a redirect or "not found", and never
+//! to anything outside the root. Segments are percent-decoded only here, after
+//! the guard has seen the path; encoded separators, dot files and symbolic
+//! links that leave the root are all "not found".
+
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
+use tessera_guard::has_encoded_separator;
+
+use crate::Error;
+
+/// The file served for a directory when it exists.
+pub const INDEX_FILE: &str = "index.gmi";
+
+/// Entries a generated listing shows at most (a huge directory must not cost unbounded memory).
+pub const MAX_LISTING: usize = 10_000;
+
+/// Characters escaped in links of generated listings.
+const LINK: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// A directory served as a capsule.
+#[derive(Clone, Debug)]
+pub struct Capsule {
+    root: PathBuf,
+    gemtext_mime: String,
+    listings: bool,
+}
+
+/// What a path resolves to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolved {
+    /// A regular file inside the root and its MIME type.
+    File {
+        /// The file, symbolic links resolved.
+        path: PathBuf,
+        /// Its MIME type.
+        mime: String,
+    },
+    /// A generated gemtext listing of a directory without an index.
+    Listing(String),
+    /// A directory requested without its trailing slash: the path to redirect to.
+    Redirect(String),
+    /// Nothing servable.
+    NotFound,
+}
+
+impl Capsule {
+    /// Serves `root`; `.gmi` files as `gemtext_mime`; directories without an
+    /// index get a generated listing when `listings` is set.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `root` is not a readable directory.
+    pub fn new(root: &Path, gemtext_mime: String, listings: bool) -> Result<Self, Error> {
+        let root = root.canonicalize().map_err(|e| {
+            Error::Config(format!("capsule root {}: {e}", root.display()))
+        })?;
+        if !root.is_dir() {
+            return Err(Error::Config(format!(
+                "capsule root {} is not a directory",
+                root.display()
+            )));
+        }
+        Ok(Self {
+            root,
+            gemtext_mime,
+            listings,
+        })
+    }
+
+    /// The root, symbolic links resolved.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The MIME type `.gmi` files are served as.
+    pub fn gemtext_mime(&self) -> &str {
+        &self.gemtext_mime
+    }
+
+    /// Resolves a normalised path (`/`-rooted, no dot segments). Blocking file
+    /// system calls: run it off the async executor.
+    pub fn resolve(&self, path: &str) -> Resolved {
+        let Some(relative) = self.relative(path) else {
+            return Resolved::NotFound;
+        };
+        let candidate = self.root.join(&relative);
+        let Some(real) = self.inside_root(&candidate) else {
+            return Resolved::NotFound;
+        };
+        let Ok(metadata) = std::fs::metadata(&real) else {
+            return Resolved::NotFound;
+        };
+        if metadata.is_file() {
+            return self.file(real);
+        }
+        if !metadata.is_dir() {
+            return Resolved::NotFound;
+        }
+        if !path.ends_with('/') {
+            return Resolved::Redirect(format!("{path}/"));
+        }
+        let index = real.join(INDEX_FILE);
+        if let Some(index) = self.inside_root(&index).filter(|p| p.is_file()) {
+            return self.file(index);
+        }
+        if self.listings {
+            return Resolved::Listing(listing(&real, path));
+        }
+        Resolved::NotFound
+    }
+
+    /// The path below the root, or `None` for encoded separators, dot files
+    /// and anything that is not a plain name.
+    fn relative(&self, path: &str) -> Option<PathBuf> {
+        if has_encoded_separator(path) {
+            return None;
+        }
+        let mut relative = PathBuf::new();
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            let bytes: Vec<u8> = percent_decode_str(segment).collect();
+            if bytes.is_empty() || bytes[0] == b'.' || bytes.contains(&b'/') || bytes.contains(&0)
+            {
+                return None;
+            }
+            relative.push(OsStr::from_bytes(&bytes));
+        }
+        Some(relative)
+    }
+
+    /// `path` with symbolic links resolved, if it exists and stays inside the root.
+    fn inside_root(&self, path: &Path) -> Option<PathBuf> {
+        let real = path.canonicalize().ok()?;
+        real.starts_with(&self.root).then_some(real)
+    }
+
+    fn file(&self, path: PathBuf) -> Resolved {
+        let mime = match path.extension().and_then(OsStr::to_str) {
+            Some("gmi" | "gemini") => self.gemtext_mime.clone(),
+            _ => mime_guess::from_path(&path)
+                .first_or_octet_stream()
+                .essence_str()
+                .to_owned(),
+        };
+        Resolved::File { path, mime }
+    }
+}
+
+/// A gemtext listing of `dir` (requested as `path`): sorted, directories first
+/// with a trailing slash, dot files hidden, at most [`MAX_LISTING`] entries.
+fn listing(dir: &Path, path: &str) -> String {
+    let mut entries: Vec<(bool, String)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            if name.starts_with('.') {
+                return None;
+            }
+            let is_dir = entry.path().is_dir();
+            Some((!is_dir, name))
+        })
+        .take(MAX_LISTING)
+        .collect();
+    entries.sort();
+    let mut out = format!("# Index of {path}\n\n");
+    if path != "/" {
+        out.push_str("=> ../ ..\n");
+    }
+    for (is_file, name) in entries {
+        let slash = if is_file { "" } else { "/" };
+        let link = utf8_percent_encode(&name, LINK);
+        let _ = writeln!(out, "=> {link}{slash} {name}{slash}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capsule() -> (tempfile::TempDir, Capsule) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("docs")).unwrap();
+        std::fs::create_dir_all(root.join("empty")).unwrap();
+        std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+        std::fs::write(root.join("docs/a b.txt"), "text").unwrap();
+        std::fs::write(root.join("docs/pic.png"), "png").unwrap();
+        std::fs::write(root.join(".secret"), "hidden").unwrap();
+        std::fs::write(dir.path().join("outside.gmi"), "outside").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside.gmi"), root.join("escape.gmi"))
+            .unwrap();
+        std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
+        std::os::unix::fs::symlink(root.join("index.gmi"), root.join("inside.gmi")).unwrap();
+        let capsule =
+            Capsule::new(&root, "text/gemini; charset=utf-8".into(), true).unwrap();
+        (dir, capsule)
+    }
+
+    fn mime(resolved: &Resolved) -> Option<&str> {
+        match resolved {
+            Resolved::File { mime, .. } => Some(mime),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn serves_files_indexes_and_listings() {
+        let (_dir, capsule) = capsule();
+        assert_eq!(mime(&capsule.resolve("/")), Some("text/gemini; charset=utf-8"));
+        assert_eq!(mime(&capsule.resolve("/docs/a%20b.txt")), Some("text/plain"));
+        assert_eq!(mime(&capsule.resolve("/docs/pic.png")), Some("image/png"));
+        assert_eq!(capsule.resolve("/docs"), Resolved::Redirect("/docs/".into()));
+        let Resolved::Listing(listing) = capsule.resolve("/docs/") else {
+            panic!("expected a listing");
+        };
+        assert!(listing.contains("=> a%20b.txt a b.txt\n"), "{listing}");
+        assert!(listing.contains("=> ../ ..\n"));
+        assert_eq!(mime(&capsule.resolve("/inside.gmi")), Some("text/gemini; charset=utf-8"));
+    }
+
+    #[test]
+    fn never_leaves_the_root() {
+        let (_dir, capsule) = capsule();
+        for path in [
+            "/escape.gmi",
+            "/up/outside.gmi",
+            "/up/",
+            "/.secret",
+            "/%2esecret",
+            "/..%2Foutside.gmi",
+            "/docs%2F..%2F..%2Foutside.gmi",
+            "/missing",
+            "/index.gmi%00.png",
+        ] {
+            assert_eq!(capsule.resolve(path), Resolved::NotFound, "{path}");
+        }
+    }
+
+    #[test]
+    fn listings_can_be_turned_off() {
+        let (dir, _) = capsule();
+        let capsule = Capsule::new(&dir.path().join("root"), "text/gemini".into(), false).unwrap();
+        assert_eq!(capsule.resolve("/empty/"), Resolved::NotFound);
+    }
+}

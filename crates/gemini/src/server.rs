@@ -1,0 +1,452 @@
+//! The tokio driver of the capsule server: accept under connection caps, TLS
+//! under a deadline, one request line under a deadline, then the guard, the
+//! URL checks and the capsule, in the order of `../shared/spec/guard.md` §4.
+//! Every connection ends with close_notify and one access-log line.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tessera_guard::{
+    normalize, Chain, Clock, ConnectionLimits, Decision, Denial, Guard, Limiter, LimiterConfig, PeerCert,
+    Request as GuardRequest,
+};
+use tessera_tls::{server_config_for_hosts, CertificateInfo, ClientAuth};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::request::{find_line_end, parse_request, RequestError, MAX_REQUEST_LINE};
+use crate::{Capsule, Error, Header, Resolved, ServerSettings};
+
+/// Files up to this size are sent with their header in one write; larger ones stream.
+const INLINE_BODY: u64 = 64 * 1024;
+
+/// A bound capsule server.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    settings: ServerSettings,
+    by_name: HashMap<String, usize>,
+    acceptor: TlsAcceptor,
+    chain: Chain,
+    limits: Arc<ConnectionLimits>,
+    log_client_ip: bool,
+    port: u16,
+    origin: Instant,
+    denial_log: Limiter,
+    cancel: CancellationToken,
+}
+
+/// What one connection did, for the access log.
+#[derive(Debug, Default)]
+struct Exchange {
+    host: String,
+    path: String,
+    query_len: usize,
+    status: Option<u8>,
+    denial: Option<&'static str>,
+    bytes: u64,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .field("hosts", &self.shared.by_name.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Binds `listen` and prepares hosts, TLS and the guard.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the address cannot be bound; configuration errors.
+    pub async fn bind(listen: SocketAddr, settings: ServerSettings) -> Result<Self, Error> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(Error::io(format!("bind {listen}")))?;
+        Self::from_listener(listener, settings)
+    }
+
+    /// Serves on an already bound listener.
+    ///
+    /// # Errors
+    /// Configuration errors (no host, a bad certificate or guard setting).
+    pub fn from_listener(listener: TcpListener, settings: ServerSettings) -> Result<Self, Error> {
+        let identities: Vec<_> = settings
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.identity.clone()))
+            .collect();
+        let tls = server_config_for_hosts(&identities, ClientAuth::AnyCertificate)?;
+        let by_name = settings
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.name.clone(), i))
+            .collect();
+        let chain = settings.guard.build()?;
+        let connections = settings.guard.connections.clone().unwrap_or_default();
+        let ipv6_prefix = settings
+            .guard
+            .rate_limit
+            .as_ref()
+            .map_or(64, |r| r.ipv6_prefix);
+        let local = listener
+            .local_addr()
+            .map_err(Error::io("read the listening address"))?;
+        if settings.guard.log_client_ip {
+            tracing::warn!("log_client_ip is set: raw client addresses will be logged");
+        }
+        Ok(Self {
+            shared: Arc::new(Shared {
+                by_name,
+                acceptor: TlsAcceptor::from(tls),
+                chain,
+                limits: ConnectionLimits::new(
+                    connections.max_connections,
+                    connections.max_connections_per_client,
+                    ipv6_prefix,
+                ),
+                log_client_ip: settings.guard.log_client_ip,
+                port: settings.public_port.unwrap_or(local.port()),
+                origin: Instant::now(),
+                // One denial line per client and reason burst, then one per 10 s.
+                denial_log: Limiter::new(&LimiterConfig {
+                    rate: 0.1,
+                    burst: 3,
+                    ..LimiterConfig::default()
+                })?,
+                cancel: CancellationToken::new(),
+                settings,
+            }),
+            listener,
+        })
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// Only if the socket cannot report it.
+    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+        self.listener
+            .local_addr()
+            .map_err(Error::io("read the listening address"))
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and gives running
+    /// requests the shutdown grace before cutting them off.
+    ///
+    /// # Errors
+    /// None today: per-connection failures are logged, never fatal.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let Self { listener, shared } = self;
+        let tracker = TaskTracker::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (tcp, peer) = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // EMFILE and friends: pause instead of spinning; keep serving.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let shared = shared.clone();
+            tracker.spawn(async move {
+                let cancel = shared.cancel.clone();
+                tokio::select! {
+                    () = cancel.cancelled() => {}
+                    () = connection(&shared, tcp, peer) => {}
+                }
+            });
+        }
+        drop(listener);
+        tracker.close();
+        tracing::info!(running = tracker.len(), "shutting down");
+        if tokio::time::timeout(shared.settings.shutdown_grace, tracker.wait())
+            .await
+            .is_err()
+        {
+            shared.cancel.cancel();
+            tracker.wait().await;
+        }
+        Ok(())
+    }
+}
+
+async fn connection(shared: &Shared, tcp: TcpStream, peer: SocketAddr) {
+    let started = Instant::now();
+    let address = normalize(peer.ip());
+    // Connection stage, before any TLS byte: the caps.
+    let Ok(_slot) = shared.limits.acquire(address) else {
+        log_denial(shared, address, "too_many_connections");
+        return;
+    };
+    let _ = tcp.set_nodelay(true);
+    let handshake = tokio::time::timeout(
+        shared.settings.handshake_timeout,
+        shared.acceptor.accept(tcp),
+    )
+    .await;
+    let mut tls = match handshake {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => {
+            tracing::debug!(client = %client_id(shared, address), %error, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(client = %client_id(shared, address), "TLS handshake timed out");
+            return;
+        }
+    };
+    let (_, connection) = tls.get_ref();
+    let sni = connection.server_name().map(str::to_owned);
+    let cert = connection
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|der| CertificateInfo::from_rustls(der).ok());
+    let mut exchange = Exchange::default();
+    if let Err(error) = exchange_one(shared, &mut tls, address, sni, cert.as_ref(), &mut exchange).await {
+        tracing::debug!(client = %client_id(shared, address), %error, "connection ended early");
+    }
+    // close_notify, so the client knows the body is complete.
+    let _ = tokio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
+    access_log(shared, address, cert.as_ref(), &exchange, started.elapsed());
+}
+
+/// Reads one request and answers it.
+async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared,
+    stream: &mut S,
+    address: IpAddr,
+    sni: Option<String>,
+    cert: Option<&CertificateInfo>,
+    exchange: &mut Exchange,
+) -> Result<(), Error> {
+    let line = match tokio::time::timeout(shared.settings.request_timeout, read_line(stream)).await
+    {
+        Err(_) => return send(shared, stream, &Header::request_timeout(), None, exchange).await,
+        Ok(Err(error)) => return Err(error),
+        Ok(Ok(line)) => line,
+    };
+    let peer_cert = cert.map(|info| PeerCert {
+        fingerprint: tessera_guard::CertFingerprint(*info.fingerprint().as_bytes()),
+        not_before: info.not_before(),
+        not_after: info.not_after(),
+    });
+    let clock = Clock {
+        monotonic_ns: u64::try_from(shared.origin.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        wall: time::OffsetDateTime::now_utc(),
+    };
+    // ACL and rate limit: every request line is charged once, parsable or not.
+    let admission = GuardRequest {
+        address: Some(address),
+        path: None,
+        cert: peer_cert.as_ref(),
+    };
+    if let Decision::Deny(denial) = shared.chain.check(&admission, clock) {
+        return refuse(shared, stream, address, &denial, exchange).await;
+    }
+    let request = match line.and_then(|line| parse_request(&line)) {
+        Ok(request) => request,
+        Err(error) => {
+            return send(shared, stream, &Header::bad_request(error.to_string()), None, exchange).await
+        }
+    };
+    exchange.host.clone_from(&request.host);
+    exchange.path.clone_from(&request.path);
+    exchange.query_len = request.url.query().map_or(0, str::len);
+    let foreign_sni = sni.is_some_and(|sni| {
+        tessera_tls::tofu::normalize_host(&sni).map_or(true, |sni| sni != request.host)
+    });
+    let host = shared.by_name.get(&request.host).copied();
+    let (Some(host), false, true) = (
+        host,
+        foreign_sni,
+        request.port.is_none_or(|port| port == shared.port),
+    ) else {
+        return send(shared, stream, &Header::proxy_refused(), None, exchange).await;
+    };
+    if let Decision::Deny(denial) =
+        shared
+            .chain
+            .check_certs(&request.path, peer_cert.as_ref(), clock.wall)
+    {
+        return refuse(shared, stream, address, &denial, exchange).await;
+    }
+    let capsule = shared.settings.hosts[host].capsule.clone();
+    let path = request.path.clone();
+    let response = tokio::task::spawn_blocking(move || load(&capsule, &path))
+        .await
+        .unwrap_or_else(|_| (Header::internal_error(), None));
+    send(shared, stream, &response.0, response.1, exchange).await
+}
+
+/// Answers a guard denial with its status line (`../shared/spec/guard.md` §3) and logs it.
+async fn refuse<S: AsyncWrite + Unpin>(
+    shared: &Shared,
+    stream: &mut S,
+    address: IpAddr,
+    denial: &Denial,
+    exchange: &mut Exchange,
+) -> Result<(), Error> {
+    exchange.denial = Some(denial.reason.name());
+    log_denial(shared, address, denial.reason.name());
+    let status = denial.gemini_status();
+    let (code, meta) = status.split_once(' ').unwrap_or((&status, ""));
+    let header = Header::new(code.parse().unwrap_or(40), meta);
+    send(shared, stream, &header, None, exchange).await
+}
+
+/// The body of a response: small files in memory, large ones streamed.
+#[derive(Debug)]
+enum Body {
+    Bytes(Vec<u8>),
+    File(std::fs::File),
+}
+
+/// Resolves a path to a header and body (blocking file system calls).
+fn load(capsule: &Capsule, path: &str) -> (Header, Option<Body>) {
+    match capsule.resolve(path) {
+        Resolved::File { path, mime } => match open(&path) {
+            Ok(body) => (Header::success(mime), Some(body)),
+            Err(error) => {
+                tracing::warn!(file = %path.display(), %error, "cannot read file");
+                (Header::not_found(), None)
+            }
+        },
+        Resolved::Listing(text) => (
+            Header::success(capsule.gemtext_mime()),
+            Some(Body::Bytes(text.into_bytes())),
+        ),
+        Resolved::Redirect(target) => (Header::redirect(target), None),
+        Resolved::NotFound => (Header::not_found(), None),
+    }
+}
+
+fn open(path: &PathBuf) -> std::io::Result<Body> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    if size > INLINE_BODY {
+        return Ok(Body::File(file));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok(Body::Bytes(bytes))
+}
+
+/// Reads the request line: `Ok(Ok(url bytes))`, `Ok(Err)` for a line that
+/// can only be answered with 59, `Err` when the connection failed.
+async fn read_line<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Result<Result<Vec<u8>, RequestError>, Error> {
+    let mut buffer = Vec::with_capacity(MAX_REQUEST_LINE);
+    let mut chunk = [0u8; MAX_REQUEST_LINE];
+    loop {
+        if let Some(end) = find_line_end(&buffer) {
+            return Ok(end.map(|len| {
+                buffer.truncate(len);
+                buffer
+            }));
+        }
+        let want = MAX_REQUEST_LINE - buffer.len();
+        let read = stream
+            .read(&mut chunk[..want])
+            .await
+            .map_err(Error::io("read the request"))?;
+        if read == 0 {
+            return Ok(Err(RequestError::NoCrlf));
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+}
+
+async fn send<S: AsyncWrite + Unpin>(
+    shared: &Shared,
+    stream: &mut S,
+    header: &Header,
+    body: Option<Body>,
+    exchange: &mut Exchange,
+) -> Result<(), Error> {
+    exchange.status = Some(header.status);
+    let work = async {
+        let mut bytes = header.to_line().into_bytes();
+        match body {
+            None => stream.write_all(&bytes).await?,
+            Some(Body::Bytes(body)) => {
+                exchange.bytes = body.len() as u64;
+                bytes.extend_from_slice(&body);
+                stream.write_all(&bytes).await?;
+            }
+            Some(Body::File(file)) => {
+                stream.write_all(&bytes).await?;
+                let mut file = tokio::fs::File::from_std(file);
+                exchange.bytes = tokio::io::copy(&mut file, stream).await?;
+            }
+        }
+        stream.flush().await
+    };
+    tokio::time::timeout(shared.settings.send_timeout, work)
+        .await
+        .map_err(|_| Error::Timeout("sending the response"))?
+        .map_err(Error::io("send the response"))
+}
+
+fn client_id(shared: &Shared, address: IpAddr) -> String {
+    shared
+        .settings
+        .client_ids
+        .id(address, time::OffsetDateTime::now_utc())
+}
+
+/// Logs a denial, at most a few per client per 10 s so floods do not flood the log.
+fn log_denial(shared: &Shared, address: IpAddr, reason: &'static str) {
+    let now = u64::try_from(shared.origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    if shared.denial_log.check(address, now).is_ok() {
+        tracing::warn!(client = %client_id(shared, address), reason, "request denied");
+    }
+}
+
+fn access_log(
+    shared: &Shared,
+    address: IpAddr,
+    cert: Option<&CertificateInfo>,
+    exchange: &Exchange,
+    elapsed: Duration,
+) {
+    let Some(status) = exchange.status else {
+        return;
+    };
+    let client = client_id(shared, address);
+    let ip = shared.log_client_ip.then(|| address.to_string());
+    tracing::info!(
+        target: "tessera::gemini::access",
+        client = %client,
+        ip = ip.as_deref(),
+        host = %exchange.host,
+        path = %exchange.path,
+        query_len = exchange.query_len,
+        status,
+        denial = exchange.denial,
+        bytes = exchange.bytes,
+        cert = cert.map(|c| c.fingerprint().short()),
+        ms = elapsed.as_secs_f64() * 1e3,
+        "request"
+    );
+}
