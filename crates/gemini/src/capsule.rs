@@ -66,9 +66,9 @@ impl Capsule {
     /// # Errors
     /// [`Error::Config`] when `root` is not a readable directory.
     pub fn new(root: &Path, gemtext_mime: String, listings: bool) -> Result<Self, Error> {
-        let root = root.canonicalize().map_err(|e| {
-            Error::Config(format!("capsule root {}: {e}", root.display()))
-        })?;
+        let root = root
+            .canonicalize()
+            .map_err(|e| Error::Config(format!("capsule root {}: {e}", root.display())))?;
         if !root.is_dir() {
             return Err(Error::Config(format!(
                 "capsule root {} is not a directory",
@@ -133,8 +133,7 @@ impl Capsule {
         let mut relative = PathBuf::new();
         for segment in path.split('/').filter(|s| !s.is_empty()) {
             let bytes: Vec<u8> = percent_decode_str(segment).collect();
-            if bytes.is_empty() || bytes[0] == b'.' || bytes.contains(&b'/') || bytes.contains(&0)
-            {
+            if bytes.is_empty() || bytes[0] == b'.' || bytes.contains(&b'/') || bytes.contains(&0) {
                 return None;
             }
             relative.push(OsStr::from_bytes(&bytes));
@@ -208,8 +207,7 @@ mod tests {
             .unwrap();
         std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
         std::os::unix::fs::symlink(root.join("index.gmi"), root.join("inside.gmi")).unwrap();
-        let capsule =
-            Capsule::new(&root, "text/gemini; charset=utf-8".into(), true).unwrap();
+        let capsule = Capsule::new(&root, "text/gemini; charset=utf-8".into(), true).unwrap();
         (dir, capsule)
     }
 
@@ -223,16 +221,28 @@ mod tests {
     #[test]
     fn serves_files_indexes_and_listings() {
         let (_dir, capsule) = capsule();
-        assert_eq!(mime(&capsule.resolve("/")), Some("text/gemini; charset=utf-8"));
-        assert_eq!(mime(&capsule.resolve("/docs/a%20b.txt")), Some("text/plain"));
+        assert_eq!(
+            mime(&capsule.resolve("/")),
+            Some("text/gemini; charset=utf-8")
+        );
+        assert_eq!(
+            mime(&capsule.resolve("/docs/a%20b.txt")),
+            Some("text/plain")
+        );
         assert_eq!(mime(&capsule.resolve("/docs/pic.png")), Some("image/png"));
-        assert_eq!(capsule.resolve("/docs"), Resolved::Redirect("/docs/".into()));
+        assert_eq!(
+            capsule.resolve("/docs"),
+            Resolved::Redirect("/docs/".into())
+        );
         let Resolved::Listing(listing) = capsule.resolve("/docs/") else {
             panic!("expected a listing");
         };
         assert!(listing.contains("=> a%20b.txt a b.txt\n"), "{listing}");
         assert!(listing.contains("=> ../ ..\n"));
-        assert_eq!(mime(&capsule.resolve("/inside.gmi")), Some("text/gemini; charset=utf-8"));
+        assert_eq!(
+            mime(&capsule.resolve("/inside.gmi")),
+            Some("text/gemini; charset=utf-8")
+        );
     }
 
     #[test]

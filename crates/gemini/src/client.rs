@@ -85,10 +85,12 @@ impl Client {
             if redirects.len() >= self.options.max_redirects {
                 return Err(Error::TooManyRedirects(self.options.max_redirects));
             }
-            let target = url.join(&response.header.meta).map_err(|e| Error::InvalidUrl {
-                url: response.header.meta.clone(),
-                reason: format!("redirect target: {e}"),
-            })?;
+            let target = url
+                .join(&response.header.meta)
+                .map_err(|e| Error::InvalidUrl {
+                    url: response.header.meta.clone(),
+                    reason: format!("redirect target: {e}"),
+                })?;
             if target.scheme() != "gemini" {
                 return Err(Error::InvalidUrl {
                     url: target.to_string(),
@@ -200,7 +202,10 @@ fn host_and_port(url: &Url) -> Result<(String, u16), Error> {
             url: url.to_string(),
             reason: "no host".into(),
         })?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     Ok((host, url.port().unwrap_or(DEFAULT_PORT)))
 }
 
@@ -241,7 +246,9 @@ async fn read_header<S: tokio::io::AsyncRead + Unpin>(
             Err(error) => return Err(Error::io("read the response header")(error)),
         };
         if read == 0 {
-            return Err(Error::BadResponse("connection closed before a header".into()));
+            return Err(Error::BadResponse(
+                "connection closed before a header".into(),
+            ));
         }
         buffer.extend_from_slice(&chunk[..read]);
     }
@@ -269,12 +276,20 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
-        assert_eq!(parse_url("gemini://example.org").unwrap().as_str(), "gemini://example.org/");
+        assert_eq!(
+            parse_url("gemini://example.org").unwrap().as_str(),
+            "gemini://example.org/"
+        );
         assert_eq!(
             parse_url("gemini://example.org/a#frag").unwrap().as_str(),
             "gemini://example.org/a"
         );
-        for bad in ["https://example.org/", "gemini://u@example.org/", "gemini:///x", "nope"] {
+        for bad in [
+            "https://example.org/",
+            "gemini://u@example.org/",
+            "gemini:///x",
+            "nope",
+        ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
         let long = format!("gemini://example.org/{}", "a".repeat(1100));

@@ -132,11 +132,9 @@ impl ConfigFile {
             let identity = match (&host.cert, &host.key) {
                 (Some(cert), Some(key)) => Identity::load(cert, key)?,
                 (None, None) => identity::load_or_generate(cert_dir, &name)?,
-                _ => {
-                    return Err(Error::Config(format!(
-                        "host {name}: give both cert and key, or neither for a generated certificate"
-                    )))
-                }
+                _ => return Err(Error::Config(format!(
+                    "host {name}: give both cert and key, or neither for a generated certificate"
+                ))),
             };
             let capsule = Capsule::new(&host.root, mime.clone(), listings)?;
             hosts.push(VirtualHost {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tessera_guard::{
-    normalize, Chain, Clock, ConnectionLimits, Decision, Denial, Guard, Limiter, LimiterConfig, PeerCert,
-    Request as GuardRequest,
+    normalize, Chain, Clock, ConnectionLimits, Decision, Denial, Guard, Limiter, LimiterConfig,
+    PeerCert, Request as GuardRequest,
 };
 use tessera_tls::{server_config_for_hosts, CertificateInfo, ClientAuth};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -221,7 +221,9 @@ async fn connection(shared: &Shared, tcp: TcpStream, peer: SocketAddr) {
         .and_then(|chain| chain.first())
         .and_then(|der| CertificateInfo::from_rustls(der).ok());
     let mut exchange = Exchange::default();
-    if let Err(error) = exchange_one(shared, &mut tls, address, sni, cert.as_ref(), &mut exchange).await {
+    if let Err(error) =
+        exchange_one(shared, &mut tls, address, sni, cert.as_ref(), &mut exchange).await
+    {
         tracing::debug!(client = %client_id(shared, address), %error, "connection ended early");
     }
     // close_notify, so the client knows the body is complete.
@@ -265,7 +267,14 @@ async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
     let request = match line.and_then(|line| parse_request(&line)) {
         Ok(request) => request,
         Err(error) => {
-            return send(shared, stream, &Header::bad_request(error.to_string()), None, exchange).await
+            return send(
+                shared,
+                stream,
+                &Header::bad_request(error.to_string()),
+                None,
+                exchange,
+            )
+            .await
         }
     };
     exchange.host.clone_from(&request.host);

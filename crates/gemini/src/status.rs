@@ -117,7 +117,9 @@ impl Header {
     pub fn parse(line: &[u8]) -> Result<Self, Error> {
         let bad = |why: &str| Error::BadResponse(why.to_owned());
         let text = std::str::from_utf8(line).map_err(|_| bad("header is not UTF-8"))?;
-        let digits = text.get(..2).ok_or_else(|| bad("header shorter than a status"))?;
+        let digits = text
+            .get(..2)
+            .ok_or_else(|| bad("header shorter than a status"))?;
         if !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad("header does not start with two digits"));
         }

@@ -95,7 +95,12 @@ impl Chain {
     /// limit before they parse (`../shared/spec/guard.md` §4): call
     /// [`Guard::check`] with `path: None` on the raw request (ACL, limits), then
     /// this with the normalised path (certificate rules only, never charged twice).
-    pub fn check_certs(&self, path: &str, cert: Option<&PeerCert>, wall: OffsetDateTime) -> Decision {
+    pub fn check_certs(
+        &self,
+        path: &str,
+        cert: Option<&PeerCert>,
+        wall: OffsetDateTime,
+    ) -> Decision {
         let Some(certs) = &self.certs else {
             return Decision::Allow;
         };
