@@ -8,6 +8,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+/// A child process (a server under test, a baseline) killed on every path.
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Calls `op` repeatedly for `duration`; returns calls per second.
 pub(crate) fn rate(
     duration: Duration,

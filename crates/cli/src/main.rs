@@ -6,6 +6,8 @@ mod bench;
 mod certs;
 mod demo;
 mod fingerprint;
+mod gemini;
+mod gemini_bench;
 mod guard;
 mod logging;
 mod loopback;
@@ -68,6 +70,9 @@ enum Command {
     /// Capability tokens: keys, mint, prove, verify, job signatures, the signer sidecar.
     #[command(subcommand)]
     Trust(trust::TrustCommand),
+    /// Gemini: serve a capsule, fetch a URL with TOFU, benchmark against molly-brown.
+    #[command(subcommand)]
+    Gemini(gemini::GeminiCommand),
     /// TLS measurements and a tour of tessera-tls.
     #[command(subcommand)]
     Tls(tls_bench::TlsCommand),
@@ -98,6 +103,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Pow(command) => pow::run(command),
         Command::Tlslp(command) => tlslp::run(command),
         Command::Trust(command) => trust::run(command),
+        Command::Gemini(command) => gemini::run(command),
         Command::Tls(command) => tls_bench::run(command),
     }
 }

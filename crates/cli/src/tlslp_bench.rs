@@ -3,12 +3,14 @@
 //! held waiting in WORK (server in a child process, so only its RSS counts).
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
+use crate::bench::KillOnDrop;
 use clap::Args;
 use tessera_tls::rustls::client::Resumption;
 use tessera_tls::rustls::pki_types::ServerName;
@@ -163,16 +165,6 @@ async fn sessions_per_second(args: &BenchArgs) -> anyhow::Result<(f64, u64)> {
     );
     let done = done.load(Ordering::Relaxed);
     Ok((done as f64 / elapsed, done))
-}
-
-/// Kills the child server on every path.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// (held, KiB per session, RSS idle, RSS loaded) of a child `tessera tlslp server`.

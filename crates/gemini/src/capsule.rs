@@ -92,8 +92,8 @@ impl Capsule {
         &self.gemtext_mime
     }
 
-    /// Resolves a normalised path (`/`-rooted, no dot segments). Blocking file
-    /// system calls: run it off the async executor.
+    /// Resolves a normalised path (`/`-rooted, no dot segments) with a few
+    /// blocking system calls (`canonicalize`, `metadata`).
     pub fn resolve(&self, path: &str) -> Resolved {
         let Some(relative) = self.relative(path) else {
             return Resolved::NotFound;

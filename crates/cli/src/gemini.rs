@@ -1,0 +1,364 @@
+//! `tessera gemini`: serve a capsule, fetch a URL, and measure both against
+//! molly-brown.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use tessera_gemini::{Client, ClientOptions, ConfigFile, HostConfig, Server, StatusClass};
+use tessera_guard::{CertRuleConfig, ConnectionsConfig, RateLimitConfig};
+use tessera_tls::tofu::RotationPolicy;
+use tessera_tls::{Identity, TofuStore};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GeminiCommand {
+    /// Serve a directory (or several virtual hosts) as a Gemini capsule.
+    ///
+    /// `.gmi` files are served as text/gemini, other files by extension;
+    /// a directory serves its index.gmi or a generated listing. Without
+    /// --cert/--key a self-signed certificate is generated once per host and
+    /// kept in --cert-dir, so clients that pinned it keep trusting it. Runs
+    /// until SIGINT/SIGTERM, then lets running requests finish.
+    Serve(Box<ServeArgs>),
+    /// Fetch a gemini:// URL and print the body.
+    ///
+    /// The server is pinned on first use in the TOFU store; a changed
+    /// certificate is refused before the request is sent. Exit status: 0 for
+    /// a 2x response, the status itself (10-69) for any other, 1 for errors
+    /// (network, TLS, TOFU mismatch, malformed response).
+    Get(GetArgs),
+    /// Requests per second for a small .gmi file, 1 and 32 clients, a new TLS
+    /// connection per request, next to molly-brown serving the same file.
+    Bench(crate::gemini_bench::BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// TOML configuration (hosts, guard, timeouts); flags below override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory to serve for --hostname.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Address to listen on [default: [::]:1965, or 0.0.0.0:1965 without IPv6].
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// Host name of the --root capsule (URLs naming other hosts get 53).
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    hostname: String,
+    /// Certificate chain (PEM) for --hostname; with --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) for --hostname; with --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Where generated certificates and the log key are kept [default: $XDG_DATA_HOME/tessera/gemini].
+    #[arg(long, value_name = "DIR")]
+    cert_dir: Option<PathBuf>,
+    /// Paths under PREFIX need a client certificate (any); repeatable. Without one: 60.
+    #[arg(long, value_name = "PREFIX")]
+    require_cert: Vec<String>,
+    /// Paths under PREFIX need a certificate with this SHA-256 fingerprint;
+    /// repeatable, several per prefix allowed. Another certificate: 61.
+    #[arg(long, value_name = "PREFIX=FINGERPRINT")]
+    allow_cert: Vec<String>,
+    /// Per-client rate limit: a burst of N requests, then one every SECONDS/N;
+    /// over it clients get `44 <seconds to wait>`.
+    #[arg(long, value_name = "N/SECONDS")]
+    rate_limit: Option<String>,
+    /// `lang` parameter for text/gemini (e.g. en).
+    #[arg(long)]
+    lang: Option<String>,
+    /// `charset` parameter for text/gemini [default: utf-8].
+    #[arg(long)]
+    charset: Option<String>,
+    /// Answer 51 for directories without index.gmi instead of a generated listing.
+    #[arg(long)]
+    no_listings: bool,
+    /// Open connections at most [default: 1024].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Open connections per client (IPv4 address, IPv6 /64) at most [default: 16].
+    #[arg(long, value_name = "N")]
+    max_connections_per_client: Option<usize>,
+    /// Seconds for the request line after the handshake [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    request_timeout: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GetArgs {
+    /// The gemini:// URL.
+    url: String,
+    /// Client certificate and key presented when the server asks: CERT.pem,KEY.pem.
+    #[arg(long, value_name = "CERT,KEY")]
+    identity: Option<String>,
+    /// Write the body here instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// TOFU store [default: $XDG_DATA_HOME/tessera/tofu.sqlite3].
+    #[arg(long, env = "TESSERA_TOFU_DB", value_name = "FILE")]
+    tofu_db: Option<PathBuf>,
+    /// What a changed certificate means: always a mismatch, or accepted once
+    /// the pinned one has expired.
+    #[arg(long, value_enum, default_value_t = Rotation::Never)]
+    tofu_rotation: Rotation,
+    /// Redirects followed at most.
+    #[arg(long, default_value_t = 5)]
+    max_redirects: usize,
+    /// Seconds allowed for each step (connect, handshake, header, body).
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// Largest body accepted, in bytes.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_size: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Rotation {
+    /// Any change is a mismatch.
+    Never,
+    /// Accept a new certificate when the pinned one has expired.
+    AfterExpiry,
+}
+
+pub(crate) fn run(command: GeminiCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        GeminiCommand::Serve(args) => serve(*args),
+        GeminiCommand::Get(args) => get(&args),
+        GeminiCommand::Bench(args) => crate::gemini_bench::run(&args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let file = settings_file(&args)?;
+    let cert_dir = match &args.cert_dir {
+        Some(dir) => dir.clone(),
+        None => crate::paths::data_dir()?.join("gemini"),
+    };
+    let settings = file.resolve(&cert_dir)?;
+    crate::runtime()?.block_on(async {
+        let listener = match (args.listen, &file.listen) {
+            (Some(listen), _) => bind(listen).await?,
+            (None, Some(listen)) => bind(
+                listen
+                    .parse()
+                    .with_context(|| format!("listen = {listen:?} is not ADDR:PORT"))?,
+            )
+            .await?,
+            (None, None) => match bind("[::]:1965".parse()?).await {
+                Ok(listener) => listener,
+                Err(_) => bind("0.0.0.0:1965".parse()?).await?,
+            },
+        };
+        let addr = listener.local_addr()?;
+        let server = Server::from_listener(listener, settings.clone())?;
+        let mut out = std::io::stdout().lock();
+        for host in &settings.hosts {
+            writeln!(
+                out,
+                "serving gemini://{}:{}/ from {}",
+                host.name,
+                addr.port(),
+                host.capsule.root().display()
+            )?;
+        }
+        writeln!(out, "listening on {addr}")?;
+        out.flush()?;
+        drop(out);
+        server.run(tessera_tlslp::cli::shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// The configuration file with the flags merged in.
+fn settings_file(args: &ServeArgs) -> anyhow::Result<ConfigFile> {
+    let mut file = match &args.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    match &args.root {
+        Some(root) => {
+            let host = HostConfig {
+                name: args.hostname.clone(),
+                root: root.clone(),
+                cert: args.cert.clone(),
+                key: args.key.clone(),
+            };
+            file.hosts.retain(|h| !h.name.eq_ignore_ascii_case(&host.name));
+            file.hosts.insert(0, host);
+        }
+        None if args.cert.is_some() => {
+            anyhow::bail!("--cert and --key are for the --root capsule; give --root too")
+        }
+        None => {}
+    }
+    if args.cert_dir.is_some() {
+        file.cert_dir.clone_from(&args.cert_dir);
+    }
+    if args.lang.is_some() {
+        file.lang.clone_from(&args.lang);
+    }
+    if args.charset.is_some() {
+        file.charset.clone_from(&args.charset);
+    }
+    if args.no_listings {
+        file.directory_listings = Some(false);
+    }
+    if args.request_timeout.is_some() {
+        file.request_timeout = args.request_timeout;
+    }
+    if args.max_connections.is_some() || args.max_connections_per_client.is_some() {
+        let connections = file.guard.connections.get_or_insert_with(ConnectionsConfig::default);
+        if let Some(max) = args.max_connections {
+            connections.max_connections = max;
+        }
+        if let Some(max) = args.max_connections_per_client {
+            connections.max_connections_per_client = max;
+        }
+    }
+    if let Some(spec) = &args.rate_limit {
+        file.guard.rate_limit = Some(parse_rate_limit(spec)?);
+    }
+    for prefix in &args.require_cert {
+        file.guard.cert_rules.push(CertRuleConfig {
+            prefix: prefix.clone(),
+            mode: Some("any".into()),
+            fingerprints: Vec::new(),
+            require_cert: false,
+            allowed_fingerprints: None,
+        });
+    }
+    for entry in &args.allow_cert {
+        let (prefix, fingerprint) = entry
+            .split_once('=')
+            .with_context(|| format!("--allow-cert {entry:?}: expected PREFIX=FINGERPRINT"))?;
+        match file
+            .guard
+            .cert_rules
+            .iter_mut()
+            .find(|rule| rule.prefix == prefix && rule.mode.as_deref() == Some("listed"))
+        {
+            Some(rule) => rule.fingerprints.push(fingerprint.to_owned()),
+            None => file.guard.cert_rules.push(CertRuleConfig {
+                prefix: prefix.to_owned(),
+                mode: Some("listed".into()),
+                fingerprints: vec![fingerprint.to_owned()],
+                require_cert: false,
+                allowed_fingerprints: None,
+            }),
+        }
+    }
+    Ok(file)
+}
+
+/// `N/SECONDS`: burst N, refilled at N per SECONDS.
+fn parse_rate_limit(spec: &str) -> anyhow::Result<RateLimitConfig> {
+    let parsed = spec.split_once('/').and_then(|(n, seconds)| {
+        Some((n.trim().parse::<u32>().ok()?, seconds.trim().parse::<f64>().ok()?))
+    });
+    match parsed {
+        Some((n, seconds)) if n >= 1 && seconds.is_finite() && seconds > 0.0 => {
+            Ok(RateLimitConfig {
+                rate: f64::from(n) / seconds,
+                burst: n,
+                ..RateLimitConfig::default()
+            })
+        }
+        _ => anyhow::bail!(
+            "--rate-limit {spec:?}: expected N/SECONDS with N >= 1 and SECONDS > 0, e.g. 10/60"
+        ),
+    }
+}
+
+fn get(args: &GetArgs) -> anyhow::Result<ExitCode> {
+    let identity = match &args.identity {
+        Some(pair) => {
+            let (cert, key) = pair
+                .split_once(',')
+                .with_context(|| format!("--identity {pair:?}: expected CERT.pem,KEY.pem"))?;
+            Some(Identity::load(cert.as_ref(), key.as_ref())?)
+        }
+        None => None,
+    };
+    anyhow::ensure!(
+        args.timeout.is_finite() && args.timeout > 0.0,
+        "--timeout must be a positive number of seconds"
+    );
+    let db = match &args.tofu_db {
+        Some(path) => path.clone(),
+        None => crate::paths::default_tofu_db()?,
+    };
+    let mut store = TofuStore::open(&db)?;
+    store.set_rotation_policy(match args.tofu_rotation {
+        Rotation::Never => RotationPolicy::Never,
+        Rotation::AfterExpiry => RotationPolicy::AfterExpiry,
+    });
+    let client = Client::new(
+        Arc::new(store),
+        ClientOptions {
+            identity,
+            timeout: Duration::from_secs_f64(args.timeout),
+            max_body: args.max_size,
+            max_redirects: args.max_redirects,
+        },
+    );
+    let response = crate::runtime()?.block_on(client.get(&args.url))?;
+    for hop in &response.redirects {
+        tracing::info!(to = %hop, "redirected");
+    }
+    if response.header.class() != Some(StatusClass::Success) {
+        let what = match response.header.class() {
+            Some(StatusClass::Input) => "the server asks for input",
+            Some(StatusClass::TemporaryFailure) => "temporary failure",
+            Some(StatusClass::PermanentFailure) => "permanent failure",
+            Some(StatusClass::CertificateRequired) => "client certificate problem",
+            _ => "unexpected status",
+        };
+        let _ = writeln!(
+            std::io::stderr(),
+            "tessera gemini: {} ({what}) from {}",
+            response.header,
+            response.url
+        );
+        return Ok(ExitCode::from(response.header.status));
+    }
+    tracing::info!(mime = %response.header.meta, bytes = response.body.len(), "response");
+    match &args.output {
+        Some(path) => std::fs::write(path, &response.body)
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&response.body)?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_parse() {
+        let limit = parse_rate_limit("10/60").unwrap();
+        assert_eq!(limit.burst, 10);
+        assert!((limit.rate - 10.0 / 60.0).abs() < 1e-12);
+        for bad in ["10", "0/60", "10/0", "a/b", "10/-1", "10/inf"] {
+            assert!(parse_rate_limit(bad).is_err(), "{bad}");
+        }
+    }
+}
