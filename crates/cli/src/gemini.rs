@@ -129,14 +129,14 @@ enum Rotation {
 
 pub(crate) fn run(command: GeminiCommand) -> anyhow::Result<ExitCode> {
     match command {
-        GeminiCommand::Serve(args) => serve(*args),
+        GeminiCommand::Serve(args) => serve(&args),
         GeminiCommand::Get(args) => get(&args),
         GeminiCommand::Bench(args) => crate::gemini_bench::run(&args),
     }
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let file = settings_file(&args)?;
+fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let file = settings_file(args)?;
     let cert_dir = match &args.cert_dir {
         Some(dir) => dir.clone(),
         None => crate::paths::data_dir()?.join("gemini"),
@@ -145,12 +145,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::runtime()?.block_on(async {
         let listener = match (args.listen, &file.listen) {
             (Some(listen), _) => bind(listen).await?,
-            (None, Some(listen)) => bind(
-                listen
-                    .parse()
-                    .with_context(|| format!("listen = {listen:?} is not ADDR:PORT"))?,
-            )
-            .await?,
+            (None, Some(listen)) => {
+                bind(
+                    listen
+                        .parse()
+                        .with_context(|| format!("listen = {listen:?} is not ADDR:PORT"))?,
+                )
+                .await?
+            }
             (None, None) => match bind("[::]:1965".parse()?).await {
                 Ok(listener) => listener,
                 Err(_) => bind("0.0.0.0:1965".parse()?).await?,
@@ -197,7 +199,8 @@ fn settings_file(args: &ServeArgs) -> anyhow::Result<ConfigFile> {
                 cert: args.cert.clone(),
                 key: args.key.clone(),
             };
-            file.hosts.retain(|h| !h.name.eq_ignore_ascii_case(&host.name));
+            file.hosts
+                .retain(|h| !h.name.eq_ignore_ascii_case(&host.name));
             file.hosts.insert(0, host);
         }
         None if args.cert.is_some() => {
@@ -221,7 +224,10 @@ fn settings_file(args: &ServeArgs) -> anyhow::Result<ConfigFile> {
         file.request_timeout = args.request_timeout;
     }
     if args.max_connections.is_some() || args.max_connections_per_client.is_some() {
-        let connections = file.guard.connections.get_or_insert_with(ConnectionsConfig::default);
+        let connections = file
+            .guard
+            .connections
+            .get_or_insert_with(ConnectionsConfig::default);
         if let Some(max) = args.max_connections {
             connections.max_connections = max;
         }
@@ -267,7 +273,10 @@ fn settings_file(args: &ServeArgs) -> anyhow::Result<ConfigFile> {
 /// `N/SECONDS`: burst N, refilled at N per SECONDS.
 fn parse_rate_limit(spec: &str) -> anyhow::Result<RateLimitConfig> {
     let parsed = spec.split_once('/').and_then(|(n, seconds)| {
-        Some((n.trim().parse::<u32>().ok()?, seconds.trim().parse::<f64>().ok()?))
+        Some((
+            n.trim().parse::<u32>().ok()?,
+            seconds.trim().parse::<f64>().ok()?,
+        ))
     });
     match parsed {
         Some((n, seconds)) if n >= 1 && seconds.is_finite() && seconds > 0.0 => {

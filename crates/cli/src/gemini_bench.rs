@@ -62,22 +62,25 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let runtime = crate::runtime()?;
     let duration = Duration::from_secs_f64(args.seconds);
     let (ours, _server) = start_tessera(dir.path(), &root, &cert, &key)?;
-    let mut results = serde_json::Map::new();
-    for &clients in &args.clients {
-        let rate = runtime.block_on(measure(ours, clients, duration))?;
-        results.insert(format!("c{clients}_requests_per_s"), rate.into());
-    }
-    let baseline = if args.no_baseline {
+    let molly = if args.no_baseline {
         None
     } else {
-        let (theirs, _molly) = start_molly(dir.path(), &root, &cert, &key, &runtime)?;
-        let mut baseline = serde_json::Map::new();
-        for &clients in &args.clients {
-            let rate = runtime.block_on(measure(theirs, clients, duration))?;
-            baseline.insert(format!("c{clients}_requests_per_s"), rate.into());
-        }
-        Some(serde_json::Value::Object(baseline))
+        Some(start_molly(dir.path(), &root, &cert, &key, &runtime)?)
     };
+    // Interleaved (ours, then theirs, per client count) so drift on the
+    // machine affects both sides alike.
+    let mut results = serde_json::Map::new();
+    let mut baseline = serde_json::Map::new();
+    for &clients in &args.clients {
+        let key = format!("c{clients}_requests_per_s");
+        let rate = runtime.block_on(measure(ours, clients, duration))?;
+        results.insert(key.clone(), rate.into());
+        if let Some((theirs, _)) = &molly {
+            let rate = runtime.block_on(measure(*theirs, clients, duration))?;
+            baseline.insert(key, rate.into());
+        }
+    }
+    let baseline = molly.map(|_| serde_json::Value::Object(baseline));
     crate::bench::Report {
         first_column: "small .gmi, new TLS each",
         baseline_key: "molly_brown",
@@ -96,7 +99,14 @@ fn start_tessera(
     key: &Path,
 ) -> anyhow::Result<(SocketAddr, KillOnDrop)> {
     let child = Command::new(std::env::current_exe()?)
-        .args(["--log-level", "error", "gemini", "serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "--log-level",
+            "error",
+            "gemini",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .arg("--root")
         .arg(root)
         .arg("--cert")
@@ -116,7 +126,10 @@ fn start_tessera(
     let addr = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("listening on ").and_then(|a| a.parse().ok()))
+        .find_map(|line| {
+            line.strip_prefix("listening on ")
+                .and_then(|a| a.parse().ok())
+        })
         .context("tessera gemini serve did not print its address")?;
     Ok((addr, child))
 }
@@ -130,7 +143,9 @@ fn start_molly(
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<(SocketAddr, KillOnDrop)> {
     // molly-brown cannot report a port: take a free one, then wait until it accepts.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let config = dir.join("molly.conf");
     std::fs::write(
         &config,

@@ -132,9 +132,11 @@ impl ConfigFile {
             let identity = match (&host.cert, &host.key) {
                 (Some(cert), Some(key)) => Identity::load(cert, key)?,
                 (None, None) => identity::load_or_generate(cert_dir, &name)?,
-                _ => return Err(Error::Config(format!(
+                _ => {
+                    return Err(Error::Config(format!(
                     "host {name}: give both cert and key, or neither for a generated certificate"
-                ))),
+                )))
+                }
             };
             let capsule = Capsule::new(&host.root, mime.clone(), listings)?;
             hosts.push(VirtualHost {
@@ -221,5 +223,46 @@ impl ServerSettings {
             client_ids: ClientIds::random(),
             public_port: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses_and_resolves() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("example.org");
+        std::fs::create_dir_all(&root).unwrap();
+        let text = format!(
+            "listen = \"127.0.0.1:1965\"\nlang = \"en\"\n\n[[host]]\nname = \"Example.ORG\"\nroot = {root:?}\n\n\
+             [guard.rate_limit]\nrate = 1.0\nburst = 10\n\n[[guard.cert_rules]]\nprefix = \"/private/\"\nmode = \"any\"\n"
+        );
+        let file: ConfigFile = toml::from_str(&text).unwrap();
+        assert_eq!(file.gemtext_mime(), "text/gemini; charset=utf-8; lang=en");
+        let settings = file.resolve(&dir.path().join("certs")).unwrap();
+        assert_eq!(settings.hosts[0].name, "example.org");
+        assert!(dir.path().join("certs/example.org.crt").exists());
+        assert!(settings.guard.build().is_ok());
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dir.path().join("certs");
+        let root = dir.path().to_str().unwrap();
+        for (text, expected) in [
+            ("", "no host configured"),
+            (&*format!("[[host]]\nname = \"a\"\nroot = {root:?}\n[[host]]\nname = \"A\"\nroot = {root:?}\n"), "configured twice"),
+            (&*format!("[[host]]\nname = \"a\"\nroot = {root:?}\ncert = \"x.pem\"\n"), "both cert and key"),
+            ("[[host]]\nname = \"a\"\nroot = \"/nonexistent/dir\"\n", "/nonexistent/dir"),
+            (&*format!("request_timeout = -1\n[[host]]\nname = \"a\"\nroot = {root:?}\n"), "request_timeout"),
+        ] {
+            let file: ConfigFile = toml::from_str(text).unwrap();
+            let error = file.resolve(&certs).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
+        assert!(toml::from_str::<ConfigFile>("colour = \"blue\"").is_err());
     }
 }

@@ -16,12 +16,12 @@ pub enum Error {
     #[error(transparent)]
     Guard(#[from] tessera_guard::Error),
     /// A socket or file.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         /// What we were doing.
         context: String,
-        /// What the operating system said.
-        source: io::Error,
+        /// What the operating system said (in the message, not repeated as a cause).
+        error: io::Error,
     },
     /// A step did not finish in time.
     #[error("timed out {0}")]
@@ -48,6 +48,6 @@ pub enum Error {
 impl Error {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> Self {
         let context = context.into();
-        move |source| Self::Io { context, source }
+        move |error| Self::Io { context, error }
     }
 }

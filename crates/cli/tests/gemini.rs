@@ -1,0 +1,215 @@
+//! `tessera gemini serve` and `tessera gemini get` as scripts drive them: the
+//! flags the issue names, exit statuses, a certificate generated once and kept.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use tessera_tls::{self_signed, Fingerprint, KeyType, Usage};
+
+/// Kills the server on every path.
+struct Serving {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(args: &[&str]) -> Serving {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["gemini", "serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut serving = Serving { child, port: 0 };
+    // The server prints its address once it accepts; EOF means it failed to start.
+    let port = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.strip_prefix("listening on ")
+                .and_then(|addr| addr.rsplit(':').next()?.parse().ok())
+        });
+    serving.port = port.expect("the server did not start");
+    serving
+}
+
+fn get(db: &Path, url: &str, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["gemini", "get", "--timeout", "20", url])
+        .args(extra)
+        .env("TESSERA_TOFU_DB", db)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn serve_and_get_with_certificate_paths_and_exit_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let root = dir.path().join("capsule");
+    std::fs::create_dir_all(root.join("private")).unwrap();
+    std::fs::create_dir_all(root.join("admin")).unwrap();
+    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    std::fs::write(root.join("private/index.gmi"), "# Private\n").unwrap();
+    std::fs::write(root.join("admin/index.gmi"), "# Admin\n").unwrap();
+    for (name, file) in [("admin", "admin"), ("guest", "guest")] {
+        self_signed(name, &[], Usage::Client, KeyType::default(), 30)
+            .unwrap()
+            .write(
+                &dir.path().join(format!("{file}.crt")),
+                &dir.path().join(format!("{file}.key")),
+                false,
+            )
+            .unwrap();
+    }
+    let admin_der = tessera_tls::load_certificates(Path::new(&p("admin.crt"))).unwrap();
+    let admin_fp = Fingerprint::of_der(&admin_der[0]).to_string();
+    let allow = format!("/admin/={admin_fp}");
+    let root_arg = root.to_str().unwrap().to_owned();
+    let server = serve(&[
+        "--root",
+        &root_arg,
+        "--cert-dir",
+        &p("state"),
+        "--require-cert",
+        "/private/",
+        "--allow-cert",
+        &allow,
+    ]);
+    let db = dir.path().join("tofu.sqlite3");
+    let base = format!("gemini://localhost:{}", server.port);
+    let admin = format!("{},{}", p("admin.crt"), p("admin.key"));
+    let guest = format!("{},{}", p("guest.crt"), p("guest.key"));
+
+    let home = get(&db, &format!("{base}/"), &[]);
+    assert_eq!(
+        (home.status.code(), text(&home.stdout).as_str()),
+        (Some(0), "# Home\n")
+    );
+
+    let missing = get(&db, &format!("{base}/missing.gmi"), &[]);
+    assert_eq!(missing.status.code(), Some(51));
+    assert!(
+        text(&missing.stderr).contains("51 Not found"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    assert_eq!(
+        get(&db, &format!("{base}/private/"), &[]).status.code(),
+        Some(60)
+    );
+    let private = get(&db, &format!("{base}/private"), &["--identity", &guest]);
+    assert_eq!(
+        (private.status.code(), text(&private.stdout).as_str()),
+        (Some(0), "# Private\n")
+    );
+    assert_eq!(
+        get(&db, &format!("{base}/admin/"), &["--identity", &guest])
+            .status
+            .code(),
+        Some(61)
+    );
+    let out = p("admin.gmi");
+    let allowed = get(
+        &db,
+        &format!("{base}/admin/"),
+        &["--identity", &admin, "--output", &out],
+    );
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed.stderr));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "# Admin\n");
+
+    // The generated certificate is kept: after a restart the pinned one still matches.
+    drop(server);
+    let again = serve(&["--root", &root_arg, "--cert-dir", &p("state")]);
+    let url = format!("gemini://localhost:{}/", again.port);
+    let first = get(&db, &url, &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let served = tessera_tls::load_certificates(Path::new(&p("state/localhost.crt"))).unwrap();
+
+    // Pin another certificate for that host:port: the client refuses, naming both.
+    let other = Fingerprint::of_der(&admin_der[0]);
+    let store = tessera_tls::TofuStore::open(&db).unwrap();
+    let key = tessera_tls::tofu::HostKey::new("localhost", again.port).unwrap();
+    store
+        .trust(&key, other, None, time::OffsetDateTime::now_utc())
+        .unwrap();
+    let refused = get(&db, &url, &[]);
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("has changed"), "{stderr}");
+    assert!(stderr.contains(&other.to_string()), "{stderr}");
+    assert!(
+        stderr.contains(&Fingerprint::of_der(&served[0]).to_string()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn rate_limit_flag_answers_44() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("capsule");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    let server = serve(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--cert-dir",
+        dir.path().join("state").to_str().unwrap(),
+        "--rate-limit",
+        "1/60",
+    ]);
+    let db = dir.path().join("tofu.sqlite3");
+    let url = format!("gemini://localhost:{}/", server.port);
+    assert_eq!(get(&db, &url, &[]).status.code(), Some(0));
+    let limited = get(&db, &url, &[]);
+    assert_eq!(limited.status.code(), Some(44));
+    let stderr = text(&limited.stderr);
+    let seconds: u64 = stderr
+        .split_whitespace()
+        .nth(3)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!((50..=60).contains(&seconds), "{stderr}");
+}
+
+#[test]
+fn help_names_every_flag_scripts_rely_on() {
+    let help = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["gemini", "serve", "--help"])
+        .output()
+        .unwrap();
+    let help = text(&help.stdout);
+    for flag in [
+        "--root",
+        "--listen",
+        "--hostname",
+        "--cert",
+        "--key",
+        "--require-cert",
+        "--allow-cert",
+        "--rate-limit",
+        "--config",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["gemini", "serve", "--rate-limit", "ten", "--root", "."])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("N/SECONDS"));
+}
