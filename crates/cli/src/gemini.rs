@@ -45,7 +45,7 @@ pub(crate) struct ServeArgs {
     /// Directory to serve for --hostname.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
-    /// Address to listen on [default: [::]:1965, or 0.0.0.0:1965 without IPv6].
+    /// Address to listen on (default: port 1965 on every IPv6 and IPv4 address, or IPv4 only where IPv6 is off).
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<SocketAddr>,
     /// Host name of the --root capsule (URLs naming other hosts get 53).
