@@ -592,3 +592,152 @@ async fn our_client_fetches_from_molly_brown() {
         .unwrap();
     assert_eq!(missing.header.status, 51);
 }
+
+#[tokio::test]
+async fn the_acl_answers_53_and_connection_caps_close_at_once() {
+    let capsules = Capsules::new();
+    let mut settings = settings(&capsules);
+    settings.guard.acl = Some(tessera_guard::AclConfig {
+        allow: vec![],
+        deny: vec!["127.0.0.0/8".into()],
+        default: None,
+    });
+    let server = start(settings).await;
+    let url = format!("gemini://localhost:{}/", server.addr.port());
+    assert_eq!(status(server.addr, &url).await, "53 Access denied");
+    server.stop().await;
+
+    let mut settings = self::settings(&capsules);
+    settings.guard.connections = Some(tessera_guard::ConnectionsConfig {
+        max_connections: 100,
+        max_connections_per_client: 2,
+    });
+    settings.request_timeout = Duration::from_secs(30);
+    let server = start(settings).await;
+    let url = format!("gemini://localhost:{}/", server.addr.port());
+    // Two idle TLS connections hold this client's slots...
+    let config = tessera_tls::dangerous::insecure_client_config("127.0.0.1", None).unwrap();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let tcp = TcpStream::connect(server.addr).await.unwrap();
+        let tls = tokio::time::timeout(
+            WAIT,
+            TlsConnector::from(config.clone())
+                .connect(tessera_tls::server_name("localhost").unwrap(), tcp),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        held.push(tls);
+    }
+    // ...so a third is closed before TLS.
+    let mut third = TcpStream::connect(server.addr).await.unwrap();
+    let mut buffer = [0u8; 16];
+    let read = tokio::time::timeout(WAIT, third.read(&mut buffer))
+        .await
+        .unwrap();
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // Releasing one slot lets a request through.
+    drop(held.pop());
+    let line = tokio::time::timeout(WAIT, async {
+        loop {
+            let line = tokio::spawn(status_owned(server.addr, url.clone())).await;
+            if let Ok(Some(line)) = line {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(line.starts_with("20"), "{line}");
+    drop(held);
+    server.stop().await;
+}
+
+/// Like [`status`], but `None` when the server closes before answering.
+async fn status_owned(addr: SocketAddr, url: String) -> Option<String> {
+    let config = tessera_tls::dangerous::insecure_client_config("127.0.0.1", None).ok()?;
+    let tcp = TcpStream::connect(addr).await.ok()?;
+    let mut tls = TlsConnector::from(config)
+        .connect(tessera_tls::server_name("localhost").ok()?, tcp)
+        .await
+        .ok()?;
+    tls.write_all(format!("{url}\r\n").as_bytes()).await.ok()?;
+    let mut out = Vec::new();
+    tls.read_to_end(&mut out).await.ok()?;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    text.lines().next().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn shutdown_finishes_running_requests_then_stops_accepting() {
+    let capsules = Capsules::new();
+    let mut settings = settings(&capsules);
+    settings.request_timeout = Duration::from_secs(30);
+    let server = start(settings).await;
+    let addr = server.addr;
+    let base = format!("gemini://localhost:{}", addr.port());
+    // A connection in the middle of its request when shutdown starts...
+    let config = tessera_tls::dangerous::insecure_client_config("127.0.0.1", None).unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut tls = tokio::time::timeout(
+        WAIT,
+        TlsConnector::from(config).connect(tessera_tls::server_name("localhost").unwrap(), tcp),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    tls.write_all(b"gemini://localhost:").await.unwrap();
+    let stopping = tokio::spawn(server.stop());
+    // ...can still finish it within the grace period.
+    tls.write_all(format!("{}/\r\n", addr.port()).as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(WAIT, tls.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.starts_with("20 "), "{out}");
+    tokio::time::timeout(WAIT, stopping).await.unwrap().unwrap();
+    // The listener is gone.
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "{base} still accepts"
+    );
+}
+
+#[tokio::test]
+async fn the_client_stops_after_five_redirects() {
+    // A server that always redirects one step further.
+    let issued = self_signed("localhost", &[], Usage::Server, KeyType::default(), 30).unwrap();
+    let tls =
+        tessera_tls::server_config(&issued.identity().unwrap(), tessera_tls::ClientAuth::None)
+            .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = tokio::spawn(async move {
+        let mut count = 0u32;
+        while let Ok((tcp, _)) = listener.accept().await {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                continue;
+            };
+            let mut line = [0u8; 1100];
+            let _ = tls.read(&mut line).await;
+            count += 1;
+            let _ = tls
+                .write_all(format!("31 /hop{count}\r\n").as_bytes())
+                .await;
+            let _ = tls.shutdown().await;
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let error = client(dir.path(), None)
+        .get(&format!("gemini://localhost:{}/", addr.port()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::TooManyRedirects(5)), "{error:?}");
+    served.abort();
+}
