@@ -40,6 +40,14 @@ pub enum Error {
     /// An auth layer refused a frame.
     #[error("authentication failed: {0}")]
     Auth(&'static str),
+    /// The server answered with something other than the expected reply.
+    #[error("refused: {kind}: {body}")]
+    Refused {
+        /// The reply type (e.g. AUTH_ERROR, NOT_FOUND).
+        kind: crate::MessageType,
+        /// Its body, as text.
+        body: String,
+    },
     /// Invalid configuration.
     #[error("configuration: {0}")]
     Config(String),

@@ -1,6 +1,8 @@
 //! Routed request/response and pub/sub messages for Tessera: a versioned,
-//! bounded frame with request ids, a sans-IO codec, and (in the following
-//! modules) a router, a TLS server and a multiplexing client.
+//! bounded frame with request ids and a sans-IO codec; a router of async
+//! handlers; a server over TLS (plain TCP on loopback only) with built-in
+//! subscribe/publish; a client that multiplexes requests on one connection;
+//! and HMAC frame authentication with a replay window.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -19,12 +21,22 @@
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
 )]
 
+mod auth;
+mod client;
 mod codec;
 mod error;
 mod frame;
 mod message;
+mod router;
+mod server;
+mod topics;
 
+pub use auth::{hmac_section, AuthFailure, FrameAuth, HmacAuth};
+pub use client::{Client, ClientOptions, Subscription};
 pub use codec::FrameCodec;
 pub use error::Error;
 pub use frame::{Frame, Limits, FLAG_ONE_WAY, HEADER_LEN, MAGIC, VERSION};
 pub use message::MessageType;
+pub use router::{Handler, HandlerFuture, Request, Response, Router};
+pub use server::{Server, ServerOptions, ServerStats, Transport};
+pub use topics::Topics;

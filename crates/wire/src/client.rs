@@ -1,0 +1,331 @@
+//! The client: one connection, many requests in flight matched by request
+//! id, each with its own deadline; subscriptions are streams of NOTIFY_URI
+//! frames. A reader task routes what arrives; a writer task signs and sends.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::TlsConnector;
+use tokio_util::codec::FramedRead;
+
+use crate::server::write_frames;
+use crate::{Error, Frame, FrameAuth, FrameCodec, Limits, MessageType, FLAG_ONE_WAY};
+
+/// Client settings.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// Frame size limits.
+    pub limits: Limits,
+    /// Deadline for connecting and the TLS handshake (default 10 s).
+    pub connect_timeout: Duration,
+    /// Default deadline of a request (default 10 s).
+    pub request_timeout: Duration,
+    /// Outgoing frames queued (default 256).
+    pub queue: usize,
+    /// Notifications buffered per subscription; more are dropped (default 256).
+    pub subscription_buffer: usize,
+    /// Auth layer: signs what the client sends, checks what it receives.
+    pub auth: Option<Arc<dyn FrameAuth>>,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("limits", &self.limits)
+            .field("request_timeout", &self.request_timeout)
+            .field("auth", &self.auth.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            queue: 256,
+            subscription_buffer: 256,
+            auth: None,
+        }
+    }
+}
+
+type Pending = Arc<Mutex<HashMap<u32, oneshot::Sender<Frame>>>>;
+type Subscribers = Arc<Mutex<HashMap<String, mpsc::Sender<Frame>>>>;
+
+/// A connection to a tessera-wire server.
+#[derive(Debug)]
+pub struct Client {
+    outgoing: mpsc::Sender<Frame>,
+    pending: Pending,
+    subscribers: Subscribers,
+    next_id: AtomicU32,
+    options_timeout: Duration,
+    subscription_buffer: usize,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Client {
+    /// Connects over TLS, verifying the server as `config` says.
+    ///
+    /// # Errors
+    /// Connection, handshake or timeout errors.
+    pub async fn connect_tls(
+        addr: SocketAddr,
+        server_name: ServerName<'static>,
+        config: Arc<ClientConfig>,
+        options: ClientOptions,
+    ) -> Result<Self, Error> {
+        let deadline = options.connect_timeout;
+        let work = async {
+            let tcp = TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            TlsConnector::from(config).connect(server_name, tcp).await
+        };
+        let tls = tokio::time::timeout(deadline, work)
+            .await
+            .map_err(|_| Error::Timeout(deadline))?
+            .map_err(|error| Error::Io {
+                context: "connect over TLS",
+                error,
+            })?;
+        Ok(Self::over(tls, &options))
+    }
+
+    /// Connects with plain TCP, which only a loopback address allows.
+    ///
+    /// # Errors
+    /// [`Error::PlainNotLoopback`], or connection errors.
+    pub async fn connect_plain(addr: SocketAddr, options: ClientOptions) -> Result<Self, Error> {
+        if !addr.ip().is_loopback() {
+            return Err(Error::PlainNotLoopback(addr));
+        }
+        let deadline = options.connect_timeout;
+        let tcp = tokio::time::timeout(deadline, TcpStream::connect(addr))
+            .await
+            .map_err(|_| Error::Timeout(deadline))??;
+        tcp.set_nodelay(true)?;
+        Ok(Self::over(tcp, &options))
+    }
+
+    /// A client over an established stream.
+    pub fn over<T: AsyncRead + AsyncWrite + Send + 'static>(
+        stream: T,
+        options: &ClientOptions,
+    ) -> Self {
+        let (read, write) = tokio::io::split(stream);
+        let (outgoing, queue) = mpsc::channel(options.queue.max(1));
+        let pending: Pending = Arc::default();
+        let subscribers: Subscribers = Arc::default();
+        tokio::spawn(write_frames(
+            write,
+            queue,
+            options.limits,
+            options.auth.clone(),
+            options.request_timeout.max(Duration::from_secs(1)),
+        ));
+        let reader = tokio::spawn(read_frames(
+            FramedRead::new(read, FrameCodec::new(options.limits)),
+            pending.clone(),
+            subscribers.clone(),
+            options.auth.clone(),
+        ));
+        Self {
+            outgoing,
+            pending,
+            subscribers,
+            next_id: AtomicU32::new(1),
+            options_timeout: options.request_timeout,
+            subscription_buffer: options.subscription_buffer.max(1),
+            reader,
+        }
+    }
+
+    /// Sends a request and waits for its reply within the default deadline.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], or [`Error::Closed`] when the connection ends first.
+    pub async fn request(
+        &self,
+        kind: MessageType,
+        uri: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<Frame, Error> {
+        self.request_within(kind, uri, body, self.options_timeout)
+            .await
+    }
+
+    /// As [`Client::request`] with its own deadline.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub async fn request_within(
+        &self,
+        kind: MessageType,
+        uri: &str,
+        body: impl Into<Bytes>,
+        deadline: Duration,
+    ) -> Result<Frame, Error> {
+        let id = self.fresh_id();
+        let (reply, answer) = oneshot::channel();
+        lock(&self.pending).insert(id, reply);
+        let sent = self.outgoing.send(Frame::new(kind, id, uri, body)).await;
+        let result = match sent {
+            Err(_) => Err(Error::Closed),
+            Ok(()) => match tokio::time::timeout(deadline, answer).await {
+                Ok(Ok(frame)) => Ok(frame),
+                Ok(Err(_)) => Err(Error::Closed),
+                Err(_) => Err(Error::Timeout(deadline)),
+            },
+        };
+        lock(&self.pending).remove(&id);
+        result
+    }
+
+    /// Sends a frame that expects no reply.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub async fn send_one_way(
+        &self,
+        kind: MessageType,
+        uri: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        let mut frame = Frame::new(kind, 0, uri, body);
+        frame.flags = FLAG_ONE_WAY;
+        self.outgoing.send(frame).await.map_err(|_| Error::Closed)
+    }
+
+    /// Subscribes to `uri`; the stream yields its NOTIFY_URI frames.
+    ///
+    /// # Errors
+    /// As [`Client::request`], or [`Error::Auth`]-style refusals as the
+    /// server's reply type other than CONFIRM_SUBSCRIBE.
+    pub async fn subscribe(&self, uri: &str) -> Result<Subscription, Error> {
+        let (sender, receiver) = mpsc::channel(self.subscription_buffer);
+        lock(&self.subscribers).insert(uri.to_owned(), sender);
+        let reply = self
+            .request(MessageType::SUBSCRIBE_URI, uri, Bytes::new())
+            .await;
+        match reply {
+            Ok(frame) if frame.kind == MessageType::CONFIRM_SUBSCRIBE => {
+                Ok(Subscription { receiver })
+            }
+            Ok(frame) => {
+                lock(&self.subscribers).remove(uri);
+                Err(Error::Refused {
+                    kind: frame.kind,
+                    body: String::from_utf8_lossy(&frame.body).into_owned(),
+                })
+            }
+            Err(error) => {
+                lock(&self.subscribers).remove(uri);
+                Err(error)
+            }
+        }
+    }
+
+    /// Publishes `body` to the subscribers of `uri`.
+    ///
+    /// # Errors
+    /// As [`Client::request`], or [`Error::Refused`] when the reply is not OK.
+    pub async fn publish(&self, uri: &str, body: impl Into<Bytes>) -> Result<(), Error> {
+        let reply = self.request(MessageType::PUBLISH_URI, uri, body).await?;
+        if reply.kind == MessageType::OK {
+            return Ok(());
+        }
+        Err(Error::Refused {
+            kind: reply.kind,
+            body: String::from_utf8_lossy(&reply.body).into_owned(),
+        })
+    }
+
+    fn fresh_id(&self) -> u32 {
+        loop {
+            // 0 is for unsolicited frames.
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+}
+
+/// NOTIFY_URI frames of one subscription.
+#[derive(Debug)]
+pub struct Subscription {
+    receiver: mpsc::Receiver<Frame>,
+}
+
+impl Subscription {
+    /// The next notification; `None` once the connection is gone.
+    pub async fn next(&mut self) -> Option<Frame> {
+        self.receiver.recv().await
+    }
+}
+
+impl futures_util::Stream for Subscription {
+    type Item = Frame;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
+        self.receiver.poll_recv(cx)
+    }
+}
+
+async fn read_frames<R: AsyncRead + Send + Unpin>(
+    mut frames: FramedRead<R, FrameCodec>,
+    pending: Pending,
+    subscribers: Subscribers,
+    auth: Option<Arc<dyn FrameAuth>>,
+) {
+    while let Some(Ok(frame)) = frames.next().await {
+        if let Some(auth) = &auth {
+            // A server refusing our frame cannot sign the refusal with a key we
+            // would reject; anything else must verify.
+            if frame.kind != MessageType::AUTH_ERROR {
+                if let Err(failure) = auth.verify(&frame) {
+                    tracing::warn!(reason = failure.name(), kind = %frame.kind, "dropping a frame that failed authentication");
+                    continue;
+                }
+            }
+        }
+        if frame.kind == MessageType::NOTIFY_URI && frame.request_id == 0 {
+            let sender = lock(&subscribers).get(&frame.uri).cloned();
+            if let Some(sender) = sender {
+                // A full subscription drops the notification rather than stall every request.
+                let _ = sender.try_send(frame);
+            }
+            continue;
+        }
+        if let Some(waiter) = lock(&pending).remove(&frame.request_id) {
+            let _ = waiter.send(frame);
+        }
+    }
+    // The connection is gone: waiting requests and subscriptions end.
+    lock(&pending).clear();
+    lock(&subscribers).clear();
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,231 @@
+//! The router, in the style of axum: `route(type, uri, handler)` with plain
+//! async handlers and shared state. An unknown route gets an immediate
+//! NOT_FOUND carrying the request id (netaio leaves the client waiting);
+//! one-shot routes answer once and then are gone.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+
+use crate::{Frame, MessageType, FLAG_ONE_WAY};
+
+/// What a handler sees.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The frame, already authenticated by the server-wide layer.
+    pub frame: Frame,
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// SHA-256 of the peer's TLS certificate, when it presented one.
+    pub peer_certificate: Option<[u8; 32]>,
+}
+
+/// A handler's answer: the server adds the request id and URI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// Reply type.
+    pub kind: MessageType,
+    /// Reply body.
+    pub body: Bytes,
+}
+
+impl Response {
+    /// A reply of `kind` with `body`.
+    pub fn new(kind: MessageType, body: impl Into<Bytes>) -> Self {
+        Self {
+            kind,
+            body: body.into(),
+        }
+    }
+}
+
+/// A boxed handler future.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Option<Response>> + Send>>;
+
+/// An async handler: `async fn(Request, Arc<S>) -> Option<Response>`.
+pub trait Handler<S>: Send + Sync + 'static {
+    /// Runs the handler.
+    fn call(&self, request: Request, state: Arc<S>) -> HandlerFuture;
+}
+
+impl<S, F, Fut> Handler<S> for F
+where
+    F: Fn(Request, Arc<S>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Option<Response>> + Send + 'static,
+{
+    fn call(&self, request: Request, state: Arc<S>) -> HandlerFuture {
+        Box::pin(self(request, state))
+    }
+}
+
+enum Route<S> {
+    Always(Arc<dyn Handler<S>>),
+    Once(Mutex<Option<Arc<dyn Handler<S>>>>),
+}
+
+/// Handlers by `(message type, URI)`, with shared state `S`.
+pub struct Router<S> {
+    routes: HashMap<(MessageType, String), Route<S>>,
+    state: Arc<S>,
+}
+
+impl<S> std::fmt::Debug for Router<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut routes: Vec<_> = self.routes.keys().collect();
+        routes.sort();
+        f.debug_struct("Router")
+            .field("routes", &routes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Send + Sync + 'static> Router<S> {
+    /// A router with no routes over `state`.
+    pub fn new(state: S) -> Self {
+        Self {
+            routes: HashMap::new(),
+            state: Arc::new(state),
+        }
+    }
+
+    /// Routes frames of `kind` on `uri` to `handler` (replacing an earlier route).
+    #[must_use]
+    pub fn route(mut self, kind: MessageType, uri: &str, handler: impl Handler<S>) -> Self {
+        self.routes
+            .insert((kind, uri.to_owned()), Route::Always(Arc::new(handler)));
+        self
+    }
+
+    /// Routes the first such frame to `handler`; later ones get NOT_FOUND.
+    #[must_use]
+    pub fn route_once(mut self, kind: MessageType, uri: &str, handler: impl Handler<S>) -> Self {
+        self.routes.insert(
+            (kind, uri.to_owned()),
+            Route::Once(Mutex::new(Some(Arc::new(handler)))),
+        );
+        self
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &Arc<S> {
+        &self.state
+    }
+
+    /// Runs the handler for `request` and builds the reply frame: the
+    /// handler's response, NOT_FOUND for no route, nothing for a one-way frame
+    /// or a handler that answers nothing.
+    pub async fn dispatch(&self, request: Request) -> Option<Frame> {
+        let key = (request.frame.kind, request.frame.uri.clone());
+        let handler = match self.routes.get(&key) {
+            Some(Route::Always(handler)) => Some(handler.clone()),
+            Some(Route::Once(slot)) => slot.lock().unwrap_or_else(PoisonError::into_inner).take(),
+            None => None,
+        };
+        let one_way = request.frame.flags & FLAG_ONE_WAY != 0;
+        let frame = request.frame.clone();
+        let response = match handler {
+            Some(handler) => handler.call(request, self.state.clone()).await,
+            None => Some(Response::new(
+                MessageType::NOT_FOUND,
+                Bytes::from_static(b"not found"),
+            )),
+        };
+        if one_way {
+            return None;
+        }
+        response.map(|r| frame.reply(r.kind, r.body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(kind: MessageType, uri: &str) -> Request {
+        Request {
+            frame: Frame::new(kind, 42, uri, &b"ping"[..]),
+            peer: "127.0.0.1:1".parse().unwrap(),
+            peer_certificate: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn routes_by_type_and_uri_with_state() {
+        let router = Router::new(String::from("state says hi"))
+            .route(
+                MessageType::REQUEST_URI,
+                "echo",
+                |r: Request, _s: Arc<String>| async move {
+                    Some(Response::new(MessageType::RESPOND_URI, r.frame.body))
+                },
+            )
+            .route(
+                MessageType::REQUEST_URI,
+                "hello",
+                |_r: Request, s: Arc<String>| async move {
+                    Some(Response::new(
+                        MessageType::RESPOND_URI,
+                        s.as_bytes().to_vec(),
+                    ))
+                },
+            )
+            .route(
+                MessageType::DELETE_URI,
+                "silent",
+                |_r: Request, _s: Arc<String>| async { None },
+            );
+        let echo = router
+            .dispatch(request(MessageType::REQUEST_URI, "echo"))
+            .await
+            .unwrap();
+        assert_eq!(
+            echo,
+            Frame::new(MessageType::RESPOND_URI, 42, "echo", &b"ping"[..])
+        );
+        let hello = router
+            .dispatch(request(MessageType::REQUEST_URI, "hello"))
+            .await
+            .unwrap();
+        assert_eq!(&hello.body[..], b"state says hi");
+        let missing = router
+            .dispatch(request(MessageType::CREATE_URI, "echo"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (missing.kind, missing.request_id, missing.uri.as_str()),
+            (MessageType::NOT_FOUND, 42, "echo")
+        );
+        assert_eq!(
+            router
+                .dispatch(request(MessageType::DELETE_URI, "silent"))
+                .await,
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn one_shot_routes_answer_once_and_one_way_frames_get_nothing() {
+        let router = Router::new(()).route_once(
+            MessageType::REQUEST_URI,
+            "ticket",
+            |_r: Request, _s: Arc<()>| async { Some(Response::new(MessageType::OK, Bytes::new())) },
+        );
+        let first = router
+            .dispatch(request(MessageType::REQUEST_URI, "ticket"))
+            .await
+            .unwrap();
+        assert_eq!(first.kind, MessageType::OK);
+        let second = router
+            .dispatch(request(MessageType::REQUEST_URI, "ticket"))
+            .await
+            .unwrap();
+        assert_eq!(second.kind, MessageType::NOT_FOUND);
+        let mut one_way = request(MessageType::REQUEST_URI, "nowhere");
+        one_way.frame.flags = FLAG_ONE_WAY;
+        assert_eq!(router.dispatch(one_way).await, None);
+    }
+}

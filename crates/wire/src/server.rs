@@ -1,0 +1,422 @@
+//! The server driver: accept under a connection cap, TLS under a deadline
+//! (plain TCP only on loopback), then per connection a reader that checks
+//! each frame with the server-wide auth layer and dispatches it (bounded
+//! in-flight handlers, each under a deadline), and one writer that signs and
+//! sends replies and notifications from a bounded queue.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::topics::ConnectionId;
+use crate::{Error, Frame, FrameAuth, FrameCodec, Limits, MessageType, Request, Router, Topics};
+
+/// How connections are secured.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    /// TLS with this configuration (mutual TLS when it requires client certificates).
+    Tls(Arc<ServerConfig>),
+    /// Plain TCP: refused unless the listener is on a loopback address.
+    PlainLoopback,
+}
+
+/// Limits and layers of a server. Every wait has a deadline, every queue a bound.
+#[derive(Clone)]
+pub struct ServerOptions {
+    /// Frame size limits.
+    pub limits: Limits,
+    /// TLS handshake deadline (default 10 s).
+    pub handshake_timeout: Duration,
+    /// A connection with no frame for this long is closed (default 5 min).
+    pub idle_timeout: Duration,
+    /// Deadline of one handler; then the client gets ERROR (default 30 s).
+    pub handler_timeout: Duration,
+    /// Open connections at most; more wait in the backlog (default 1024).
+    pub max_connections: usize,
+    /// Handlers running at once per connection (default 64).
+    pub max_in_flight: usize,
+    /// Outgoing frames queued per connection, the slow-consumer bound (default 256).
+    pub queue: usize,
+    /// Subscriptions per connection (default 1024).
+    pub max_subscriptions: usize,
+    /// How long running handlers may finish after shutdown starts (default 5 s).
+    pub shutdown_grace: Duration,
+    /// Server-wide auth layer: checks every incoming frame, signs every outgoing one.
+    pub auth: Option<Arc<dyn FrameAuth>>,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("limits", &self.limits)
+            .field("max_connections", &self.max_connections)
+            .field("auth", &self.auth.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            handler_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_in_flight: 64,
+            queue: 256,
+            max_subscriptions: 1024,
+            shutdown_grace: Duration::from_secs(5),
+            auth: None,
+        }
+    }
+}
+
+/// Counters a server exposes.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    /// Connections accepted.
+    pub connections: AtomicU64,
+    /// Frames received and accepted by the auth layer.
+    pub frames: AtomicU64,
+    /// Frames refused by the auth layer.
+    pub auth_failures: AtomicU64,
+    /// Connections closed for a malformed or oversize frame.
+    pub malformed: AtomicU64,
+}
+
+/// A bound server.
+pub struct Server<S> {
+    listener: TcpListener,
+    shared: Arc<Shared<S>>,
+}
+
+struct Shared<S> {
+    acceptor: Option<TlsAcceptor>,
+    router: Router<S>,
+    options: ServerOptions,
+    topics: Arc<Topics>,
+    stats: Arc<ServerStats>,
+    next_id: AtomicU64,
+    cancel: CancellationToken,
+}
+
+impl<S> std::fmt::Debug for Server<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Send + Sync + 'static> Server<S> {
+    /// A server on `listener`.
+    ///
+    /// # Errors
+    /// [`Error::PlainNotLoopback`] for plain TCP on a non-loopback address.
+    pub fn new(
+        listener: TcpListener,
+        transport: Transport,
+        router: Router<S>,
+        options: ServerOptions,
+    ) -> Result<Self, Error> {
+        let local = listener.local_addr()?;
+        let acceptor = match transport {
+            Transport::Tls(config) => Some(TlsAcceptor::from(config)),
+            Transport::PlainLoopback if local.ip().is_loopback() => None,
+            Transport::PlainLoopback => return Err(Error::PlainNotLoopback(local)),
+        };
+        Ok(Self {
+            listener,
+            shared: Arc::new(Shared {
+                acceptor,
+                router,
+                options,
+                topics: Arc::new(Topics::default()),
+                stats: Arc::new(ServerStats::default()),
+                next_id: AtomicU64::new(1),
+                cancel: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// Only if the socket cannot report it.
+    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// The pub/sub state, to publish from application code.
+    pub fn topics(&self) -> Arc<Topics> {
+        self.shared.topics.clone()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Arc<ServerStats> {
+        self.shared.stats.clone()
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting and gives running
+    /// connections the grace period.
+    ///
+    /// # Errors
+    /// None today: per-connection failures are logged, never fatal.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let Self { listener, shared } = self;
+        let permits = Arc::new(Semaphore::new(shared.options.max_connections.max(1)));
+        let tracker = TaskTracker::new();
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                () = &mut shutdown => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let (tcp, peer) = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // EMFILE and friends: pause instead of spinning; keep serving.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let shared = shared.clone();
+            tracker.spawn(async move {
+                let _permit = permit;
+                let cancel = shared.cancel.clone();
+                tokio::select! {
+                    () = cancel.cancelled() => {}
+                    () = accept(&shared, tcp, peer) => {}
+                }
+            });
+        }
+        drop(listener);
+        tracker.close();
+        if tokio::time::timeout(shared.options.shutdown_grace, tracker.wait())
+            .await
+            .is_err()
+        {
+            shared.cancel.cancel();
+            tracker.wait().await;
+        }
+        Ok(())
+    }
+}
+
+async fn accept<S: Send + Sync + 'static>(
+    shared: &Arc<Shared<S>>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) {
+    shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+    let _ = tcp.set_nodelay(true);
+    let Some(acceptor) = &shared.acceptor else {
+        connection(shared, tcp, peer, None).await;
+        return;
+    };
+    match tokio::time::timeout(shared.options.handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => {
+            let certificate = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|der| Sha256::digest(der).into());
+            connection(shared, tls, peer, certificate).await;
+        }
+        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+/// One connection: read, check, dispatch; a writer task sends what comes back.
+async fn connection<S, T>(
+    shared: &Arc<Shared<S>>,
+    stream: T,
+    peer: SocketAddr,
+    certificate: Option<[u8; 32]>,
+) where
+    S: Send + Sync + 'static,
+    T: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let options = &shared.options;
+    let id: ConnectionId = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let (read, write) = tokio::io::split(stream);
+    let mut frames = FramedRead::new(read, FrameCodec::new(options.limits));
+    let (queue, outgoing) = mpsc::channel::<Frame>(options.queue.max(1));
+    let writer = tokio::spawn(write_frames(
+        write,
+        outgoing,
+        options.limits,
+        options.auth.clone(),
+        options.idle_timeout,
+    ));
+    let in_flight = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
+    let mut handlers = tokio::task::JoinSet::new();
+    loop {
+        let next = match tokio::time::timeout(options.idle_timeout, frames.next()).await {
+            Ok(Some(next)) => next,
+            Ok(None) => break,
+            Err(_) => {
+                tracing::debug!(%peer, "idle connection closed");
+                break;
+            }
+        };
+        let frame = match next {
+            Ok(frame) => frame,
+            Err(error) => {
+                shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, %error, "closing connection");
+                let reply = Frame::new(MessageType::ERROR, 0, "", Bytes::from(error.to_string()));
+                let _ = queue.try_send(reply);
+                break;
+            }
+        };
+        // Reap finished handlers so the set stays small.
+        while handlers.try_join_next().is_some() {}
+        if let Some(auth) = &options.auth {
+            if let Err(failure) = auth.verify(&frame) {
+                shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, reason = failure.name(), kind = %frame.kind, "frame refused");
+                let reply = frame.reply(
+                    MessageType::AUTH_ERROR,
+                    Bytes::from_static(failure.name().as_bytes()),
+                );
+                if queue.send(reply).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        }
+        shared.stats.frames.fetch_add(1, Ordering::Relaxed);
+        let reply = match frame.kind {
+            MessageType::SUBSCRIBE_URI => Some(
+                if shared
+                    .topics
+                    .subscribe(id, &queue, &frame.uri, options.max_subscriptions)
+                {
+                    frame.reply(MessageType::CONFIRM_SUBSCRIBE, Bytes::new())
+                } else {
+                    frame.reply(
+                        MessageType::ERROR,
+                        Bytes::from_static(b"too many subscriptions"),
+                    )
+                },
+            ),
+            MessageType::UNSUBSCRIBE_URI => {
+                shared.topics.unsubscribe(id, &frame.uri);
+                Some(frame.reply(MessageType::CONFIRM_UNSUBSCRIBE, Bytes::new()))
+            }
+            MessageType::PUBLISH_URI => {
+                shared.topics.publish(&frame.uri, &frame.body);
+                Some(frame.reply(MessageType::OK, Bytes::new()))
+            }
+            _ => None,
+        };
+        if let Some(reply) = reply {
+            if frame.flags & crate::FLAG_ONE_WAY == 0 && queue.send(reply).await.is_err() {
+                break;
+            }
+            continue;
+        }
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let request = Request {
+            frame,
+            peer,
+            peer_certificate: certificate,
+        };
+        let shared = shared.clone();
+        let queue = queue.clone();
+        handlers.spawn(async move {
+            let _permit = permit;
+            let fallback = request
+                .frame
+                .reply(MessageType::ERROR, Bytes::from_static(b"handler timed out"));
+            let one_way = request.frame.flags & crate::FLAG_ONE_WAY != 0;
+            let reply = match tokio::time::timeout(
+                shared.options.handler_timeout,
+                shared.router.dispatch(request),
+            )
+            .await
+            {
+                Ok(reply) => reply,
+                Err(_) => (!one_way).then_some(fallback),
+            };
+            if let Some(reply) = reply {
+                let _ = queue.send(reply).await;
+            }
+        });
+    }
+    shared.topics.remove_connection(id);
+    // Answers to a closed connection are useless: stop its handlers.
+    handlers.shutdown().await;
+    drop(queue);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+/// Signs and writes frames until the queue closes, then closes the stream.
+/// A peer that stops reading for `stall` loses the connection (the queue
+/// closes, so nothing waits on it forever).
+pub(crate) async fn write_frames<W: AsyncWrite + Send + Unpin>(
+    write: W,
+    mut outgoing: mpsc::Receiver<Frame>,
+    limits: Limits,
+    auth: Option<Arc<dyn FrameAuth>>,
+    stall: Duration,
+) {
+    let mut sink = FramedWrite::new(write, FrameCodec::new(limits));
+    let sign = |frame: &mut Frame| {
+        if let Some(auth) = &auth {
+            auth.sign(frame);
+        }
+    };
+    while let Some(mut frame) = outgoing.recv().await {
+        sign(&mut frame);
+        let batch = async {
+            // Write what is queued, then flush once.
+            sink.feed(frame).await?;
+            while let Ok(mut frame) = outgoing.try_recv() {
+                sign(&mut frame);
+                sink.feed(frame).await?;
+            }
+            sink.flush().await
+        };
+        match tokio::time::timeout(stall, batch).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "write failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("peer stopped reading; closing");
+                return;
+            }
+        }
+    }
+    let _ = tokio::time::timeout(stall, sink.close()).await;
+}

@@ -1,0 +1,163 @@
+//! Publish/subscribe state: which connections listen on which URI.
+//!
+//! Slow-consumer policy: a notification goes into the subscriber's bounded
+//! outgoing queue without waiting; when that queue is full the notification
+//! is dropped for that subscriber only and counted, so one slow reader never
+//! delays the publisher or other subscribers. Replies are never dropped.
+//! A connection's subscriptions are removed when it closes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use tokio::sync::mpsc;
+
+use crate::{Frame, MessageType};
+
+/// A connection's id within one server.
+pub(crate) type ConnectionId = u64;
+
+/// Subscribers by URI.
+#[derive(Debug, Default)]
+pub struct Topics {
+    inner: Mutex<Inner>,
+    dropped: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_uri: HashMap<String, HashMap<ConnectionId, mpsc::Sender<Frame>>>,
+    by_connection: HashMap<ConnectionId, HashSet<String>>,
+}
+
+impl Topics {
+    /// Subscribes `connection` (whose outgoing queue is `queue`) to `uri`;
+    /// `false` when it already holds `max_per_connection` subscriptions.
+    pub(crate) fn subscribe(
+        &self,
+        connection: ConnectionId,
+        queue: &mpsc::Sender<Frame>,
+        uri: &str,
+        max_per_connection: usize,
+    ) -> bool {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = inner.by_connection.entry(connection).or_default();
+        if !held.contains(uri) && held.len() >= max_per_connection {
+            return false;
+        }
+        held.insert(uri.to_owned());
+        inner
+            .by_uri
+            .entry(uri.to_owned())
+            .or_default()
+            .insert(connection, queue.clone());
+        true
+    }
+
+    /// Removes one subscription.
+    pub(crate) fn unsubscribe(&self, connection: ConnectionId, uri: &str) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = inner.by_connection.get_mut(&connection) {
+            held.remove(uri);
+        }
+        remove_subscriber(&mut inner.by_uri, uri, connection);
+    }
+
+    /// Removes every subscription of a closed connection.
+    pub(crate) fn remove_connection(&self, connection: ConnectionId) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        for uri in inner.by_connection.remove(&connection).unwrap_or_default() {
+            remove_subscriber(&mut inner.by_uri, &uri, connection);
+        }
+    }
+
+    /// Queues NOTIFY_URI with `body` for every subscriber of `uri`; returns
+    /// how many got it (the others' queues were full).
+    pub fn publish(&self, uri: &str, body: &bytes::Bytes) -> usize {
+        let queues: Vec<mpsc::Sender<Frame>> = {
+            let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            inner
+                .by_uri
+                .get(uri)
+                .map(|subscribers| subscribers.values().cloned().collect())
+                .unwrap_or_default()
+        };
+        let mut delivered = 0;
+        for queue in queues {
+            let notification = Frame::new(MessageType::NOTIFY_URI, 0, uri, body.clone());
+            if queue.try_send(notification).is_ok() {
+                delivered += 1;
+            } else {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        delivered
+    }
+
+    /// Subscribers of `uri` now.
+    pub fn subscribers(&self, uri: &str) -> usize {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.by_uri.get(uri).map_or(0, HashMap::len)
+    }
+
+    /// URIs with at least one subscriber.
+    pub fn topics(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_uri
+            .len()
+    }
+
+    /// Notifications dropped for slow subscribers so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+fn remove_subscriber(
+    by_uri: &mut HashMap<String, HashMap<ConnectionId, mpsc::Sender<Frame>>>,
+    uri: &str,
+    connection: ConnectionId,
+) {
+    if let Some(subscribers) = by_uri.get_mut(uri) {
+        subscribers.remove(&connection);
+        if subscribers.is_empty() {
+            by_uri.remove(uri);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fan_out_slow_consumers_and_cleanup() {
+        let topics = Topics::default();
+        let (fast, mut fast_rx) = mpsc::channel(8);
+        let (slow, _slow_rx) = mpsc::channel(1);
+        assert!(topics.subscribe(1, &fast, "news", 4));
+        assert!(topics.subscribe(2, &slow, "news", 4));
+        assert_eq!(topics.publish("news", &"a".into()), 2);
+        // The slow subscriber's queue is full: it misses the second one, the fast one does not.
+        assert_eq!(topics.publish("news", &"b".into()), 1);
+        assert_eq!(topics.dropped(), 1);
+        assert_eq!(&fast_rx.try_recv().unwrap().body[..], b"a");
+        assert_eq!(&fast_rx.try_recv().unwrap().body[..], b"b");
+        topics.unsubscribe(1, "news");
+        assert_eq!(topics.subscribers("news"), 1);
+        topics.remove_connection(2);
+        assert_eq!((topics.subscribers("news"), topics.topics()), (0, 0));
+    }
+
+    #[test]
+    fn subscriptions_per_connection_are_capped() {
+        let topics = Topics::default();
+        let (queue, _rx) = mpsc::channel(1);
+        assert!(topics.subscribe(1, &queue, "a", 2));
+        assert!(topics.subscribe(1, &queue, "b", 2));
+        assert!(topics.subscribe(1, &queue, "a", 2));
+        assert!(!topics.subscribe(1, &queue, "c", 2));
+    }
+}

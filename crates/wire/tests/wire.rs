@@ -1,0 +1,533 @@
+//! tessera-wire end to end on loopback: request/reply over mutual TLS, many
+//! requests on one connection and many clients, NOT_FOUND with the request
+//! id, pub/sub fan-out and cleanup, HMAC accepting and refusing, hostile
+//! frames with the server still serving, deadlines.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tessera_tls::{client_config, server_config, ClientAuth, DevPki, PkiOptions, ServerAuth};
+use tessera_wire::{
+    hmac_section, Client, ClientOptions, Error, Frame, FrameAuth, HmacAuth, Limits, MessageType,
+    Request, Response, Router, Server, ServerOptions, ServerStats, Topics, Transport,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn router() -> Router<()> {
+    Router::new(())
+        .route(
+            MessageType::REQUEST_URI,
+            "echo",
+            |r: Request, _: Arc<()>| async move {
+                Some(Response::new(MessageType::RESPOND_URI, r.frame.body))
+            },
+        )
+        .route(
+            MessageType::REQUEST_URI,
+            "whoami",
+            |r: Request, _: Arc<()>| async move {
+                let id = r.peer_certificate.map(hex_prefix).unwrap_or_default();
+                Some(Response::new(MessageType::RESPOND_URI, id))
+            },
+        )
+        .route(
+            MessageType::REQUEST_URI,
+            "slow",
+            |_: Request, _: Arc<()>| async move {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                None
+            },
+        )
+        .route_once(
+            MessageType::CREATE_URI,
+            "ticket",
+            |_: Request, _: Arc<()>| async move { Some(Response::new(MessageType::OK, "yours")) },
+        )
+}
+
+fn hex_prefix(bytes: [u8; 32]) -> String {
+    bytes[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Running {
+    addr: SocketAddr,
+    topics: Arc<Topics>,
+    stats: Arc<ServerStats>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn start(transport: Transport, options: ServerOptions) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = Server::new(listener, transport, router(), options).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = Running {
+        addr: server.local_addr().unwrap(),
+        topics: server.topics(),
+        stats: server.stats(),
+        stop: Some(stop),
+    };
+    tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    running
+}
+
+struct Pki {
+    pki: DevPki,
+}
+
+impl Pki {
+    fn new() -> Self {
+        Self {
+            pki: DevPki::generate(&PkiOptions::default()).unwrap(),
+        }
+    }
+
+    fn transport(&self) -> Transport {
+        let identity = self.pki.server.identity().unwrap();
+        Transport::Tls(
+            server_config(&identity, ClientAuth::Required(self.pki.roots().unwrap())).unwrap(),
+        )
+    }
+
+    async fn client(&self, addr: SocketAddr, options: ClientOptions) -> Result<Client, Error> {
+        let config = client_config(
+            ServerAuth::Roots(self.pki.roots().unwrap()),
+            Some(&self.pki.client.identity().unwrap()),
+        )
+        .unwrap();
+        Client::connect_tls(
+            addr,
+            tessera_tls::server_name("localhost").unwrap(),
+            config,
+            options,
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn request_reply_over_mutual_tls_with_many_requests_in_flight() {
+    let pki = Pki::new();
+    let server = start(pki.transport(), ServerOptions::default()).await;
+    let client = Arc::new(
+        pki.client(server.addr, ClientOptions::default())
+            .await
+            .unwrap(),
+    );
+
+    let reply = client
+        .request(MessageType::REQUEST_URI, "echo", "hello")
+        .await
+        .unwrap();
+    assert_eq!(
+        (reply.kind, &reply.body[..]),
+        (MessageType::RESPOND_URI, &b"hello"[..])
+    );
+    let who = client
+        .request(MessageType::REQUEST_URI, "whoami", "")
+        .await
+        .unwrap();
+    assert_eq!(who.body.len(), 8, "the handler sees the client certificate");
+
+    // Unknown routes answer at once, with the request id and URI.
+    let missing = client
+        .request(MessageType::REQUEST_URI, "no/such/uri", "")
+        .await
+        .unwrap();
+    assert_eq!(
+        (missing.kind, missing.uri.as_str()),
+        (MessageType::NOT_FOUND, "no/such/uri")
+    );
+
+    // 200 requests in flight on one connection, each matched to its own reply.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200u32 {
+        let client = client.clone();
+        tasks.spawn(async move {
+            let body = format!("request {i}");
+            let reply = client
+                .request(MessageType::REQUEST_URI, "echo", body.clone())
+                .await
+                .unwrap();
+            assert_eq!(reply.body, Bytes::from(body));
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+
+    // One-shot handlers answer once.
+    assert_eq!(
+        client
+            .request(MessageType::CREATE_URI, "ticket", "")
+            .await
+            .unwrap()
+            .kind,
+        MessageType::OK
+    );
+    assert_eq!(
+        client
+            .request(MessageType::CREATE_URI, "ticket", "")
+            .await
+            .unwrap()
+            .kind,
+        MessageType::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn many_clients_at_once() {
+    let pki = Arc::new(Pki::new());
+    let server = start(pki.transport(), ServerOptions::default()).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..16 {
+        let pki = pki.clone();
+        let addr = server.addr;
+        tasks.spawn(async move {
+            let client = pki.client(addr, ClientOptions::default()).await.unwrap();
+            for i in 0..20 {
+                let body = format!("{c}-{i}");
+                let reply = client
+                    .request(MessageType::REQUEST_URI, "echo", body.clone())
+                    .await
+                    .unwrap();
+                assert_eq!(reply.body, Bytes::from(body));
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    assert!(
+        server
+            .stats
+            .frames
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 320
+    );
+}
+
+#[tokio::test]
+async fn a_client_without_a_certificate_is_refused_in_the_handshake() {
+    let pki = Pki::new();
+    let server = start(pki.transport(), ServerOptions::default()).await;
+    let config = client_config(ServerAuth::Roots(pki.pki.roots().unwrap()), None).unwrap();
+    let result = async {
+        let client = Client::connect_tls(
+            server.addr,
+            tessera_tls::server_name("localhost").unwrap(),
+            config,
+            ClientOptions::default(),
+        )
+        .await?;
+        client.request(MessageType::REQUEST_URI, "echo", "x").await
+    }
+    .await;
+    assert!(result.is_err(), "{result:?}");
+}
+
+#[tokio::test]
+async fn pub_sub_fans_out_and_closed_connections_leave_nothing_behind() {
+    let server = start(Transport::PlainLoopback, ServerOptions::default()).await;
+    let publisher = Client::connect_plain(server.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    let mut subscribers = Vec::new();
+    for _ in 0..3 {
+        let client = Client::connect_plain(server.addr, ClientOptions::default())
+            .await
+            .unwrap();
+        let subscription = client.subscribe("news").await.unwrap();
+        subscribers.push((client, subscription));
+    }
+    let (_other_client, mut other) = {
+        let client = Client::connect_plain(server.addr, ClientOptions::default())
+            .await
+            .unwrap();
+        let subscription = client.subscribe("weather").await.unwrap();
+        (client, subscription)
+    };
+    assert_eq!(server.topics.subscribers("news"), 3);
+    publisher.publish("news", "extra!").await.unwrap();
+    for (_, subscription) in &mut subscribers {
+        let note = tokio::time::timeout(WAIT, subscription.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (note.kind, note.uri.as_str(), &note.body[..]),
+            (MessageType::NOTIFY_URI, "news", &b"extra!"[..])
+        );
+    }
+    publisher.publish("weather", "rain").await.unwrap();
+    let note = tokio::time::timeout(WAIT, other.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&note.body[..], b"rain");
+
+    // Unsubscribe, and closing connections, remove subscriptions.
+    let reply = subscribers[0]
+        .0
+        .request(MessageType::UNSUBSCRIBE_URI, "news", "")
+        .await
+        .unwrap();
+    assert_eq!(reply.kind, MessageType::CONFIRM_UNSUBSCRIBE);
+    drop(subscribers);
+    tokio::time::timeout(WAIT, async {
+        while server.topics.subscribers("news") > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("subscriptions of closed connections were not removed");
+}
+
+fn hmac_options(secret: &[u8]) -> (ServerOptions, ClientOptions) {
+    let server: Arc<dyn FrameAuth> = Arc::new(HmacAuth::new("k1", secret).unwrap());
+    let client: Arc<dyn FrameAuth> = Arc::new(HmacAuth::new("k1", secret).unwrap());
+    (
+        ServerOptions {
+            auth: Some(server),
+            ..ServerOptions::default()
+        },
+        ClientOptions {
+            auth: Some(client),
+            ..ClientOptions::default()
+        },
+    )
+}
+
+#[tokio::test]
+async fn hmac_accepts_signed_frames_and_refuses_everything_else() {
+    let (server_options, client_options) = hmac_options(b"shared secret");
+    let server = start(Transport::PlainLoopback, server_options).await;
+    let client = Client::connect_plain(server.addr, client_options)
+        .await
+        .unwrap();
+    let reply = client
+        .request(MessageType::REQUEST_URI, "echo", "signed")
+        .await
+        .unwrap();
+    assert_eq!(&reply.body[..], b"signed");
+    let mut subscription = client.subscribe("t").await.unwrap();
+    client.publish("t", "signed notification").await.unwrap();
+    let note = tokio::time::timeout(WAIT, subscription.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&note.body[..], b"signed notification");
+
+    // A client with another secret: AUTH_ERROR, not silence.
+    let (_, wrong) = hmac_options(b"another secret");
+    let intruder = Client::connect_plain(server.addr, wrong).await.unwrap();
+    let refused = intruder
+        .request(MessageType::REQUEST_URI, "echo", "x")
+        .await
+        .unwrap();
+    assert_eq!(
+        (refused.kind, &refused.body[..]),
+        (MessageType::AUTH_ERROR, &b"bad_mac"[..])
+    );
+    // No MAC at all.
+    let plain = Client::connect_plain(server.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    let refused = plain
+        .request(MessageType::REQUEST_URI, "echo", "x")
+        .await
+        .unwrap();
+    assert_eq!(
+        (refused.kind, &refused.body[..]),
+        (MessageType::AUTH_ERROR, &b"missing"[..])
+    );
+
+    // Raw frames: a valid one, then the same bytes again, then the type swapped.
+    let mut frame = Frame::new(MessageType::REQUEST_URI, 77, "echo", &b"raw"[..]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    frame.auth = hmac_section("k1", b"shared secret", &frame, now, [9; 16]);
+    let mut raw = TcpStream::connect(server.addr).await.unwrap();
+    // Replies come as they are ready (the refusal may overtake the handler's answer).
+    let mut replies = exchange(&mut raw, &[frame.clone(), frame.clone()], 2).await;
+    replies.sort_by_key(|reply| reply.kind);
+    assert_eq!(replies[0].kind, MessageType::RESPOND_URI);
+    assert_eq!(
+        (replies[1].kind, &replies[1].body[..]),
+        (MessageType::AUTH_ERROR, &b"replayed"[..])
+    );
+    let mut swapped = frame.clone();
+    swapped.kind = MessageType::DELETE_URI;
+    let mut stale = Frame::new(MessageType::REQUEST_URI, 78, "echo", &b"old"[..]);
+    stale.auth = hmac_section("k1", b"shared secret", &stale, now - 120_000, [10; 16]);
+    let mut replies = exchange(&mut raw, &[swapped, stale], 2).await;
+    replies.sort_by_key(|reply| reply.request_id);
+    assert_eq!(&replies[0].body[..], b"bad_mac");
+    assert_eq!(&replies[1].body[..], b"stale");
+    assert_eq!(
+        server
+            .stats
+            .auth_failures
+            .load(std::sync::atomic::Ordering::Relaxed),
+        5
+    );
+}
+
+/// Writes `frames` and reads `count` frames back.
+async fn exchange(stream: &mut TcpStream, frames: &[Frame], count: usize) -> Vec<Frame> {
+    let mut out = BytesMut::new();
+    for frame in frames {
+        frame.encode(&Limits::default(), &mut out).unwrap();
+    }
+    stream.write_all(&out).await.unwrap();
+    let mut buffer = BytesMut::new();
+    let mut replies = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        while replies.len() < count {
+            while let Some(frame) = Frame::decode(&mut buffer, &Limits::default()).unwrap() {
+                replies.push(frame);
+            }
+            if replies.len() >= count {
+                break;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "server closed the connection");
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+    .unwrap();
+    replies
+}
+
+#[tokio::test]
+async fn hostile_frames_close_only_their_connection() {
+    let server = start(
+        Transport::PlainLoopback,
+        ServerOptions {
+            limits: Limits {
+                max_frame: 64 * 1024,
+                ..Limits::default()
+            },
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    // An announced body far over the limit: ERROR, then closed, before any body is read.
+    let mut oversize = BytesMut::new();
+    oversize.put_slice(b"TW\x01\x00\x00\x00\x00\x00\x01\x00\x04\x00\x00");
+    oversize.put_u32(u32::MAX);
+    // Garbage, an HTTP request, a TLS ClientHello start, a truncated frame.
+    let mut truncated = BytesMut::new();
+    Frame::new(MessageType::REQUEST_URI, 1, "echo", vec![0u8; 1000])
+        .encode(&Limits::default(), &mut truncated)
+        .unwrap();
+    truncated.truncate(500);
+    for hostile in [
+        &oversize[..],
+        b"\x00\x01\x02garbage",
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"\x16\x03\x01\x02\x00",
+        &truncated[..],
+    ] {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream.write_all(hostile).await.unwrap();
+        if hostile.len() == truncated.len() {
+            // The rest never comes: the client gives up and closes.
+            stream.shutdown().await.unwrap();
+        }
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut rest))
+            .await
+            .unwrap();
+    }
+    assert!(
+        server
+            .stats
+            .malformed
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 4
+    );
+    let client = Client::connect_plain(server.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    let reply = client
+        .request(MessageType::REQUEST_URI, "echo", "still here")
+        .await
+        .unwrap();
+    assert_eq!(&reply.body[..], b"still here");
+}
+
+#[tokio::test]
+async fn deadlines_and_plain_tcp_rules() {
+    let server = start(
+        Transport::PlainLoopback,
+        ServerOptions {
+            handler_timeout: Duration::from_millis(200),
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let client = Client::connect_plain(server.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    let reply = client
+        .request(MessageType::REQUEST_URI, "slow", "")
+        .await
+        .unwrap();
+    assert_eq!(
+        (reply.kind, &reply.body[..]),
+        (MessageType::ERROR, &b"handler timed out"[..])
+    );
+    let error = client
+        .request_within(
+            MessageType::REQUEST_URI,
+            "slow",
+            "",
+            Duration::from_millis(50),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Timeout(_)), "{error:?}");
+    // The connection still works after a timed-out request.
+    assert_eq!(
+        client
+            .request(MessageType::REQUEST_URI, "echo", "ok")
+            .await
+            .unwrap()
+            .kind,
+        MessageType::RESPOND_URI
+    );
+
+    let wildcard = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let refused = Server::new(
+        wildcard,
+        Transport::PlainLoopback,
+        router(),
+        ServerOptions::default(),
+    );
+    assert!(matches!(refused, Err(Error::PlainNotLoopback(_))));
+    let remote: SocketAddr = "192.0.2.1:7000".parse().unwrap();
+    assert!(matches!(
+        Client::connect_plain(remote, ClientOptions::default()).await,
+        Err(Error::PlainNotLoopback(_))
+    ));
+}
