@@ -20,6 +20,8 @@ mod tlslp_bench;
 mod tofu;
 mod trust;
 mod trust_bench;
+mod wire;
+mod wire_bench;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -73,6 +75,9 @@ enum Command {
     /// Gemini: serve a capsule, fetch a URL with TOFU, benchmark against molly-brown.
     #[command(subcommand)]
     Gemini(gemini::GeminiCommand),
+    /// Routed messages over TLS: echo server, one-off requests, benchmark.
+    #[command(subcommand)]
+    Wire(wire::WireCommand),
     /// TLS measurements and a tour of tessera-tls.
     #[command(subcommand)]
     Tls(tls_bench::TlsCommand),
@@ -105,6 +110,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Trust(command) => trust::run(command),
         Command::Gemini(command) => gemini::run(command),
         Command::Tls(command) => tls_bench::run(command),
+        Command::Wire(command) => wire::run(command),
     }
 }
 

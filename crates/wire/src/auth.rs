@@ -4,7 +4,7 @@
 //! timestamp and nonce), with a time window and a replay cache, which netaio's
 //! HMAC plugin lacks (it signs only the body and checks neither time nor nonce).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -63,11 +63,11 @@ pub trait FrameAuth: Send + Sync + 'static {
 const NONCE_LEN: usize = 16;
 const MAC_LEN: usize = 32;
 
-/// HMAC-SHA256 frame authentication with key ids, a time window and a
-/// bounded replay cache.
+/// HMAC-SHA256 frame authentication with key ids, a time window and
+/// replay protection by sender session and counter.
 ///
 /// Auth section: `key id length (u8) || key id || timestamp (u64 ms, big-endian)
-/// || nonce (16) || MAC (32)`. The MAC covers the encoded header (with the
+/// || nonce (16: sender session 8, counter u64) || MAC (32)`. The MAC covers the encoded header (with the
 /// final auth length), the URI, everything of the auth section before the MAC,
 /// and the body.
 pub struct HmacAuth {
@@ -76,6 +76,8 @@ pub struct HmacAuth {
     window: Duration,
     replay: Mutex<ReplayCache>,
     failures: AtomicU64,
+    session: [u8; 8],
+    counter: AtomicU64,
 }
 
 impl std::fmt::Debug for HmacAuth {
@@ -90,7 +92,7 @@ impl std::fmt::Debug for HmacAuth {
 
 impl HmacAuth {
     /// Signs with `secret` under `key_id` and accepts it; a 30 s window and
-    /// room for 100,000 live nonces.
+    /// room for 100,000 live sender sessions.
     ///
     /// # Errors
     /// [`crate::Error::Config`] for an empty secret or a key id over 255 bytes.
@@ -109,6 +111,8 @@ impl HmacAuth {
             window: Duration::from_secs(30),
             replay: Mutex::new(ReplayCache::new(100_000)),
             failures: AtomicU64::new(0),
+            session: rand::random(),
+            counter: AtomicU64::new(0),
         })
     }
 
@@ -184,7 +188,9 @@ impl FrameAuth for HmacAuth {
         auth.put_u8(self.signing_key_id.len() as u8);
         auth.put_slice(&self.signing_key_id);
         auth.put_u64(now_ms());
-        auth.put_slice(&rand::random::<[u8; NONCE_LEN]>());
+        // Nonce: this signer's session and a counter (see `ReplayCache`).
+        auth.put_slice(&self.session);
+        auth.put_u64(self.counter.fetch_add(1, Ordering::Relaxed));
         let total = auth.len() + MAC_LEN;
         let tag = Self::mac(key, frame, total, &auth).finalize().into_bytes();
         auth.put_slice(&tag);
@@ -200,19 +206,74 @@ impl FrameAuth for HmacAuth {
     }
 }
 
-/// Nonces seen within the window, oldest first; bounded.
+/// Replay protection without remembering every nonce: a nonce is a sender
+/// session (8 random bytes per [`HmacAuth`]) and a counter, so the receiver
+/// keeps per session the highest counter and a 256-frame window below it (as
+/// IPsec and DTLS do). Frames from one sender may arrive out of order by up to
+/// 256 (several connections sharing one signer); older or repeated counters
+/// are replays. Memory is bounded by the number of live sessions: a session
+/// idle for longer than the time window can go, since its frames would be
+/// stale anyway; with the table full of live sessions, new ones are refused.
 #[derive(Debug)]
 struct ReplayCache {
-    seen: HashMap<[u8; NONCE_LEN], u64>,
-    order: VecDeque<([u8; NONCE_LEN], u64)>,
+    sessions: HashMap<[u8; 8], Session>,
     capacity: usize,
+}
+
+#[derive(Debug)]
+struct Session {
+    highest: u64,
+    /// Bit i set: counter `highest - i` was seen.
+    seen: [u64; WINDOW_WORDS],
+    last_seen_ms: u64,
+}
+
+const WINDOW_WORDS: usize = 4;
+const WINDOW: u64 = 64 * WINDOW_WORDS as u64;
+
+impl Session {
+    fn accept(&mut self, counter: u64) -> bool {
+        if counter > self.highest {
+            shift(&mut self.seen, counter - self.highest);
+            self.highest = counter;
+            self.seen[0] |= 1;
+            return true;
+        }
+        let age = self.highest - counter;
+        if age >= WINDOW {
+            return false;
+        }
+        let (word, bit) = ((age / 64) as usize, age % 64);
+        if self.seen[word] & (1 << bit) != 0 {
+            return false;
+        }
+        self.seen[word] |= 1 << bit;
+        true
+    }
+}
+
+/// Shifts the window by `by` positions towards older counters.
+fn shift(seen: &mut [u64; WINDOW_WORDS], by: u64) {
+    if by >= WINDOW {
+        *seen = [0; WINDOW_WORDS];
+        return;
+    }
+    let (words, bits) = ((by / 64) as usize, (by % 64) as u32);
+    for i in (0..WINDOW_WORDS).rev() {
+        let from = i.checked_sub(words);
+        let high = from.map_or(0, |f| seen[f] << bits);
+        let low = match from.and_then(|f| f.checked_sub(1)) {
+            Some(f) if bits > 0 => seen[f] >> (64 - bits),
+            _ => 0,
+        };
+        seen[i] = high | low;
+    }
 }
 
 impl ReplayCache {
     fn new(capacity: usize) -> Self {
         Self {
-            seen: HashMap::new(),
-            order: VecDeque::new(),
+            sessions: HashMap::new(),
             capacity,
         }
     }
@@ -220,28 +281,35 @@ impl ReplayCache {
     fn insert(
         &mut self,
         nonce: [u8; NONCE_LEN],
-        timestamp: u64,
+        _timestamp: u64,
         now: u64,
         window: u64,
     ) -> Result<(), AuthFailure> {
-        // Forget nonces whose frames are now too old to be accepted anyway.
-        while let Some(&(old, at)) = self.order.front() {
-            if now.saturating_sub(at) <= window {
-                break;
+        let session: [u8; 8] = nonce[..8].try_into().map_err(|_| AuthFailure::Missing)?;
+        let counter = u64::from_be_bytes(nonce[8..].try_into().map_err(|_| AuthFailure::Missing)?);
+        if !self.sessions.contains_key(&session) && self.sessions.len() >= self.capacity {
+            self.sessions
+                .retain(|_, s| now.saturating_sub(s.last_seen_ms) <= window);
+            if self.sessions.len() >= self.capacity {
+                return Err(AuthFailure::Overloaded);
             }
-            self.order.pop_front();
-            self.seen.remove(&old);
         }
-        if self.seen.contains_key(&nonce) {
-            return Err(AuthFailure::Replayed);
+        let entry = self.sessions.entry(session).or_insert(Session {
+            highest: counter,
+            seen: [0; WINDOW_WORDS],
+            last_seen_ms: now,
+        });
+        entry.last_seen_ms = now;
+        if entry.highest == counter && entry.seen == [0; WINDOW_WORDS] {
+            // A new session: its first counter.
+            entry.seen[0] = 1;
+            return Ok(());
         }
-        if self.seen.len() >= self.capacity {
-            return Err(AuthFailure::Overloaded);
+        if entry.accept(counter) {
+            Ok(())
+        } else {
+            Err(AuthFailure::Replayed)
         }
-        self.seen.insert(nonce, timestamp);
-        // Expire by the latest time the frame could still be accepted.
-        self.order.push_back((nonce, timestamp.max(now)));
-        Ok(())
     }
 }
 
@@ -327,20 +395,65 @@ mod tests {
         assert_eq!(auth.verify(&stale), Err(AuthFailure::Stale));
     }
 
+    fn nonce(session: u8, counter: u64) -> [u8; 16] {
+        let mut nonce = [session; 16];
+        nonce[8..].copy_from_slice(&counter.to_be_bytes());
+        nonce
+    }
+
     #[test]
-    fn the_replay_cache_is_bounded_and_fails_closed() {
-        let mut cache = ReplayCache::new(2);
-        assert_eq!(cache.insert([1; 16], 1000, 1000, 10), Ok(()));
-        assert_eq!(cache.insert([2; 16], 1000, 1000, 10), Ok(()));
+    fn the_replay_window_accepts_reordering_and_refuses_repeats() {
+        let mut cache = ReplayCache::new(10);
+        let mut check = |counter| cache.insert(nonce(1, counter), 0, 1000, 10);
+        assert_eq!(check(5), Ok(()));
+        assert_eq!(check(5), Err(AuthFailure::Replayed));
+        assert_eq!(check(7), Ok(()));
+        assert_eq!(check(6), Ok(()), "late but inside the window");
+        assert_eq!(check(6), Err(AuthFailure::Replayed));
+        assert_eq!(check(1000), Ok(()));
+        assert_eq!(check(1000 - 255), Ok(()));
         assert_eq!(
-            cache.insert([3; 16], 1000, 1000, 10),
+            check(1000 - 256),
+            Err(AuthFailure::Replayed),
+            "too old to tell"
+        );
+        assert_eq!(check(7), Err(AuthFailure::Replayed));
+        for counter in 1001..1300 {
+            assert_eq!(check(counter), Ok(()));
+        }
+        for counter in 1100..1300 {
+            assert_eq!(check(counter), Err(AuthFailure::Replayed), "{counter}");
+        }
+    }
+
+    #[test]
+    fn sessions_are_bounded_and_idle_ones_make_room() {
+        let mut cache = ReplayCache::new(2);
+        assert_eq!(cache.insert(nonce(1, 0), 0, 1000, 10), Ok(()));
+        assert_eq!(cache.insert(nonce(2, 0), 0, 1000, 10), Ok(()));
+        assert_eq!(
+            cache.insert(nonce(3, 0), 0, 1000, 10),
             Err(AuthFailure::Overloaded)
         );
-        // Once the first two are out of the window there is room again.
-        assert_eq!(cache.insert([3; 16], 1020, 1020, 10), Ok(()));
+        // Once the first two are idle past the window there is room again.
+        assert_eq!(cache.insert(nonce(3, 0), 0, 1020, 10), Ok(()));
         assert_eq!(
-            cache.insert([3; 16], 1020, 1020, 10),
+            cache.insert(nonce(3, 0), 0, 1020, 10),
             Err(AuthFailure::Replayed)
         );
+    }
+
+    #[test]
+    fn the_window_shift_is_exact() {
+        let mut seen = [1u64, 0, 0, 0];
+        shift(&mut seen, 64);
+        assert_eq!(seen, [0, 1, 0, 0]);
+        shift(&mut seen, 65);
+        assert_eq!(seen, [0, 0, 2, 0]);
+        shift(&mut seen, 300);
+        assert_eq!(seen, [0; 4]);
+        let mut seen = [u64::MAX, 0, 0, 0];
+        shift(&mut seen, 1);
+        assert_eq!(seen, [u64::MAX - 1, 1, 0, 0]);
     }
 }

@@ -1,0 +1,245 @@
+//! `tessera wire bench`: round trips per second of 64-byte requests over
+//! mutual TLS on loopback, 1 and 32 clients (one connection each, requests
+//! back to back), for tessera-wire without and with HMAC, next to a raw
+//! tokio-rustls echo (read 64 bytes, write them back) measured in the same
+//! run: the ceiling a framed, routed protocol can approach.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use rustls::{ClientConfig, ServerConfig};
+use tessera_tls::{client_config, server_config, ClientAuth, DevPki, PkiOptions, ServerAuth};
+use tessera_wire::{
+    Client, ClientOptions, FrameAuth, HmacAuth, MessageType, Server, ServerOptions, Transport,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Seconds each measurement runs.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Client counts to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,32")]
+    clients: Vec<usize>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+const PAYLOAD: [u8; 64] = [b'x'; 64];
+
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    anyhow::ensure!(
+        args.seconds > 0.0 && args.seconds <= 600.0,
+        "--seconds must be in (0, 600]"
+    );
+    anyhow::ensure!(
+        !args.clients.is_empty() && args.clients.iter().all(|c| (1..=1024).contains(c)),
+        "--clients must list counts between 1 and 1024"
+    );
+    let duration = Duration::from_secs_f64(args.seconds);
+    let pki = DevPki::generate(&PkiOptions::default())?;
+    let server_tls = server_config(&pki.server.identity()?, ClientAuth::Required(pki.roots()?))?;
+    let client_tls = client_config(
+        ServerAuth::Roots(pki.roots()?),
+        Some(&pki.client.identity()?),
+    )?;
+    let runtime = crate::runtime()?;
+    let mut rows = Vec::new();
+    runtime.block_on(async {
+        let raw = start_raw_echo(server_tls.clone()).await?;
+        let plain = start_wire(server_tls.clone(), None).await?;
+        let secret = b"bench secret";
+        let hmac = start_wire(server_tls.clone(), Some(hmac_auth(secret)?)).await?;
+        for &clients in &args.clients {
+            let raw_rate =
+                measure(clients, duration, || raw_client(raw, client_tls.clone())).await?;
+            let wire_rate = measure(clients, duration, || {
+                wire_client(plain, client_tls.clone(), None)
+            })
+            .await?;
+            let hmac_rate = measure(clients, duration, || {
+                wire_client(hmac, client_tls.clone(), Some(hmac_auth(secret)))
+            })
+            .await?;
+            rows.push((clients, raw_rate, wire_rate, hmac_rate));
+        }
+        anyhow::Ok(())
+    })?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let mut object = serde_json::Map::new();
+        for (clients, raw, wire, hmac) in &rows {
+            object.insert(format!("c{clients}_raw_echo_per_s"), (*raw).into());
+            object.insert(format!("c{clients}_wire_per_s"), (*wire).into());
+            object.insert(format!("c{clients}_wire_hmac_per_s"), (*hmac).into());
+        }
+        writeln!(out, "{}", serde_json::Value::Object(object))?;
+    } else {
+        writeln!(
+            out,
+            "{:<8} {:>14} {:>14} {:>14} {:>9} {:>9}",
+            "clients", "raw echo/s", "wire/s", "wire+hmac/s", "wire", "hmac"
+        )?;
+        for (clients, raw, wire, hmac) in &rows {
+            writeln!(
+                out,
+                "{clients:<8} {raw:>14.0} {wire:>14.0} {hmac:>14.0} {:>8.0}% {:>8.0}%",
+                100.0 * wire / raw,
+                100.0 * hmac / raw
+            )?;
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn hmac_auth(secret: &[u8]) -> anyhow::Result<Arc<dyn FrameAuth>> {
+    Ok(Arc::new(HmacAuth::new("bench", secret)?))
+}
+
+/// Something that does one round trip at a time.
+trait RoundTrip: Send + 'static {
+    fn round_trip(&mut self) -> impl std::future::Future<Output = anyhow::Result<()>> + Send;
+}
+
+struct RawClient(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
+
+impl RoundTrip for RawClient {
+    async fn round_trip(&mut self) -> anyhow::Result<()> {
+        self.0.write_all(&PAYLOAD).await?;
+        let mut back = [0u8; 64];
+        self.0.read_exact(&mut back).await?;
+        anyhow::ensure!(back == PAYLOAD, "raw echo mismatch");
+        Ok(())
+    }
+}
+
+struct WireClient(Client);
+
+impl RoundTrip for WireClient {
+    async fn round_trip(&mut self) -> anyhow::Result<()> {
+        let reply = self
+            .0
+            .request(MessageType::REQUEST_URI, "echo", &PAYLOAD[..])
+            .await?;
+        anyhow::ensure!(
+            reply.kind == MessageType::RESPOND_URI && reply.body[..] == PAYLOAD,
+            "wire echo mismatch: {} {:?}",
+            reply.kind,
+            reply.body
+        );
+        Ok(())
+    }
+}
+
+async fn raw_client(addr: SocketAddr, config: Arc<ClientConfig>) -> anyhow::Result<RawClient> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let tls = TlsConnector::from(config)
+        .connect(tessera_tls::server_name("localhost")?, tcp)
+        .await?;
+    Ok(RawClient(tls))
+}
+
+async fn wire_client(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    auth: Option<anyhow::Result<Arc<dyn FrameAuth>>>,
+) -> anyhow::Result<WireClient> {
+    let options = ClientOptions {
+        auth: auth.transpose()?,
+        ..ClientOptions::default()
+    };
+    let client = Client::connect_tls(
+        addr,
+        tessera_tls::server_name("localhost")?,
+        config,
+        options,
+    )
+    .await?;
+    Ok(WireClient(client))
+}
+
+/// Round trips per second with `clients` connections made by `connect`.
+async fn measure<C, F, Fut>(clients: usize, duration: Duration, connect: F) -> anyhow::Result<f64>
+where
+    C: RoundTrip,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<C>>,
+{
+    let mut connections = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let mut connection = connect().await?;
+        connection.round_trip().await?;
+        connections.push(connection);
+    }
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut connection in connections {
+        let done = done.clone();
+        tasks.spawn(async move {
+            while Instant::now() < deadline {
+                connection.round_trip().await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn start_wire(
+    tls: Arc<ServerConfig>,
+    auth: Option<Arc<dyn FrameAuth>>,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let options = ServerOptions {
+        auth,
+        ..ServerOptions::default()
+    };
+    let server = Server::new(
+        listener,
+        Transport::Tls(tls),
+        crate::wire::echo_router(),
+        options,
+    )?;
+    let addr = server.local_addr()?;
+    tokio::spawn(server.run(std::future::pending()));
+    Ok(addr)
+}
+
+/// The ceiling: TLS with no framing, routing or tasks per request.
+async fn start_raw_echo(tls: Arc<ServerConfig>) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let acceptor = TlsAcceptor::from(tls);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = tcp.set_nodelay(true);
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buffer = [0u8; 64];
+                while tls.read_exact(&mut buffer).await.is_ok() {
+                    if tls.write_all(&buffer).await.is_err() || tls.flush().await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
