@@ -1,0 +1,147 @@
+//! `tessera wire echo-server` and `tessera wire request`: the echo contract
+//! scripts rely on, over mutual TLS with a generated PKI and over loopback
+//! plain TCP with HMAC.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+/// Kills the server on every path.
+struct Serving {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn echo_server(args: &[&str]) -> Serving {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["wire", "echo-server", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut serving = Serving {
+        child,
+        addr: String::new(),
+    };
+    serving.addr = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("listening on ").map(str::to_owned))
+        .expect("the echo server did not start");
+    serving
+}
+
+fn request(server: &Serving, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "wire",
+            "request",
+            "--connect",
+            &server.addr,
+            "--timeout",
+            "20",
+        ])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[test]
+fn the_echo_contract_over_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let pki = pki.to_str().unwrap();
+    let server = echo_server(&["--pki", pki]);
+    let echo = request(&server, &["--pki", pki, "--body", "hello"]);
+    assert_eq!(
+        (echo.status.code(), stdout(&echo).as_str()),
+        (Some(0), "RESPOND_URI hello")
+    );
+    let missing = request(&server, &["--pki", pki, "--uri", "nowhere"]);
+    assert_eq!(
+        (missing.status.code(), stdout(&missing).as_str()),
+        (Some(1), "NOT_FOUND not found")
+    );
+    let subscribed = request(
+        &server,
+        &["--pki", pki, "--type", "SUBSCRIBE_URI", "--uri", "news"],
+    );
+    assert_eq!(stdout(&subscribed), "CONFIRM_SUBSCRIBE");
+    let published = request(
+        &server,
+        &[
+            "--pki",
+            pki,
+            "--type",
+            "publish_uri",
+            "--uri",
+            "news",
+            "--body",
+            "x",
+        ],
+    );
+    assert_eq!(
+        (published.status.code(), stdout(&published).as_str()),
+        (Some(0), "OK")
+    );
+    // A client from another PKI gets nowhere.
+    let other = dir.path().join("other");
+    let made = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["certs", "dev", "--out", other.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let stranger = request(&server, &["--pki", other.to_str().unwrap()]);
+    assert_eq!(stranger.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&stranger.stderr).contains("TLS"), "{stranger:?}");
+}
+
+#[test]
+fn the_echo_contract_with_hmac_over_loopback() {
+    let server = echo_server(&["--plain", "--hmac-secret", "s3cret"]);
+    let echo = request(
+        &server,
+        &["--plain", "--hmac-secret", "s3cret", "--body", "signed"],
+    );
+    assert_eq!(
+        (echo.status.code(), stdout(&echo).as_str()),
+        (Some(0), "RESPOND_URI signed")
+    );
+    let wrong = request(
+        &server,
+        &["--plain", "--hmac-secret", "guess", "--body", "x"],
+    );
+    assert_eq!(
+        (wrong.status.code(), stdout(&wrong).as_str()),
+        (Some(1), "AUTH_ERROR bad_mac")
+    );
+    let missing = request(&server, &["--plain", "--body", "x"]);
+    assert_eq!(stdout(&missing), "AUTH_ERROR missing");
+    let foreign = request(
+        &server,
+        &["--plain", "--hmac-secret", "s3cret", "--key-id", "other"],
+    );
+    assert_eq!(stdout(&foreign), "AUTH_ERROR unknown_key");
+}
+
+#[test]
+fn plain_tcp_is_refused_off_loopback() {
+    let refused = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["wire", "echo-server", "--plain", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("loopback"));
+}
