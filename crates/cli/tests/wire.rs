@@ -105,7 +105,10 @@ fn the_echo_contract_over_mutual_tls() {
     assert!(made.status.success());
     let stranger = request(&server, &["--pki", other.to_str().unwrap()]);
     assert_eq!(stranger.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&stranger.stderr).contains("TLS"), "{stranger:?}");
+    assert!(
+        String::from_utf8_lossy(&stranger.stderr).contains("TLS"),
+        "{stranger:?}"
+    );
 }
 
 #[test]

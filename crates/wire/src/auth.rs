@@ -71,7 +71,8 @@ const MAC_LEN: usize = 32;
 /// final auth length), the URI, everything of the auth section before the MAC,
 /// and the body.
 pub struct HmacAuth {
-    keys: HashMap<Vec<u8>, Vec<u8>>,
+    /// Keyed MAC states by key id, the key schedule done once.
+    keys: HashMap<Vec<u8>, HmacSha256>,
     signing_key_id: Vec<u8>,
     window: Duration,
     replay: Mutex<ReplayCache>,
@@ -106,7 +107,7 @@ impl HmacAuth {
             ));
         }
         Ok(Self {
-            keys: HashMap::from([(key_id.as_bytes().to_vec(), secret.to_vec())]),
+            keys: HashMap::from([(key_id.as_bytes().to_vec(), keyed(secret))]),
             signing_key_id: key_id.as_bytes().to_vec(),
             window: Duration::from_secs(30),
             replay: Mutex::new(ReplayCache::new(100_000)),
@@ -119,8 +120,7 @@ impl HmacAuth {
     /// Also accepts frames signed with `secret` under `key_id` (key rotation).
     #[must_use]
     pub fn accept(mut self, key_id: &str, secret: &[u8]) -> Self {
-        self.keys
-            .insert(key_id.as_bytes().to_vec(), secret.to_vec());
+        self.keys.insert(key_id.as_bytes().to_vec(), keyed(secret));
         self
     }
 
@@ -136,11 +136,8 @@ impl HmacAuth {
         self.failures.load(Ordering::Relaxed)
     }
 
-    fn mac(key: &[u8], frame: &Frame, auth_len: usize, auth_prefix: &[u8]) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| {
-            // HMAC takes keys of any length; this branch cannot be reached.
-            HmacSha256::new_from_slice(&[0]).expect("HMAC accepts a one-byte key")
-        });
+    fn mac(key: &HmacSha256, frame: &Frame, auth_len: usize, auth_prefix: &[u8]) -> HmacSha256 {
+        let mut mac = key.clone();
         mac.update(&frame.signed_prefix(auth_len));
         mac.update(auth_prefix);
         mac.update(&frame.body);
@@ -313,6 +310,12 @@ impl ReplayCache {
     }
 }
 
+fn keyed(secret: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length, so this cannot fail.
+    <HmacSha256 as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"))
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -334,7 +337,7 @@ pub fn hmac_section(
     auth.put_u64(timestamp_ms);
     auth.put_slice(&nonce);
     let total = auth.len() + MAC_LEN;
-    let tag = HmacAuth::mac(secret, frame, total, &auth)
+    let tag = HmacAuth::mac(&keyed(secret), frame, total, &auth)
         .finalize()
         .into_bytes();
     auth.put_slice(&tag);
