@@ -14,8 +14,8 @@ use tessera_tls::{
     client_config, layout, server_config, ClientAuth, DevPki, Identity, PkiOptions, ServerAuth,
 };
 use tessera_wire::{
-    Client, ClientOptions, FrameAuth, HmacAuth, MessageType, Request, Response, Router, Server,
-    ServerOptions, Transport,
+    Client, ClientOptions, FrameAuth, HmacAuth, MessageType, Request, Response, Role, Router,
+    Server, ServerOptions, Transport,
 };
 
 #[derive(Debug, Subcommand)]
@@ -142,11 +142,11 @@ pub(crate) fn echo_router() -> Router<()> {
 }
 
 impl Security {
-    fn auth(&self) -> anyhow::Result<Option<Arc<dyn FrameAuth>>> {
+    fn auth(&self, role: Role) -> anyhow::Result<Option<Arc<dyn FrameAuth>>> {
         let Some(secret) = &self.hmac_secret else {
             return Ok(None);
         };
-        let auth = HmacAuth::new(&self.key_id, secret.as_bytes())?
+        let auth = HmacAuth::new(&self.key_id, secret.as_bytes(), role)?
             .window(Duration::from_secs(self.hmac_window));
         Ok(Some(Arc::new(auth)))
     }
@@ -188,7 +188,7 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
             ..tessera_wire::Limits::default()
         },
         max_connections: args.max_connections,
-        auth: security.auth()?,
+        auth: security.auth(Role::Server)?,
         ..ServerOptions::default()
     };
     crate::runtime()?.block_on(async {
@@ -214,7 +214,7 @@ fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
     let security = &args.security;
     let options = ClientOptions {
         request_timeout: Duration::from_secs_f64(args.timeout),
-        auth: security.auth()?,
+        auth: security.auth(Role::Client)?,
         ..ClientOptions::default()
     };
     let reply = crate::runtime()?.block_on(async {

@@ -14,7 +14,7 @@ use clap::Args;
 use rustls::{ClientConfig, ServerConfig};
 use tessera_tls::{client_config, server_config, ClientAuth, DevPki, PkiOptions, ServerAuth};
 use tessera_wire::{
-    Client, ClientOptions, FrameAuth, HmacAuth, MessageType, Server, ServerOptions, Transport,
+    Client, ClientOptions, FrameAuth, HmacAuth, MessageType, Role, Server, ServerOptions, Transport,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -56,7 +56,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         let raw = start_raw_echo(server_tls.clone()).await?;
         let plain = start_wire(server_tls.clone(), None).await?;
         let secret = b"bench secret";
-        let hmac = start_wire(server_tls.clone(), Some(hmac_auth(secret)?)).await?;
+        let hmac = start_wire(server_tls.clone(), Some(hmac_auth(secret, Role::Server)?)).await?;
         for &clients in &args.clients {
             let raw_rate =
                 measure(clients, duration, || raw_client(raw, client_tls.clone())).await?;
@@ -65,7 +65,11 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             })
             .await?;
             let hmac_rate = measure(clients, duration, || {
-                wire_client(hmac, client_tls.clone(), Some(hmac_auth(secret)))
+                wire_client(
+                    hmac,
+                    client_tls.clone(),
+                    Some(hmac_auth(secret, Role::Client)),
+                )
             })
             .await?;
             rows.push((clients, raw_rate, wire_rate, hmac_rate));
@@ -99,8 +103,8 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-fn hmac_auth(secret: &[u8]) -> anyhow::Result<Arc<dyn FrameAuth>> {
-    Ok(Arc::new(HmacAuth::new("bench", secret)?))
+fn hmac_auth(secret: &[u8], role: Role) -> anyhow::Result<Arc<dyn FrameAuth>> {
+    Ok(Arc::new(HmacAuth::new("bench", secret, role)?))
 }
 
 /// Something that does one round trip at a time.

@@ -330,7 +330,8 @@ proptest! {
             1 => path = format!("/{replacement}-x"),
             2 => body_bytes = body.into_bytes(),
             3 => changed.timestamp = "1700000001".into(),
-            _ => changed.nonce = format!("n-{replacement}"),
+            // Never "n-1" again: the change must be a change.
+            _ => changed.nonce = format!("n-{replacement}-x"),
         }
         let request = Request { method: &method, path: &path, body: &body_bytes };
         prop_assert!(verifier.authenticate(&changed, &request, NOW).is_err());

@@ -60,6 +60,33 @@ pub trait FrameAuth: Send + Sync + 'static {
     fn verify(&self, frame: &Frame) -> Result<(), AuthFailure>;
 }
 
+/// Which end a layer signs for. The MAC binds the direction, so a frame one
+/// side signed can never be reflected back to it as the other side's (netaio
+/// W2: a server's own signed reply, retyped, was accepted as a request).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Sends requests, receives replies and notifications.
+    Client,
+    /// Receives requests, sends replies and notifications.
+    Server,
+}
+
+impl Role {
+    fn sender_label(self) -> &'static [u8] {
+        match self {
+            Self::Client => b"tessera-wire hmac v1 client->server\0",
+            Self::Server => b"tessera-wire hmac v1 server->client\0",
+        }
+    }
+
+    fn peer(self) -> Self {
+        match self {
+            Self::Client => Self::Server,
+            Self::Server => Self::Client,
+        }
+    }
+}
+
 const NONCE_LEN: usize = 16;
 const MAC_LEN: usize = 32;
 
@@ -79,6 +106,7 @@ pub struct HmacAuth {
     failures: AtomicU64,
     session: [u8; 8],
     counter: AtomicU64,
+    role: Role,
 }
 
 impl std::fmt::Debug for HmacAuth {
@@ -97,7 +125,7 @@ impl HmacAuth {
     ///
     /// # Errors
     /// [`crate::Error::Config`] for an empty secret or a key id over 255 bytes.
-    pub fn new(key_id: &str, secret: &[u8]) -> Result<Self, crate::Error> {
+    pub fn new(key_id: &str, secret: &[u8], role: Role) -> Result<Self, crate::Error> {
         if secret.is_empty() {
             return Err(crate::Error::Config("the HMAC secret is empty".into()));
         }
@@ -114,6 +142,7 @@ impl HmacAuth {
             failures: AtomicU64::new(0),
             session: rand::random(),
             counter: AtomicU64::new(0),
+            role,
         })
     }
 
@@ -136,8 +165,15 @@ impl HmacAuth {
         self.failures.load(Ordering::Relaxed)
     }
 
-    fn mac(key: &HmacSha256, frame: &Frame, auth_len: usize, auth_prefix: &[u8]) -> HmacSha256 {
+    fn mac(
+        key: &HmacSha256,
+        sender: Role,
+        frame: &Frame,
+        auth_len: usize,
+        auth_prefix: &[u8],
+    ) -> HmacSha256 {
         let mut mac = key.clone();
+        mac.update(sender.sender_label());
         mac.update(&frame.signed_prefix(auth_len));
         mac.update(auth_prefix);
         mac.update(&frame.body);
@@ -159,9 +195,15 @@ impl HmacAuth {
         let tag = &rest[8 + NONCE_LEN..];
         let key = self.keys.get(key_id).ok_or(AuthFailure::UnknownKey)?;
         let prefix_len = auth.len() - MAC_LEN;
-        let expected = Self::mac(key, frame, auth.len(), &auth[..prefix_len])
-            .finalize()
-            .into_bytes();
+        let expected = Self::mac(
+            key,
+            self.role.peer(),
+            frame,
+            auth.len(),
+            &auth[..prefix_len],
+        )
+        .finalize()
+        .into_bytes();
         if !bool::from(expected.as_slice().ct_eq(tag)) {
             return Err(AuthFailure::BadMac);
         }
@@ -189,7 +231,9 @@ impl FrameAuth for HmacAuth {
         auth.put_slice(&self.session);
         auth.put_u64(self.counter.fetch_add(1, Ordering::Relaxed));
         let total = auth.len() + MAC_LEN;
-        let tag = Self::mac(key, frame, total, &auth).finalize().into_bytes();
+        let tag = Self::mac(key, self.role, frame, total, &auth)
+            .finalize()
+            .into_bytes();
         auth.put_slice(&tag);
         frame.auth = auth.freeze();
     }
@@ -327,6 +371,7 @@ fn now_ms() -> u64 {
 pub fn hmac_section(
     key_id: &str,
     secret: &[u8],
+    sender: Role,
     frame: &Frame,
     timestamp_ms: u64,
     nonce: [u8; 16],
@@ -337,7 +382,7 @@ pub fn hmac_section(
     auth.put_u64(timestamp_ms);
     auth.put_slice(&nonce);
     let total = auth.len() + MAC_LEN;
-    let tag = HmacAuth::mac(&keyed(secret), frame, total, &auth)
+    let tag = HmacAuth::mac(&keyed(secret), sender, frame, total, &auth)
         .finalize()
         .into_bytes();
     auth.put_slice(&tag);
@@ -355,19 +400,21 @@ mod tests {
 
     #[test]
     fn signed_frames_verify_once() {
-        let auth = HmacAuth::new("k1", b"secret").unwrap();
+        let client = HmacAuth::new("k1", b"secret", Role::Client).unwrap();
+        let server = HmacAuth::new("k1", b"secret", Role::Server).unwrap();
         let mut signed = frame();
-        auth.sign(&mut signed);
-        assert_eq!(auth.verify(&signed), Ok(()));
-        assert_eq!(auth.verify(&signed), Err(AuthFailure::Replayed));
-        assert_eq!(auth.failures(), 1);
+        client.sign(&mut signed);
+        assert_eq!(server.verify(&signed), Ok(()));
+        assert_eq!(server.verify(&signed), Err(AuthFailure::Replayed));
+        assert_eq!(server.failures(), 1);
     }
 
     #[test]
-    fn every_part_of_the_frame_is_covered() {
-        let auth = HmacAuth::new("k1", b"secret").unwrap();
+    fn every_part_of_the_frame_and_its_direction_are_covered() {
+        let client = HmacAuth::new("k1", b"secret", Role::Client).unwrap();
+        let server = HmacAuth::new("k1", b"secret", Role::Server).unwrap();
         let mut signed = frame();
-        auth.sign(&mut signed);
+        client.sign(&mut signed);
         let tamper: [fn(&mut Frame); 5] = [
             |f| f.kind = MessageType::DELETE_URI,
             |f| f.request_id += 1,
@@ -378,23 +425,37 @@ mod tests {
         for change in tamper {
             let mut forged = signed.clone();
             change(&mut forged);
-            assert_eq!(auth.verify(&forged), Err(AuthFailure::BadMac));
+            assert_eq!(server.verify(&forged), Err(AuthFailure::BadMac));
         }
-        assert_eq!(auth.verify(&frame()), Err(AuthFailure::Missing));
-        let other = HmacAuth::new("k2", b"secret").unwrap();
+        assert_eq!(server.verify(&frame()), Err(AuthFailure::Missing));
+        let other = HmacAuth::new("k2", b"secret", Role::Server).unwrap();
         assert_eq!(other.verify(&signed), Err(AuthFailure::UnknownKey));
-        let wrong = HmacAuth::new("k1", b"other secret").unwrap();
+        let wrong = HmacAuth::new("k1", b"other secret", Role::Server).unwrap();
         assert_eq!(wrong.verify(&signed), Err(AuthFailure::BadMac));
+        // Reflection: the server's own signed frame is not a client's.
+        let mut reply = frame().reply(MessageType::RESPOND_URI, &b"hello"[..]);
+        server.sign(&mut reply);
+        assert_eq!(server.verify(&reply), Err(AuthFailure::BadMac));
+        assert_eq!(client.verify(&reply), Ok(()));
     }
 
     #[test]
     fn stale_frames_and_rotation() {
-        let auth = HmacAuth::new("new", b"s2").unwrap().accept("old", b"s1");
+        let auth = HmacAuth::new("new", b"s2", Role::Server)
+            .unwrap()
+            .accept("old", b"s1");
         let mut old = frame();
-        old.auth = hmac_section("old", b"s1", &old, now_ms(), [1; 16]);
+        old.auth = hmac_section("old", b"s1", Role::Client, &old, now_ms(), [1; 16]);
         assert_eq!(auth.verify(&old), Ok(()));
         let mut stale = frame();
-        stale.auth = hmac_section("old", b"s1", &stale, now_ms() - 60_000, [2; 16]);
+        stale.auth = hmac_section(
+            "old",
+            b"s1",
+            Role::Client,
+            &stale,
+            now_ms() - 60_000,
+            [2; 16],
+        );
         assert_eq!(auth.verify(&stale), Err(AuthFailure::Stale));
     }
 

@@ -31,7 +31,7 @@ mod router;
 mod server;
 mod topics;
 
-pub use auth::{hmac_section, AuthFailure, FrameAuth, HmacAuth};
+pub use auth::{hmac_section, AuthFailure, FrameAuth, HmacAuth, Role};
 pub use client::{Client, ClientOptions, Subscription};
 pub use codec::FrameCodec;
 pub use error::Error;

@@ -11,7 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tessera_tls::{client_config, server_config, ClientAuth, DevPki, PkiOptions, ServerAuth};
 use tessera_wire::{
     hmac_section, Client, ClientOptions, Error, Frame, FrameAuth, HmacAuth, Limits, MessageType,
-    Request, Response, Router, Server, ServerOptions, ServerStats, Topics, Transport,
+    Request, Response, Role, Router, Server, ServerOptions, ServerStats, Topics, Transport,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -299,8 +299,8 @@ async fn pub_sub_fans_out_and_closed_connections_leave_nothing_behind() {
 }
 
 fn hmac_options(secret: &[u8]) -> (ServerOptions, ClientOptions) {
-    let server: Arc<dyn FrameAuth> = Arc::new(HmacAuth::new("k1", secret).unwrap());
-    let client: Arc<dyn FrameAuth> = Arc::new(HmacAuth::new("k1", secret).unwrap());
+    let server: Arc<dyn FrameAuth> = Arc::new(HmacAuth::new("k1", secret, Role::Server).unwrap());
+    let client: Arc<dyn FrameAuth> = Arc::new(HmacAuth::new("k1", secret, Role::Client).unwrap());
     (
         ServerOptions {
             auth: Some(server),
@@ -363,7 +363,7 @@ async fn hmac_accepts_signed_frames_and_refuses_everything_else() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    frame.auth = hmac_section("k1", b"shared secret", &frame, now, [9; 16]);
+    frame.auth = hmac_section("k1", b"shared secret", Role::Client, &frame, now, [9; 16]);
     let mut raw = TcpStream::connect(server.addr).await.unwrap();
     // Replies come as they are ready (the refusal may overtake the handler's answer).
     let mut replies = exchange(&mut raw, &[frame.clone(), frame.clone()], 2).await;
@@ -376,7 +376,14 @@ async fn hmac_accepts_signed_frames_and_refuses_everything_else() {
     let mut swapped = frame.clone();
     swapped.kind = MessageType::DELETE_URI;
     let mut stale = Frame::new(MessageType::REQUEST_URI, 78, "echo", &b"old"[..]);
-    stale.auth = hmac_section("k1", b"shared secret", &stale, now - 120_000, [10; 16]);
+    stale.auth = hmac_section(
+        "k1",
+        b"shared secret",
+        Role::Client,
+        &stale,
+        now - 120_000,
+        [10; 16],
+    );
     let mut replies = exchange(&mut raw, &[swapped, stale], 2).await;
     replies.sort_by_key(|reply| reply.request_id);
     assert_eq!(&replies[0].body[..], b"bad_mac");
