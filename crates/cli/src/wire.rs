@@ -13,6 +13,7 @@ use clap::{Args, Subcommand};
 use tessera_tls::{
     client_config, layout, server_config, ClientAuth, DevPki, Identity, PkiOptions, ServerAuth,
 };
+use tessera_wire::netaio::{NetaioClient, NetaioHmac, NetaioOptions, NetaioServer};
 use tessera_wire::{
     Client, ClientOptions, FrameAuth, HmacAuth, MessageType, Request, Response, Role, Router,
     Server, ServerOptions, Transport,
@@ -28,8 +29,10 @@ pub(crate) enum WireCommand {
     /// to every subscriber of the URI. With --hmac-secret every frame must
     /// carry a valid MAC (else AUTH_ERROR) and every reply carries one.
     /// Mutual TLS with the development PKI in --pki (generated on first use)
-    /// unless --plain, which is allowed on loopback only. Runs until
-    /// SIGINT/SIGTERM.
+    /// unless --plain, which is allowed on loopback only. --netaio-compat
+    /// speaks netaio 0.0.9's frames and HMAC instead (legacy and weaker: plain
+    /// TCP, no request ids, a MAC that covers neither type nor direction).
+    /// Runs until SIGINT/SIGTERM.
     EchoServer(EchoArgs),
     /// Send one request and print the reply's type and body.
     ///
@@ -78,6 +81,12 @@ pub(crate) struct EchoArgs {
     /// Largest frame accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     max_frame: usize,
+    /// Speak netaio 0.0.9's wire format (plain TCP; with --hmac-secret, its HMAC plugin).
+    #[arg(long)]
+    netaio_compat: bool,
+    /// With --netaio-compat: accept non-loopback clients over plain TCP.
+    #[arg(long, requires = "netaio_compat")]
+    allow_remote_plain: bool,
     /// Open connections at most.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
@@ -103,6 +112,9 @@ pub(crate) struct RequestArgs {
     /// Seconds to wait for the reply.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
+    /// Speak netaio 0.0.9's wire format to a netaio (or compat) server.
+    #[arg(long)]
+    netaio_compat: bool,
     #[command(flatten)]
     security: Security,
 }
@@ -169,6 +181,9 @@ fn ensure_pki(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
+    if args.netaio_compat {
+        return netaio_echo_server(args);
+    }
     let security = &args.security;
     let transport = if security.plain {
         Transport::PlainLoopback
@@ -206,11 +221,77 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
+    let options = NetaioOptions {
+        hmac: args
+            .security
+            .hmac_secret
+            .as_ref()
+            .map(|secret| Arc::new(NetaioHmac::new(secret.as_bytes()))),
+        max_body: args.max_frame.min(usize::from(u16::MAX)),
+        max_connections: args.max_connections,
+        allow_remote: args.allow_remote_plain,
+        ..NetaioOptions::default()
+    };
+    crate::runtime()?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let server = NetaioServer::new(listener, echo_router(), options)?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", server.local_addr()?)?;
+        tracing::warn!("netaio-compat: plain TCP and netaio's weaker HMAC, for migrations only");
+        out.flush()?;
+        drop(out);
+        server.run(tessera_tlslp::cli::shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The replies that mean success for `tessera wire request`.
+const SUCCESS: [MessageType; 4] = [
+    MessageType::RESPOND_URI,
+    MessageType::OK,
+    MessageType::CONFIRM_SUBSCRIBE,
+    MessageType::CONFIRM_UNSUBSCRIBE,
+];
+
+fn netaio_request(args: &RequestArgs, timeout: Duration) -> anyhow::Result<ExitCode> {
+    let hmac = args
+        .security
+        .hmac_secret
+        .as_ref()
+        .map(|secret| Arc::new(NetaioHmac::new(secret.as_bytes())));
+    let reply = crate::runtime()?.block_on(async {
+        let mut client = NetaioClient::connect(args.connect, hmac, timeout).await?;
+        anyhow::Ok(
+            client
+                .request(args.kind, args.uri.as_bytes(), args.body.as_bytes())
+                .await?,
+        )
+    })?;
+    let kind = MessageType(reply.kind);
+    writeln!(
+        std::io::stdout().lock(),
+        "{kind} {}",
+        String::from_utf8_lossy(&reply.content)
+    )?;
+    Ok(if SUCCESS.contains(&kind) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         args.timeout.is_finite() && args.timeout > 0.0,
         "--timeout must be a positive number of seconds"
     );
+    if args.netaio_compat {
+        return netaio_request(args, Duration::from_secs_f64(args.timeout));
+    }
     let security = &args.security;
     let options = ClientOptions {
         request_timeout: Duration::from_secs_f64(args.timeout),

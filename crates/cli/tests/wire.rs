@@ -148,3 +148,27 @@ fn plain_tcp_is_refused_off_loopback() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("loopback"));
 }
+
+#[test]
+fn the_echo_contract_in_netaio_framing() {
+    let server = echo_server(&["--netaio-compat", "--hmac-secret", "legacy"]);
+    let compat = ["--netaio-compat", "--hmac-secret", "legacy"];
+    let echo = request(&server, &[&compat[..], &["--body", "old friend"]].concat());
+    assert_eq!(
+        (echo.status.code(), stdout(&echo).as_str()),
+        (Some(0), "RESPOND_URI old friend")
+    );
+    let missing = request(&server, &[&compat[..], &["--uri", "nowhere"]].concat());
+    assert_eq!(stdout(&missing), "NOT_FOUND not found");
+    let published = request(
+        &server,
+        &[&compat[..], &["--type", "PUBLISH_URI", "--uri", "news"]].concat(),
+    );
+    assert_eq!(stdout(&published), "OK");
+    // Without the secret the reply is AUTH_ERROR (signed, so only a keyless client reads it).
+    let refused = request(&server, &["--netaio-compat", "--body", "x"]);
+    assert_eq!(
+        (refused.status.code(), stdout(&refused).as_str()),
+        (Some(1), "AUTH_ERROR HMAC auth failed")
+    );
+}

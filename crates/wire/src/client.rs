@@ -122,7 +122,11 @@ impl Client {
         let deadline = options.connect_timeout;
         let tcp = tokio::time::timeout(deadline, TcpStream::connect(addr))
             .await
-            .map_err(|_| Error::Timeout(deadline))??;
+            .map_err(|_| Error::Timeout(deadline))?
+            .map_err(|error| Error::Io {
+                context: "connect",
+                error,
+            })?;
         tcp.set_nodelay(true)?;
         Ok(Self::over(tcp, &options))
     }

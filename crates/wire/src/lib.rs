@@ -27,6 +27,8 @@ mod codec;
 mod error;
 mod frame;
 mod message;
+#[cfg(feature = "netaio-compat")]
+pub mod netaio;
 mod router;
 mod server;
 mod topics;

@@ -1,0 +1,288 @@
+//! A server for netaio clients: frames are handled one at a time per
+//! connection, in order, as netaio's own server does, so replies to pipelined
+//! requests keep their order; notifications are pushed between them.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::task::TaskTracker;
+
+use super::{Decoded, NetaioCodec, NetaioFrame, NetaioHmac};
+use crate::{Error, Frame, MessageType, Request, Router, Topics};
+
+/// Limits of the compat server.
+#[derive(Clone, Debug)]
+pub struct NetaioOptions {
+    /// Shared secret for netaio's HMAC plugin; `None` accepts unsigned frames.
+    pub hmac: Option<Arc<NetaioHmac>>,
+    /// Largest body accepted (netaio's limit is 65,535).
+    pub max_body: usize,
+    /// A connection with no frame for this long is closed (default 5 min).
+    pub idle_timeout: Duration,
+    /// Deadline of one handler (default 30 s).
+    pub handler_timeout: Duration,
+    /// Open connections at most (default 1024).
+    pub max_connections: usize,
+    /// Outgoing frames queued per connection (default 256).
+    pub queue: usize,
+    /// Accept connections on non-loopback addresses (plain TCP!).
+    pub allow_remote: bool,
+}
+
+impl Default for NetaioOptions {
+    fn default() -> Self {
+        Self {
+            hmac: None,
+            max_body: usize::from(u16::MAX),
+            idle_timeout: Duration::from_secs(300),
+            handler_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            queue: 256,
+            allow_remote: false,
+        }
+    }
+}
+
+/// A netaio-compatible server.
+pub struct NetaioServer<S> {
+    listener: TcpListener,
+    shared: Arc<Shared<S>>,
+}
+
+struct Shared<S> {
+    router: Router<S>,
+    options: NetaioOptions,
+    topics: Arc<Topics>,
+    next_id: AtomicU64,
+}
+
+impl<S> std::fmt::Debug for NetaioServer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetaioServer")
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Send + Sync + 'static> NetaioServer<S> {
+    /// A server on `listener`.
+    ///
+    /// # Errors
+    /// [`Error::PlainNotLoopback`] for a non-loopback listener without `allow_remote`.
+    pub fn new(
+        listener: TcpListener,
+        router: Router<S>,
+        options: NetaioOptions,
+    ) -> Result<Self, Error> {
+        let local = listener.local_addr()?;
+        if !local.ip().is_loopback() && !options.allow_remote {
+            return Err(Error::PlainNotLoopback(local));
+        }
+        Ok(Self {
+            listener,
+            shared: Arc::new(Shared {
+                router,
+                options,
+                topics: Arc::new(Topics::default()),
+                next_id: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// Only if the socket cannot report it.
+    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` resolves.
+    ///
+    /// # Errors
+    /// None today: per-connection failures are logged, never fatal.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let Self { listener, shared } = self;
+        let permits = Arc::new(Semaphore::new(shared.options.max_connections.max(1)));
+        let tracker = TaskTracker::new();
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                () = &mut shutdown => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let (tcp, peer) = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let shared = shared.clone();
+            tracker.spawn(async move {
+                let _permit = permit;
+                connection(&shared, tcp, peer).await;
+            });
+        }
+        drop(listener);
+        tracker.close();
+        tracker.wait().await;
+        Ok(())
+    }
+}
+
+async fn connection<S: Send + Sync + 'static>(
+    shared: &Arc<Shared<S>>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) {
+    let options = &shared.options;
+    let _ = tcp.set_nodelay(true);
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let (read, write) = tcp.into_split();
+    let codec = NetaioCodec::new(options.max_body);
+    let mut frames = FramedRead::new(read, codec);
+    let (queue, outgoing) = mpsc::channel::<Frame>(options.queue.max(1));
+    let writer = tokio::spawn(write_frames(
+        FramedWrite::new(write, codec),
+        outgoing,
+        options.hmac.clone(),
+        options.idle_timeout,
+    ));
+    loop {
+        let Ok(Some(next)) = tokio::time::timeout(options.idle_timeout, frames.next()).await else {
+            break;
+        };
+        let reply = match next {
+            Err(error) => {
+                // netaio closes without a word; a typed error first is kinder and compatible.
+                tracing::debug!(%peer, %error, "closing netaio connection");
+                break;
+            }
+            Ok(Decoded::BadChecksum { uri }) => {
+                Some(reply_to(&uri, MessageType::ERROR, "invalid message"))
+            }
+            Ok(Decoded::Frame(frame)) => handle(shared, id, &queue, frame, peer).await,
+        };
+        if let Some(reply) = reply {
+            if queue.send(reply).await.is_err() {
+                break;
+            }
+        }
+    }
+    shared.topics.remove_connection(id);
+    drop(queue);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+fn reply_to(uri: &Bytes, kind: MessageType, content: &'static str) -> Frame {
+    Frame::new(
+        kind,
+        0,
+        String::from_utf8_lossy(uri).into_owned(),
+        Bytes::from_static(content.as_bytes()),
+    )
+}
+
+/// One frame: auth, the built-in subscribe/publish, else the router.
+async fn handle<S: Send + Sync + 'static>(
+    shared: &Arc<Shared<S>>,
+    connection: u64,
+    queue: &mpsc::Sender<Frame>,
+    frame: NetaioFrame,
+    peer: SocketAddr,
+) -> Option<Frame> {
+    if let Some(hmac) = &shared.options.hmac {
+        if let Err(failure) = hmac.verify(&frame) {
+            tracing::debug!(%peer, reason = failure.name(), "netaio frame refused");
+            return Some(reply_to(
+                &frame.uri,
+                MessageType::AUTH_ERROR,
+                "HMAC auth failed",
+            ));
+        }
+    }
+    let Ok(uri) = String::from_utf8(frame.uri.to_vec()) else {
+        return Some(reply_to(&frame.uri, MessageType::ERROR, "uri is not UTF-8"));
+    };
+    let request = Frame::new(MessageType(frame.kind), 0, uri, frame.content);
+    match request.kind {
+        MessageType::SUBSCRIBE_URI => Some(
+            if shared
+                .topics
+                .subscribe(connection, queue, &request.uri, 1024)
+            {
+                request.reply(MessageType::CONFIRM_SUBSCRIBE, Bytes::new())
+            } else {
+                request.reply(
+                    MessageType::ERROR,
+                    Bytes::from_static(b"too many subscriptions"),
+                )
+            },
+        ),
+        MessageType::UNSUBSCRIBE_URI => {
+            shared.topics.unsubscribe(connection, &request.uri);
+            Some(request.reply(MessageType::CONFIRM_UNSUBSCRIBE, Bytes::new()))
+        }
+        MessageType::PUBLISH_URI => {
+            shared.topics.publish(&request.uri, &request.body);
+            Some(request.reply(MessageType::OK, Bytes::new()))
+        }
+        _ => {
+            let fallback =
+                request.reply(MessageType::ERROR, Bytes::from_static(b"handler timed out"));
+            let request = Request {
+                frame: request,
+                peer,
+                peer_certificate: None,
+            };
+            tokio::time::timeout(
+                shared.options.handler_timeout,
+                shared.router.dispatch(request),
+            )
+            .await
+            .unwrap_or(Some(fallback))
+        }
+    }
+}
+
+async fn write_frames(
+    mut sink: FramedWrite<tokio::net::tcp::OwnedWriteHalf, NetaioCodec>,
+    mut outgoing: mpsc::Receiver<Frame>,
+    hmac: Option<Arc<NetaioHmac>>,
+    stall: Duration,
+) {
+    while let Some(frame) = outgoing.recv().await {
+        let mut frame = NetaioFrame::new(
+            frame.kind.0,
+            Bytes::from(frame.uri.into_bytes()),
+            frame.body,
+        );
+        if let Some(hmac) = &hmac {
+            hmac.sign(&mut frame);
+        }
+        match tokio::time::timeout(stall, sink.send(frame)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "netaio write failed");
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The netaio-compat mode against the real netaio 0.0.9 from PyPI, both
+//! directions: a netaio client checks our server's echo contract (plain and
+//! with HMAC), and our compat client checks a netaio server. Skipped, with the
+//! reason printed, when Python or netaio is missing (`.ci/run` installs both).
+#![cfg(feature = "netaio-compat")]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_wire::netaio::{NetaioClient, NetaioHmac, NetaioOptions, NetaioServer};
+use tessera_wire::{MessageType, Request, Response, Router};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/netaio")
+        .join(name)
+}
+
+fn netaio_available() -> bool {
+    let found = Command::new("python3")
+        .args(["-c", "import netaio"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !found {
+        println!("SKIP: python3 with netaio 0.0.9 is not installed (pip install netaio==0.0.9; .ci/run installs it)");
+    }
+    found
+}
+
+/// Kills the Python peer on every path.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn echo_router() -> Router<()> {
+    Router::new(()).route(
+        MessageType::REQUEST_URI,
+        "echo",
+        |r: Request, _: Arc<()>| async move {
+            Some(Response::new(MessageType::RESPOND_URI, r.frame.body))
+        },
+    )
+}
+
+async fn netaio_client_against_our_server(secret: Option<&str>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let options = NetaioOptions {
+        hmac: secret.map(|s| Arc::new(NetaioHmac::new(s.as_bytes()))),
+        ..NetaioOptions::default()
+    };
+    let server = NetaioServer::new(listener, echo_router(), options).unwrap();
+    let port = server.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let mut command = tokio::process::Command::new("python3");
+    command
+        .arg(script("netaio_client.py"))
+        .arg(port.to_string());
+    if let Some(secret) = secret {
+        command.arg(secret);
+    }
+    command.kill_on_drop(true);
+    let output = tokio::time::timeout(WAIT, command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "netaio client: {stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("\"ok\": true"), "{stdout}");
+    let _ = stop.send(());
+    tokio::time::timeout(WAIT, running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_netaio_client_gets_the_echo_contract_from_our_server() {
+    if !netaio_available() {
+        return;
+    }
+    netaio_client_against_our_server(None).await;
+    netaio_client_against_our_server(Some("compat secret")).await;
+}
+
+#[tokio::test]
+async fn our_client_gets_the_echo_contract_from_a_netaio_server() {
+    if !netaio_available() {
+        return;
+    }
+    for secret in [None, Some("compat secret")] {
+        // netaio cannot report a port: take a free one, then wait for "ready".
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = Command::new("python3");
+        command
+            .arg(script("netaio_server.py"))
+            .arg(port.to_string());
+        if let Some(secret) = secret {
+            command.arg(secret);
+        }
+        let mut child = KillOnDrop(
+            command
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let stdout = child.0.stdout.take().unwrap();
+        let ready = tokio::task::spawn_blocking(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .any(|line| line == "ready")
+        });
+        assert!(
+            tokio::time::timeout(WAIT, ready).await.unwrap().unwrap(),
+            "netaio server did not start"
+        );
+
+        let hmac = secret.map(|s| Arc::new(NetaioHmac::new(s.as_bytes())));
+        let addr = ([127, 0, 0, 1], port).into();
+        let mut client = NetaioClient::connect(addr, hmac, WAIT).await.unwrap();
+        let echo = client
+            .request(MessageType::REQUEST_URI, b"echo", b"hello netaio")
+            .await
+            .unwrap();
+        assert_eq!(
+            (echo.kind, &echo.content[..]),
+            (MessageType::RESPOND_URI.0, &b"hello netaio"[..])
+        );
+        let confirm = client
+            .request(MessageType::SUBSCRIBE_URI, b"news", b"")
+            .await
+            .unwrap();
+        assert_eq!(confirm.kind, MessageType::CONFIRM_SUBSCRIBE.0);
+        let ok = client
+            .request(MessageType::PUBLISH_URI, b"news", b"headline")
+            .await
+            .unwrap();
+        assert_eq!(ok.kind, MessageType::OK.0);
+        let note = client.notification().await.unwrap();
+        assert_eq!(
+            (&note.uri[..], &note.content[..]),
+            (&b"news"[..], &b"headline"[..])
+        );
+    }
+}
