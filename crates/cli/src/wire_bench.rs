@@ -27,9 +27,32 @@ pub(crate) struct BenchArgs {
     /// Client counts to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,32")]
     clients: Vec<usize>,
+    /// Slices each measurement is split into, taken in turn with the others.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// Round trips and the time they took, summed over slices.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    done: u64,
+    elapsed: Duration,
+}
+
+impl Tally {
+    fn rate(self) -> f64 {
+        self.done as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Self) {
+        self.done += other.done;
+        self.elapsed += other.elapsed;
+    }
 }
 
 const PAYLOAD: [u8; 64] = [b'x'; 64];
@@ -39,6 +62,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         args.seconds > 0.0 && args.seconds <= 600.0,
         "--seconds must be in (0, 600]"
     );
+    anyhow::ensure!((1..=100).contains(&args.rounds), "--rounds must be 1-100");
     anyhow::ensure!(
         !args.clients.is_empty() && args.clients.iter().all(|c| (1..=1024).contains(c)),
         "--clients must list counts between 1 and 1024"
@@ -58,21 +82,32 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         let secret = b"bench secret";
         let hmac = start_wire(server_tls.clone(), Some(hmac_auth(secret, Role::Server)?)).await?;
         for &clients in &args.clients {
-            let raw_rate =
-                measure(clients, duration, || raw_client(raw, client_tls.clone())).await?;
-            let wire_rate = measure(clients, duration, || {
-                wire_client(plain, client_tls.clone(), None)
-            })
-            .await?;
-            let hmac_rate = measure(clients, duration, || {
-                wire_client(
-                    hmac,
-                    client_tls.clone(),
-                    Some(hmac_auth(secret, Role::Client)),
-                )
-            })
-            .await?;
-            rows.push((clients, raw_rate, wire_rate, hmac_rate));
+            // Short slices in turn, summed: drift on a shared machine hits all three alike.
+            let slice = duration / args.rounds;
+            let (mut raw_total, mut wire_total, mut hmac_total) =
+                (Tally::default(), Tally::default(), Tally::default());
+            for _ in 0..args.rounds {
+                raw_total +=
+                    measure(clients, slice, || raw_client(raw, client_tls.clone())).await?;
+                wire_total += measure(clients, slice, || {
+                    wire_client(plain, client_tls.clone(), None)
+                })
+                .await?;
+                hmac_total += measure(clients, slice, || {
+                    wire_client(
+                        hmac,
+                        client_tls.clone(),
+                        Some(hmac_auth(secret, Role::Client)),
+                    )
+                })
+                .await?;
+            }
+            rows.push((
+                clients,
+                raw_total.rate(),
+                wire_total.rate(),
+                hmac_total.rate(),
+            ));
         }
         anyhow::Ok(())
     })?;
@@ -170,8 +205,8 @@ async fn wire_client(
     Ok(WireClient(client))
 }
 
-/// Round trips per second with `clients` connections made by `connect`.
-async fn measure<C, F, Fut>(clients: usize, duration: Duration, connect: F) -> anyhow::Result<f64>
+/// Round trips with `clients` connections made by `connect`, for `duration`.
+async fn measure<C, F, Fut>(clients: usize, duration: Duration, connect: F) -> anyhow::Result<Tally>
 where
     C: RoundTrip,
     F: Fn() -> Fut,
@@ -200,7 +235,10 @@ where
     while let Some(result) = tasks.join_next().await {
         result??;
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    Ok(Tally {
+        done: done.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+    })
 }
 
 async fn start_wire(

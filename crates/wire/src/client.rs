@@ -11,16 +11,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
-use tokio_util::codec::FramedRead;
+use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::server::write_frames;
 use crate::{Error, Frame, FrameAuth, FrameCodec, Limits, MessageType, FLAG_ONE_WAY};
 
 /// Client settings.
@@ -32,8 +31,6 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Default deadline of a request (default 10 s).
     pub request_timeout: Duration,
-    /// Outgoing frames queued (default 256).
-    pub queue: usize,
     /// Notifications buffered per subscription; more are dropped (default 256).
     pub subscription_buffer: usize,
     /// Auth layer: signs what the client sends, checks what it receives.
@@ -56,7 +53,6 @@ impl Default for ClientOptions {
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
-            queue: 256,
             subscription_buffer: 256,
             auth: None,
         }
@@ -64,18 +60,31 @@ impl Default for ClientOptions {
 }
 
 type Pending = Arc<Mutex<HashMap<u32, oneshot::Sender<Frame>>>>;
+type Writer = FramedWrite<Box<dyn AsyncWrite + Send + Unpin>, FrameCodec>;
 type Subscribers = Arc<Mutex<HashMap<String, mpsc::Sender<Frame>>>>;
 
 /// A connection to a tessera-wire server.
-#[derive(Debug)]
 pub struct Client {
-    outgoing: mpsc::Sender<Frame>,
+    /// The write half: requests are written by the task that makes them
+    /// (no writer task to wake per request), signed under the lock so the
+    /// replay counters reach the wire in order.
+    writer: tokio::sync::Mutex<Writer>,
+    auth: Option<Arc<dyn FrameAuth>>,
     pending: Pending,
     subscribers: Subscribers,
     next_id: AtomicU32,
     options_timeout: Duration,
     subscription_buffer: usize,
     reader: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("in_flight", &lock(&self.pending).len())
+            .field("auth", &self.auth.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for Client {
@@ -137,16 +146,9 @@ impl Client {
         options: &ClientOptions,
     ) -> Self {
         let (read, write) = tokio::io::split(stream);
-        let (outgoing, queue) = mpsc::channel(options.queue.max(1));
+        let write: Box<dyn AsyncWrite + Send + Unpin> = Box::new(write);
         let pending: Pending = Arc::default();
         let subscribers: Subscribers = Arc::default();
-        tokio::spawn(write_frames(
-            write,
-            queue,
-            options.limits,
-            options.auth.clone(),
-            options.request_timeout.max(Duration::from_secs(1)),
-        ));
         let reader = tokio::spawn(read_frames(
             FramedRead::new(read, FrameCodec::new(options.limits)),
             pending.clone(),
@@ -154,7 +156,11 @@ impl Client {
             options.auth.clone(),
         ));
         Self {
-            outgoing,
+            writer: tokio::sync::Mutex::new(FramedWrite::new(
+                write,
+                FrameCodec::new(options.limits),
+            )),
+            auth: options.auth.clone(),
             pending,
             subscribers,
             next_id: AtomicU32::new(1),
@@ -192,9 +198,9 @@ impl Client {
         let id = self.fresh_id();
         let (reply, answer) = oneshot::channel();
         lock(&self.pending).insert(id, reply);
-        let sent = self.outgoing.send(Frame::new(kind, id, uri, body)).await;
+        let sent = self.send(Frame::new(kind, id, uri, body), deadline).await;
         let result = match sent {
-            Err(_) => Err(Error::Closed),
+            Err(error) => Err(error),
             Ok(()) => match tokio::time::timeout(deadline, answer).await {
                 Ok(Ok(frame)) => Ok(frame),
                 Ok(Err(_)) => Err(Error::Closed),
@@ -217,7 +223,19 @@ impl Client {
     ) -> Result<(), Error> {
         let mut frame = Frame::new(kind, 0, uri, body);
         frame.flags = FLAG_ONE_WAY;
-        self.outgoing.send(frame).await.map_err(|_| Error::Closed)
+        self.send(frame, self.options_timeout).await
+    }
+
+    /// Signs and writes one frame within `deadline`.
+    async fn send(&self, mut frame: Frame, deadline: Duration) -> Result<(), Error> {
+        let mut writer = self.writer.lock().await;
+        if let Some(auth) = &self.auth {
+            auth.sign(&mut frame);
+        }
+        match tokio::time::timeout(deadline, writer.send(frame)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout(deadline)),
+        }
     }
 
     /// Subscribes to `uri`; the stream yields its NOTIFY_URI frames.
