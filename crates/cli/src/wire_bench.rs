@@ -27,6 +27,9 @@ pub(crate) struct BenchArgs {
     /// Client counts to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,32")]
     clients: Vec<usize>,
+    /// Also measure netaio 0.0.9 (Python, plain TCP) with benches/netaio_bench.py.
+    #[arg(long)]
+    baseline: bool,
     /// Slices each measurement is split into, taken in turn with the others.
     #[arg(long, default_value_t = 5)]
     rounds: u32,
@@ -111,6 +114,22 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
         }
         anyhow::Ok(())
     })?;
+    // netaio (Python, plain TCP) runs after ours, in the same command.
+    let netaio = if args.baseline {
+        let counts: Vec<String> = args.clients.iter().map(ToString::to_string).collect();
+        Some(crate::bench::python_baseline(
+            "netaio_bench.py",
+            &[args.seconds.to_string(), counts.join(",")],
+            "netaio==0.0.9",
+        )?)
+    } else {
+        None
+    };
+    let netaio_rate = |clients: usize| {
+        netaio
+            .as_ref()
+            .and_then(|b| b[format!("c{clients}_per_s")].as_f64())
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut object = serde_json::Map::new();
@@ -119,19 +138,33 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             object.insert(format!("c{clients}_wire_per_s"), (*wire).into());
             object.insert(format!("c{clients}_wire_hmac_per_s"), (*hmac).into());
         }
-        writeln!(out, "{}", serde_json::Value::Object(object))?;
+        let mut object = serde_json::Value::Object(object);
+        if let Some(netaio) = netaio.clone() {
+            object["netaio"] = netaio;
+        }
+        writeln!(out, "{object}")?;
     } else {
         writeln!(
             out,
-            "{:<8} {:>14} {:>14} {:>14} {:>9} {:>9}",
-            "clients", "raw echo/s", "wire/s", "wire+hmac/s", "wire", "hmac"
+            "{:<8} {:>12} {:>12} {:>12} {:>7} {:>7} {:>10} {:>9}",
+            "clients",
+            "raw echo/s",
+            "wire/s",
+            "wire+hmac/s",
+            "wire",
+            "hmac",
+            "netaio/s",
+            "vs netaio"
         )?;
         for (clients, raw, wire, hmac) in &rows {
+            let theirs = netaio_rate(*clients);
             writeln!(
                 out,
-                "{clients:<8} {raw:>14.0} {wire:>14.0} {hmac:>14.0} {:>8.0}% {:>8.0}%",
+                "{clients:<8} {raw:>12.0} {wire:>12.0} {hmac:>12.0} {:>6.0}% {:>6.0}% {:>10} {:>9}",
                 100.0 * wire / raw,
-                100.0 * hmac / raw
+                100.0 * hmac / raw,
+                theirs.map_or_else(|| "-".to_owned(), |t| format!("{t:.0}")),
+                theirs.map_or_else(|| "-".to_owned(), |t| format!("{:.1}x", wire / t)),
             )?;
         }
     }

@@ -172,3 +172,38 @@ fn the_echo_contract_in_netaio_framing() {
         (Some(1), "AUTH_ERROR HMAC auth failed")
     );
 }
+
+#[test]
+fn bench_runs_briefly_and_prints_the_keys_scripts_use() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "wire",
+            "bench",
+            "--seconds",
+            "0.3",
+            "--rounds",
+            "1",
+            "--clients",
+            "1,2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "c1_raw_echo_per_s",
+        "c1_wire_per_s",
+        "c1_wire_hmac_per_s",
+        "c2_wire_per_s",
+    ] {
+        assert!(
+            json[key].as_f64().is_some_and(|rate| rate > 0.0),
+            "{key} in {json}"
+        );
+    }
+}
