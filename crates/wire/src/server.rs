@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
@@ -57,6 +56,13 @@ pub struct ServerOptions {
     pub shutdown_grace: Duration,
     /// Server-wide auth layer: checks every incoming frame, signs every outgoing one.
     pub auth: Option<Arc<dyn FrameAuth>>,
+    /// Admission control (tessera-guard): its ACL and rate limit decide each
+    /// new connection before TLS (one token per connection); its
+    /// client-certificate rules decide each frame by `"/" + URI`
+    /// (NOT_PERMITTED when refused).
+    pub guard: Option<Arc<tessera_guard::Chain>>,
+    /// Open connections per client (IPv4 address, IPv6 /64) at most (default 64).
+    pub max_connections_per_client: usize,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -82,6 +88,8 @@ impl Default for ServerOptions {
             max_subscriptions: 1024,
             shutdown_grace: Duration::from_secs(5),
             auth: None,
+            guard: None,
+            max_connections_per_client: 64,
         }
     }
 }
@@ -97,6 +105,10 @@ pub struct ServerStats {
     pub auth_failures: AtomicU64,
     /// Connections closed for a malformed or oversize frame.
     pub malformed: AtomicU64,
+    /// Connections refused by the guard or the per-client cap, before TLS.
+    pub refused: AtomicU64,
+    /// Frames refused by the guard's certificate rules.
+    pub not_permitted: AtomicU64,
 }
 
 /// A bound server.
@@ -107,6 +119,8 @@ pub struct Server<S> {
 
 struct Shared<S> {
     acceptor: Option<TlsAcceptor>,
+    per_client: Arc<tessera_guard::ConnectionLimits>,
+    origin: std::time::Instant,
     router: Router<S>,
     options: ServerOptions,
     topics: Arc<Topics>,
@@ -145,6 +159,12 @@ impl<S: Send + Sync + 'static> Server<S> {
             listener,
             shared: Arc::new(Shared {
                 acceptor,
+                per_client: tessera_guard::ConnectionLimits::new(
+                    options.max_connections.max(1),
+                    options.max_connections_per_client,
+                    64,
+                ),
+                origin: std::time::Instant::now(),
                 router,
                 options,
                 topics: Arc::new(Topics::default()),
@@ -232,6 +252,31 @@ async fn accept<S: Send + Sync + 'static>(
     peer: SocketAddr,
 ) {
     shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+    // Connection stage, before any TLS byte: the guard, then the per-client cap.
+    let address = tessera_guard::normalize(peer.ip());
+    if let Some(guard) = &shared.options.guard {
+        let request = tessera_guard::Request {
+            address: Some(address),
+            path: None,
+            cert: None,
+        };
+        let clock = tessera_guard::Clock {
+            monotonic_ns: u64::try_from(shared.origin.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            wall: time::OffsetDateTime::now_utc(),
+        };
+        if let tessera_guard::Decision::Deny(denial) =
+            tessera_guard::Guard::check(&**guard, &request, clock)
+        {
+            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(reason = denial.reason.name(), "connection refused");
+            return;
+        }
+    }
+    let Ok(_slot) = shared.per_client.acquire(address) else {
+        shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!("connection refused: too many from this client");
+        return;
+    };
     let _ = tcp.set_nodelay(true);
     let Some(acceptor) = &shared.acceptor else {
         connection(shared, tcp, peer, None).await;
@@ -244,11 +289,27 @@ async fn accept<S: Send + Sync + 'static>(
                 .1
                 .peer_certificates()
                 .and_then(|chain| chain.first())
-                .map(|der| Sha256::digest(der).into());
+                .and_then(|der| tessera_tls::CertificateInfo::from_rustls(der).ok());
             connection(shared, tls, peer, certificate).await;
         }
         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+/// The guard's certificate rules for one frame, by `"/" + URI`.
+fn permitted<S>(
+    shared: &Shared<S>,
+    uri: &str,
+    certificate: Option<&tessera_guard::PeerCert>,
+) -> Result<(), &'static str> {
+    let Some(guard) = &shared.options.guard else {
+        return Ok(());
+    };
+    let path = tessera_guard::normalize_path(&format!("/{uri}"));
+    match guard.check_certs(&path, certificate, time::OffsetDateTime::now_utc()) {
+        tessera_guard::Decision::Allow => Ok(()),
+        tessera_guard::Decision::Deny(denial) => Err(denial.reason.name()),
     }
 }
 
@@ -257,13 +318,19 @@ async fn connection<S, T>(
     shared: &Arc<Shared<S>>,
     stream: T,
     peer: SocketAddr,
-    certificate: Option<[u8; 32]>,
+    certificate: Option<tessera_tls::CertificateInfo>,
 ) where
     S: Send + Sync + 'static,
     T: AsyncRead + AsyncWrite + Send + 'static,
 {
     let options = &shared.options;
     let id: ConnectionId = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let fingerprint = certificate.as_ref().map(|c| *c.fingerprint().as_bytes());
+    let peer_cert = certificate.as_ref().map(|c| tessera_guard::PeerCert {
+        fingerprint: tessera_guard::CertFingerprint(*c.fingerprint().as_bytes()),
+        not_before: c.not_before(),
+        not_after: c.not_after(),
+    });
     let (read, write) = tokio::io::split(stream);
     let mut frames = FramedRead::new(read, FrameCodec::new(options.limits));
     let (queue, outgoing) = mpsc::channel::<Frame>(options.queue.max(1));
@@ -312,6 +379,18 @@ async fn connection<S, T>(
             }
         }
         shared.stats.frames.fetch_add(1, Ordering::Relaxed);
+        // The guard's rules only add to the auth layer's check, never replace it.
+        if let Err(reason) = permitted(shared, &frame.uri, peer_cert.as_ref()) {
+            shared.stats.not_permitted.fetch_add(1, Ordering::Relaxed);
+            let reply = frame.reply(
+                MessageType::NOT_PERMITTED,
+                Bytes::from_static(reason.as_bytes()),
+            );
+            if queue.send(reply).await.is_err() {
+                break;
+            }
+            continue;
+        }
         let reply = match frame.kind {
             MessageType::SUBSCRIBE_URI => Some(
                 if shared
@@ -345,7 +424,7 @@ async fn connection<S, T>(
         let request = Request {
             frame,
             peer,
-            peer_certificate: certificate,
+            peer_certificate: fingerprint,
         };
         let fallback = request
             .frame

@@ -538,3 +538,77 @@ async fn deadlines_and_plain_tcp_rules() {
         Err(Error::PlainNotLoopback(_))
     ));
 }
+
+#[tokio::test]
+async fn the_guard_admits_connections_and_certificate_rules_add_to_auth() {
+    let pki = Pki::new();
+    let stranger = tessera_tls::Fingerprint::of_der(pki.pki.server.der()).to_string();
+    let config = tessera_guard::GuardConfig::from_toml(&format!(
+        "[guard.rate_limit]\nrate = 0.001\nburst = 2\n\n[[guard.cert_rules]]\nprefix = \"/admin\"\nmode = \"listed\"\nfingerprints = [\"{stranger}\"]\n"
+    ))
+    .unwrap();
+    let server = start(
+        pki.transport(),
+        ServerOptions {
+            guard: Some(Arc::new(config.build().unwrap())),
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let client = pki
+        .client(server.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    let echo = client
+        .request(MessageType::REQUEST_URI, "echo", "hi")
+        .await
+        .unwrap();
+    assert_eq!(echo.kind, MessageType::RESPOND_URI);
+    // Our client certificate is not on the /admin list, though it passed mutual TLS.
+    let refused = client
+        .request(MessageType::REQUEST_URI, "admin/users", "")
+        .await
+        .unwrap();
+    assert_eq!(
+        (refused.kind, &refused.body[..]),
+        (MessageType::NOT_PERMITTED, &b"cert_not_authorized"[..])
+    );
+    let refused = client
+        .request(MessageType::SUBSCRIBE_URI, "admin", "")
+        .await
+        .unwrap();
+    assert_eq!(refused.kind, MessageType::NOT_PERMITTED);
+    // A burst of two connections, then the rate limit closes new ones before TLS.
+    let second = pki
+        .client(server.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .request(MessageType::REQUEST_URI, "echo", "")
+            .await
+            .unwrap()
+            .kind,
+        MessageType::RESPOND_URI
+    );
+    let third = async {
+        let client = pki.client(server.addr, ClientOptions::default()).await?;
+        client.request(MessageType::REQUEST_URI, "echo", "").await
+    }
+    .await;
+    assert!(third.is_err(), "{third:?}");
+    assert_eq!(
+        server
+            .stats
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert_eq!(
+        server
+            .stats
+            .not_permitted
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+}
