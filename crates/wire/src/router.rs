@@ -100,6 +100,31 @@ impl<S: Send + Sync + 'static> Router<S> {
         self
     }
 
+    /// Routes frames of `kind` on `uri` to `handler` after `check`, which can
+    /// refuse with its own response. A route's check only adds to the
+    /// server-wide auth layer: frames reach routing only after that layer
+    /// accepted them, so no route can loosen it.
+    #[must_use]
+    pub fn route_checked(
+        self,
+        kind: MessageType,
+        uri: &str,
+        check: impl Fn(&Request) -> Result<(), Response> + Send + Sync + 'static,
+        handler: impl Handler<S>,
+    ) -> Self {
+        let handler: Arc<dyn Handler<S>> = Arc::new(handler);
+        self.route(kind, uri, move |request: Request, state: Arc<S>| {
+            let verdict = check(&request);
+            let handler = handler.clone();
+            async move {
+                match verdict {
+                    Ok(()) => handler.call(request, state).await,
+                    Err(refusal) => Some(refusal),
+                }
+            }
+        })
+    }
+
     /// Routes the first such frame to `handler`; later ones get NOT_FOUND.
     #[must_use]
     pub fn route_once(mut self, kind: MessageType, uri: &str, handler: impl Handler<S>) -> Self {
@@ -205,6 +230,34 @@ mod tests {
                 .await,
             None
         );
+    }
+
+    #[tokio::test]
+    async fn checked_routes_refuse_before_the_handler_runs() {
+        let router = Router::new(()).route_checked(
+            MessageType::DELETE_URI,
+            "records",
+            |r: &Request| match r.peer_certificate {
+                Some(_) => Ok(()),
+                None => Err(Response::new(
+                    MessageType::NOT_PERMITTED,
+                    "certificate required",
+                )),
+            },
+            |_r: Request, _s: Arc<()>| async { Some(Response::new(MessageType::OK, "deleted")) },
+        );
+        let refused = router
+            .dispatch(request(MessageType::DELETE_URI, "records"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (refused.kind, &refused.body[..]),
+            (MessageType::NOT_PERMITTED, &b"certificate required"[..])
+        );
+        let mut with_cert = request(MessageType::DELETE_URI, "records");
+        with_cert.peer_certificate = Some([7; 32]);
+        let done = router.dispatch(with_cert).await.unwrap();
+        assert_eq!((done.kind, done.request_id), (MessageType::OK, 42));
     }
 
     #[tokio::test]
