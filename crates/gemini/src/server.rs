@@ -283,13 +283,11 @@ async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
     let foreign_sni = sni.is_some_and(|sni| {
         tessera_tls::tofu::normalize_host(&sni).map_or(true, |sni| sni != request.host)
     });
-    let host = shared.by_name.get(&request.host).copied();
-    let (Some(host), false, true) = (
-        host,
-        foreign_sni,
-        request.port.is_none_or(|port| port == shared.port),
-    ) else {
-        return send(shared, stream, &Header::proxy_refused(), None, exchange).await;
+    // Another host or port, or a connection made (SNI) for another host: not ours.
+    let port_is_ours = request.port.is_none_or(|port| port == shared.port);
+    let host = match shared.by_name.get(&request.host) {
+        Some(&host) if port_is_ours && !foreign_sni => host,
+        _ => return send(shared, stream, &Header::proxy_refused(), None, exchange).await,
     };
     if let Decision::Deny(denial) =
         shared
