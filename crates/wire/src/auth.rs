@@ -33,6 +33,10 @@ pub enum AuthFailure {
     Replayed,
     /// The replay cache is full of live nonces: refuse rather than forget.
     Overloaded,
+    /// A capability token past its expiry.
+    Expired,
+    /// A capability token that is not valid here (other issuer, revoked, malformed).
+    InvalidToken,
 }
 
 impl AuthFailure {
@@ -45,6 +49,8 @@ impl AuthFailure {
             Self::Stale => "stale",
             Self::Replayed => "replayed",
             Self::Overloaded => "overloaded",
+            Self::Expired => "expired",
+            Self::InvalidToken => "invalid_token",
         }
     }
 }

@@ -22,6 +22,7 @@
 )]
 
 mod auth;
+mod capability;
 mod client;
 mod codec;
 mod error;
@@ -34,6 +35,7 @@ mod server;
 mod topics;
 
 pub use auth::{hmac_section, AuthFailure, FrameAuth, HmacAuth, Role};
+pub use capability::CapabilityAuth;
 pub use client::{Client, ClientOptions, Subscription};
 pub use codec::FrameCodec;
 pub use error::Error;

@@ -612,3 +612,84 @@ async fn the_guard_admits_connections_and_certificate_rules_add_to_auth() {
         2
     );
 }
+
+#[tokio::test]
+async fn capability_tokens_with_proof_of_possession_per_frame() {
+    use tessera_trust::{mint, MintRequest, SecretKey, Verifier};
+    use tessera_wire::CapabilityAuth;
+
+    let issuer = SecretKey::generate();
+    let token = |holder: &SecretKey, expires_at: f64| {
+        mint(
+            &issuer,
+            &MintRequest {
+                worker_public: holder.public().to_hex(),
+                holder_id: "worker-1".into(),
+                facts: vec![("right".into(), vec!["echo".into()])],
+                revocation_id: tessera_trust::random_revocation_id(),
+                expires_at,
+            },
+        )
+        .unwrap()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let server_auth: Arc<dyn FrameAuth> = Arc::new(CapabilityAuth::server(
+        Verifier::new(&issuer.public()).unwrap(),
+    ));
+    let server = start(
+        Transport::PlainLoopback,
+        ServerOptions {
+            auth: Some(server_auth),
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let connect = |auth: CapabilityAuth| {
+        let options = ClientOptions {
+            auth: Some(Arc::new(auth)),
+            ..ClientOptions::default()
+        };
+        Client::connect_plain(server.addr, options)
+    };
+    let holder = SecretKey::generate();
+    let good_token = token(&holder, now + 3600.0);
+    let worker = connect(CapabilityAuth::client(holder, good_token.clone()))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let reply = worker
+            .request(MessageType::REQUEST_URI, "echo", format!("job {i}"))
+            .await
+            .unwrap();
+        assert_eq!(reply.kind, MessageType::RESPOND_URI);
+    }
+    // Someone else's token without its key: the proof fails.
+    let thief = connect(CapabilityAuth::client(SecretKey::generate(), good_token))
+        .await
+        .unwrap();
+    let refused = thief
+        .request(MessageType::REQUEST_URI, "echo", "x")
+        .await
+        .unwrap();
+    assert_eq!(
+        (refused.kind, &refused.body[..]),
+        (MessageType::AUTH_ERROR, &b"bad_mac"[..])
+    );
+    // An expired token.
+    let late = SecretKey::generate();
+    let expired = token(&late, now - 60.0);
+    let late = connect(CapabilityAuth::client(late, expired))
+        .await
+        .unwrap();
+    let refused = late
+        .request(MessageType::REQUEST_URI, "echo", "x")
+        .await
+        .unwrap();
+    assert_eq!(
+        (refused.kind, &refused.body[..]),
+        (MessageType::AUTH_ERROR, &b"expired"[..])
+    );
+}
