@@ -1,8 +1,10 @@
 //! Routed request/response and pub/sub messages for Tessera: a versioned,
 //! bounded frame with request ids and a sans-IO codec; a router of async
 //! handlers; a server over TLS (plain TCP on loopback only) with built-in
-//! subscribe/publish; a client that multiplexes requests on one connection;
-//! and HMAC frame authentication with a replay window.
+//! subscribe/publish and tessera-guard admission; a client that multiplexes
+//! requests on one connection; HMAC frame authentication with a replay
+//! window, and capability tokens (tessera-trust) with proof of possession per
+//! frame. The `netaio-compat` feature talks to netaio 0.0.9 peers.
 //!
 //! ```
 //! use bytes::BytesMut;
