@@ -282,6 +282,51 @@ impl Client {
         })
     }
 
+    /// Passes the server's proof-of-work admission: asks for this
+    /// connection's challenge, solves it on the blocking pool (every core),
+    /// and sends the solution. Call it first on a server that requires it.
+    ///
+    /// # Errors
+    /// As [`Client::request`]; [`Error::Refused`] when the server refuses the
+    /// solution or sends no valid challenge.
+    pub async fn admit_with_work(&self) -> Result<(), Error> {
+        let refused = |frame: &Frame| Error::Refused {
+            kind: frame.kind,
+            body: String::from_utf8_lossy(&frame.body).into_owned(),
+        };
+        let reply = self
+            .request(
+                MessageType::REQUEST_URI,
+                crate::POW_CHALLENGE_URI,
+                Bytes::new(),
+            )
+            .await?;
+        let text = std::str::from_utf8(&reply.body).unwrap_or_default();
+        let parsed = text.split_once(' ').and_then(|(challenge, context)| {
+            Some((
+                tessera_pow::Challenge::parse(challenge).ok()?,
+                context.to_owned(),
+            ))
+        });
+        let (Some((challenge, context)), MessageType::RESPOND_URI) = (parsed, reply.kind) else {
+            return Err(refused(&reply));
+        };
+        let nonce = tokio::task::spawn_blocking(move || {
+            challenge.solve(&context, &tessera_pow::SearchOptions::default())
+        })
+        .await
+        .map_err(|_| Error::Closed)?
+        .map_err(|error| Error::Config(format!("proof of work: {error}")))?;
+        let verdict = self
+            .request(MessageType::CREATE_URI, crate::POW_SOLUTION_URI, nonce)
+            .await?;
+        if verdict.kind == MessageType::OK {
+            Ok(())
+        } else {
+            Err(refused(&verdict))
+        }
+    }
+
     fn fresh_id(&self) -> u32 {
         loop {
             // 0 is for unsolicited frames.

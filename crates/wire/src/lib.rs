@@ -23,6 +23,7 @@
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
 )]
 
+mod admission;
 mod auth;
 mod capability;
 mod client;
@@ -36,6 +37,7 @@ mod router;
 mod server;
 mod topics;
 
+pub use admission::{PowAdmission, POW_CHALLENGE_URI, POW_SOLUTION_URI};
 pub use auth::{hmac_section, AuthFailure, FrameAuth, HmacAuth, Role};
 pub use capability::CapabilityAuth;
 pub use client::{Client, ClientOptions, Subscription};

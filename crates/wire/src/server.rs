@@ -21,6 +21,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::{Gate, PowAdmission};
 use crate::topics::ConnectionId;
 use crate::{Error, Frame, FrameAuth, FrameCodec, Limits, MessageType, Request, Router, Topics};
 
@@ -63,6 +64,8 @@ pub struct ServerOptions {
     pub guard: Option<Arc<tessera_guard::Chain>>,
     /// Open connections per client (IPv4 address, IPv6 /64) at most (default 64).
     pub max_connections_per_client: usize,
+    /// Proof of work each connection must show before anything else (see [`PowAdmission`]).
+    pub pow: Option<PowAdmission>,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -90,6 +93,7 @@ impl Default for ServerOptions {
             auth: None,
             guard: None,
             max_connections_per_client: 64,
+            pow: None,
         }
     }
 }
@@ -343,6 +347,7 @@ async fn connection<S, T>(
     ));
     let in_flight = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
     let mut handlers = tokio::task::JoinSet::new();
+    let mut gate = Gate::new(options.pow);
     loop {
         let next = match tokio::time::timeout(options.idle_timeout, frames.next()).await {
             Ok(Some(next)) => next,
@@ -379,6 +384,12 @@ async fn connection<S, T>(
             }
         }
         shared.stats.frames.fetch_add(1, Ordering::Relaxed);
+        if let Some(reply) = gate.filter(&frame, time::OffsetDateTime::now_utc()) {
+            if queue.send(reply).await.is_err() {
+                break;
+            }
+            continue;
+        }
         // The guard's rules only add to the auth layer's check, never replace it.
         if let Err(reason) = permitted(shared, &frame.uri, peer_cert.as_ref()) {
             shared.stats.not_permitted.fetch_add(1, Ordering::Relaxed);

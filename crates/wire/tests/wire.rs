@@ -693,3 +693,47 @@ async fn capability_tokens_with_proof_of_possession_per_frame() {
         (MessageType::AUTH_ERROR, &b"expired"[..])
     );
 }
+
+#[tokio::test]
+async fn proof_of_work_admission_is_per_connection() {
+    let server = start(
+        Transport::PlainLoopback,
+        ServerOptions {
+            pow: Some(tessera_wire::PowAdmission {
+                bits: 12,
+                ttl: Duration::from_secs(60),
+            }),
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let client = Client::connect_plain(server.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    let refused = client
+        .request(MessageType::REQUEST_URI, "echo", "early")
+        .await
+        .unwrap();
+    assert_eq!(
+        (refused.kind, &refused.body[..]),
+        (MessageType::AUTH_ERROR, &b"pow_required"[..])
+    );
+    client.admit_with_work().await.unwrap();
+    let reply = client
+        .request(MessageType::REQUEST_URI, "echo", "paid")
+        .await
+        .unwrap();
+    assert_eq!(
+        (reply.kind, &reply.body[..]),
+        (MessageType::RESPOND_URI, &b"paid"[..])
+    );
+    // A second connection starts unadmitted again.
+    let other = Client::connect_plain(server.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    let refused = other
+        .request(MessageType::REQUEST_URI, "echo", "free ride")
+        .await
+        .unwrap();
+    assert_eq!(&refused.body[..], b"pow_required");
+}
