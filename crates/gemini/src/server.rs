@@ -18,8 +18,6 @@ use tessera_tls::{server_config_for_hosts, CertificateInfo, ClientAuth};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::request::{find_line_end, parse_request, RequestError, MAX_REQUEST_LINE};
 use crate::{Capsule, Error, Header, Resolved, ServerSettings};
@@ -43,7 +41,6 @@ struct Shared {
     port: u16,
     origin: Instant,
     denial_log: Limiter,
-    cancel: CancellationToken,
 }
 
 /// What one connection did, for the access log.
@@ -127,7 +124,6 @@ impl Server {
                     burst: 3,
                     ..LimiterConfig::default()
                 })?,
-                cancel: CancellationToken::new(),
                 settings,
             }),
             listener,
@@ -151,40 +147,17 @@ impl Server {
     /// None today: per-connection failures are logged, never fatal.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let Self { listener, shared } = self;
-        let tracker = TaskTracker::new();
-        tokio::pin!(shutdown);
-        loop {
-            let (tcp, peer) = tokio::select! {
-                () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(error) => {
-                        // EMFILE and friends: pause instead of spinning; keep serving.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-            };
+        let options = tessera_tls::AcceptOptions {
+            // The guard's caps close excess connections at once instead (spec §5),
+            // so the backlog never fills.
+            max_connections: usize::MAX,
+            shutdown_grace: shared.settings.shutdown_grace,
+        };
+        tessera_tls::serve_connections(listener, options, shutdown, |tcp, peer| {
             let shared = shared.clone();
-            tracker.spawn(async move {
-                let cancel = shared.cancel.clone();
-                tokio::select! {
-                    () = cancel.cancelled() => {}
-                    () = connection(&shared, tcp, peer) => {}
-                }
-            });
-        }
-        drop(listener);
-        tracker.close();
-        tracing::info!(running = tracker.len(), "shutting down");
-        if tokio::time::timeout(shared.settings.shutdown_grace, tracker.wait())
-            .await
-            .is_err()
-        {
-            shared.cancel.cancel();
-            tracker.wait().await;
-        }
+            async move { connection(&shared, tcp, peer).await }
+        })
+        .await;
         Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! TLS for Tessera: rustls configurations for mutual TLS, server-auth only and
 //! "any client certificate" servers; a development PKI; PEM loading with errors
-//! that name the file; certificate facts and SHA-256 fingerprints; and a
-//! trust-on-first-use store with a verifier that pins inside the handshake.
+//! that name the file; certificate facts and SHA-256 fingerprints; a
+//! trust-on-first-use store with a verifier that pins inside the handshake;
+//! and the accept loop with graceful shutdown that Tessera's servers share.
 //!
 //! ```
 //! use tessera_tls::{client_config, server_config, ClientAuth, DevPki, PkiOptions, ServerAuth};
@@ -26,6 +27,7 @@
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
 )]
 
+mod accept;
 mod certificate;
 mod config;
 pub mod dangerous;
@@ -41,6 +43,7 @@ mod sni;
 pub mod tofu;
 mod verifier;
 
+pub use accept::{serve_connections, AcceptOptions};
 pub use certificate::{CertificateInfo, KeyAlgorithm, SubjectAltName, Validity};
 pub use config::{
     client_config, provider, server_config, server_config_for_hosts, server_name, ClientAuth,

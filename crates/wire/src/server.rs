@@ -18,8 +18,6 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::{FramedRead, FramedWrite};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::admission::{Gate, PowAdmission};
 use crate::topics::ConnectionId;
@@ -130,7 +128,6 @@ struct Shared<S> {
     topics: Arc<Topics>,
     stats: Arc<ServerStats>,
     next_id: AtomicU64,
-    cancel: CancellationToken,
 }
 
 impl<S> std::fmt::Debug for Server<S> {
@@ -174,7 +171,6 @@ impl<S: Send + Sync + 'static> Server<S> {
                 topics: Arc::new(Topics::default()),
                 stats: Arc::new(ServerStats::default()),
                 next_id: AtomicU64::new(1),
-                cancel: CancellationToken::new(),
             }),
         })
     }
@@ -204,48 +200,15 @@ impl<S: Send + Sync + 'static> Server<S> {
     /// None today: per-connection failures are logged, never fatal.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let Self { listener, shared } = self;
-        let permits = Arc::new(Semaphore::new(shared.options.max_connections.max(1)));
-        let tracker = TaskTracker::new();
-        tokio::pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                () = &mut shutdown => break,
-                permit = permits.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-            };
-            let (tcp, peer) = tokio::select! {
-                () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(error) => {
-                        // EMFILE and friends: pause instead of spinning; keep serving.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-            };
+        let options = tessera_tls::AcceptOptions {
+            max_connections: shared.options.max_connections,
+            shutdown_grace: shared.options.shutdown_grace,
+        };
+        tessera_tls::serve_connections(listener, options, shutdown, |tcp, peer| {
             let shared = shared.clone();
-            tracker.spawn(async move {
-                let _permit = permit;
-                let cancel = shared.cancel.clone();
-                tokio::select! {
-                    () = cancel.cancelled() => {}
-                    () = accept(&shared, tcp, peer) => {}
-                }
-            });
-        }
-        drop(listener);
-        tracker.close();
-        if tokio::time::timeout(shared.options.shutdown_grace, tracker.wait())
-            .await
-            .is_err()
-        {
-            shared.cancel.cancel();
-            tracker.wait().await;
-        }
+            async move { accept(&shared, tcp, peer).await }
+        })
+        .await;
         Ok(())
     }
 }

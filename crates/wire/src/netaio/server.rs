@@ -11,9 +11,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
-use tokio_util::task::TaskTracker;
 
 use super::{Decoded, NetaioCodec, NetaioFrame, NetaioHmac};
 use crate::{Error, Frame, MessageType, Request, Router, Topics};
@@ -35,6 +34,8 @@ pub struct NetaioOptions {
     pub queue: usize,
     /// Accept connections on non-loopback addresses (plain TCP!).
     pub allow_remote: bool,
+    /// How long running connections may finish after shutdown starts (default 5 s).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for NetaioOptions {
@@ -47,6 +48,7 @@ impl Default for NetaioOptions {
             max_connections: 1024,
             queue: 256,
             allow_remote: false,
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }
@@ -111,37 +113,15 @@ impl<S: Send + Sync + 'static> NetaioServer<S> {
     /// None today: per-connection failures are logged, never fatal.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let Self { listener, shared } = self;
-        let permits = Arc::new(Semaphore::new(shared.options.max_connections.max(1)));
-        let tracker = TaskTracker::new();
-        tokio::pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                () = &mut shutdown => break,
-                permit = permits.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-            };
-            let (tcp, peer) = tokio::select! {
-                () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-            };
+        let options = tessera_tls::AcceptOptions {
+            max_connections: shared.options.max_connections,
+            shutdown_grace: shared.options.shutdown_grace,
+        };
+        tessera_tls::serve_connections(listener, options, shutdown, |tcp, peer| {
             let shared = shared.clone();
-            tracker.spawn(async move {
-                let _permit = permit;
-                connection(&shared, tcp, peer).await;
-            });
-        }
-        drop(listener);
-        tracker.close();
-        tracker.wait().await;
+            async move { connection(&shared, tcp, peer).await }
+        })
+        .await;
         Ok(())
     }
 }
