@@ -159,14 +159,7 @@ impl Encoder<NetaioFrame> for NetaioCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(text: &str) -> Vec<u8> {
-        let text: String = text.split_whitespace().collect();
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::netaio::hex;
 
     #[test]
     fn the_captured_echo_round_trips_byte_for_byte() {

@@ -20,3 +20,13 @@ pub use frame::{Decoded, NetaioCodec, NetaioFrame, NETAIO_HEADER_LEN, NETAIO_MAX
 pub use hmac::{netaio_mac, NetaioHmac};
 pub use packify::Value;
 pub use server::{NetaioOptions, NetaioServer};
+
+/// Bytes from spaced hex, for the spec's examples in tests.
+#[cfg(test)]
+pub(crate) fn hex(text: &str) -> Vec<u8> {
+    let text: String = text.split_whitespace().collect();
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex digits"))
+        .collect()
+}
