@@ -1,45 +1,15 @@
 //! `tessera gemini serve` and `tessera gemini get` as scripts drive them: the
 //! flags the issue names, exit statuses, a certificate generated once and kept.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use tessera_tls::{self_signed, Fingerprint, KeyType, Usage};
 
-/// Kills the server on every path.
-struct Serving {
-    child: Child,
-    port: u16,
-}
+mod common;
 
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(args: &[&str]) -> Serving {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["gemini", "serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut serving = Serving { child, port: 0 };
-    // The server prints its address once it accepts; EOF means it failed to start.
-    let port = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.strip_prefix("listening on ")
-                .and_then(|addr| addr.rsplit(':').next()?.parse().ok())
-        });
-    serving.port = port.expect("the server did not start");
-    serving
+fn serve(args: &[&str]) -> common::Server {
+    common::start(&["gemini", "serve"], args)
 }
 
 fn get(db: &Path, url: &str, extra: &[&str]) -> Output {
@@ -90,7 +60,7 @@ fn serve_and_get_with_certificate_paths_and_exit_statuses() {
         &allow,
     ]);
     let db = dir.path().join("tofu.sqlite3");
-    let base = format!("gemini://localhost:{}", server.port);
+    let base = format!("gemini://localhost:{}", server.addr.port());
     let admin = format!("{},{}", p("admin.crt"), p("admin.key"));
     let guest = format!("{},{}", p("guest.crt"), p("guest.key"));
 
@@ -135,7 +105,7 @@ fn serve_and_get_with_certificate_paths_and_exit_statuses() {
     // The generated certificate is kept: after a restart the pinned one still matches.
     drop(server);
     let again = serve(&["--root", &root_arg, "--cert-dir", &p("state")]);
-    let url = format!("gemini://localhost:{}/", again.port);
+    let url = format!("gemini://localhost:{}/", again.addr.port());
     let first = get(&db, &url, &[]);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
     let served = tessera_tls::load_certificates(Path::new(&p("state/localhost.crt"))).unwrap();
@@ -143,7 +113,7 @@ fn serve_and_get_with_certificate_paths_and_exit_statuses() {
     // Pin another certificate for that host:port: the client refuses, naming both.
     let other = Fingerprint::of_der(&admin_der[0]);
     let store = tessera_tls::TofuStore::open(&db).unwrap();
-    let key = tessera_tls::tofu::HostKey::new("localhost", again.port).unwrap();
+    let key = tessera_tls::tofu::HostKey::new("localhost", again.addr.port()).unwrap();
     store
         .trust(&key, other, None, time::OffsetDateTime::now_utc())
         .unwrap();
@@ -173,7 +143,7 @@ fn rate_limit_flag_answers_44() {
         "1/60",
     ]);
     let db = dir.path().join("tofu.sqlite3");
-    let url = format!("gemini://localhost:{}/", server.port);
+    let url = format!("gemini://localhost:{}/", server.addr.port());
     assert_eq!(get(&db, &url, &[]).status.code(), Some(0));
     let limited = get(&db, &url, &[]);
     assert_eq!(limited.status.code(), Some(44));

@@ -2,50 +2,21 @@
 //! scripts rely on, over mutual TLS with a generated PKI and over loopback
 //! plain TCP with HMAC.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
-/// Kills the server on every path.
-struct Serving {
-    child: Child,
-    addr: String,
+mod common;
+
+fn echo_server(args: &[&str]) -> common::Server {
+    common::start(&["wire", "echo-server"], args)
 }
 
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn echo_server(args: &[&str]) -> Serving {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["wire", "echo-server", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut serving = Serving {
-        child,
-        addr: String::new(),
-    };
-    serving.addr = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("listening on ").map(str::to_owned))
-        .expect("the echo server did not start");
-    serving
-}
-
-fn request(server: &Serving, args: &[&str]) -> Output {
+fn request(server: &common::Server, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args([
             "wire",
             "request",
             "--connect",
-            &server.addr,
+            &server.addr.to_string(),
             "--timeout",
             "20",
         ])

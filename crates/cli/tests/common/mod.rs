@@ -1,0 +1,45 @@
+//! A `tessera` server process for tests: started with `--listen 127.0.0.1:0`,
+//! ready once it prints `listening on ADDR`, killed on every path.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+/// A running server; killed on drop.
+pub(crate) struct Server {
+    child: Child,
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `tessera <command...> --listen 127.0.0.1:0 <args...>` and waits for its address.
+pub(crate) fn start(command: &[&str], args: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(command)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Kill it even if it never becomes ready.
+    let mut server = Server {
+        child,
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+    };
+    // EOF before the line means the server failed to start.
+    server.addr = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("listening on ")?.parse().ok())
+        .expect("the server did not start");
+    server
+}
