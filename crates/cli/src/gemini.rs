@@ -144,18 +144,18 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = file.resolve(&cert_dir)?;
     crate::runtime()?.block_on(async {
         let listener = match (args.listen, &file.listen) {
-            (Some(listen), _) => bind(listen).await?,
+            (Some(listen), _) => crate::listen::bind(listen).await?,
             (None, Some(listen)) => {
-                bind(
+                crate::listen::bind(
                     listen
                         .parse()
                         .with_context(|| format!("listen = {listen:?} is not ADDR:PORT"))?,
                 )
                 .await?
             }
-            (None, None) => match bind("[::]:1965".parse()?).await {
+            (None, None) => match crate::listen::bind("[::]:1965".parse()?).await {
                 Ok(listener) => listener,
-                Err(_) => bind("0.0.0.0:1965".parse()?).await?,
+                Err(_) => crate::listen::bind("0.0.0.0:1965".parse()?).await?,
             },
         };
         let addr = listener.local_addr()?;
@@ -170,19 +170,12 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
                 host.capsule.root().display()
             )?;
         }
-        writeln!(out, "listening on {addr}")?;
-        out.flush()?;
         drop(out);
+        crate::listen::announce(addr)?;
         server.run(tessera_tlslp::cli::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))
 }
 
 /// The configuration file with the flags merged in.

@@ -9,6 +9,7 @@ mod fingerprint;
 mod gemini;
 mod gemini_bench;
 mod guard;
+mod listen;
 mod logging;
 mod loopback;
 mod paths;

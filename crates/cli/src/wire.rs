@@ -207,14 +207,9 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         ..ServerOptions::default()
     };
     crate::runtime()?.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let listener = crate::listen::bind(args.listen).await?;
         let server = Server::new(listener, transport, echo_router(), options)?;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {}", server.local_addr()?)?;
-        out.flush()?;
-        drop(out);
+        crate::listen::announce(server.local_addr()?)?;
         server.run(tessera_tlslp::cli::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
@@ -234,15 +229,10 @@ fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         ..NetaioOptions::default()
     };
     crate::runtime()?.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let listener = crate::listen::bind(args.listen).await?;
         let server = NetaioServer::new(listener, echo_router(), options)?;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {}", server.local_addr()?)?;
         tracing::warn!("netaio-compat: plain TCP and netaio's weaker HMAC, for migrations only");
-        out.flush()?;
-        drop(out);
+        crate::listen::announce(server.local_addr()?)?;
         server.run(tessera_tlslp::cli::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
