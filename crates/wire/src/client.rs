@@ -73,7 +73,7 @@ pub struct Client {
     pending: Pending,
     subscribers: Subscribers,
     next_id: AtomicU32,
-    options_timeout: Duration,
+    request_timeout: Duration,
     subscription_buffer: usize,
     reader: tokio::task::JoinHandle<()>,
 }
@@ -164,7 +164,7 @@ impl Client {
             pending,
             subscribers,
             next_id: AtomicU32::new(1),
-            options_timeout: options.request_timeout,
+            request_timeout: options.request_timeout,
             subscription_buffer: options.subscription_buffer.max(1),
             reader,
         }
@@ -180,7 +180,7 @@ impl Client {
         uri: &str,
         body: impl Into<Bytes>,
     ) -> Result<Frame, Error> {
-        self.request_within(kind, uri, body, self.options_timeout)
+        self.request_within(kind, uri, body, self.request_timeout)
             .await
     }
 
@@ -223,16 +223,21 @@ impl Client {
     ) -> Result<(), Error> {
         let mut frame = Frame::new(kind, 0, uri, body);
         frame.flags = FLAG_ONE_WAY;
-        self.send(frame, self.options_timeout).await
+        self.send(frame, self.request_timeout).await
     }
 
     /// Signs and writes one frame within `deadline`.
+    /// Waiting for the lock counts against the deadline too: a write stuck
+    /// behind a peer that stopped reading must not hold every request forever.
     async fn send(&self, mut frame: Frame, deadline: Duration) -> Result<(), Error> {
-        let mut writer = self.writer.lock().await;
-        if let Some(auth) = &self.auth {
-            auth.sign(&mut frame);
-        }
-        match tokio::time::timeout(deadline, writer.send(frame)).await {
+        let write = async {
+            let mut writer = self.writer.lock().await;
+            if let Some(auth) = &self.auth {
+                auth.sign(&mut frame);
+            }
+            writer.send(frame).await
+        };
+        match tokio::time::timeout(deadline, write).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout(deadline)),
         }
