@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -286,9 +286,9 @@ async fn refuse<S: AsyncWrite + Unpin>(
 ) -> Result<(), Error> {
     exchange.denial = Some(denial.reason.name());
     log_denial(shared, address, denial.reason.name());
-    let status = denial.gemini_status();
-    let (code, meta) = status.split_once(' ').unwrap_or((&status, ""));
-    let header = Header::new(code.parse().unwrap_or(40), meta);
+    // The guard owns the status texts (spec §3); read its line with our parser.
+    let header = Header::parse(denial.gemini_status().as_bytes())
+        .unwrap_or_else(|_| Header::internal_error());
     send(shared, stream, &header, None, exchange).await
 }
 
@@ -319,7 +319,7 @@ fn load(capsule: &Capsule, path: &str) -> (Header, Option<Body>) {
     }
 }
 
-fn open(path: &PathBuf) -> std::io::Result<Body> {
+fn open(path: &Path) -> std::io::Result<Body> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();

@@ -443,7 +443,7 @@ async fn connection<S, T>(
 /// Signs and writes frames until the queue closes, then closes the stream.
 /// A peer that stops reading for `stall` loses the connection (the queue
 /// closes, so nothing waits on it forever).
-pub(crate) async fn write_frames<W: AsyncWrite + Send + Unpin>(
+async fn write_frames<W: AsyncWrite + Send + Unpin>(
     write: W,
     mut outgoing: mpsc::Receiver<Frame>,
     limits: Limits,
