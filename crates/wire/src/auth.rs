@@ -14,6 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::replay_window::ReplayWindow;
 use crate::Frame;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -269,52 +270,8 @@ struct ReplayCache {
 
 #[derive(Debug)]
 struct Session {
-    highest: u64,
-    /// Bit i set: counter `highest - i` was seen.
-    seen: [u64; WINDOW_WORDS],
+    window: ReplayWindow,
     last_seen_ms: u64,
-}
-
-const WINDOW_WORDS: usize = 4;
-const WINDOW: u64 = 64 * WINDOW_WORDS as u64;
-
-impl Session {
-    fn accept(&mut self, counter: u64) -> bool {
-        if counter > self.highest {
-            shift(&mut self.seen, counter - self.highest);
-            self.highest = counter;
-            self.seen[0] |= 1;
-            return true;
-        }
-        let age = self.highest - counter;
-        if age >= WINDOW {
-            return false;
-        }
-        let (word, bit) = ((age / 64) as usize, age % 64);
-        if self.seen[word] & (1 << bit) != 0 {
-            return false;
-        }
-        self.seen[word] |= 1 << bit;
-        true
-    }
-}
-
-/// Shifts the window by `by` positions towards older counters.
-fn shift(seen: &mut [u64; WINDOW_WORDS], by: u64) {
-    if by >= WINDOW {
-        *seen = [0; WINDOW_WORDS];
-        return;
-    }
-    let (words, bits) = ((by / 64) as usize, (by % 64) as u32);
-    for i in (0..WINDOW_WORDS).rev() {
-        let from = i.checked_sub(words);
-        let high = from.map_or(0, |f| seen[f] << bits);
-        let low = match from.and_then(|f| f.checked_sub(1)) {
-            Some(f) if bits > 0 => seen[f] >> (64 - bits),
-            _ => 0,
-        };
-        seen[i] = high | low;
-    }
 }
 
 impl ReplayCache {
@@ -342,17 +299,11 @@ impl ReplayCache {
             }
         }
         let entry = self.sessions.entry(session).or_insert(Session {
-            highest: counter,
-            seen: [0; WINDOW_WORDS],
+            window: ReplayWindow::default(),
             last_seen_ms: now,
         });
         entry.last_seen_ms = now;
-        if entry.highest == counter && entry.seen == [0; WINDOW_WORDS] {
-            // A new session: its first counter.
-            entry.seen[0] = 1;
-            return Ok(());
-        }
-        if entry.accept(counter) {
+        if entry.window.accept(counter) {
             Ok(())
         } else {
             Err(AuthFailure::Replayed)
@@ -511,19 +462,5 @@ mod tests {
             cache.insert(nonce(3, 0), 0, 1020, 10),
             Err(AuthFailure::Replayed)
         );
-    }
-
-    #[test]
-    fn the_window_shift_is_exact() {
-        let mut seen = [1u64, 0, 0, 0];
-        shift(&mut seen, 64);
-        assert_eq!(seen, [0, 1, 0, 0]);
-        shift(&mut seen, 65);
-        assert_eq!(seen, [0, 0, 2, 0]);
-        shift(&mut seen, 300);
-        assert_eq!(seen, [0; 4]);
-        let mut seen = [u64::MAX, 0, 0, 0];
-        shift(&mut seen, 1);
-        assert_eq!(seen, [u64::MAX - 1, 1, 0, 0]);
     }
 }

@@ -4,7 +4,9 @@
 //! subscribe/publish and tessera-guard admission; a client that multiplexes
 //! requests on one connection; HMAC frame authentication with a replay
 //! window, and capability tokens (tessera-trust) with proof of possession per
-//! frame. The `netaio-compat` feature talks to netaio 0.0.9 peers.
+//! frame. [`node`] is the UDP side: multicast discovery with signed adverts
+//! and Noise-sealed datagrams between peers. The `netaio-compat` feature talks
+//! to netaio 0.0.9 peers.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -33,6 +35,8 @@ mod frame;
 mod message;
 #[cfg(feature = "netaio-compat")]
 pub mod netaio;
+pub mod node;
+mod replay_window;
 mod router;
 mod server;
 mod topics;

@@ -1,0 +1,623 @@
+//! The node as a sans-IO state machine, in the manner of quinn-proto: feed it
+//! datagrams, sends and clock ticks; take from it datagrams to transmit and
+//! events for the application. The tokio driver (`driver.rs`) only moves
+//! bytes between this and the sockets, so every rule here is testable with
+//! two cores passing datagrams by hand and a clock that jumps.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use snow::{HandshakeState, StatelessTransportState};
+
+use super::advert::{Advert, AdvertKind};
+use super::datagram::Datagram;
+use super::identity::{noise_builder, NodeId, NodeIdentity};
+use super::peers::{PeerInfo, PeerTable, Update};
+use crate::replay_window::ReplayWindow;
+
+/// Largest payload one datagram carries (a UDP datagram holds 65,507 bytes
+/// over IPv4; the rest is header and AEAD tag).
+pub const MAX_PAYLOAD: usize = 60_000;
+/// Noise messages are at most 65,535 bytes.
+const NOISE_MAX: usize = 65_535;
+/// Datagrams queued per peer while its handshake runs.
+const PENDING_PER_PEER: usize = 64;
+const PROLOGUE: &[u8] = b"tessera-node v1";
+
+/// What a node reports to its application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A new peer's advert was seen.
+    PeerJoined(PeerInfo),
+    /// A peer is gone.
+    PeerLeft {
+        /// Who.
+        peer: PeerInfo,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// An authenticated, decrypted message from a peer.
+    Message {
+        /// The sender, as proven by the Noise handshake.
+        from: NodeId,
+        /// What it sent.
+        payload: Bytes,
+    },
+}
+
+/// Why a peer left the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// It said goodbye.
+    Goodbye,
+    /// Nothing heard from it within the peer timeout.
+    Timeout,
+}
+
+/// Why a send was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// No such peer in the table.
+    #[error("unknown peer")]
+    UnknownPeer,
+    /// The payload exceeds the datagram limit.
+    #[error("payload of {0} bytes exceeds the datagram limit")]
+    TooLarge(usize),
+    /// Too many datagrams wait for this peer's handshake.
+    #[error("too many datagrams wait for the handshake")]
+    Backlogged,
+}
+
+/// A datagram to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Transmit {
+    /// Where.
+    pub(crate) to: SocketAddr,
+    /// What.
+    pub(crate) bytes: Bytes,
+}
+
+/// Counters for operators and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Datagrams that were not ours, did not parse, or failed authentication.
+    pub dropped: u64,
+    /// Data datagrams refused as replays.
+    pub replayed: u64,
+    /// Handshakes that got no answer after every retry.
+    pub handshakes_failed: u64,
+    /// Sessions established (either side).
+    pub sessions: u64,
+    /// Events the application did not take in time (its queue was full).
+    pub events_dropped: u64,
+}
+
+/// Timings and limits of a node.
+#[derive(Clone, Debug)]
+pub(crate) struct CoreConfig {
+    pub(crate) name: String,
+    pub(crate) port: u16,
+    /// Milliseconds since the epoch at start: orders this run after earlier ones.
+    pub(crate) incarnation: u64,
+    pub(crate) advert_targets: Vec<SocketAddr>,
+    /// Without multicast, adverts also go to every known peer: how a node
+    /// seeded with one address becomes known to that peer and stays alive.
+    pub(crate) advertise_to_peers: bool,
+    pub(crate) peer_timeout: Duration,
+    pub(crate) handshake_retry: Duration,
+    pub(crate) handshake_attempts: u32,
+    pub(crate) max_peers: usize,
+    pub(crate) max_payload: usize,
+}
+
+enum Session {
+    Initiating {
+        handshake: Box<HandshakeState>,
+        local_index: u32,
+        sent_at: Instant,
+        attempts: u32,
+        pending: VecDeque<Bytes>,
+    },
+    Established {
+        transport: Box<StatelessTransportState>,
+        local_index: u32,
+        remote_index: u32,
+        next_counter: u64,
+        window: ReplayWindow,
+    },
+}
+
+impl Session {
+    fn local_index(&self) -> u32 {
+        match self {
+            Self::Initiating { local_index, .. } | Self::Established { local_index, .. } => {
+                *local_index
+            }
+        }
+    }
+}
+
+pub(crate) struct NodeCore {
+    identity: NodeIdentity,
+    config: CoreConfig,
+    sequence: u64,
+    handshake_stamp: u64,
+    peers: PeerTable,
+    sessions: HashMap<NodeId, Session>,
+    indices: HashMap<u32, NodeId>,
+    /// Highest handshake stamp accepted per peer: a replayed INIT is refused.
+    last_init: HashMap<NodeId, (u64, u64)>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<NodeEvent>,
+    stats: NodeStats,
+}
+
+impl NodeCore {
+    pub(crate) fn new(identity: NodeIdentity, config: CoreConfig) -> Self {
+        let peers = PeerTable::new(identity.id(), config.max_peers, config.peer_timeout);
+        Self {
+            identity,
+            config,
+            sequence: 0,
+            handshake_stamp: 0,
+            peers,
+            sessions: HashMap::new(),
+            indices: HashMap::new(),
+            last_init: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: NodeStats::default(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> NodeId {
+        self.identity.id()
+    }
+
+    pub(crate) fn stats(&self) -> NodeStats {
+        self.stats
+    }
+
+    pub(crate) fn peers(&self) -> Vec<PeerInfo> {
+        self.peers.infos()
+    }
+
+    pub(crate) fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<NodeEvent> {
+        self.events.pop_front()
+    }
+
+    fn signed_advert(&mut self, kind: AdvertKind) -> Bytes {
+        self.sequence += 1;
+        Advert {
+            kind,
+            node: self.identity.id(),
+            noise_key: self.identity.noise_public(),
+            incarnation: self.config.incarnation,
+            sequence: self.sequence,
+            port: self.config.port,
+            name: self.config.name.clone(),
+        }
+        .sign(&self.identity)
+    }
+
+    /// Queues a hello to every advert target (multicast groups, seeds).
+    pub(crate) fn advertise(&mut self) {
+        let advert = self.signed_advert(AdvertKind::Hello);
+        let bytes = Datagram::Advert(&advert).encode();
+        let mut targets = self.config.advert_targets.clone();
+        if self.config.advertise_to_peers {
+            for peer in self.peers.infos() {
+                if !targets.contains(&peer.addr) {
+                    targets.push(peer.addr);
+                }
+            }
+        }
+        for to in targets {
+            self.transmits.push_back(Transmit {
+                to,
+                bytes: bytes.clone(),
+            });
+        }
+    }
+
+    /// Queues a goodbye to every advert target and every known peer.
+    pub(crate) fn goodbye(&mut self) {
+        let advert = self.signed_advert(AdvertKind::Goodbye);
+        let bytes = Datagram::Advert(&advert).encode();
+        let peers = self.peers.infos().into_iter().map(|p| p.addr);
+        for to in self.config.advert_targets.clone().into_iter().chain(peers) {
+            self.transmits.push_back(Transmit {
+                to,
+                bytes: bytes.clone(),
+            });
+        }
+    }
+
+    /// Expires silent peers and retries or abandons unanswered handshakes.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        for peer in self.peers.expire(now) {
+            self.forget(&peer.id);
+            self.events.push_back(NodeEvent::PeerLeft {
+                peer,
+                reason: LeaveReason::Timeout,
+            });
+        }
+        let due: Vec<NodeId> = self
+            .sessions
+            .iter()
+            .filter(|(_, session)| {
+                matches!(session, Session::Initiating { sent_at, .. }
+                    if now.saturating_duration_since(*sent_at) >= self.config.handshake_retry)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(Session::Initiating {
+                attempts, pending, ..
+            }) = self.remove_session(&id)
+            else {
+                continue;
+            };
+            if attempts >= self.config.handshake_attempts {
+                self.stats.handshakes_failed += 1;
+                tracing::debug!(peer = %id.short(), "handshake unanswered; queued datagrams dropped");
+                continue;
+            }
+            self.initiate(id, pending, attempts + 1, now);
+        }
+    }
+
+    /// Encrypts `payload` to `peer`, starting a handshake first if needed.
+    pub(crate) fn send(
+        &mut self,
+        peer: NodeId,
+        payload: Bytes,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        if payload.len() > self.config.max_payload.min(MAX_PAYLOAD) {
+            return Err(SendError::TooLarge(payload.len()));
+        }
+        let addr = self
+            .peers
+            .get(&peer)
+            .ok_or(SendError::UnknownPeer)?
+            .info
+            .addr;
+        match self.sessions.get_mut(&peer) {
+            Some(Session::Established {
+                transport,
+                remote_index,
+                next_counter,
+                ..
+            }) => {
+                let mut ciphertext = vec![0u8; payload.len() + 16];
+                let Ok(len) = transport.write_message(*next_counter, &payload, &mut ciphertext)
+                else {
+                    return Err(SendError::TooLarge(payload.len()));
+                };
+                let bytes = Datagram::Data {
+                    receiver: *remote_index,
+                    counter: *next_counter,
+                    ciphertext: &ciphertext[..len],
+                }
+                .encode();
+                *next_counter += 1;
+                self.transmits.push_back(Transmit { to: addr, bytes });
+                Ok(())
+            }
+            Some(Session::Initiating { pending, .. }) => {
+                if pending.len() >= PENDING_PER_PEER {
+                    return Err(SendError::Backlogged);
+                }
+                pending.push_back(payload);
+                Ok(())
+            }
+            None => {
+                self.initiate(peer, VecDeque::from([payload]), 1, now);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends `payload` to every known peer; returns how many it was queued for.
+    pub(crate) fn broadcast(&mut self, payload: &Bytes, now: Instant) -> Result<usize, SendError> {
+        let ids: Vec<NodeId> = self.peers.ids().copied().collect();
+        let mut sent = 0;
+        for id in ids {
+            match self.send(id, payload.clone(), now) {
+                Ok(()) => sent += 1,
+                Err(SendError::TooLarge(len)) => return Err(SendError::TooLarge(len)),
+                Err(_) => {}
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Handles one received datagram; anything invalid is dropped and counted.
+    pub(crate) fn handle(&mut self, from: SocketAddr, bytes: &[u8], now: Instant) {
+        let handled = match Datagram::parse(bytes) {
+            Some(Datagram::Advert(advert)) => self.on_advert(from, advert, now),
+            Some(Datagram::Init { sender, noise }) => self.on_init(from, sender, noise, now),
+            Some(Datagram::Response {
+                receiver,
+                sender,
+                noise,
+            }) => self.on_response(receiver, sender, noise, now),
+            Some(Datagram::Data {
+                receiver,
+                counter,
+                ciphertext,
+            }) => self.on_data(receiver, counter, ciphertext, now),
+            None => false,
+        };
+        if !handled {
+            self.stats.dropped += 1;
+        }
+    }
+
+    fn on_advert(&mut self, from: SocketAddr, bytes: &[u8], now: Instant) -> bool {
+        let Ok(advert) = Advert::verify(bytes) else {
+            return false;
+        };
+        self.apply_advert(&advert, from, now);
+        true
+    }
+
+    fn apply_advert(&mut self, advert: &Advert, from: SocketAddr, now: Instant) {
+        match self.peers.apply(advert, from, now) {
+            Update::Joined => {
+                if let Some(peer) = self.peers.get(&advert.node) {
+                    self.events
+                        .push_back(NodeEvent::PeerJoined(peer.info.clone()));
+                }
+            }
+            Update::Refreshed { restarted: true } => {
+                // Its sessions died with it; keep `last_init` so that its old
+                // handshakes cannot be replayed.
+                self.remove_session(&advert.node);
+            }
+            Update::Left(peer) => {
+                self.forget(&peer.id);
+                self.events.push_back(NodeEvent::PeerLeft {
+                    peer,
+                    reason: LeaveReason::Goodbye,
+                });
+            }
+            Update::Refreshed { restarted: false } | Update::Ignored => {}
+        }
+    }
+
+    fn initiate(&mut self, peer: NodeId, pending: VecDeque<Bytes>, attempts: u32, now: Instant) {
+        let Some(known) = self.peers.get(&peer) else {
+            return;
+        };
+        let (addr, remote_key) = (known.info.addr, known.noise_key);
+        let Ok(mut handshake) = noise_builder()
+            .local_private_key(self.identity.noise_private())
+            .and_then(|b| b.remote_public_key(&remote_key))
+            .and_then(|b| b.prologue(PROLOGUE))
+            .and_then(snow::Builder::build_initiator)
+        else {
+            return;
+        };
+        // The payload (encrypted to the responder) proves who we are: our
+        // signed advert binds our Ed25519 name to the static key Noise checks.
+        self.handshake_stamp += 1;
+        let mut payload = BytesMut::from(&self.signed_advert(AdvertKind::Hello)[..]);
+        payload.put_u64(self.config.incarnation);
+        payload.put_u64(self.handshake_stamp);
+        let mut message = vec![0u8; NOISE_MAX];
+        let Ok(len) = handshake.write_message(&payload, &mut message) else {
+            return;
+        };
+        let local_index = self.new_index(peer);
+        let bytes = Datagram::Init {
+            sender: local_index,
+            noise: &message[..len],
+        }
+        .encode();
+        self.transmits.push_back(Transmit { to: addr, bytes });
+        self.sessions.insert(
+            peer,
+            Session::Initiating {
+                handshake: Box::new(handshake),
+                local_index,
+                sent_at: now,
+                attempts,
+                pending,
+            },
+        );
+    }
+
+    fn on_init(&mut self, from: SocketAddr, sender: u32, noise: &[u8], now: Instant) -> bool {
+        let Ok(mut handshake) = noise_builder()
+            .local_private_key(self.identity.noise_private())
+            .and_then(|b| b.prologue(PROLOGUE))
+            .and_then(snow::Builder::build_responder)
+        else {
+            return false;
+        };
+        let mut payload = vec![0u8; NOISE_MAX];
+        let Ok(len) = handshake.read_message(noise, &mut payload) else {
+            return false;
+        };
+        let Some((advert_bytes, stamp)) = payload[..len].split_last_chunk::<16>() else {
+            return false;
+        };
+        let Ok(advert) = Advert::verify(advert_bytes) else {
+            return false;
+        };
+        if advert.kind != AdvertKind::Hello
+            || handshake.get_remote_static() != Some(&advert.noise_key[..])
+        {
+            return false;
+        }
+        let stamp = (
+            u64::from_be_bytes(stamp[..8].try_into().unwrap_or_default()),
+            u64::from_be_bytes(stamp[8..].try_into().unwrap_or_default()),
+        );
+        let peer = advert.node;
+        if self.last_init.get(&peer).is_some_and(|last| stamp <= *last) {
+            return false;
+        }
+        self.apply_advert(&advert, from, now);
+        let Some(addr) = self.peers.get(&peer).map(|p| p.info.addr) else {
+            return false; // A full table: no room for a session either.
+        };
+        // Both sides initiated at once: the side with the smaller static key
+        // keeps its own handshake; the other answers and gives up its own.
+        let mut pending = VecDeque::new();
+        if let Some(Session::Initiating { .. }) = self.sessions.get(&peer) {
+            if self.identity.noise_public() < advert.noise_key {
+                return true;
+            }
+            if let Some(Session::Initiating {
+                pending: queued, ..
+            }) = self.remove_session(&peer)
+            {
+                pending = queued;
+            }
+        }
+        let mut message = vec![0u8; NOISE_MAX];
+        let Ok(len) = handshake.write_message(&[], &mut message) else {
+            return false;
+        };
+        let Ok(transport) = handshake.into_stateless_transport_mode() else {
+            return false;
+        };
+        self.last_init.insert(peer, stamp);
+        self.remove_session(&peer);
+        let local_index = self.new_index(peer);
+        self.transmits.push_back(Transmit {
+            to: addr,
+            bytes: Datagram::Response {
+                receiver: sender,
+                sender: local_index,
+                noise: &message[..len],
+            }
+            .encode(),
+        });
+        self.establish(peer, transport, local_index, sender, pending, now);
+        true
+    }
+
+    fn on_response(&mut self, receiver: u32, sender: u32, noise: &[u8], now: Instant) -> bool {
+        let Some(peer) = self.indices.get(&receiver).copied() else {
+            return false;
+        };
+        let Some(Session::Initiating { handshake, .. }) = self.sessions.get_mut(&peer) else {
+            return false;
+        };
+        let mut payload = vec![0u8; NOISE_MAX];
+        if handshake.read_message(noise, &mut payload).is_err() {
+            return false;
+        }
+        let Some(Session::Initiating {
+            handshake,
+            pending,
+            local_index,
+            ..
+        }) = self.remove_session(&peer)
+        else {
+            return false;
+        };
+        let Ok(transport) = handshake.into_stateless_transport_mode() else {
+            return false;
+        };
+        // The responder already addresses us by the index we sent in INIT.
+        self.indices.insert(local_index, peer);
+        self.establish(peer, transport, local_index, sender, pending, now);
+        true
+    }
+
+    fn establish(
+        &mut self,
+        peer: NodeId,
+        transport: StatelessTransportState,
+        local_index: u32,
+        remote_index: u32,
+        pending: VecDeque<Bytes>,
+        now: Instant,
+    ) {
+        self.stats.sessions += 1;
+        self.sessions.insert(
+            peer,
+            Session::Established {
+                transport: Box::new(transport),
+                local_index,
+                remote_index,
+                next_counter: 0,
+                window: ReplayWindow::default(),
+            },
+        );
+        for payload in pending {
+            // Sizes were checked when queued; the session exists now.
+            let _ = self.send(peer, payload, now);
+        }
+    }
+
+    fn on_data(&mut self, receiver: u32, counter: u64, ciphertext: &[u8], now: Instant) -> bool {
+        let Some(peer) = self.indices.get(&receiver).copied() else {
+            return false;
+        };
+        let Some(Session::Established {
+            transport,
+            local_index,
+            window,
+            ..
+        }) = self.sessions.get_mut(&peer)
+        else {
+            return false;
+        };
+        if *local_index != receiver {
+            return false;
+        }
+        let mut plaintext = vec![0u8; ciphertext.len()];
+        let Ok(len) = transport.read_message(counter, ciphertext, &mut plaintext) else {
+            return false;
+        };
+        // Only an authentic datagram may move the window.
+        if !window.accept(counter) {
+            self.stats.replayed += 1;
+            return true;
+        }
+        plaintext.truncate(len);
+        self.peers.touch(&peer, now);
+        self.events.push_back(NodeEvent::Message {
+            from: peer,
+            payload: plaintext.into(),
+        });
+        true
+    }
+
+    fn new_index(&mut self, peer: NodeId) -> u32 {
+        loop {
+            let index = rand::random::<u32>();
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.indices.entry(index) {
+                slot.insert(peer);
+                return index;
+            }
+        }
+    }
+
+    fn remove_session(&mut self, peer: &NodeId) -> Option<Session> {
+        let session = self.sessions.remove(peer)?;
+        self.indices.remove(&session.local_index());
+        Some(session)
+    }
+
+    /// Drops everything about a peer that left or restarted.
+    fn forget(&mut self, peer: &NodeId) {
+        self.remove_session(peer);
+        self.last_init.remove(peer);
+    }
+}
+
+#[cfg(test)]
+mod tests;

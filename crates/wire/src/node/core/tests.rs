@@ -1,0 +1,335 @@
+use super::*;
+
+struct Net {
+    nodes: Vec<(SocketAddr, NodeCore)>,
+    now: Instant,
+    /// Every datagram that went over the "wire", for replay tests.
+    seen: Vec<Transmit>,
+}
+
+fn config(port: u16, seeds: Vec<SocketAddr>) -> CoreConfig {
+    CoreConfig {
+        name: format!("node{port}"),
+        port,
+        incarnation: 1,
+        advert_targets: seeds,
+        advertise_to_peers: true,
+        peer_timeout: Duration::from_secs(5),
+        handshake_retry: Duration::from_millis(500),
+        handshake_attempts: 3,
+        max_peers: 16,
+        max_payload: MAX_PAYLOAD,
+    }
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl Net {
+    /// `count` nodes on ports 1001.., each seeded with all the others.
+    fn new(count: u16) -> Self {
+        let ports: Vec<u16> = (1001..1001 + count).collect();
+        let nodes = ports
+            .iter()
+            .map(|&port| {
+                let seeds = ports
+                    .iter()
+                    .filter(|&&p| p != port)
+                    .map(|&p| addr(p))
+                    .collect();
+                (
+                    addr(port),
+                    NodeCore::new(NodeIdentity::generate(), config(port, seeds)),
+                )
+            })
+            .collect();
+        Self {
+            nodes,
+            now: Instant::now(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn node(&mut self, i: usize) -> &mut NodeCore {
+        &mut self.nodes[i].1
+    }
+
+    fn id(&self, i: usize) -> NodeId {
+        self.nodes[i].1.id()
+    }
+
+    /// Delivers datagrams until none are left; those to unknown addresses are lost.
+    fn run(&mut self) {
+        loop {
+            let mut moved = false;
+            for i in 0..self.nodes.len() {
+                let from = self.nodes[i].0;
+                while let Some(transmit) = self.nodes[i].1.poll_transmit() {
+                    moved = true;
+                    self.seen.push(transmit.clone());
+                    self.deliver(from, &transmit);
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn deliver(&mut self, from: SocketAddr, transmit: &Transmit) {
+        let now = self.now;
+        if let Some((_, node)) = self.nodes.iter_mut().find(|(a, _)| *a == transmit.to) {
+            node.handle(from, &transmit.bytes, now);
+        }
+    }
+
+    fn events(&mut self, i: usize) -> Vec<NodeEvent> {
+        std::iter::from_fn(|| self.node(i).poll_event()).collect()
+    }
+
+    fn messages(&mut self, i: usize) -> Vec<(NodeId, Bytes)> {
+        self.events(i)
+            .into_iter()
+            .filter_map(|event| match event {
+                NodeEvent::Message { from, payload } => Some((from, payload)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn discover(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.node(i).advertise();
+        }
+        self.run();
+    }
+}
+
+#[test]
+fn nodes_discover_each_other_and_exchange_sealed_messages() {
+    let mut net = Net::new(2);
+    net.discover();
+    let joined = net.events(0);
+    assert!(
+        matches!(&joined[..], [NodeEvent::PeerJoined(p)] if p.id == net.id(1) && p.name == "node1002")
+    );
+    net.events(1);
+    let (a, b, now) = (net.id(0), net.id(1), net.now);
+    net.node(0)
+        .send(b, Bytes::from_static(b"hello b"), now)
+        .unwrap();
+    net.node(0)
+        .send(b, Bytes::from_static(b"and again"), now)
+        .unwrap();
+    net.run();
+    assert_eq!(
+        net.messages(1),
+        [
+            (a, Bytes::from_static(b"hello b")),
+            (a, Bytes::from_static(b"and again"))
+        ]
+    );
+    // The responder can answer on the session at once.
+    net.node(1)
+        .send(a, Bytes::from_static(b"hello a"), now)
+        .unwrap();
+    net.run();
+    assert_eq!(net.messages(0), [(b, Bytes::from_static(b"hello a"))]);
+    assert_eq!(net.node(0).stats().sessions, 1);
+    assert_eq!(net.node(1).stats().sessions, 1);
+    // Nothing on the wire shows the plaintext.
+    assert!(net
+        .seen
+        .iter()
+        .all(|t| !t.bytes.windows(7).any(|w| w == b"hello b")));
+}
+
+#[test]
+fn replayed_tampered_and_foreign_datagrams_are_refused() {
+    let mut net = Net::new(2);
+    net.discover();
+    let (b, now) = (net.id(1), net.now);
+    net.node(0)
+        .send(b, Bytes::from_static(b"once"), now)
+        .unwrap();
+    net.run();
+    assert_eq!(net.messages(1).len(), 1);
+    let data = net.seen.last().unwrap().clone();
+    let init = net
+        .seen
+        .iter()
+        .find(|t| matches!(Datagram::parse(&t.bytes), Some(Datagram::Init { .. })))
+        .unwrap()
+        .clone();
+
+    net.deliver(addr(1001), &data);
+    assert_eq!(net.messages(1).len(), 0, "replayed data");
+    assert_eq!(net.node(1).stats().replayed, 1);
+
+    let mut tampered = data.bytes.to_vec();
+    *tampered.last_mut().unwrap() ^= 1;
+    let before = net.node(1).stats().dropped;
+    net.node(1).handle(addr(1001), &tampered, now);
+    net.node(1).handle(addr(1001), b"TN\x01\x04garbage", now);
+    net.node(1).handle(addr(1001), b"not ours at all", now);
+    assert_eq!(net.node(1).stats().dropped, before + 3);
+
+    // A replayed handshake does not replace the live session.
+    net.deliver(addr(1001), &init);
+    net.run();
+    net.node(0)
+        .send(b, Bytes::from_static(b"still here"), now)
+        .unwrap();
+    net.run();
+    assert_eq!(net.messages(1).len(), 1);
+}
+
+#[test]
+fn a_stolen_advert_does_not_let_another_key_speak_for_a_node() {
+    let mut net = Net::new(2);
+    net.discover();
+    let advert_of_a = net
+        .seen
+        .iter()
+        .find_map(|t| match Datagram::parse(&t.bytes) {
+            Some(Datagram::Advert(advert)) if Advert::verify(advert).unwrap().node == net.id(0) => {
+                Some(advert.to_vec())
+            }
+            _ => None,
+        })
+        .unwrap();
+    // Mallory runs a handshake to B with her own static key but A's advert.
+    let mallory = NodeIdentity::generate();
+    let b_key = net.node(1).identity.noise_public();
+    let mut handshake = noise_builder()
+        .local_private_key(mallory.noise_private())
+        .and_then(|b| b.remote_public_key(&b_key))
+        .and_then(|b| b.prologue(PROLOGUE))
+        .and_then(snow::Builder::build_initiator)
+        .unwrap();
+    let mut payload = advert_of_a;
+    payload.extend_from_slice(&[0xff; 16]);
+    let mut message = vec![0u8; NOISE_MAX];
+    let len = handshake.write_message(&payload, &mut message).unwrap();
+    let init = Datagram::Init {
+        sender: 1,
+        noise: &message[..len],
+    }
+    .encode();
+    let (before, now) = (net.node(1).stats(), net.now);
+    net.node(1).handle(addr(6666), &init, now);
+    assert_eq!(net.node(1).stats().dropped, before.dropped + 1);
+    assert_eq!(net.node(1).poll_transmit(), None, "no response to Mallory");
+}
+
+#[test]
+fn simultaneous_handshakes_settle_on_one_session_and_lose_nothing() {
+    let mut net = Net::new(2);
+    net.discover();
+    let (a, b, now) = (net.id(0), net.id(1), net.now);
+    net.node(0)
+        .send(b, Bytes::from_static(b"from a"), now)
+        .unwrap();
+    net.node(1)
+        .send(a, Bytes::from_static(b"from b"), now)
+        .unwrap();
+    net.run();
+    assert_eq!(net.messages(1), [(a, Bytes::from_static(b"from a"))]);
+    assert_eq!(net.messages(0), [(b, Bytes::from_static(b"from b"))]);
+    net.node(0)
+        .send(b, Bytes::from_static(b"after"), now)
+        .unwrap();
+    net.run();
+    assert_eq!(net.messages(1), [(a, Bytes::from_static(b"after"))]);
+}
+
+#[test]
+fn goodbye_and_timeout_remove_peers() {
+    let mut net = Net::new(3);
+    net.discover();
+    for i in 0..3 {
+        net.events(i);
+    }
+    let (a, now) = (net.id(0), net.now);
+    net.node(0).goodbye();
+    net.run();
+    for i in 1..3 {
+        assert!(matches!(&net.events(i)[..],
+            [NodeEvent::PeerLeft { peer, reason: LeaveReason::Goodbye }] if peer.id == a));
+    }
+    // A replayed hello from before the goodbye does not bring A back... until
+    // A advertises anew.
+    assert_eq!(net.node(1).peers().len(), 1);
+    assert_eq!(
+        net.node(1).send(a, Bytes::new(), now),
+        Err(SendError::UnknownPeer)
+    );
+
+    // Node 2 goes silent; node 1 keeps hearing from... nobody, so after the
+    // timeout it drops node 2 too.
+    net.now += Duration::from_secs(6);
+    let later = net.now;
+    net.node(1).tick(later);
+    assert!(matches!(
+        &net.events(1)[..],
+        [NodeEvent::PeerLeft {
+            reason: LeaveReason::Timeout,
+            ..
+        }]
+    ));
+    assert!(net.node(1).peers().is_empty());
+}
+
+#[test]
+fn an_unanswered_handshake_is_retried_then_abandoned() {
+    let mut net = Net::new(2);
+    net.discover();
+    let (b, now) = (net.id(1), net.now);
+    net.nodes[1].0 = addr(9); // B moved away without a word.
+    net.node(0)
+        .send(b, Bytes::from_static(b"lost"), now)
+        .unwrap();
+    for step in 1..=4 {
+        net.run();
+        let at = now + Duration::from_millis(500 * step);
+        net.node(0).tick(at);
+    }
+    let inits = net
+        .seen
+        .iter()
+        .filter(|t| matches!(Datagram::parse(&t.bytes), Some(Datagram::Init { .. })))
+        .count();
+    assert_eq!(inits, 3);
+    assert_eq!(net.node(0).stats().handshakes_failed, 1);
+    assert_eq!(
+        net.node(0)
+            .send(b, Bytes::from(vec![0; MAX_PAYLOAD + 1]), now),
+        Err(SendError::TooLarge(MAX_PAYLOAD + 1))
+    );
+}
+
+#[test]
+fn a_restarted_peer_gets_a_new_session() {
+    let mut net = Net::new(2);
+    net.discover();
+    let (b, now) = (net.id(1), net.now);
+    net.node(0)
+        .send(b, Bytes::from_static(b"one"), now)
+        .unwrap();
+    net.run();
+    assert_eq!(net.messages(1).len(), 1);
+    // B restarts with the same keys: a later incarnation, no sessions.
+    let identity = net.node(1).identity.clone();
+    let mut restarted = config(1002, vec![addr(1001)]);
+    restarted.incarnation = 2;
+    net.nodes[1].1 = NodeCore::new(identity, restarted);
+    net.node(1).advertise();
+    net.run();
+    net.node(0)
+        .send(b, Bytes::from_static(b"two"), now)
+        .unwrap();
+    net.run();
+    let got: Vec<Bytes> = net.messages(1).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(got, [Bytes::from_static(b"two")]);
+}
