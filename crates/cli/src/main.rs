@@ -4,6 +4,7 @@
 
 mod bench;
 mod certs;
+mod chat;
 mod demo;
 mod fingerprint;
 mod gemini;
@@ -79,6 +80,8 @@ enum Command {
     /// Routed messages over TLS: echo server, one-off requests, benchmark.
     #[command(subcommand)]
     Wire(wire::WireCommand),
+    /// Chat with nodes on this link, found by multicast, end-to-end encrypted.
+    Chat(chat::ChatArgs),
     /// TLS measurements and a tour of tessera-tls.
     #[command(subcommand)]
     Tls(tls_bench::TlsCommand),
@@ -112,6 +115,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Gemini(command) => gemini::run(command),
         Command::Tls(command) => tls_bench::run(command),
         Command::Wire(command) => wire::run(command),
+        Command::Chat(args) => chat::run(args),
     }
 }
 
