@@ -30,6 +30,7 @@ mod auth;
 mod capability;
 mod client;
 mod codec;
+mod entrance;
 mod error;
 mod frame;
 mod message;

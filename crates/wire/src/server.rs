@@ -1,5 +1,6 @@
-//! The server driver: accept under a connection cap, TLS under a deadline
-//! (plain TCP only on loopback), then per connection a reader that checks
+//! The server driver: accept through the shared entrance (guard, connection
+//! caps, TLS under a deadline; plain TCP only on loopback), then per
+//! connection a reader that checks
 //! each frame with the server-wide auth layer and dispatches it (bounded
 //! in-flight handlers, each under a deadline), and one writer that signs and
 //! sends replies and notifications from a bounded queue.
@@ -12,14 +13,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncWrite;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::admission::{Gate, PowAdmission};
+use crate::entrance::{peer_cert, Admitted, Entrance, EntranceOptions, Refusal};
 use crate::topics::ConnectionId;
 use crate::{Error, Frame, FrameAuth, FrameCodec, Limits, MessageType, Request, Router, Topics};
 
@@ -120,9 +121,7 @@ pub struct Server<S> {
 }
 
 struct Shared<S> {
-    acceptor: Option<TlsAcceptor>,
-    per_client: Arc<tessera_guard::ConnectionLimits>,
-    origin: std::time::Instant,
+    entrance: Entrance,
     router: Router<S>,
     options: ServerOptions,
     topics: Arc<Topics>,
@@ -150,22 +149,20 @@ impl<S: Send + Sync + 'static> Server<S> {
         router: Router<S>,
         options: ServerOptions,
     ) -> Result<Self, Error> {
-        let local = listener.local_addr()?;
-        let acceptor = match transport {
-            Transport::Tls(config) => Some(TlsAcceptor::from(config)),
-            Transport::PlainLoopback if local.ip().is_loopback() => None,
-            Transport::PlainLoopback => return Err(Error::PlainNotLoopback(local)),
-        };
+        let entrance = Entrance::new(
+            listener.local_addr()?,
+            transport,
+            EntranceOptions {
+                guard: options.guard.clone(),
+                max_connections: options.max_connections,
+                max_connections_per_client: options.max_connections_per_client,
+                handshake_timeout: options.handshake_timeout,
+            },
+        )?;
         Ok(Self {
             listener,
             shared: Arc::new(Shared {
-                acceptor,
-                per_client: tessera_guard::ConnectionLimits::new(
-                    options.max_connections.max(1),
-                    options.max_connections_per_client,
-                    64,
-                ),
-                origin: std::time::Instant::now(),
+                entrance,
                 router,
                 options,
                 topics: Arc::new(Topics::default()),
@@ -219,86 +216,27 @@ async fn accept<S: Send + Sync + 'static>(
     peer: SocketAddr,
 ) {
     shared.stats.connections.fetch_add(1, Ordering::Relaxed);
-    // Connection stage, before any TLS byte: the guard, then the per-client cap.
-    let address = tessera_guard::normalize(peer.ip());
-    if let Some(guard) = &shared.options.guard {
-        let request = tessera_guard::Request {
-            address: Some(address),
-            path: None,
-            cert: None,
-        };
-        let clock = tessera_guard::Clock {
-            monotonic_ns: u64::try_from(shared.origin.elapsed().as_nanos()).unwrap_or(u64::MAX),
-            wall: time::OffsetDateTime::now_utc(),
-        };
-        if let tessera_guard::Decision::Deny(denial) =
-            tessera_guard::Guard::check(&**guard, &request, clock)
-        {
+    match shared.entrance.admit(tcp, peer).await {
+        Ok(admitted) => connection(shared, admitted, peer).await,
+        Err(Refusal::Refused) => {
             shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(reason = denial.reason.name(), "connection refused");
-            return;
         }
-    }
-    let Ok(_slot) = shared.per_client.acquire(address) else {
-        shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!("connection refused: too many from this client");
-        return;
-    };
-    let _ = tcp.set_nodelay(true);
-    let Some(acceptor) = &shared.acceptor else {
-        connection(shared, tcp, peer, None).await;
-        return;
-    };
-    match tokio::time::timeout(shared.options.handshake_timeout, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => {
-            let certificate = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .and_then(|der| tessera_tls::CertificateInfo::from_rustls(der).ok());
-            connection(shared, tls, peer, certificate).await;
-        }
-        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
-        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-    }
-}
-
-/// The guard's certificate rules for one frame, by `"/" + URI`.
-fn permitted<S>(
-    shared: &Shared<S>,
-    uri: &str,
-    certificate: Option<&tessera_guard::PeerCert>,
-) -> Result<(), &'static str> {
-    let Some(guard) = &shared.options.guard else {
-        return Ok(());
-    };
-    let path = tessera_guard::normalize_path(&format!("/{uri}"));
-    match guard.check_certs(&path, certificate, time::OffsetDateTime::now_utc()) {
-        tessera_guard::Decision::Allow => Ok(()),
-        tessera_guard::Decision::Deny(denial) => Err(denial.reason.name()),
+        Err(Refusal::Handshake) => {}
     }
 }
 
 /// One connection: read, check, dispatch; a writer task sends what comes back.
-async fn connection<S, T>(
+async fn connection<S: Send + Sync + 'static>(
     shared: &Arc<Shared<S>>,
-    stream: T,
+    admitted: Admitted,
     peer: SocketAddr,
-    certificate: Option<tessera_tls::CertificateInfo>,
-) where
-    S: Send + Sync + 'static,
-    T: AsyncRead + AsyncWrite + Send + 'static,
-{
+) {
     let options = &shared.options;
     let id: ConnectionId = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let fingerprint = certificate.as_ref().map(|c| *c.fingerprint().as_bytes());
-    let peer_cert = certificate.as_ref().map(|c| tessera_guard::PeerCert {
-        fingerprint: tessera_guard::CertFingerprint(*c.fingerprint().as_bytes()),
-        not_before: c.not_before(),
-        not_after: c.not_after(),
-    });
-    let (read, write) = tokio::io::split(stream);
+    let certificate = admitted.certificate.as_ref();
+    let fingerprint = certificate.map(|c| *c.fingerprint().as_bytes());
+    let peer_cert = certificate.map(peer_cert);
+    let (read, write) = tokio::io::split(admitted.stream);
     let mut frames = FramedRead::new(read, FrameCodec::new(options.limits));
     let (queue, outgoing) = mpsc::channel::<Frame>(options.queue.max(1));
     let writer = tokio::spawn(write_frames(
@@ -354,7 +292,7 @@ async fn connection<S, T>(
             continue;
         }
         // The guard's rules only add to the auth layer's check, never replace it.
-        if let Err(reason) = permitted(shared, &frame.uri, peer_cert.as_ref()) {
+        if let Err(reason) = shared.entrance.permitted(&frame.uri, peer_cert.as_ref()) {
             shared.stats.not_permitted.fetch_add(1, Ordering::Relaxed);
             let reply = frame.reply(
                 MessageType::NOT_PERMITTED,
