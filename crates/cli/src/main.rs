@@ -15,6 +15,7 @@ mod logging;
 mod loopback;
 mod paths;
 mod pow;
+mod proxy;
 mod tls_bench;
 mod tls_demo;
 mod tlslp;
@@ -82,6 +83,9 @@ enum Command {
     Wire(wire::WireCommand),
     /// Chat with nodes on this link, found by multicast, end-to-end encrypted.
     Chat(chat::ChatArgs),
+    /// Forward local apps' connections over an authenticated, encrypted tessera-wire link.
+    #[command(subcommand)]
+    Proxy(proxy::ProxyCommand),
     /// TLS measurements and a tour of tessera-tls.
     #[command(subcommand)]
     Tls(tls_bench::TlsCommand),
@@ -116,6 +120,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Tls(command) => tls_bench::run(command),
         Command::Wire(command) => wire::run(command),
         Command::Chat(args) => chat::run(args),
+        Command::Proxy(command) => proxy::run(command),
     }
 }
 

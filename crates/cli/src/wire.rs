@@ -18,6 +18,7 @@ use tessera_wire::{
     Client, ClientOptions, FrameAuth, HmacAuth, MessageType, Request, Response, Role, Router,
     Server, ServerOptions, Transport,
 };
+use tokio_rustls::rustls::ClientConfig;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum WireCommand {
@@ -48,13 +49,27 @@ pub(crate) enum WireCommand {
 /// How both ends secure the connection.
 #[derive(Debug, Args)]
 pub(crate) struct Security {
+    #[command(flatten)]
+    pki: PkiArgs,
+    /// Plain TCP instead of mutual TLS (loopback addresses only).
+    #[arg(long)]
+    plain: bool,
+    #[command(flatten)]
+    hmac: HmacArgs,
+}
+
+/// Where the development PKI for mutual TLS lives.
+#[derive(Debug, Args)]
+pub(crate) struct PkiArgs {
     /// Development PKI directory (`tessera certs dev` layout), generated on
     /// first use [default: $XDG_DATA_HOME/tessera/wire-pki].
     #[arg(long, value_name = "DIR")]
     pki: Option<PathBuf>,
-    /// Plain TCP instead of mutual TLS (loopback addresses only).
-    #[arg(long)]
-    plain: bool,
+}
+
+/// HMAC frame authentication.
+#[derive(Debug, Args)]
+pub(crate) struct HmacArgs {
     /// Shared secret for HMAC frame authentication.
     #[arg(
         long,
@@ -153,8 +168,8 @@ pub(crate) fn echo_router() -> Router<()> {
     )
 }
 
-impl Security {
-    fn auth(&self, role: Role) -> anyhow::Result<Option<Arc<dyn FrameAuth>>> {
+impl HmacArgs {
+    pub(crate) fn auth(&self, role: Role) -> anyhow::Result<Option<Arc<dyn FrameAuth>>> {
         let Some(secret) = &self.hmac_secret else {
             return Ok(None);
         };
@@ -162,12 +177,45 @@ impl Security {
             .window(Duration::from_secs(self.hmac_window));
         Ok(Some(Arc::new(auth)))
     }
+}
 
-    fn pki_dir(&self) -> anyhow::Result<PathBuf> {
+impl PkiArgs {
+    fn dir(&self) -> anyhow::Result<PathBuf> {
         match &self.pki {
             Some(dir) => Ok(dir.clone()),
             None => Ok(crate::paths::data_dir()?.join("wire-pki")),
         }
+    }
+
+    /// Mutual TLS for a server, generating the PKI on first use.
+    pub(crate) fn server_transport(&self) -> anyhow::Result<Transport> {
+        let dir = self.dir()?;
+        ensure_pki(&dir)?;
+        let identity = Identity::load(
+            &dir.join(layout::SERVER_CERT),
+            &dir.join(layout::SERVER_KEY),
+        )?;
+        let roots = tessera_tls::load_roots(&dir.join(layout::CA_CERT))?;
+        Ok(Transport::Tls(server_config(
+            &identity,
+            ClientAuth::Required(roots),
+        )?))
+    }
+
+    /// The client side of mutual TLS, with the PKI's client certificate.
+    pub(crate) fn client_tls(&self) -> anyhow::Result<Arc<ClientConfig>> {
+        let dir = self.dir()?;
+        let roots = tessera_tls::load_roots(&dir.join(layout::CA_CERT)).with_context(|| {
+            format!(
+                "no development PKI in {}; start the server first or pass --pki",
+                dir.display()
+            )
+        })?;
+        let identity = Identity::load(
+            &dir.join(layout::CLIENT_CERT),
+            &dir.join(layout::CLIENT_KEY),
+        )?;
+        Ok(client_config(ServerAuth::Roots(roots), Some(&identity))?)
     }
 }
 
@@ -188,14 +236,7 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     let transport = if security.plain {
         Transport::PlainLoopback
     } else {
-        let dir = security.pki_dir()?;
-        ensure_pki(&dir)?;
-        let identity = Identity::load(
-            &dir.join(layout::SERVER_CERT),
-            &dir.join(layout::SERVER_KEY),
-        )?;
-        let roots = tessera_tls::load_roots(&dir.join(layout::CA_CERT))?;
-        Transport::Tls(server_config(&identity, ClientAuth::Required(roots))?)
+        security.pki.server_transport()?
     };
     let options = ServerOptions {
         limits: tessera_wire::Limits {
@@ -203,7 +244,7 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
             ..tessera_wire::Limits::default()
         },
         max_connections: args.max_connections,
-        auth: security.auth(Role::Server)?,
+        auth: security.hmac.auth(Role::Server)?,
         ..ServerOptions::default()
     };
     crate::runtime()?.block_on(async {
@@ -220,6 +261,7 @@ fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     let options = NetaioOptions {
         hmac: args
             .security
+            .hmac
             .hmac_secret
             .as_ref()
             .map(|secret| Arc::new(NetaioHmac::new(secret.as_bytes()))),
@@ -250,6 +292,7 @@ const SUCCESS: [MessageType; 4] = [
 fn netaio_request(args: &RequestArgs, timeout: Duration) -> anyhow::Result<ExitCode> {
     let hmac = args
         .security
+        .hmac
         .hmac_secret
         .as_ref()
         .map(|secret| Arc::new(NetaioHmac::new(secret.as_bytes())));
@@ -285,25 +328,14 @@ fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
     let security = &args.security;
     let options = ClientOptions {
         request_timeout: Duration::from_secs_f64(args.timeout),
-        auth: security.auth(Role::Client)?,
+        auth: security.hmac.auth(Role::Client)?,
         ..ClientOptions::default()
     };
     let reply = crate::runtime()?.block_on(async {
         let client = if security.plain {
             Client::connect_plain(args.connect, options).await?
         } else {
-            let dir = security.pki_dir()?;
-            let roots = tessera_tls::load_roots(&dir.join(layout::CA_CERT)).with_context(|| {
-                format!(
-                    "no development PKI in {}; start the echo server first or pass --pki",
-                    dir.display()
-                )
-            })?;
-            let identity = Identity::load(
-                &dir.join(layout::CLIENT_CERT),
-                &dir.join(layout::CLIENT_KEY),
-            )?;
-            let config = client_config(ServerAuth::Roots(roots), Some(&identity))?;
+            let config = security.pki.client_tls()?;
             let name = tessera_tls::server_name(&args.server_name)?;
             Client::connect_tls(args.connect, name, config, options).await?
         };

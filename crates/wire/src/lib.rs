@@ -41,6 +41,7 @@ mod replay_window;
 mod router;
 mod server;
 mod topics;
+pub mod tunnel;
 
 pub use admission::{PowAdmission, POW_CHALLENGE_URI, POW_SOLUTION_URI};
 pub use auth::{hmac_section, AuthFailure, FrameAuth, HmacAuth, Role};

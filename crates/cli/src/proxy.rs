@@ -1,0 +1,171 @@
+//! `tessera proxy`: local apps reach a remote service through an
+//! authenticated, encrypted tessera-wire link. `proxy local` listens on
+//! loopback and opens a tunnel per connection; `proxy exit`, on the remote
+//! node, serves tunnels to the services it names and nothing else.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use tessera_wire::tunnel::{TunnelEntry, TunnelEntryOptions, TunnelExit, TunnelExitOptions};
+use tessera_wire::Role;
+
+use crate::wire::{HmacArgs, PkiArgs};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProxyCommand {
+    /// The local daemon: accept plain connections from apps on loopback and
+    /// forward each over mutual TLS to the exit, which connects it to
+    /// --service. An app sees its connection closed if the exit refuses
+    /// (the reason is logged). Runs until SIGINT/SIGTERM.
+    Local(LocalArgs),
+    /// The remote end: serve tunnels to the services named with --service
+    /// (never anywhere else), to clients with a certificate of the PKI and,
+    /// with --hmac-secret, a valid MAC. Runs until SIGINT/SIGTERM.
+    Exit(ExitArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LocalArgs {
+    /// Loopback address apps connect to.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7801")]
+    listen: SocketAddr,
+    /// The exit's address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    exit: SocketAddr,
+    /// The service at the exit to connect apps to.
+    #[arg(long, value_name = "NAME")]
+    service: String,
+    /// TLS server name the exit's certificate must carry.
+    #[arg(long, default_value = "localhost")]
+    server_name: String,
+    /// Local connections relayed at once at most.
+    #[arg(long, default_value_t = 256)]
+    max_connections: usize,
+    #[command(flatten)]
+    pki: PkiArgs,
+    #[command(flatten)]
+    hmac: HmacArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExitArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7800")]
+    listen: SocketAddr,
+    /// A service tunnels may reach, as NAME=HOST:PORT (repeatable).
+    #[arg(long = "service", value_name = "NAME=HOST:PORT", value_parser = parse_service, required = true)]
+    services: Vec<(String, String)>,
+    /// Tunnels open at once at most.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    #[command(flatten)]
+    pki: PkiArgs,
+    #[command(flatten)]
+    hmac: HmacArgs,
+}
+
+fn parse_service(text: &str) -> Result<(String, String), String> {
+    let (name, target) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected NAME=HOST:PORT"))?;
+    if name.is_empty() || name.contains('/') {
+        return Err(format!(
+            "{name:?}: a service name is non-empty, without '/'"
+        ));
+    }
+    let port = target.rsplit_once(':').map(|(_, port)| port.parse::<u16>());
+    if !matches!(port, Some(Ok(_))) {
+        return Err(format!("{target:?}: expected HOST:PORT"));
+    }
+    Ok((name.to_owned(), target.to_owned()))
+}
+
+pub(crate) fn run(command: ProxyCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ProxyCommand::Local(args) => local(&args),
+        ProxyCommand::Exit(args) => exit(args),
+    }
+}
+
+fn local(args: &LocalArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.listen.ip().is_loopback(),
+        "--listen {}: apps connect in plain TCP, so the local side listens on loopback only",
+        args.listen
+    );
+    let options = TunnelEntryOptions {
+        auth: args.hmac.auth(Role::Client)?,
+        max_connections: args.max_connections,
+        ..TunnelEntryOptions::default()
+    };
+    let entry = TunnelEntry::new(
+        args.exit,
+        tessera_tls::server_name(&args.server_name)?,
+        args.pki.client_tls()?,
+        &args.service,
+        options,
+    );
+    crate::runtime()?.block_on(async {
+        let listener = crate::listen::bind(args.listen).await?;
+        crate::listen::announce(listener.local_addr()?)?;
+        entry
+            .serve(listener, tessera_tlslp::cli::shutdown_signal())
+            .await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
+    let mut services = HashMap::new();
+    for (name, target) in args.services {
+        anyhow::ensure!(
+            services.insert(name.clone(), target).is_none(),
+            "service {name:?} given twice"
+        );
+    }
+    let options = TunnelExitOptions {
+        auth: args.hmac.auth(Role::Server)?,
+        max_connections: args.max_connections,
+        ..TunnelExitOptions::default()
+    };
+    let transport = args.pki.server_transport()?;
+    crate::runtime()?.block_on(async {
+        let listener = crate::listen::bind(args.listen).await?;
+        let exit = TunnelExit::new(listener, transport, services, options)
+            .context("invalid tunnel exit")?;
+        crate::listen::announce(exit.local_addr()?)?;
+        exit.run(tessera_tlslp::cli::shutdown_signal()).await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_arguments_are_checked() {
+        assert_eq!(
+            parse_service("ssh=[::1]:22"),
+            Ok(("ssh".into(), "[::1]:22".into()))
+        );
+        assert_eq!(
+            parse_service("db=db.internal:5432").unwrap().1,
+            "db.internal:5432"
+        );
+        for bad in [
+            "ssh",
+            "=host:22",
+            "a/b=host:22",
+            "ssh=host",
+            "ssh=host:port",
+        ] {
+            assert!(parse_service(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The exit side of tunnels: a listener that opens connections to the
+//! services it was configured with, for authenticated entries only.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::Framed;
+
+use super::{open_limits, TUNNEL_PREFIX};
+use crate::entrance::{peer_cert, Admitted, Entrance, EntranceOptions, Refusal};
+use crate::{Error, Frame, FrameAuth, FrameCodec, MessageType, Transport};
+
+/// Limits and layers of a [`TunnelExit`].
+#[derive(Clone)]
+pub struct TunnelExitOptions {
+    /// TLS handshake deadline (default 10 s).
+    pub handshake_timeout: Duration,
+    /// Deadline for the open request and for connecting to the service (default 10 s).
+    pub open_timeout: Duration,
+    /// Tunnels open at once at most (default 1024).
+    pub max_connections: usize,
+    /// Tunnels per client (IPv4 address, IPv6 /64) at most (default 64).
+    pub max_connections_per_client: usize,
+    /// Checks the open request and signs the answer.
+    pub auth: Option<Arc<dyn FrameAuth>>,
+    /// Admission control: ACL and rate limit per connection; certificate
+    /// rules on `/tunnel/<service>`.
+    pub guard: Option<Arc<tessera_guard::Chain>>,
+    /// How long open tunnels may go on after shutdown starts (default 5 s).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for TunnelExitOptions {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            open_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_connections_per_client: 64,
+            auth: None,
+            guard: None,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl std::fmt::Debug for TunnelExitOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelExitOptions")
+            .field("max_connections", &self.max_connections)
+            .field("auth", &self.auth.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters of a [`TunnelExit`].
+#[derive(Debug, Default)]
+pub struct TunnelStats {
+    /// Tunnels opened to a service.
+    pub opened: AtomicU64,
+    /// Connections refused by the guard or the caps.
+    pub refused: AtomicU64,
+    /// Open requests refused by the auth layer.
+    pub auth_failures: AtomicU64,
+    /// Open requests refused by the guard's certificate rules.
+    pub not_permitted: AtomicU64,
+    /// Open requests for a service not configured (or not a tunnel request).
+    pub not_found: AtomicU64,
+    /// Services that could not be reached.
+    pub unreachable: AtomicU64,
+}
+
+/// The exit: serves tunnels to a fixed set of named services.
+pub struct TunnelExit {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    entrance: Entrance,
+    services: HashMap<String, String>,
+    options: TunnelExitOptions,
+    stats: Arc<TunnelStats>,
+}
+
+impl std::fmt::Debug for TunnelExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelExit")
+            .field("listener", &self.listener)
+            .field("services", &self.shared.services)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TunnelExit {
+    /// An exit on `listener` for `services` (name → `host:port`).
+    ///
+    /// # Errors
+    /// [`Error::PlainNotLoopback`] for plain TCP on a non-loopback address,
+    /// [`Error::Config`] for a service name that is empty or has a `/`.
+    pub fn new(
+        listener: TcpListener,
+        transport: Transport,
+        services: HashMap<String, String>,
+        options: TunnelExitOptions,
+    ) -> Result<Self, Error> {
+        if let Some(bad) = services
+            .keys()
+            .find(|name| name.is_empty() || name.contains('/'))
+        {
+            return Err(Error::Config(format!(
+                "service name {bad:?}: must be non-empty, without '/'"
+            )));
+        }
+        let entrance = Entrance::new(
+            listener.local_addr()?,
+            transport,
+            EntranceOptions {
+                guard: options.guard.clone(),
+                max_connections: options.max_connections,
+                max_connections_per_client: options.max_connections_per_client,
+                handshake_timeout: options.handshake_timeout,
+            },
+        )?;
+        Ok(Self {
+            listener,
+            shared: Arc::new(Shared {
+                entrance,
+                services,
+                options,
+                stats: Arc::default(),
+            }),
+        })
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// Only if the socket cannot report it.
+    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Arc<TunnelStats> {
+        self.shared.stats.clone()
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Self { listener, shared } = self;
+        let options = tessera_tls::AcceptOptions {
+            max_connections: shared.options.max_connections,
+            shutdown_grace: shared.options.shutdown_grace,
+        };
+        tessera_tls::serve_connections(listener, options, shutdown, |tcp, peer| {
+            let shared = shared.clone();
+            async move {
+                match shared.entrance.admit(tcp, peer).await {
+                    Ok(admitted) => tunnel(&shared, admitted, peer).await,
+                    Err(Refusal::Refused) => {
+                        shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(Refusal::Handshake) => {}
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// One tunnel: the open request, then bytes both ways until either side ends.
+async fn tunnel(shared: &Shared, admitted: Admitted, peer: SocketAddr) {
+    let options = &shared.options;
+    let certificate = admitted.certificate.as_ref().map(peer_cert);
+    let mut framed = Framed::new(admitted.stream, FrameCodec::new(open_limits()));
+    let request = match tokio::time::timeout(options.open_timeout, framed.next()).await {
+        Ok(Some(Ok(frame))) => frame,
+        Ok(Some(Err(error))) => {
+            tracing::debug!(%peer, %error, "bad open request");
+            return;
+        }
+        Ok(None) | Err(_) => return,
+    };
+    let target = match check(shared, &request, certificate.as_ref()) {
+        Ok(target) => target,
+        Err((kind, why)) => {
+            tracing::debug!(%peer, uri = %request.uri, why, "tunnel refused");
+            let _ = answer(
+                &mut framed,
+                options,
+                request.reply(kind, Bytes::from_static(why.as_bytes())),
+            )
+            .await;
+            return;
+        }
+    };
+    let dial =
+        tokio::time::timeout(options.open_timeout, TcpStream::connect(target.as_str())).await;
+    let Ok(Ok(mut service)) = dial else {
+        shared.stats.unreachable.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%peer, target, "service unreachable");
+        let reply = request.reply(
+            MessageType::ERROR,
+            Bytes::from_static(b"service unreachable"),
+        );
+        let _ = answer(&mut framed, options, reply).await;
+        return;
+    };
+    let _ = service.set_nodelay(true);
+    if answer(
+        &mut framed,
+        options,
+        request.reply(MessageType::RESPOND_URI, Bytes::new()),
+    )
+    .await
+    .is_err()
+    {
+        return;
+    }
+    shared.stats.opened.fetch_add(1, Ordering::Relaxed);
+    let parts = framed.into_parts();
+    let mut link = parts.io;
+    // Bytes the entry sent right behind its request belong to the service.
+    if !parts.read_buf.is_empty() && service.write_all(&parts.read_buf).await.is_err() {
+        return;
+    }
+    match tokio::io::copy_bidirectional(&mut link, &mut service).await {
+        Ok((up, down)) => tracing::debug!(%peer, target, up, down, "tunnel closed"),
+        Err(error) => tracing::debug!(%peer, target, %error, "tunnel broken"),
+    }
+}
+
+/// The service an open request may reach, or the refusal to send.
+fn check<'a>(
+    shared: &'a Shared,
+    request: &Frame,
+    certificate: Option<&tessera_guard::PeerCert>,
+) -> Result<&'a String, (MessageType, &'static str)> {
+    let stats = &shared.stats;
+    if let Some(auth) = &shared.options.auth {
+        if let Err(failure) = auth.verify(request) {
+            stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+            return Err((MessageType::AUTH_ERROR, failure.name()));
+        }
+    }
+    // The guard's rules add to the auth layer's check, never replace it.
+    if let Err(reason) = shared.entrance.permitted(&request.uri, certificate) {
+        stats.not_permitted.fetch_add(1, Ordering::Relaxed);
+        return Err((MessageType::NOT_PERMITTED, reason));
+    }
+    let service = request
+        .uri
+        .strip_prefix(TUNNEL_PREFIX)
+        .filter(|_| request.kind == MessageType::REQUEST_URI)
+        .and_then(|name| shared.services.get(name));
+    service.ok_or_else(|| {
+        stats.not_found.fetch_add(1, Ordering::Relaxed);
+        (MessageType::NOT_FOUND, "no such service")
+    })
+}
+
+async fn answer<T>(
+    framed: &mut Framed<T, FrameCodec>,
+    options: &TunnelExitOptions,
+    mut reply: Frame,
+) -> Result<(), Error>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Some(auth) = &options.auth {
+        auth.sign(&mut reply);
+    }
+    tokio::time::timeout(options.open_timeout, framed.send(reply))
+        .await
+        .map_err(|_| Error::Timeout(options.open_timeout))?
+}

@@ -1,0 +1,232 @@
+//! Tunnels end to end on loopback: a local app talks to a service through
+//! an entry and an exit over mutual TLS with HMAC on the open request; the
+//! exit refuses unknown services, bad MACs, missing client certificates, and
+//! reports unreachable services.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_tls::{client_config, server_config, ClientAuth, DevPki, PkiOptions, ServerAuth};
+use tessera_wire::tunnel::{
+    open_tunnel, TunnelEntry, TunnelEntryOptions, TunnelExit, TunnelExitOptions, TunnelStats,
+};
+use tessera_wire::{Error, FrameAuth, HmacAuth, MessageType, Role, Transport};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(20);
+const BANNER: &[u8] = b"service ready\n";
+
+/// A service that greets first (as SSH and SMTP do), then echoes.
+async fn banner_echo_service() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                socket.write_all(BANNER).await?;
+                let (mut read, mut write) = socket.split();
+                tokio::io::copy(&mut read, &mut write).await?;
+                std::io::Result::Ok(())
+            });
+        }
+    });
+    addr
+}
+
+fn hmac(role: Role, secret: &[u8]) -> Arc<dyn FrameAuth> {
+    Arc::new(HmacAuth::new("proxy", secret, role).unwrap())
+}
+
+struct Exit {
+    addr: SocketAddr,
+    stats: Arc<TunnelStats>,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn start_exit(pki: &DevPki, services: HashMap<String, String>) -> Exit {
+    let identity = pki.server.identity().unwrap();
+    let transport = Transport::Tls(
+        server_config(&identity, ClientAuth::Required(pki.roots().unwrap())).unwrap(),
+    );
+    let options = TunnelExitOptions {
+        auth: Some(hmac(Role::Server, b"tunnel secret")),
+        ..TunnelExitOptions::default()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let exit = TunnelExit::new(listener, transport, services, options).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = Exit {
+        addr: exit.local_addr().unwrap(),
+        stats: exit.stats(),
+        _stop: stop,
+    };
+    tokio::spawn(exit.run(async move {
+        let _ = stopped.await;
+    }));
+    running
+}
+
+fn entry(
+    pki: &DevPki,
+    exit: SocketAddr,
+    service: &str,
+    secret: &[u8],
+    with_cert: bool,
+) -> TunnelEntry {
+    let identity = pki.client.identity().unwrap();
+    let tls = client_config(
+        ServerAuth::Roots(pki.roots().unwrap()),
+        with_cert.then_some(&identity),
+    )
+    .unwrap();
+    let options = TunnelEntryOptions {
+        auth: Some(hmac(Role::Client, secret)),
+        connect_timeout: WAIT,
+        ..TunnelEntryOptions::default()
+    };
+    TunnelEntry::new(
+        exit,
+        tessera_tls::server_name("localhost").unwrap(),
+        tls,
+        service,
+        options,
+    )
+}
+
+#[tokio::test]
+async fn local_apps_reach_the_service_through_the_tunnel() {
+    let pki = DevPki::generate(&PkiOptions::default()).unwrap();
+    let service = banner_echo_service().await;
+    let exit = start_exit(&pki, HashMap::from([("echo".into(), service.to_string())])).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap();
+    let (_stop, stopped) = oneshot::channel::<()>();
+    let entry = entry(&pki, exit.addr, "echo", b"tunnel secret", true);
+    tokio::spawn(entry.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+
+    let apps = (0..16).map(|i| {
+        tokio::spawn(async move {
+            let app = TcpStream::connect(local).await.unwrap();
+            let mut app = BufReader::new(app);
+            let mut banner = String::new();
+            app.read_line(&mut banner).await.unwrap();
+            assert_eq!(banner.as_bytes(), BANNER);
+            let message = format!("app {i} says {}\n", "x".repeat(i * 1000));
+            app.get_mut().write_all(message.as_bytes()).await.unwrap();
+            let mut echoed = String::new();
+            app.read_line(&mut echoed).await.unwrap();
+            assert_eq!(echoed, message);
+        })
+    });
+    for app in apps {
+        timeout(WAIT, app).await.unwrap().unwrap();
+    }
+    assert_eq!(exit.stats.opened.load(Ordering::Relaxed), 16);
+}
+
+#[tokio::test]
+async fn the_exit_refuses_what_it_should() {
+    let pki = DevPki::generate(&PkiOptions::default()).unwrap();
+    let service = banner_echo_service().await;
+    // A port nothing listens on: bind, read the port, close.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let services = HashMap::from([
+        ("echo".to_owned(), service.to_string()),
+        ("gone".to_owned(), closed.to_string()),
+    ]);
+    let exit = start_exit(&pki, services).await;
+    let refused = |result: Result<_, Error>| match result {
+        Err(Error::Refused { kind, .. }) => kind,
+        Err(other) => panic!("expected a refusal, got {other}"),
+        Ok(_) => panic!("expected a refusal, got a tunnel"),
+    };
+
+    let unknown = entry(&pki, exit.addr, "mail", b"tunnel secret", true);
+    assert_eq!(
+        refused(timeout(WAIT, unknown.open()).await.unwrap()),
+        MessageType::NOT_FOUND
+    );
+    let wrong_secret = entry(&pki, exit.addr, "echo", b"guessed", true);
+    assert_eq!(
+        refused(timeout(WAIT, wrong_secret.open()).await.unwrap()),
+        MessageType::AUTH_ERROR
+    );
+    let unreachable = entry(&pki, exit.addr, "gone", b"tunnel secret", true);
+    assert_eq!(
+        refused(timeout(WAIT, unreachable.open()).await.unwrap()),
+        MessageType::ERROR
+    );
+    let anonymous = entry(&pki, exit.addr, "echo", b"tunnel secret", false);
+    assert!(timeout(WAIT, async {
+        // Without a client certificate the handshake or the first read fails.
+        let (mut link, _) = anonymous.open().await?;
+        let mut byte = [0u8; 1];
+        link.read_exact(&mut byte).await?;
+        Ok::<_, Error>(())
+    })
+    .await
+    .unwrap()
+    .is_err());
+    // No MAC at all, straight over TLS.
+    let identity = pki.client.identity().unwrap();
+    let tls = client_config(ServerAuth::Roots(pki.roots().unwrap()), Some(&identity)).unwrap();
+    let tcp = TcpStream::connect(exit.addr).await.unwrap();
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(tessera_tls::server_name("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(
+        refused(open_tunnel(stream, "echo", None, WAIT).await),
+        MessageType::AUTH_ERROR
+    );
+
+    let stats = &exit.stats;
+    assert_eq!(stats.not_found.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.auth_failures.load(Ordering::Relaxed), 2);
+    assert_eq!(stats.unreachable.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.opened.load(Ordering::Relaxed), 0);
+
+    // And the exit still serves.
+    let good = entry(&pki, exit.addr, "echo", b"tunnel secret", true);
+    let (link, early) = timeout(WAIT, good.open()).await.unwrap().unwrap();
+    let mut link = BufReader::new(link);
+    let mut banner = early.to_vec();
+    if banner.is_empty() {
+        link.read_until(b'\n', &mut banner).await.unwrap();
+    }
+    assert_eq!(banner, BANNER);
+}
+
+#[tokio::test]
+async fn entries_listen_on_loopback_only_and_exits_check_service_names() {
+    let pki = DevPki::generate(&PkiOptions::default()).unwrap();
+    let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let entry = entry(&pki, "127.0.0.1:1".parse().unwrap(), "echo", b"s", true);
+    assert!(matches!(
+        entry.serve(listener, std::future::pending()).await,
+        Err(Error::PlainNotLoopback(_))
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let services = HashMap::from([("a/b".to_owned(), "127.0.0.1:1".to_owned())]);
+    assert!(matches!(
+        TunnelExit::new(
+            listener,
+            Transport::PlainLoopback,
+            services,
+            TunnelExitOptions::default()
+        ),
+        Err(Error::Config(_))
+    ));
+}
