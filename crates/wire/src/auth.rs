@@ -15,7 +15,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::replay_window::ReplayWindow;
-use crate::Frame;
+use crate::{Capability, Frame};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -65,6 +65,48 @@ pub trait FrameAuth: Send + Sync + 'static {
     /// # Errors
     /// The [`AuthFailure`].
     fn verify(&self, frame: &Frame) -> Result<(), AuthFailure>;
+    /// Checks `frame` as [`FrameAuth::verify`] does and says who sent it, for
+    /// handlers and route policies. Layers that learn nothing about the
+    /// sender keep this default.
+    ///
+    /// # Errors
+    /// The [`AuthFailure`].
+    fn authenticate(&self, frame: &Frame) -> Result<Option<Principal>, AuthFailure> {
+        self.verify(frame).map(|()| None)
+    }
+}
+
+/// Who an auth layer says sent a frame; handlers see it in
+/// [`Request::principal`](crate::Request::principal).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Principal {
+    /// A holder of the HMAC key with this id.
+    Key(String),
+    /// The holder of a capability token, with the token for route policies.
+    Capability(Capability),
+    /// What each layer of an [`AuthStack`](crate::AuthStack) said, in order.
+    All(Vec<Self>),
+}
+
+impl Principal {
+    /// The capability among what the layers said, if one vouched by token.
+    pub fn capability(&self) -> Option<&Capability> {
+        match self {
+            Self::Capability(capability) => Some(capability),
+            Self::All(all) => all.iter().find_map(Self::capability),
+            Self::Key(_) => None,
+        }
+    }
+
+    /// The HMAC key id among what the layers said.
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            Self::Key(id) => Some(id),
+            Self::All(all) => all.iter().find_map(Self::key_id),
+            Self::Capability(_) => None,
+        }
+    }
 }
 
 /// Which end a layer signs for. The MAC binds the direction, so a frame one
@@ -187,7 +229,7 @@ impl HmacAuth {
         mac
     }
 
-    fn check(&self, frame: &Frame) -> Result<(), AuthFailure> {
+    fn check(&self, frame: &Frame) -> Result<Principal, AuthFailure> {
         let auth = &frame.auth[..];
         let id_len = usize::from(*auth.first().ok_or(AuthFailure::Missing)?);
         if auth.len() != 1 + id_len + 8 + NONCE_LEN + MAC_LEN {
@@ -222,7 +264,8 @@ impl HmacAuth {
         self.replay
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(nonce, timestamp, now, window)
+            .insert(nonce, timestamp, now, window)?;
+        Ok(Principal::Key(String::from_utf8_lossy(key_id).into_owned()))
     }
 }
 
@@ -246,11 +289,15 @@ impl FrameAuth for HmacAuth {
     }
 
     fn verify(&self, frame: &Frame) -> Result<(), AuthFailure> {
+        self.authenticate(frame).map(drop)
+    }
+
+    fn authenticate(&self, frame: &Frame) -> Result<Option<Principal>, AuthFailure> {
         let result = self.check(frame);
         if result.is_err() {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
-        result
+        result.map(Some)
     }
 }
 

@@ -12,15 +12,21 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tessera_trust::{
-    prove, MemoryReplayCache, Proof, Request as TrustRequest, SecretKey, Verifier,
+    prove, Authenticated, Identity, MemoryReplayCache, Proof, Request as TrustRequest, SecretKey,
+    Verifier,
 };
 
-use crate::{AuthFailure, Frame, FrameAuth};
+use crate::{AuthFailure, Frame, FrameAuth, Principal};
 
 /// Which side a [`CapabilityAuth`] is on, with what it needs.
 enum Side {
-    Client { holder: SecretKey, token: String },
-    Server { verifier: Verifier },
+    Client {
+        holder: Box<SecretKey>,
+        token: String,
+    },
+    Server {
+        verifier: Arc<Verifier>,
+    },
 }
 
 /// Biscuit capability tokens with proof of possession per frame.
@@ -46,7 +52,7 @@ impl CapabilityAuth {
     pub fn client(holder: SecretKey, token: impl Into<String>) -> Self {
         Self {
             side: Side::Client {
-                holder,
+                holder: Box::new(holder),
                 token: token.into(),
             },
         }
@@ -59,7 +65,9 @@ impl CapabilityAuth {
             MemoryReplayCache::DEFAULT_CAP,
         )));
         Self {
-            side: Side::Server { verifier },
+            side: Side::Server {
+                verifier: Arc::new(verifier),
+            },
         }
     }
 }
@@ -109,8 +117,12 @@ impl FrameAuth for CapabilityAuth {
     }
 
     fn verify(&self, frame: &Frame) -> Result<(), AuthFailure> {
+        self.authenticate(frame).map(drop)
+    }
+
+    fn authenticate(&self, frame: &Frame) -> Result<Option<Principal>, AuthFailure> {
         let Side::Server { verifier } = &self.side else {
-            return Ok(());
+            return Ok(None);
         };
         let section = std::str::from_utf8(&frame.auth).map_err(|_| AuthFailure::Missing)?;
         let headers = section.lines().filter_map(|line| line.split_once(": "));
@@ -121,16 +133,58 @@ impl FrameAuth for CapabilityAuth {
             path: &path,
             body: &body,
         };
-        verifier
-            .authenticate(&proof, &request, now())
-            .map(|_| ())
-            .map_err(|error| match error {
-                tessera_trust::Error::Stale => AuthFailure::Stale,
-                tessera_trust::Error::Replay => AuthFailure::Replayed,
-                tessera_trust::Error::Pop => AuthFailure::BadMac,
-                tessera_trust::Error::Expired => AuthFailure::Expired,
-                _ => AuthFailure::InvalidToken,
-            })
+        let token =
+            verifier
+                .authenticate(&proof, &request, now())
+                .map_err(|error| match error {
+                    tessera_trust::Error::Stale => AuthFailure::Stale,
+                    tessera_trust::Error::Replay => AuthFailure::Replayed,
+                    tessera_trust::Error::Pop => AuthFailure::BadMac,
+                    tessera_trust::Error::Expired => AuthFailure::Expired,
+                    _ => AuthFailure::InvalidToken,
+                })?;
+        Ok(Some(Principal::Capability(Capability {
+            verifier: verifier.clone(),
+            token,
+        })))
+    }
+}
+
+/// A sender proven by a capability token: who it is, and its token, against
+/// which a route can run a Datalog policy.
+#[derive(Clone)]
+pub struct Capability {
+    verifier: Arc<Verifier>,
+    token: Authenticated,
+}
+
+impl std::fmt::Debug for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capability")
+            .field("identity", self.identity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Capability {
+    /// The holder as the token names it.
+    pub fn identity(&self) -> &Identity {
+        self.token.identity()
+    }
+
+    /// Runs the Datalog policy `allow` (e.g. `allow if right("jobs", "write")`)
+    /// against the token with `facts` about the request added: every check
+    /// in the token must pass and `allow` must match.
+    ///
+    /// # Errors
+    /// [`tessera_trust::Error::Policy`] when refused; configuration errors for
+    /// a policy that does not parse or facts that shadow the token's.
+    pub fn check(
+        &self,
+        allow: &str,
+        facts: &[(String, String)],
+    ) -> Result<(), tessera_trust::Error> {
+        self.verifier.check_policy(&self.token, facts, allow, now())
     }
 }
 

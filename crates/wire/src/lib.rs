@@ -27,12 +27,14 @@
 
 mod admission;
 mod auth;
+mod auth_stack;
 mod capability;
 mod client;
 mod codec;
 mod entrance;
 mod error;
 mod frame;
+mod layer;
 mod message;
 #[cfg(feature = "netaio-compat")]
 pub mod netaio;
@@ -44,12 +46,14 @@ mod topics;
 pub mod tunnel;
 
 pub use admission::{PowAdmission, POW_CHALLENGE_URI, POW_SOLUTION_URI};
-pub use auth::{hmac_section, AuthFailure, FrameAuth, HmacAuth, Role};
-pub use capability::CapabilityAuth;
+pub use auth::{hmac_section, AuthFailure, FrameAuth, HmacAuth, Principal, Role};
+pub use auth_stack::AuthStack;
+pub use capability::{Capability, CapabilityAuth};
 pub use client::{Client, ClientOptions, Subscription};
 pub use codec::FrameCodec;
 pub use error::Error;
 pub use frame::{Frame, Limits, FLAG_ONE_WAY, HEADER_LEN, MAGIC, VERSION};
+pub use layer::{CheckLayer, ConcurrencyLimitLayer, Layer, PolicyLayer, TimeoutLayer};
 pub use message::MessageType;
 pub use router::{Handler, HandlerFuture, Request, Response, Router};
 pub use server::{Server, ServerOptions, ServerStats, Transport};

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
-use crate::{Frame, MessageType, FLAG_ONE_WAY};
+use crate::{CheckLayer, Frame, Layer, MessageType, Principal, FLAG_ONE_WAY};
 
 /// What a handler sees.
 #[derive(Clone, Debug)]
@@ -22,6 +22,8 @@ pub struct Request {
     pub peer: SocketAddr,
     /// SHA-256 of the peer's TLS certificate, when it presented one.
     pub peer_certificate: Option<[u8; 32]>,
+    /// Who the server-wide auth layer says sent the frame, if it says.
+    pub principal: Option<Principal>,
 }
 
 /// A handler's answer: the server adds the request id and URI.
@@ -101,28 +103,40 @@ impl<S: Send + Sync + 'static> Router<S> {
     }
 
     /// Routes frames of `kind` on `uri` to `handler` after `check`, which can
-    /// refuse with its own response. A route's check only adds to the
-    /// server-wide auth layer: frames reach routing only after that layer
-    /// accepted them, so no route can loosen it.
+    /// refuse with its own response (a [`CheckLayer`] on one route). A
+    /// route's check only adds to the server-wide auth layer: frames reach
+    /// routing only after that layer accepted them, so no route can loosen it.
     #[must_use]
     pub fn route_checked(
-        self,
+        mut self,
         kind: MessageType,
         uri: &str,
         check: impl Fn(&Request) -> Result<(), Response> + Send + Sync + 'static,
         handler: impl Handler<S>,
     ) -> Self {
-        let handler: Arc<dyn Handler<S>> = Arc::new(handler);
-        self.route(kind, uri, move |request: Request, state: Arc<S>| {
-            let verdict = check(&request);
-            let handler = handler.clone();
-            async move {
-                match verdict {
-                    Ok(()) => handler.call(request, state).await,
-                    Err(refusal) => Some(refusal),
+        let checked = CheckLayer::new(check).layer(Arc::new(handler));
+        self.routes
+            .insert((kind, uri.to_owned()), Route::Always(checked));
+        self
+    }
+
+    /// Wraps every route registered so far in `layer` (later routes are not
+    /// wrapped, as with axum's `route_layer`). Layers added later run first.
+    #[must_use]
+    #[allow(clippy::needless_pass_by_value)] // Builders take their parts, as axum's does.
+    pub fn layer(mut self, layer: impl Layer<S>) -> Self {
+        for route in self.routes.values_mut() {
+            match route {
+                Route::Always(handler) => *handler = layer.layer(handler.clone()),
+                Route::Once(slot) => {
+                    let slot = slot.get_mut().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(handler) = slot.take() {
+                        *slot = Some(layer.layer(handler));
+                    }
                 }
             }
-        })
+        }
+        self
     }
 
     /// Routes the first such frame to `handler`; later ones get NOT_FOUND.
@@ -175,6 +189,7 @@ mod tests {
             frame: Frame::new(kind, 42, uri, &b"ping"[..]),
             peer: "127.0.0.1:1".parse().unwrap(),
             peer_certificate: None,
+            principal: None,
         }
     }
 

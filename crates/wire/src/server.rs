@@ -270,8 +270,10 @@ async fn connection<S: Send + Sync + 'static>(
         };
         // Reap finished handlers so the set stays small.
         while handlers.try_join_next().is_some() {}
-        if let Some(auth) = &options.auth {
-            if let Err(failure) = auth.verify(&frame) {
+        let principal = match options.auth.as_ref().map(|auth| auth.authenticate(&frame)) {
+            None => None,
+            Some(Ok(principal)) => principal,
+            Some(Err(failure)) => {
                 shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%peer, reason = failure.name(), kind = %frame.kind, "frame refused");
                 let reply = frame.reply(
@@ -283,7 +285,7 @@ async fn connection<S: Send + Sync + 'static>(
                 }
                 continue;
             }
-        }
+        };
         shared.stats.frames.fetch_add(1, Ordering::Relaxed);
         if let Some(reply) = gate.filter(&frame, time::OffsetDateTime::now_utc()) {
             if queue.send(reply).await.is_err() {
@@ -337,6 +339,7 @@ async fn connection<S: Send + Sync + 'static>(
             frame,
             peer,
             peer_certificate: fingerprint,
+            principal,
         };
         let fallback = request
             .frame

@@ -71,8 +71,16 @@ impl Drop for Running {
 }
 
 async fn start(transport: Transport, options: ServerOptions) -> Running {
+    start_with(router(), transport, options).await
+}
+
+async fn start_with<S: Send + Sync + 'static>(
+    router: Router<S>,
+    transport: Transport,
+    options: ServerOptions,
+) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = Server::new(listener, transport, router(), options).unwrap();
+    let server = Server::new(listener, transport, router, options).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let running = Running {
         addr: server.local_addr().unwrap(),
@@ -692,6 +700,108 @@ async fn capability_tokens_with_proof_of_possession_per_frame() {
         (refused.kind, &refused.body[..]),
         (MessageType::AUTH_ERROR, &b"expired"[..])
     );
+}
+
+#[tokio::test]
+async fn stacked_auth_gives_handlers_the_caller_and_route_policies_refuse_more() {
+    use tessera_trust::{mint, MintRequest, SecretKey, Verifier};
+    use tessera_wire::{AuthStack, CapabilityAuth, PolicyLayer};
+
+    let issuer = SecretKey::generate();
+    let holder = SecretKey::generate();
+    let token = mint(
+        &issuer,
+        &MintRequest {
+            worker_public: holder.public().to_hex(),
+            holder_id: "worker-7".into(),
+            facts: vec![("right".into(), vec!["jobs".into()])],
+            revocation_id: tessera_trust::random_revocation_id(),
+            expires_at: 4_000_000_000.0,
+        },
+    )
+    .unwrap();
+    let who = |request: Request, _: Arc<()>| async move {
+        let principal = request.principal?;
+        let holder = &principal.capability()?.identity().holder_id;
+        let key = principal.key_id()?;
+        Some(Response::new(
+            MessageType::RESPOND_URI,
+            format!("{holder} via {key}"),
+        ))
+    };
+    // The policy covers the routes registered before it, not "open".
+    let router = Router::new(())
+        .route(MessageType::REQUEST_URI, "jobs", who)
+        .route(MessageType::REQUEST_URI, "admin", who)
+        .layer(PolicyLayer::new("allow if right($r), resource($r)"))
+        .route(MessageType::REQUEST_URI, "open", who);
+    let server_auth = AuthStack::new(vec![
+        Arc::new(HmacAuth::new("service", b"s3cret", Role::Server).unwrap()),
+        Arc::new(CapabilityAuth::server(
+            Verifier::new(&issuer.public()).unwrap(),
+        )),
+    ]);
+    let options = ServerOptions {
+        auth: Some(Arc::new(server_auth)),
+        ..ServerOptions::default()
+    };
+    let server = start_with(router, Transport::PlainLoopback, options).await;
+    let both = AuthStack::new(vec![
+        Arc::new(HmacAuth::new("service", b"s3cret", Role::Client).unwrap()),
+        Arc::new(CapabilityAuth::client(holder, token)),
+    ]);
+    let client = Client::connect_plain(
+        server.addr,
+        ClientOptions {
+            auth: Some(Arc::new(both)),
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ask = |uri: &'static str| {
+        let client = &client;
+        async move {
+            let reply = client
+                .request(MessageType::REQUEST_URI, uri, "")
+                .await
+                .unwrap();
+            (
+                reply.kind,
+                String::from_utf8_lossy(&reply.body).into_owned(),
+            )
+        }
+    };
+    assert_eq!(
+        ask("jobs").await,
+        (MessageType::RESPOND_URI, "worker-7 via service".into())
+    );
+    assert_eq!(
+        ask("admin").await,
+        (MessageType::NOT_PERMITTED, "policy".into())
+    );
+    assert_eq!(
+        ask("open").await,
+        (MessageType::RESPOND_URI, "worker-7 via service".into())
+    );
+
+    // HMAC alone is not the stack: refused before any route.
+    let hmac_only = Client::connect_plain(
+        server.addr,
+        ClientOptions {
+            auth: Some(Arc::new(
+                HmacAuth::new("service", b"s3cret", Role::Client).unwrap(),
+            )),
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let refused = hmac_only
+        .request(MessageType::REQUEST_URI, "open", "")
+        .await
+        .unwrap();
+    assert_eq!(refused.kind, MessageType::AUTH_ERROR);
 }
 
 #[tokio::test]

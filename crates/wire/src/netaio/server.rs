@@ -230,6 +230,7 @@ async fn handle<S: Send + Sync + 'static>(
                 frame: request,
                 peer,
                 peer_certificate: None,
+                principal: None,
             };
             tokio::time::timeout(
                 shared.options.handler_timeout,
