@@ -333,3 +333,25 @@ fn a_restarted_peer_gets_a_new_session() {
     let got: Vec<Bytes> = net.messages(1).into_iter().map(|(_, p)| p).collect();
     assert_eq!(got, [Bytes::from_static(b"two")]);
 }
+
+mod hostile {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Anything after a valid header, of any kind, is dropped, never a panic.
+        #[test]
+        fn arbitrary_datagrams_are_dropped(kind in 0u8..6, body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut net = Net::new(2);
+            net.discover();
+            let mut datagram = vec![b'T', b'N', 1, kind];
+            datagram.extend_from_slice(&body);
+            net.events(1);
+            let (now, before) = (net.now, net.node(1).stats().dropped);
+            net.node(1).handle(addr(1001), &datagram, now);
+            prop_assert!(net.events(1).is_empty());
+            prop_assert_eq!(net.node(1).stats().dropped, before + 1);
+        }
+    }
+}
