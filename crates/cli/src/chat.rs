@@ -69,6 +69,12 @@ async fn chat(args: ChatArgs, identity: NodeIdentity) -> anyhow::Result<ExitCode
         .await
         .with_context(|| format!("cannot start a node on {}", args.listen))?;
     crate::listen::announce(node.local_addr())?;
+    let groups: Vec<String> = node.discovery().iter().map(ToString::to_string).collect();
+    match (args.no_multicast, groups.is_empty()) {
+        (true, _) => {}
+        (false, true) => say("* multicast discovery is not available here; only --seed peers")?,
+        (false, false) => say(&format!("* discovery on {}", groups.join(" and ")))?,
+    }
     say(&format!(
         "* you are {} ({}); type a line to send it to everyone, /help for commands",
         args.name,

@@ -128,6 +128,26 @@ fn a_silent_peer_times_out() {
     drop((peer, peer_events));
 }
 
+#[tokio::test]
+async fn a_group_that_cannot_be_joined_is_left_out_unless_it_is_all_there_is() {
+    let unjoinable = Discovery::V6 {
+        group: SocketAddrV6::new("ff12::7757".parse().unwrap(), 0, 0, 0),
+        interface: 999_999,
+    };
+    let alone = NodeConfig {
+        discovery: vec![unjoinable],
+        ..quick("alone")
+    };
+    assert!(Node::start(NodeIdentity::generate(), alone).await.is_err());
+    let seeded = NodeConfig {
+        discovery: vec![unjoinable],
+        seeds: vec![at("::1", 9)],
+        ..quick("seeded")
+    };
+    let (node, _events) = start(seeded).await;
+    assert!(node.discovery().is_empty());
+}
+
 /// Set when this binary runs inside the namespace made by the test below.
 const IN_NETNS: &str = "TESSERA_NODE_TEST_IN_NETNS";
 

@@ -90,6 +90,8 @@ pub struct NodeStats {
     pub handshakes_failed: u64,
     /// Sessions established (either side).
     pub sessions: u64,
+    /// Handshakes not answered because the handshake rate was exceeded.
+    pub handshakes_shed: u64,
     /// Events the application did not take in time (its queue was full).
     pub events_dropped: u64,
 }
@@ -110,6 +112,8 @@ pub(crate) struct CoreConfig {
     pub(crate) handshake_attempts: u32,
     pub(crate) max_peers: usize,
     pub(crate) max_payload: usize,
+    /// Handshakes answered per second at most (a burst of as many).
+    pub(crate) handshake_rate: u32,
 }
 
 enum Session {
@@ -149,6 +153,10 @@ pub(crate) struct NodeCore {
     indices: HashMap<u32, NodeId>,
     /// Highest handshake stamp accepted per peer: a replayed INIT is refused.
     last_init: HashMap<NodeId, (u64, u64)>,
+    /// Each answered handshake costs four X25519 operations: a flood of
+    /// INITs is shed beyond this budget instead of burning the CPU.
+    handshakes: tessera_guard::GlobalLimiter,
+    origin: Instant,
     transmits: VecDeque<Transmit>,
     events: VecDeque<NodeEvent>,
     stats: NodeStats,
@@ -157,6 +165,9 @@ pub(crate) struct NodeCore {
 impl NodeCore {
     pub(crate) fn new(identity: NodeIdentity, config: CoreConfig) -> Self {
         let peers = PeerTable::new(identity.id(), config.max_peers, config.peer_timeout);
+        let rate = config.handshake_rate.max(1);
+        let handshakes = tessera_guard::GlobalLimiter::new(f64::from(rate), rate)
+            .unwrap_or_else(|_| unreachable!("a rate of at least 1 is valid"));
         Self {
             identity,
             config,
@@ -166,6 +177,8 @@ impl NodeCore {
             sessions: HashMap::new(),
             indices: HashMap::new(),
             last_init: HashMap::new(),
+            handshakes,
+            origin: Instant::now(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: NodeStats::default(),
@@ -436,6 +449,15 @@ impl NodeCore {
     }
 
     fn on_init(&mut self, from: SocketAddr, sender: u32, noise: &[u8], now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.origin).as_nanos();
+        if self
+            .handshakes
+            .check(u64::try_from(elapsed).unwrap_or(u64::MAX))
+            .is_err()
+        {
+            self.stats.handshakes_shed += 1;
+            return true;
+        }
         let Ok(mut handshake) = noise_builder()
             .local_private_key(self.identity.noise_private())
             .and_then(|b| b.prologue(PROLOGUE))

@@ -116,6 +116,8 @@ pub struct NodeConfig {
     /// Events buffered for the application; beyond this, messages are dropped
     /// (and counted) rather than memory growing without bound.
     pub event_capacity: usize,
+    /// Handshakes answered per second at most; a flood beyond it is shed.
+    pub handshake_rate: u32,
 }
 
 impl Default for NodeConfig {
@@ -132,6 +134,7 @@ impl Default for NodeConfig {
             max_peers: 256,
             max_payload: MAX_PAYLOAD,
             event_capacity: 1024,
+            handshake_rate: 200,
         }
     }
 }
@@ -141,6 +144,7 @@ impl Default for NodeConfig {
 pub struct Node {
     id: NodeId,
     local_addr: SocketAddr,
+    discovery: Vec<SocketAddr>,
     commands: mpsc::Sender<Command>,
     task: Option<JoinHandle<()>>,
 }
@@ -167,7 +171,8 @@ impl Node {
     /// Binds the sockets, joins the groups and starts advertising.
     ///
     /// # Errors
-    /// [`Error::Io`] when a socket cannot be bound or a group joined.
+    /// [`Error::Io`] when the node socket cannot be bound, or no discovery
+    /// group can be joined and there are no seeds either.
     pub async fn start(
         identity: NodeIdentity,
         config: NodeConfig,
@@ -177,16 +182,30 @@ impl Node {
             .local_addr()
             .map_err(io("reading the node address"))?;
         let (datagrams_tx, datagrams_rx) = mpsc::channel(256);
+        // A group that cannot be joined (no IPv6 on this host, say) is left
+        // out with a warning; the node fails only if none can be.
         let mut groups = Vec::new();
+        let mut last_error = None;
         for discovery in &config.discovery {
-            let group_socket = Arc::new(bind_discovery_socket(discovery)?);
-            tokio::spawn(forward_datagrams(
-                Arc::clone(&group_socket),
-                datagrams_tx.clone(),
-            ));
-            groups.push((discovery.group(), group_socket));
+            match bind_discovery_socket(discovery) {
+                Ok(group_socket) => {
+                    let group_socket = Arc::new(group_socket);
+                    tokio::spawn(forward_datagrams(
+                        Arc::clone(&group_socket),
+                        datagrams_tx.clone(),
+                    ));
+                    groups.push((discovery.group(), group_socket));
+                }
+                Err(error) => {
+                    tracing::warn!(group = %discovery.group(), %error, "discovery group left out");
+                    last_error = Some(error);
+                }
+            }
         }
         drop(datagrams_tx);
+        if let Some(error) = last_error.filter(|_| groups.is_empty() && config.seeds.is_empty()) {
+            return Err(error);
+        }
         let incarnation = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -207,6 +226,7 @@ impl Node {
                 handshake_attempts: config.handshake_attempts,
                 max_peers: config.max_peers,
                 max_payload: config.max_payload,
+                handshake_rate: config.handshake_rate,
             },
         );
         let id = core.id();
@@ -219,11 +239,13 @@ impl Node {
             events: events_tx,
             events_dropped: 0,
         };
+        let discovery = driver.groups.iter().map(|(group, _)| *group).collect();
         let task = tokio::spawn(driver.run(commands_rx, datagrams_rx, config.advert_interval));
         Ok((
             Self {
                 id,
                 local_addr,
+                discovery,
                 commands,
                 task: Some(task),
             },
@@ -239,6 +261,12 @@ impl Node {
     /// The node socket's address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The multicast groups this node advertises on and listens to (those
+    /// of its configuration that could be joined).
+    pub fn discovery(&self) -> &[SocketAddr] {
+        &self.discovery
     }
 
     /// Sends `payload` to one peer, sealed; a first send runs the handshake.

@@ -19,6 +19,7 @@ fn config(port: u16, seeds: Vec<SocketAddr>) -> CoreConfig {
         handshake_attempts: 3,
         max_peers: 16,
         max_payload: MAX_PAYLOAD,
+        handshake_rate: 100,
     }
 }
 
@@ -354,4 +355,25 @@ mod hostile {
             prop_assert_eq!(net.node(1).stats().dropped, before + 1);
         }
     }
+}
+
+#[test]
+fn a_flood_of_handshakes_is_shed_beyond_the_rate() {
+    let mut net = Net::new(2);
+    net.discover();
+    let (b, now) = (net.id(1), net.now);
+    net.node(0).send(b, Bytes::from_static(b"x"), now).unwrap();
+    let init = net.node(0).poll_transmit().unwrap();
+    // Copies of one INIT: the first is answered, the replays refused, and
+    // past the budget they are not even decrypted.
+    for _ in 0..150 {
+        net.node(1).handle(addr(1001), &init.bytes, now);
+    }
+    let stats = net.node(1).stats();
+    assert_eq!(stats.sessions, 1);
+    assert_eq!(stats.handshakes_shed, 50);
+    // The budget refills with time.
+    let later = now + Duration::from_secs(1);
+    net.node(1).handle(addr(1001), &init.bytes, later);
+    assert_eq!(net.node(1).stats().handshakes_shed, 50);
 }
