@@ -1,12 +1,14 @@
 //! Routed request/response and pub/sub messages for Tessera: a versioned,
 //! bounded frame with request ids and a sans-IO codec; a router of async
-//! handlers; a server over TLS (plain TCP on loopback only) with built-in
-//! subscribe/publish and tessera-guard admission; a client that multiplexes
-//! requests on one connection; HMAC frame authentication with a replay
-//! window, and capability tokens (tessera-trust) with proof of possession per
-//! frame. [`node`] is the UDP side: multicast discovery with signed adverts
-//! and Noise-sealed datagrams between peers. The `netaio-compat` feature talks
-//! to netaio 0.0.9 peers.
+//! handlers with tower-style layers (deadlines, concurrency limits, checks,
+//! capability policies); a server over TLS (plain TCP on loopback only) with
+//! built-in subscribe/publish and tessera-guard admission; a client that
+//! multiplexes requests on one connection; HMAC frame authentication with a
+//! replay window, capability tokens (tessera-trust) with proof of possession
+//! per frame, and [`AuthStack`] to require both. [`tunnel`] carries byte
+//! streams to named services (`tessera proxy`). [`node`] is the UDP side:
+//! multicast discovery with signed adverts and Noise-sealed datagrams between
+//! peers. The `netaio-compat` feature talks to netaio 0.0.9 peers.
 //!
 //! ```
 //! use bytes::BytesMut;

@@ -548,6 +548,38 @@ async fn deadlines_and_plain_tcp_rules() {
 }
 
 #[tokio::test]
+async fn ipv6_loopback_with_mutual_tls_verified_by_ip_address() {
+    let pki = Pki::new();
+    let listener = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let server = Server::new(
+        listener,
+        pki.transport(),
+        router(),
+        ServerOptions::default(),
+    )
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run(std::future::pending()));
+    let config = client_config(
+        ServerAuth::Roots(pki.pki.roots().unwrap()),
+        Some(&pki.pki.client.identity().unwrap()),
+    )
+    .unwrap();
+    let name = tessera_tls::server_name("::1").unwrap();
+    let client = Client::connect_tls(addr, name, config, ClientOptions::default())
+        .await
+        .unwrap();
+    let reply = client
+        .request(MessageType::REQUEST_URI, "echo", "v6")
+        .await
+        .unwrap();
+    assert_eq!(
+        (reply.kind, &reply.body[..]),
+        (MessageType::RESPOND_URI, &b"v6"[..])
+    );
+}
+
+#[tokio::test]
 async fn the_guard_admits_connections_and_certificate_rules_add_to_auth() {
     let pki = Pki::new();
     let stranger = tessera_tls::Fingerprint::of_der(pki.pki.server.der()).to_string();
