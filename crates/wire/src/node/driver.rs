@@ -113,8 +113,9 @@ pub struct NodeConfig {
     pub max_peers: usize,
     /// Largest payload accepted by `send` (at most [`MAX_PAYLOAD`]).
     pub max_payload: usize,
-    /// Events buffered for the application; beyond this, messages are dropped
-    /// (and counted) rather than memory growing without bound.
+    /// Events buffered for the application; an application that falls this
+    /// far behind loses events (counted in [`NodeStats::events_dropped`])
+    /// rather than the node's memory growing without bound.
     pub event_capacity: usize,
     /// Handshakes answered per second at most; a flood beyond it is shed.
     pub handshake_rate: u32,
