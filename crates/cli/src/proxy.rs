@@ -4,7 +4,7 @@
 //! node, serves tunnels to the services it names and nothing else.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -32,15 +32,16 @@ pub(crate) struct LocalArgs {
     /// Loopback address apps connect to.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7801")]
     listen: SocketAddr,
-    /// The exit's address.
-    #[arg(long, value_name = "ADDR:PORT")]
-    exit: SocketAddr,
+    /// The exit, as HOST:PORT (a name is resolved once, at start).
+    #[arg(long, value_name = "HOST:PORT")]
+    exit: String,
     /// The service at the exit to connect apps to.
     #[arg(long, value_name = "NAME")]
     service: String,
-    /// TLS server name the exit's certificate must carry.
-    #[arg(long, default_value = "localhost")]
-    server_name: String,
+    /// TLS server name the exit's certificate must carry [default: the host
+    /// of --exit].
+    #[arg(long)]
+    server_name: Option<String>,
     /// Local connections relayed at once at most.
     #[arg(long, default_value_t = 256)]
     max_connections: usize,
@@ -101,9 +102,11 @@ fn local(args: &LocalArgs) -> anyhow::Result<ExitCode> {
         max_connections: args.max_connections,
         ..TunnelEntryOptions::default()
     };
+    let (exit, host) = resolve(&args.exit)?;
+    let server_name = args.server_name.as_deref().unwrap_or(host);
     let entry = TunnelEntry::new(
-        args.exit,
-        tessera_tls::server_name(&args.server_name)?,
+        exit,
+        tessera_tls::server_name(server_name)?,
         args.pki.client_tls()?,
         &args.service,
         options,
@@ -117,6 +120,20 @@ fn local(args: &LocalArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first address of HOST:PORT, and the host (without IPv6 brackets).
+fn resolve(target: &str) -> anyhow::Result<(SocketAddr, &str)> {
+    let (host, _) = target
+        .rsplit_once(':')
+        .with_context(|| format!("--exit {target}: expected HOST:PORT"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addr = target
+        .to_socket_addrs()
+        .with_context(|| format!("--exit {target}: cannot resolve"))?
+        .next()
+        .with_context(|| format!("--exit {target}: no address"))?;
+    Ok((addr, host))
 }
 
 fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
@@ -167,5 +184,15 @@ mod tests {
         ] {
             assert!(parse_service(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn exits_resolve_and_name_their_host() {
+        let (addr, host) = resolve("[::1]:7800").unwrap();
+        assert_eq!((addr.to_string().as_str(), host), ("[::1]:7800", "::1"));
+        let (addr, host) = resolve("localhost:7800").unwrap();
+        assert!(addr.ip().is_loopback());
+        assert_eq!(host, "localhost");
+        assert!(resolve("no-port").is_err());
     }
 }
