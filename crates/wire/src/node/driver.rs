@@ -178,7 +178,7 @@ impl Node {
         identity: NodeIdentity,
         config: NodeConfig,
     ) -> Result<(Self, NodeEvents), Error> {
-        let socket = Arc::new(bind_node_socket(config.listen)?);
+        let socket = bind_node_socket(config.listen)?;
         let local_addr = socket
             .local_addr()
             .map_err(io("reading the node address"))?;
@@ -236,6 +236,7 @@ impl Node {
         let driver = Driver {
             core,
             socket,
+            local_addr,
             groups,
             events: events_tx,
             events_dropped: 0,
@@ -328,7 +329,8 @@ impl Node {
 
 struct Driver {
     core: NodeCore,
-    socket: Arc<UdpSocket>,
+    socket: UdpSocket,
+    local_addr: SocketAddr,
     groups: Vec<(SocketAddr, Arc<UdpSocket>)>,
     events: mpsc::Sender<NodeEvent>,
     events_dropped: u64,
@@ -395,12 +397,14 @@ impl Driver {
 
     async fn flush(&mut self) {
         while let Some(Transmit { to, bytes }) = self.core.poll_transmit() {
-            let socket = self
-                .groups
-                .iter()
-                .find(|(group, _)| *group == to)
-                .map_or(&self.socket, |(_, socket)| socket);
-            let to = reachable_from(socket, to);
+            // Adverts to a group leave by its socket (same family); the rest
+            // by the node socket, which, being IPv6, reaches IPv4 peers by
+            // their mapped addresses.
+            let (socket, to) = match self.groups.iter().find(|(group, _)| *group == to) {
+                Some((_, group_socket)) => (&**group_socket, to),
+                None if self.local_addr.is_ipv6() => (&self.socket, mapped(to)),
+                None => (&self.socket, to),
+            };
             if let Err(error) = socket.send_to(&bytes, to).await {
                 tracing::debug!(%error, %to, "datagram not sent");
             }
@@ -529,12 +533,10 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
-/// An IPv4 destination as IPv4-mapped IPv6 when the socket is IPv6.
-fn reachable_from(socket: &UdpSocket, to: SocketAddr) -> SocketAddr {
-    match (socket.local_addr(), to) {
-        (Ok(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
-            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
-        }
-        _ => to,
+/// An IPv4 address as IPv4-mapped IPv6, for a dual-stack socket.
+fn mapped(to: SocketAddr) -> SocketAddr {
+    match to {
+        SocketAddr::V4(v4) => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
+        SocketAddr::V6(_) => to,
     }
 }
