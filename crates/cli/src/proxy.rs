@@ -32,7 +32,8 @@ pub(crate) struct LocalArgs {
     /// Loopback address apps connect to.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7801")]
     listen: SocketAddr,
-    /// The exit, as HOST:PORT (a name is resolved once, at start).
+    /// The exit, as HOST:PORT (a name is resolved once, at start; its
+    /// addresses are tried in order).
     #[arg(long, value_name = "HOST:PORT")]
     exit: String,
     /// The service at the exit to connect apps to.
@@ -102,10 +103,10 @@ fn local(args: &LocalArgs) -> anyhow::Result<ExitCode> {
         max_connections: args.max_connections,
         ..TunnelEntryOptions::default()
     };
-    let (exit, host) = resolve(&args.exit)?;
+    let (exits, host) = resolve(&args.exit)?;
     let server_name = args.server_name.as_deref().unwrap_or(host);
     let entry = TunnelEntry::new(
-        exit,
+        exits,
         tessera_tls::server_name(server_name)?,
         args.pki.client_tls()?,
         &args.service,
@@ -122,18 +123,18 @@ fn local(args: &LocalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The first address of HOST:PORT, and the host (without IPv6 brackets).
-fn resolve(target: &str) -> anyhow::Result<(SocketAddr, &str)> {
+/// The addresses of HOST:PORT, and the host (without IPv6 brackets).
+fn resolve(target: &str) -> anyhow::Result<(Vec<SocketAddr>, &str)> {
     let (host, _) = target
         .rsplit_once(':')
         .with_context(|| format!("--exit {target}: expected HOST:PORT"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addr = target
+    let addrs: Vec<SocketAddr> = target
         .to_socket_addrs()
         .with_context(|| format!("--exit {target}: cannot resolve"))?
-        .next()
-        .with_context(|| format!("--exit {target}: no address"))?;
-    Ok((addr, host))
+        .collect();
+    anyhow::ensure!(!addrs.is_empty(), "--exit {target}: no address");
+    Ok((addrs, host))
 }
 
 fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
@@ -188,10 +189,10 @@ mod tests {
 
     #[test]
     fn exits_resolve_and_name_their_host() {
-        let (addr, host) = resolve("[::1]:7800").unwrap();
-        assert_eq!((addr.to_string().as_str(), host), ("[::1]:7800", "::1"));
-        let (addr, host) = resolve("localhost:7800").unwrap();
-        assert!(addr.ip().is_loopback());
+        let (addrs, host) = resolve("[::1]:7800").unwrap();
+        assert_eq!((addrs[0].to_string().as_str(), host), ("[::1]:7800", "::1"));
+        let (addrs, host) = resolve("localhost:7800").unwrap();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()));
         assert_eq!(host, "localhost");
         assert!(resolve("no-port").is_err());
     }

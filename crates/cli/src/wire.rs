@@ -61,8 +61,9 @@ pub(crate) struct Security {
 /// Where the development PKI for mutual TLS lives.
 #[derive(Debug, Args)]
 pub(crate) struct PkiArgs {
-    /// Development PKI directory (`tessera certs dev` layout), generated on
-    /// first use [default: $XDG_DATA_HOME/tessera/wire-pki].
+    /// Development PKI directory (`tessera certs dev` layout); a server
+    /// generates one there on first use, clients read it
+    /// [default: $XDG_DATA_HOME/tessera/wire-pki].
     #[arg(long, value_name = "DIR")]
     pki: Option<PathBuf>,
 }

@@ -91,7 +91,7 @@ fn entry(
         ..TunnelEntryOptions::default()
     };
     TunnelEntry::new(
-        exit,
+        vec![exit],
         tessera_tls::server_name("localhost").unwrap(),
         tls,
         service,

@@ -52,7 +52,7 @@ impl std::fmt::Debug for TunnelEntryOptions {
 
 /// Opens tunnels to one service behind an exit.
 pub struct TunnelEntry {
-    exit: SocketAddr,
+    exits: Vec<SocketAddr>,
     server_name: ServerName<'static>,
     tls: TlsConnector,
     service: String,
@@ -62,24 +62,26 @@ pub struct TunnelEntry {
 impl std::fmt::Debug for TunnelEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TunnelEntry")
-            .field("exit", &self.exit)
+            .field("exits", &self.exits)
             .field("service", &self.service)
             .finish_non_exhaustive()
     }
 }
 
 impl TunnelEntry {
-    /// Tunnels to `service` on the exit at `exit`, verified as `server_name`
-    /// by `tls` (which should carry a client certificate: exits ask for one).
+    /// Tunnels to `service` on the exit at `exits` (the addresses of one
+    /// exit, tried in order, as a resolved host name gives them), verified as
+    /// `server_name` by `tls` (which should carry a client certificate: exits
+    /// ask for one).
     pub fn new(
-        exit: SocketAddr,
+        exits: Vec<SocketAddr>,
         server_name: ServerName<'static>,
         tls: Arc<ClientConfig>,
         service: &str,
         options: TunnelEntryOptions,
     ) -> Self {
         Self {
-            exit,
+            exits,
             server_name,
             tls: TlsConnector::from(tls),
             service: service.to_owned(),
@@ -95,7 +97,7 @@ impl TunnelEntry {
     pub async fn open(&self) -> Result<(TlsStream<TcpStream>, BytesMut), Error> {
         let deadline = self.options.connect_timeout;
         let connect = async {
-            let tcp = TcpStream::connect(self.exit).await?;
+            let tcp = TcpStream::connect(&self.exits[..]).await?;
             tcp.set_nodelay(true)?;
             self.tls.connect(self.server_name.clone(), tcp).await
         };
