@@ -108,7 +108,7 @@ impl Entrance {
             tracing::debug!("connection refused: too many from this client");
             return Err(Refusal::Refused);
         };
-        let _ = tcp.set_nodelay(true);
+        tune(&tcp);
         let Some(acceptor) = &self.acceptor else {
             return Ok(Admitted {
                 stream: Either::Left(tcp),
@@ -164,5 +164,36 @@ pub(crate) fn peer_cert(certificate: &CertificateInfo) -> PeerCert {
         fingerprint: tessera_guard::CertFingerprint(*certificate.fingerprint().as_bytes()),
         not_before: certificate.not_before(),
         not_after: certificate.not_after(),
+    }
+}
+
+/// Every TCP socket of tessera-wire: no Nagle delay (frames are small and
+/// latency-bound), and keepalive probes so a peer that vanished without a
+/// FIN (a cut link, a crashed host) is noticed within minutes even on a
+/// connection, such as a tunnel, that has no idle deadline of its own.
+pub(crate) fn tune(tcp: &TcpStream) {
+    let _ = tcp.set_nodelay(true);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(6);
+    let _ = socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sockets_get_no_delay_and_keepalive() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        tune(&tcp);
+        let socket = socket2::SockRef::from(&tcp);
+        assert!(tcp.nodelay().unwrap());
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(60));
     }
 }

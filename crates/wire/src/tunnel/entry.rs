@@ -15,6 +15,7 @@ use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 
 use super::open_tunnel;
+use crate::entrance::tune;
 use crate::{Error, FrameAuth};
 
 /// Limits and layers of a [`TunnelEntry`].
@@ -98,7 +99,7 @@ impl TunnelEntry {
         let deadline = self.options.connect_timeout;
         let connect = async {
             let tcp = TcpStream::connect(&self.exits[..]).await?;
-            tcp.set_nodelay(true)?;
+            tune(&tcp);
             self.tls.connect(self.server_name.clone(), tcp).await
         };
         let tls = tokio::time::timeout(deadline, connect)
@@ -140,7 +141,7 @@ impl TunnelEntry {
     }
 
     async fn relay(&self, mut app: TcpStream, peer: SocketAddr) {
-        let _ = app.set_nodelay(true);
+        tune(&app);
         let (mut link, early) = match self.open().await {
             Ok(opened) => opened,
             Err(error) => {

@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
 
 use super::{open_limits, TUNNEL_PREFIX};
-use crate::entrance::{peer_cert, Admitted, Entrance, EntranceOptions, Refusal};
+use crate::entrance::{peer_cert, tune, Admitted, Entrance, EntranceOptions, Refusal};
 use crate::{Error, Frame, FrameAuth, FrameCodec, MessageType, Transport};
 
 /// Limits and layers of a [`TunnelExit`].
@@ -215,7 +215,7 @@ async fn tunnel(shared: &Shared, admitted: Admitted, peer: SocketAddr) {
         let _ = answer(&mut framed, options, reply).await;
         return;
     };
-    let _ = service.set_nodelay(true);
+    tune(&service);
     if answer(
         &mut framed,
         options,
