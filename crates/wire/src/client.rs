@@ -107,7 +107,7 @@ impl Client {
         let deadline = options.connect_timeout;
         let work = async {
             let tcp = TcpStream::connect(addr).await?;
-            tcp.set_nodelay(true)?;
+            crate::entrance::tune(&tcp);
             TlsConnector::from(config).connect(server_name, tcp).await
         };
         let tls = tokio::time::timeout(deadline, work)
@@ -136,7 +136,7 @@ impl Client {
                 context: "connect",
                 error,
             })?;
-        tcp.set_nodelay(true)?;
+        crate::entrance::tune(&tcp);
         Ok(Self::over(tcp, &options))
     }
 

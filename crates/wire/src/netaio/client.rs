@@ -44,7 +44,7 @@ impl NetaioClient {
                 context: "connect",
                 error,
             })?;
-        tcp.set_nodelay(true)?;
+        crate::entrance::tune(&tcp);
         Ok(Self {
             framed: Framed::new(tcp, NetaioCodec::default()),
             hmac,

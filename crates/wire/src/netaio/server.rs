@@ -132,7 +132,7 @@ async fn connection<S: Send + Sync + 'static>(
     peer: SocketAddr,
 ) {
     let options = &shared.options;
-    let _ = tcp.set_nodelay(true);
+    crate::entrance::tune(&tcp);
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let (read, write) = tcp.into_split();
     let codec = NetaioCodec::new(options.max_body);
