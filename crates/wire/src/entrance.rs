@@ -194,6 +194,9 @@ mod tests {
         let socket = socket2::SockRef::from(&tcp);
         assert!(tcp.nodelay().unwrap());
         assert!(socket.keepalive().unwrap());
-        assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(60));
+        assert_eq!(
+            socket.tcp_keepalive_time().unwrap(),
+            Duration::from_secs(60)
+        );
     }
 }

@@ -9,13 +9,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use snow::{HandshakeState, StatelessTransportState};
+use snow::StatelessTransportState;
 
 use super::advert::{Advert, AdvertKind};
 use super::datagram::Datagram;
 use super::identity::{noise_builder, NodeId, NodeIdentity};
 use super::peers::{PeerInfo, PeerTable, Update};
-use crate::replay_window::ReplayWindow;
+use super::session::{Established, Initiating, OpenError, PeerSessions};
 
 /// Largest payload one datagram carries (a UDP datagram holds 65,507 bytes
 /// over IPv4; the rest is header and AEAD tag).
@@ -114,33 +114,8 @@ pub(crate) struct CoreConfig {
     pub(crate) max_payload: usize,
     /// Handshakes answered per second at most (a burst of as many).
     pub(crate) handshake_rate: u32,
-}
-
-enum Session {
-    Initiating {
-        handshake: Box<HandshakeState>,
-        local_index: u32,
-        sent_at: Instant,
-        attempts: u32,
-        pending: VecDeque<Bytes>,
-    },
-    Established {
-        transport: Box<StatelessTransportState>,
-        local_index: u32,
-        remote_index: u32,
-        next_counter: u64,
-        window: ReplayWindow,
-    },
-}
-
-impl Session {
-    fn local_index(&self) -> u32 {
-        match self {
-            Self::Initiating { local_index, .. } | Self::Established { local_index, .. } => {
-                *local_index
-            }
-        }
-    }
+    /// Age at which a session is replaced by a new handshake.
+    pub(crate) rekey_after: Duration,
 }
 
 pub(crate) struct NodeCore {
@@ -149,7 +124,7 @@ pub(crate) struct NodeCore {
     sequence: u64,
     handshake_stamp: u64,
     peers: PeerTable,
-    sessions: HashMap<NodeId, Session>,
+    sessions: HashMap<NodeId, PeerSessions>,
     indices: HashMap<u32, NodeId>,
     /// Highest handshake stamp accepted per peer: a replayed INIT is refused.
     last_init: HashMap<NodeId, (u64, u64)>,
@@ -261,28 +236,43 @@ impl NodeCore {
                 reason: LeaveReason::Timeout,
             });
         }
+        let retry = self.config.handshake_retry;
         let due: Vec<NodeId> = self
             .sessions
             .iter()
-            .filter(|(_, session)| {
-                matches!(session, Session::Initiating { sent_at, .. }
-                    if now.saturating_duration_since(*sent_at) >= self.config.handshake_retry)
+            .filter(|(_, state)| {
+                state
+                    .handshake
+                    .as_ref()
+                    .is_some_and(|h| now.saturating_duration_since(h.sent_at) >= retry)
             })
             .map(|(id, _)| *id)
             .collect();
         for id in due {
-            let Some(Session::Initiating {
+            let Some(Initiating {
                 attempts, pending, ..
-            }) = self.remove_session(&id)
+            }) = self.take_handshake(&id)
             else {
                 continue;
             };
             if attempts >= self.config.handshake_attempts {
                 self.stats.handshakes_failed += 1;
-                tracing::debug!(peer = %id.short(), "handshake unanswered; queued datagrams dropped");
+                tracing::debug!(peer = %id.short(), dropped = pending.len(), "handshake unanswered");
                 continue;
             }
             self.initiate(id, pending, attempts + 1, now);
+        }
+        // Keys replaced a rekey period ago have had their time.
+        let rekey_after = self.config.rekey_after;
+        let mut retired = Vec::new();
+        for state in self.sessions.values_mut() {
+            let replaced_at = state.current.as_ref().map(|c| c.since);
+            if replaced_at.is_some_and(|at| now.saturating_duration_since(at) >= rekey_after) {
+                retired.extend(state.previous.take().map(|p| p.local_index));
+            }
+        }
+        for index in retired {
+            self.indices.remove(&index);
         }
     }
 
@@ -302,40 +292,42 @@ impl NodeCore {
             .ok_or(SendError::UnknownPeer)?
             .info
             .addr;
-        match self.sessions.get_mut(&peer) {
-            Some(Session::Established {
-                transport,
-                remote_index,
-                next_counter,
-                ..
-            }) => {
-                let mut ciphertext = vec![0u8; payload.len() + 16];
-                let Ok(len) = transport.write_message(*next_counter, &payload, &mut ciphertext)
-                else {
-                    return Err(SendError::TooLarge(payload.len()));
-                };
-                let bytes = Datagram::Data {
-                    receiver: *remote_index,
-                    counter: *next_counter,
-                    ciphertext: &ciphertext[..len],
-                }
-                .encode();
-                *next_counter += 1;
-                self.transmits.push_back(Transmit { to: addr, bytes });
-                Ok(())
-            }
-            Some(Session::Initiating { pending, .. }) => {
-                if pending.len() >= PENDING_PER_PEER {
-                    return Err(SendError::Backlogged);
-                }
-                pending.push_back(payload);
-                Ok(())
-            }
-            None => {
-                self.initiate(peer, VecDeque::from([payload]), 1, now);
-                Ok(())
-            }
+        let rekey_after = self.config.rekey_after;
+        let state = self.sessions.entry(peer).or_default();
+        // A session three periods old (its rekeys all failed) is not used.
+        if let Some(stale) = state
+            .current
+            .take_if(|c| now.saturating_duration_since(c.since) >= rekey_after * 3)
+        {
+            self.indices.remove(&stale.local_index);
         }
+        if let Some(current) = &mut state.current {
+            let (receiver, counter, ciphertext) = current
+                .seal(&payload)
+                .ok_or(SendError::TooLarge(payload.len()))?;
+            let rekey = now.saturating_duration_since(current.since) >= rekey_after
+                && state.handshake.is_none();
+            let bytes = Datagram::Data {
+                receiver,
+                counter,
+                ciphertext: &ciphertext,
+            }
+            .encode();
+            self.transmits.push_back(Transmit { to: addr, bytes });
+            if rekey {
+                self.initiate(peer, VecDeque::new(), 1, now);
+            }
+            return Ok(());
+        }
+        if let Some(handshake) = &mut state.handshake {
+            if handshake.pending.len() >= PENDING_PER_PEER {
+                return Err(SendError::Backlogged);
+            }
+            handshake.pending.push_back(payload);
+            return Ok(());
+        }
+        self.initiate(peer, VecDeque::from([payload]), 1, now);
+        Ok(())
     }
 
     /// Sends `payload` to every known peer; returns how many it was queued for.
@@ -393,7 +385,7 @@ impl NodeCore {
             Update::Refreshed { restarted: true } => {
                 // Its sessions died with it; keep `last_init` so that its old
                 // handshakes cannot be replayed.
-                self.remove_session(&advert.node);
+                self.remove_sessions(&advert.node);
             }
             Update::Left(peer) => {
                 self.forget(&peer.id);
@@ -436,16 +428,16 @@ impl NodeCore {
         }
         .encode();
         self.transmits.push_back(Transmit { to: addr, bytes });
-        self.sessions.insert(
-            peer,
-            Session::Initiating {
-                handshake: Box::new(handshake),
-                local_index,
-                sent_at: now,
-                attempts,
-                pending,
-            },
-        );
+        if let Some(old) = self.take_handshake(&peer) {
+            tracing::debug!(peer = %peer.short(), attempts = old.attempts, "handshake restarted");
+        }
+        self.sessions.entry(peer).or_default().handshake = Some(Initiating {
+            handshake: Box::new(handshake),
+            local_index,
+            sent_at: now,
+            attempts,
+            pending,
+        });
     }
 
     fn on_init(&mut self, from: SocketAddr, sender: u32, noise: &[u8], now: Instant) -> bool {
@@ -494,18 +486,17 @@ impl NodeCore {
         };
         // Both sides initiated at once: the side with the smaller static key
         // keeps its own handshake; the other answers and gives up its own.
-        let mut pending = VecDeque::new();
-        if let Some(Session::Initiating { .. }) = self.sessions.get(&peer) {
-            if self.identity.noise_public() < advert.noise_key {
-                return true;
-            }
-            if let Some(Session::Initiating {
-                pending: queued, ..
-            }) = self.remove_session(&peer)
-            {
-                pending = queued;
-            }
+        let ours = self
+            .sessions
+            .get(&peer)
+            .and_then(|state| state.handshake.as_ref());
+        if ours.is_some() && self.identity.noise_public() < advert.noise_key {
+            return true;
         }
+        let pending = self
+            .take_handshake(&peer)
+            .map(|ours| ours.pending)
+            .unwrap_or_default();
         let mut message = vec![0u8; NOISE_MAX];
         let Ok(len) = handshake.write_message(&[], &mut message) else {
             return false;
@@ -514,7 +505,6 @@ impl NodeCore {
             return false;
         };
         self.last_init.insert(peer, stamp);
-        self.remove_session(&peer);
         let local_index = self.new_index(peer);
         self.transmits.push_back(Transmit {
             to: addr,
@@ -533,31 +523,33 @@ impl NodeCore {
         let Some(peer) = self.indices.get(&receiver).copied() else {
             return false;
         };
-        let Some(Session::Initiating { handshake, .. }) = self.sessions.get_mut(&peer) else {
+        let Some(state) = self.sessions.get_mut(&peer) else {
             return false;
         };
-        let mut payload = vec![0u8; NOISE_MAX];
-        if handshake.read_message(noise, &mut payload).is_err() {
-            return false;
-        }
-        let Some(Session::Initiating {
-            handshake,
-            pending,
-            local_index,
-            ..
-        }) = self.remove_session(&peer)
+        let Some(ours) = state
+            .handshake
+            .as_mut()
+            .filter(|h| h.local_index == receiver)
         else {
             return false;
         };
-        let Ok(transport) = handshake.into_stateless_transport_mode() else {
+        let mut payload = vec![0u8; NOISE_MAX];
+        if ours.handshake.read_message(noise, &mut payload).is_err() {
+            return false;
+        }
+        let Some(ours) = state.handshake.take() else {
+            return false;
+        };
+        let Ok(transport) = ours.handshake.into_stateless_transport_mode() else {
+            self.indices.remove(&ours.local_index);
             return false;
         };
         // The responder already addresses us by the index we sent in INIT.
-        self.indices.insert(local_index, peer);
-        self.establish(peer, transport, local_index, sender, pending, now);
+        self.establish(peer, transport, ours.local_index, sender, ours.pending, now);
         true
     }
 
+    /// Installs new keys for `peer`; the current ones become the previous.
     fn establish(
         &mut self,
         peer: NodeId,
@@ -568,16 +560,12 @@ impl NodeCore {
         now: Instant,
     ) {
         self.stats.sessions += 1;
-        self.sessions.insert(
-            peer,
-            Session::Established {
-                transport: Box::new(transport),
-                local_index,
-                remote_index,
-                next_counter: 0,
-                window: ReplayWindow::default(),
-            },
-        );
+        let state = self.sessions.entry(peer).or_default();
+        let fresh = Established::new(transport, local_index, remote_index, now);
+        let replaced = state.current.replace(fresh);
+        if let Some(retired) = std::mem::replace(&mut state.previous, replaced) {
+            self.indices.remove(&retired.local_index);
+        }
         for payload in pending {
             // Sizes were checked when queued; the session exists now.
             let _ = self.send(peer, payload, now);
@@ -588,28 +576,21 @@ impl NodeCore {
         let Some(peer) = self.indices.get(&receiver).copied() else {
             return false;
         };
-        let Some(Session::Established {
-            transport,
-            local_index,
-            window,
-            ..
-        }) = self.sessions.get_mut(&peer)
+        let Some(session) = self
+            .sessions
+            .get_mut(&peer)
+            .and_then(|state| state.by_index(receiver))
         else {
             return false;
         };
-        if *local_index != receiver {
-            return false;
-        }
-        let mut plaintext = vec![0u8; ciphertext.len()];
-        let Ok(len) = transport.read_message(counter, ciphertext, &mut plaintext) else {
-            return false;
+        let plaintext = match session.open(counter, ciphertext) {
+            Ok(plaintext) => plaintext,
+            Err(OpenError::Forged) => return false,
+            Err(OpenError::Replayed) => {
+                self.stats.replayed += 1;
+                return true;
+            }
         };
-        // Only an authentic datagram may move the window.
-        if !window.accept(counter) {
-            self.stats.replayed += 1;
-            return true;
-        }
-        plaintext.truncate(len);
         self.peers.touch(&peer, now);
         self.events.push_back(NodeEvent::Message {
             from: peer,
@@ -628,15 +609,29 @@ impl NodeCore {
         }
     }
 
-    fn remove_session(&mut self, peer: &NodeId) -> Option<Session> {
-        let session = self.sessions.remove(peer)?;
-        self.indices.remove(&session.local_index());
-        Some(session)
+    /// Drops all of a peer's sessions and their indices.
+    fn remove_sessions(&mut self, peer: &NodeId) {
+        if let Some(state) = self.sessions.remove(peer) {
+            for index in state.indices() {
+                self.indices.remove(&index);
+            }
+        }
+    }
+
+    /// Takes the peer's handshake under way, if any, and frees its index.
+    fn take_handshake(&mut self, peer: &NodeId) -> Option<Initiating> {
+        let state = self.sessions.get_mut(peer)?;
+        let handshake = state.handshake.take()?;
+        if state.is_empty() {
+            self.sessions.remove(peer);
+        }
+        self.indices.remove(&handshake.local_index);
+        Some(handshake)
     }
 
     /// Drops everything about a peer that left or restarted.
     fn forget(&mut self, peer: &NodeId) {
-        self.remove_session(peer);
+        self.remove_sessions(peer);
         self.last_init.remove(peer);
     }
 }

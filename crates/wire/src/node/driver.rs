@@ -119,6 +119,9 @@ pub struct NodeConfig {
     pub event_capacity: usize,
     /// Handshakes answered per second at most; a flood beyond it is shed.
     pub handshake_rate: u32,
+    /// Sessions are replaced by a new handshake at this age (default 2 min),
+    /// so keys compromised later expose at most this much traffic.
+    pub rekey_after: Duration,
 }
 
 impl Default for NodeConfig {
@@ -136,6 +139,7 @@ impl Default for NodeConfig {
             max_payload: MAX_PAYLOAD,
             event_capacity: 1024,
             handshake_rate: 200,
+            rekey_after: Duration::from_secs(120),
         }
     }
 }
@@ -228,6 +232,7 @@ impl Node {
                 max_peers: config.max_peers,
                 max_payload: config.max_payload,
                 handshake_rate: config.handshake_rate,
+                rekey_after: config.rekey_after,
             },
         );
         let id = core.id();

@@ -1,7 +1,8 @@
 //! A UDP node: peers on a link find each other by multicast (IPv4 and IPv6)
 //! with adverts signed by each node's Ed25519 key, keep a peer table with
 //! timeouts, and exchange datagrams sealed with ChaCha20-Poly1305 under keys
-//! from a Noise IK handshake (the `snow` crate). Stopping sends a goodbye.
+//! from a Noise IK handshake (the `snow` crate), rekeyed every two minutes.
+//! Stopping sends a goodbye.
 //!
 //! Delivery is that of UDP: datagrams may be lost (a message queued during a
 //! handshake that never completes is dropped and counted), but never forged,
@@ -13,6 +14,7 @@ mod datagram;
 mod driver;
 mod identity;
 mod peers;
+mod session;
 
 pub use self::core::{LeaveReason, NodeEvent, NodeStats, SendError, MAX_PAYLOAD};
 pub use advert::MAX_NAME_LEN;

@@ -20,6 +20,7 @@ fn config(port: u16, seeds: Vec<SocketAddr>) -> CoreConfig {
         max_peers: 16,
         max_payload: MAX_PAYLOAD,
         handshake_rate: 100,
+        rekey_after: Duration::from_secs(120),
     }
 }
 
@@ -376,4 +377,95 @@ fn a_flood_of_handshakes_is_shed_beyond_the_rate() {
     let later = now + Duration::from_secs(1);
     net.node(1).handle(addr(1001), &init.bytes, later);
     assert_eq!(net.node(1).stats().handshakes_shed, 50);
+}
+
+fn kind_of(transmit: &Transmit) -> &'static str {
+    match Datagram::parse(&transmit.bytes) {
+        Some(Datagram::Advert(_)) => "advert",
+        Some(Datagram::Init { .. }) => "init",
+        Some(Datagram::Response { .. }) => "response",
+        Some(Datagram::Data { .. }) => "data",
+        None => "?",
+    }
+}
+
+impl Net {
+    /// Takes node `i`'s outgoing datagrams without delivering them.
+    fn take(&mut self, i: usize) -> Vec<Transmit> {
+        std::iter::from_fn(|| self.node(i).poll_transmit()).collect()
+    }
+}
+
+#[test]
+fn sessions_are_rekeyed_and_old_keys_fade_out() {
+    let mut net = Net::new(2);
+    net.discover();
+    let (b, t0) = (net.id(1), net.now);
+    net.node(0).send(b, Bytes::from_static(b"one"), t0).unwrap();
+    net.run();
+    assert_eq!(net.messages(1).len(), 1);
+
+    // Two periods later A sends twice: on the old keys, and a rekey starts.
+    let t1 = t0 + Duration::from_secs(121);
+    net.now = t1;
+    net.node(0)
+        .send(b, Bytes::from_static(b"held 1"), t1)
+        .unwrap();
+    net.node(0)
+        .send(b, Bytes::from_static(b"held 2"), t1)
+        .unwrap();
+    let out = net.take(0);
+    assert_eq!(
+        out.iter().map(kind_of).collect::<Vec<_>>(),
+        ["data", "init", "data"]
+    );
+    net.deliver(addr(1001), &out[1]);
+    net.run();
+    assert_eq!(net.node(0).stats().sessions, 2);
+    assert_eq!(net.node(1).stats().sessions, 2);
+
+    // The new keys carry new messages; a datagram in flight on the old ones
+    // is still accepted.
+    net.node(0).send(b, Bytes::from_static(b"new"), t1).unwrap();
+    net.run();
+    net.deliver(addr(1001), &out[0]);
+    let got: Vec<Bytes> = net.messages(1).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        got,
+        [Bytes::from_static(b"new"), Bytes::from_static(b"held 1")]
+    );
+
+    // A period after the rekey the old keys are gone.
+    let t2 = t1 + Duration::from_secs(120);
+    net.node(1).tick(t2);
+    let before = net.node(1).stats().dropped;
+    net.now = t2;
+    net.deliver(addr(1001), &out[2]);
+    assert!(net.messages(1).is_empty());
+    assert_eq!(net.node(1).stats().dropped, before + 1);
+}
+
+#[test]
+fn a_session_whose_rekeys_all_failed_is_not_used() {
+    let mut net = Net::new(2);
+    net.discover();
+    let (b, t0) = (net.id(1), net.now);
+    net.node(0).send(b, Bytes::from_static(b"one"), t0).unwrap();
+    net.run();
+    // Three periods on, the old keys are not used: the payload waits for a
+    // new handshake, and arrives under the new keys.
+    let late = t0 + Duration::from_secs(361);
+    net.now = late;
+    net.node(0)
+        .send(b, Bytes::from_static(b"late"), late)
+        .unwrap();
+    let out = net.take(0);
+    assert_eq!(out.iter().map(kind_of).collect::<Vec<_>>(), ["init"]);
+    net.deliver(addr(1001), &out[0]);
+    net.run();
+    let got: Vec<Bytes> = net.messages(1).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        got,
+        [Bytes::from_static(b"one"), Bytes::from_static(b"late")]
+    );
 }
