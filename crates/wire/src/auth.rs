@@ -109,9 +109,9 @@ impl Principal {
     }
 }
 
-/// Which end a layer signs for. The MAC binds the direction, so a frame one
-/// side signed can never be reflected back to it as the other side's (netaio
-/// W2: a server's own signed reply, retyped, was accepted as a request).
+/// Which end a layer signs for. Each direction has its own key, so a frame
+/// one side signed can never be reflected back to it as the other side's
+/// (netaio W2: a server's own signed reply, retyped, was accepted as a request).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     /// Sends requests, receives replies and notifications.
@@ -121,10 +121,11 @@ pub enum Role {
 }
 
 impl Role {
-    fn sender_label(self) -> &'static [u8] {
+    /// What the key of frames this side sends is derived with.
+    fn key_label(self) -> &'static [u8] {
         match self {
-            Self::Client => b"tessera-wire hmac v1 client->server\0",
-            Self::Server => b"tessera-wire hmac v1 server->client\0",
+            Self::Client => b"tessera-wire hmac v1 client->server",
+            Self::Server => b"tessera-wire hmac v1 server->client",
         }
     }
 
@@ -143,12 +144,14 @@ const MAC_LEN: usize = 32;
 /// replay protection by sender session and counter.
 ///
 /// Auth section: `key id length (u8) || key id || timestamp (u64 ms, big-endian)
-/// || nonce (16: sender session 8, counter u64) || MAC (32)`. The MAC covers the encoded header (with the
-/// final auth length), the URI, everything of the auth section before the MAC,
-/// and the body.
+/// || nonce (16: sender session 8, counter u64) || MAC (32)`. The MAC covers
+/// the encoded header (with the final auth length), the URI, everything of the
+/// auth section before the MAC, and the body. Its key is that of the sender's
+/// direction, `HMAC(secret, direction label)`: binding the direction this way
+/// costs nothing per frame.
 pub struct HmacAuth {
     /// Keyed MAC states by key id, the key schedule done once.
-    keys: HashMap<Vec<u8>, HmacSha256>,
+    keys: HashMap<Vec<u8>, DirectionKeys>,
     signing_key_id: Vec<u8>,
     window: Duration,
     replay: Mutex<ReplayCache>,
@@ -184,7 +187,7 @@ impl HmacAuth {
             ));
         }
         Ok(Self {
-            keys: HashMap::from([(key_id.as_bytes().to_vec(), keyed(secret))]),
+            keys: HashMap::from([(key_id.as_bytes().to_vec(), DirectionKeys::new(secret))]),
             signing_key_id: key_id.as_bytes().to_vec(),
             window: Duration::from_secs(30),
             replay: Mutex::new(ReplayCache::new(100_000)),
@@ -198,7 +201,8 @@ impl HmacAuth {
     /// Also accepts frames signed with `secret` under `key_id` (key rotation).
     #[must_use]
     pub fn accept(mut self, key_id: &str, secret: &[u8]) -> Self {
-        self.keys.insert(key_id.as_bytes().to_vec(), keyed(secret));
+        self.keys
+            .insert(key_id.as_bytes().to_vec(), DirectionKeys::new(secret));
         self
     }
 
@@ -214,15 +218,8 @@ impl HmacAuth {
         self.failures.load(Ordering::Relaxed)
     }
 
-    fn mac(
-        key: &HmacSha256,
-        sender: Role,
-        frame: &Frame,
-        auth_len: usize,
-        auth_prefix: &[u8],
-    ) -> HmacSha256 {
+    fn mac(key: &HmacSha256, frame: &Frame, auth_len: usize, auth_prefix: &[u8]) -> HmacSha256 {
         let mut mac = key.clone();
-        mac.update(sender.sender_label());
         mac.update(&frame.signed_prefix(auth_len));
         mac.update(auth_prefix);
         mac.update(&frame.body);
@@ -245,8 +242,7 @@ impl HmacAuth {
         let key = self.keys.get(key_id).ok_or(AuthFailure::UnknownKey)?;
         let prefix_len = auth.len() - MAC_LEN;
         let expected = Self::mac(
-            key,
-            self.role.peer(),
+            key.sender(self.role.peer()),
             frame,
             auth.len(),
             &auth[..prefix_len],
@@ -281,7 +277,7 @@ impl FrameAuth for HmacAuth {
         auth.put_slice(&self.session);
         auth.put_u64(self.counter.fetch_add(1, Ordering::Relaxed));
         let total = auth.len() + MAC_LEN;
-        let tag = Self::mac(key, self.role, frame, total, &auth)
+        let tag = Self::mac(key.sender(self.role), frame, total, &auth)
             .finalize()
             .into_bytes();
         auth.put_slice(&tag);
@@ -358,6 +354,34 @@ impl ReplayCache {
     }
 }
 
+/// A secret's two keys, one per direction, as keyed MAC states.
+#[derive(Clone)]
+struct DirectionKeys {
+    client: HmacSha256,
+    server: HmacSha256,
+}
+
+impl DirectionKeys {
+    fn new(secret: &[u8]) -> Self {
+        let derive = |role: Role| {
+            let key = keyed(secret).chain_update(role.key_label()).finalize();
+            keyed(&key.into_bytes())
+        };
+        Self {
+            client: derive(Role::Client),
+            server: derive(Role::Server),
+        }
+    }
+
+    /// The key of frames `sender` sends.
+    fn sender(&self, sender: Role) -> &HmacSha256 {
+        match sender {
+            Role::Client => &self.client,
+            Role::Server => &self.server,
+        }
+    }
+}
+
 fn keyed(secret: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length, so this cannot fail.
     <HmacSha256 as Mac>::new_from_slice(secret)
@@ -386,9 +410,14 @@ pub fn hmac_section(
     auth.put_u64(timestamp_ms);
     auth.put_slice(&nonce);
     let total = auth.len() + MAC_LEN;
-    let tag = HmacAuth::mac(&keyed(secret), sender, frame, total, &auth)
-        .finalize()
-        .into_bytes();
+    let tag = HmacAuth::mac(
+        DirectionKeys::new(secret).sender(sender),
+        frame,
+        total,
+        &auth,
+    )
+    .finalize()
+    .into_bytes();
     auth.put_slice(&tag);
     auth.freeze()
 }
