@@ -1,9 +1,9 @@
 //! The server driver: accept through the shared entrance (guard, connection
 //! caps, TLS under a deadline; plain TCP only on loopback), then per
-//! connection a reader that checks
-//! each frame with the server-wide auth layer and dispatches it (bounded
-//! in-flight handlers, each under a deadline), and one writer that signs and
-//! sends replies and notifications from a bounded queue.
+//! connection a reader that checks each frame with the server-wide auth
+//! layer and dispatches it (bounded in-flight handlers, each under a
+//! deadline), and one writer that signs and sends replies and notifications
+//! from a bounded queue.
 
 use std::future::Future;
 use std::net::SocketAddr;
