@@ -241,12 +241,12 @@ struct Namespace(String);
 impl Namespace {
     fn create() -> Option<Self> {
         if !running_as_root() {
-            println!("skipped: multicast discovery needs a network namespace, which needs root");
+            skip("multicast discovery needs a network namespace, which needs root");
             return None;
         }
         let name = format!("tessera-node-{}", std::process::id());
         if let Err(reason) = ip(&["netns", "add", &name]) {
-            println!("skipped: cannot create a network namespace ({reason})");
+            skip(&format!("cannot create a network namespace ({reason})"));
             return None;
         }
         let namespace = Self(name);
@@ -272,7 +272,7 @@ impl Namespace {
             let mut args = vec!["netns", "exec", &namespace.0];
             args.extend_from_slice(step);
             if let Err(reason) = ip(&args) {
-                println!("skipped: cannot set up the namespace: {step:?}: {reason}");
+                skip(&format!("cannot set up the namespace: {step:?}: {reason}"));
                 return None;
             }
         }
@@ -284,6 +284,16 @@ impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = ip(&["netns", "del", &self.0]);
     }
+}
+
+/// Says why the test did not run, on the process's stderr itself: the test
+/// harness captures `eprintln!` of passing tests, and a skip must show.
+fn skip(reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED multicast discovery test: {reason}"
+    );
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
