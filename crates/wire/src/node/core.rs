@@ -194,32 +194,29 @@ impl NodeCore {
         .sign(&self.identity)
     }
 
-    /// Queues a hello to every advert target (multicast groups, seeds).
+    /// Queues a hello to every advert target (multicast groups, seeds), and
+    /// to every known peer when there is no multicast.
     pub(crate) fn advertise(&mut self) {
-        let advert = self.signed_advert(AdvertKind::Hello);
-        let bytes = Datagram::Advert(&advert).encode();
-        let mut targets = self.config.advert_targets.clone();
-        if self.config.advertise_to_peers {
-            for peer in self.peers.infos() {
-                if !targets.contains(&peer.addr) {
-                    targets.push(peer.addr);
-                }
-            }
-        }
-        for to in targets {
-            self.transmits.push_back(Transmit {
-                to,
-                bytes: bytes.clone(),
-            });
-        }
+        self.send_advert(AdvertKind::Hello, self.config.advertise_to_peers);
     }
 
     /// Queues a goodbye to every advert target and every known peer.
     pub(crate) fn goodbye(&mut self) {
-        let advert = self.signed_advert(AdvertKind::Goodbye);
+        self.send_advert(AdvertKind::Goodbye, true);
+    }
+
+    fn send_advert(&mut self, kind: AdvertKind, to_peers: bool) {
+        let advert = self.signed_advert(kind);
         let bytes = Datagram::Advert(&advert).encode();
-        let peers = self.peers.infos().into_iter().map(|p| p.addr);
-        for to in self.config.advert_targets.clone().into_iter().chain(peers) {
+        let mut targets = self.config.advert_targets.clone();
+        if to_peers {
+            for addr in self.peers.addrs() {
+                if !targets.contains(&addr) {
+                    targets.push(addr);
+                }
+            }
+        }
+        for to in targets {
             self.transmits.push_back(Transmit {
                 to,
                 bytes: bytes.clone(),

@@ -135,6 +135,10 @@ impl PeerTable {
         self.peers.get(id)
     }
 
+    pub(crate) fn addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.peers.values().map(|peer| peer.info.addr)
+    }
+
     pub(crate) fn ids(&self) -> impl Iterator<Item = &NodeId> {
         self.peers.keys()
     }
