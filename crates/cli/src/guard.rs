@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use tessera_guard::{
-    normalize_path, parse_client, Acl, AclDefault, CertFingerprint, CertRule, CertRules, Chain,
+    parse_client, Acl, AclDefault, CanonicalPath, CertFingerprint, CertRule, CertRules, Chain,
     Clock, Decision, Guard, GuardConfig, Limiter, LimiterConfig, PeerCert, Request,
 };
 use time::OffsetDateTime;
@@ -27,7 +27,7 @@ pub(crate) enum GuardCommand {
         /// Client address.
         #[arg(long)]
         ip: String,
-        /// Request path (normalised as the server would).
+        /// Request path (canonicalised as the server would; a bare `%` is a usage error).
         #[arg(long)]
         path: Option<String>,
         /// Client certificate (PEM) the request presents.
@@ -89,10 +89,12 @@ fn check(
         }
         None => None,
     };
-    let normalised = path.map(normalize_path);
+    let canonical = path
+        .map(|raw| CanonicalPath::parse(raw).with_context(|| format!("--path {raw:?}")))
+        .transpose()?;
     let request = Request {
         address,
-        path: normalised.as_deref(),
+        path: canonical.as_ref(),
         cert: peer.as_ref(),
     };
     let clock = Clock {
@@ -105,7 +107,7 @@ fn check(
         "client: {}",
         address.map_or_else(|| "no address".to_owned(), |a| a.to_string())
     )?;
-    if let Some(path) = &normalised {
+    if let Some(path) = &canonical {
         writeln!(out, "path:   {path}")?;
     }
     match chain.check(&request, clock) {
@@ -179,12 +181,13 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             CertRule::listed("/club/", vec![CertFingerprint([0xab; 32])]),
         ])?);
     let wall = OffsetDateTime::now_utc();
+    let public = CanonicalPath::parse("/public/index.gmi")?;
     results.insert(
         "chain_per_s".into(),
         rate(seconds, &clock, origin, |_| {
             let request = Request {
                 address: Some(outside),
-                path: Some("/public/index.gmi"),
+                path: Some(&public),
                 cert: None,
             };
             let decision = chain.check(

@@ -183,3 +183,101 @@ fn help_names_every_flag_scripts_rely_on() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad.stderr).contains("N/SECONDS"));
 }
+
+/// Sends one request line over TLS without a client certificate (SNI `host`)
+/// and returns all the server sent, every wait bounded.
+fn anonymous_request(addr: std::net::SocketAddr, host: &str, line: &str) -> String {
+    use std::io::{Read, Write};
+    let config = tessera_tls::dangerous::insecure_client_config("127.0.0.1", None).unwrap();
+    let name = tessera_tls::server_name(host).unwrap();
+    let connection = rustls::ClientConnection::new(config, name).unwrap();
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    let wait = Some(std::time::Duration::from_secs(20));
+    tcp.set_read_timeout(wait).unwrap();
+    tcp.set_write_timeout(wait).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    tls.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+    let mut out = Vec::new();
+    tls.read_to_end(&mut out).unwrap();
+    text(&out)
+}
+
+/// The reported hole: `%%37%30rivate` reached `--require-cert /private/`
+/// without a certificate. Through the command line, with `--root` and with
+/// `[[host]]` tables, for `--require-cert` and `--allow-cert` prefixes.
+#[test]
+fn regression_double_percent_decoding_through_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    for root in ["capsule", "second"] {
+        for sub in ["private/deep", "club"] {
+            let sub = dir.path().join(root).join(sub);
+            std::fs::create_dir_all(&sub).unwrap();
+            std::fs::write(sub.join("index.gmi"), "# Protected\n").unwrap();
+        }
+    }
+    let club = format!("/club/=sha256:{}", "ab".repeat(32));
+    let flags = ["--require-cert", "/private/", "--allow-cert", club.as_str()];
+    let config = dir.path().join("gemini.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[host]]\nname = \"localhost\"\nroot = {:?}\n\n[[host]]\nname = \"second.test\"\nroot = {:?}\n",
+            p("capsule"),
+            p("second")
+        ),
+    )
+    .unwrap();
+    let state = p("state");
+    let root = p("capsule");
+    let by_root: Vec<&str> = [
+        &["--root", root.as_str(), "--cert-dir", state.as_str()][..],
+        &flags,
+    ]
+    .concat();
+    let config_arg = config.to_str().unwrap();
+    let by_config: Vec<&str> = [
+        &["--config", config_arg, "--cert-dir", state.as_str()][..],
+        &flags,
+    ]
+    .concat();
+    for (args, hosts) in [
+        (by_root, &["localhost"][..]),
+        (by_config, &["localhost", "second.test"][..]),
+    ] {
+        let server = serve(&args);
+        let port = server.addr.port();
+        for host in hosts {
+            let url = |path: &str| format!("gemini://{host}:{port}{path}");
+            for path in [
+                "/private/",
+                "/%70rivate/",
+                "/%2e%2e/private/deep/",
+                "/a/%2E./%70riv%61te/",
+            ] {
+                let reply = anonymous_request(server.addr, host, &url(path));
+                assert_eq!(reply, "60 Client certificate required\r\n", "{host}{path}");
+            }
+            for path in ["/club/", "/%63lub/", "/x/.%2e/club/"] {
+                let reply = anonymous_request(server.addr, host, &url(path));
+                assert_eq!(reply, "60 Client certificate required\r\n", "{host}{path}");
+            }
+            for path in [
+                "/%%37%30rivate/",
+                "/%2570rivate/../%%37%30rivate/deep/",
+                "/%%32%65%%32%65/private/",
+                "/x/%%32%65%%32%65/private/",
+                "/%%36%33lub/",
+            ] {
+                let reply = anonymous_request(server.addr, host, &url(path));
+                assert_eq!(
+                    reply, "59 Invalid percent-escape in path\r\n",
+                    "{host}{path}"
+                );
+            }
+            // An escaped percent sign is a literal one: a name that does not exist.
+            let reply = anonymous_request(server.addr, host, &url("/%2570rivate/"));
+            assert_eq!(reply, "51 Not found\r\n", "{host}");
+        }
+    }
+}

@@ -1,16 +1,19 @@
-//! A directory served as a capsule: maps a normalised request path to a file,
+//! A directory served as a capsule: maps a canonical request path to a file,
 //! a directory index, a generated listing, a redirect or "not found", and never
-//! to anything outside the root. Segments are percent-decoded only here, after
-//! the guard has seen the path; encoded separators, dot files and symbolic
-//! links that leave the root are all "not found".
+//! to anything outside the root. The segments it opens are the ones
+//! [`CanonicalPath::segments`] decodes, once, from the very path the guard
+//! checked; encoded separators, dot files and symbolic links that leave the
+//! root are all "not found". What it serves comes with the canonical path of
+//! the real file, so rules can be checked on that too (an index file, or a
+//! symbolic link inside the root, can lead to another path than the request's).
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
-use tessera_guard::has_encoded_separator;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use tessera_guard::CanonicalPath;
 
 use crate::Error;
 
@@ -50,13 +53,30 @@ pub enum Resolved {
         path: PathBuf,
         /// Its MIME type.
         mime: String,
+        /// The file's own canonical path below the root.
+        canonical: CanonicalPath,
     },
     /// A generated gemtext listing of a directory without an index.
-    Listing(String),
+    Listing {
+        /// The gemtext.
+        body: String,
+        /// The directory's own canonical path below the root.
+        canonical: CanonicalPath,
+    },
     /// A directory requested without its trailing slash: the path to redirect to.
     Redirect(String),
     /// Nothing servable.
     NotFound,
+}
+
+impl Resolved {
+    /// The canonical path of what is served (file or listed directory), if anything is.
+    pub fn served(&self) -> Option<&CanonicalPath> {
+        match self {
+            Self::File { canonical, .. } | Self::Listing { canonical, .. } => Some(canonical),
+            Self::Redirect(_) | Self::NotFound => None,
+        }
+    }
 }
 
 impl Capsule {
@@ -92,10 +112,9 @@ impl Capsule {
         &self.gemtext_mime
     }
 
-    /// Resolves a normalised path (`/`-rooted, no dot segments) with a few
-    /// blocking system calls (`canonicalize`, `metadata`).
-    pub fn resolve(&self, path: &str) -> Resolved {
-        let Some(relative) = self.relative(path) else {
+    /// Resolves a path with a few blocking system calls (`canonicalize`, `metadata`).
+    pub fn resolve(&self, path: &CanonicalPath) -> Resolved {
+        let Some(relative) = relative(path) else {
             return Resolved::NotFound;
         };
         let candidate = self.root.join(&relative);
@@ -111,7 +130,7 @@ impl Capsule {
         if !metadata.is_dir() {
             return Resolved::NotFound;
         }
-        if !path.ends_with('/') {
+        if !path.is_directory() {
             return Resolved::Redirect(format!("{path}/"));
         }
         let index = real.join(INDEX_FILE);
@@ -119,32 +138,25 @@ impl Capsule {
             return self.file(index);
         }
         if self.listings {
-            return Resolved::Listing(listing(&real, path));
+            return Resolved::Listing {
+                body: listing(&real, path.as_str()),
+                canonical: self.canonical(&real, true),
+            };
         }
         Resolved::NotFound
-    }
-
-    /// The path below the root, or `None` for encoded separators, dot files
-    /// and anything that is not a plain name.
-    fn relative(&self, path: &str) -> Option<PathBuf> {
-        if has_encoded_separator(path) {
-            return None;
-        }
-        let mut relative = PathBuf::new();
-        for segment in path.split('/').filter(|s| !s.is_empty()) {
-            let bytes: Vec<u8> = percent_decode_str(segment).collect();
-            if bytes.is_empty() || bytes[0] == b'.' || bytes.contains(&b'/') || bytes.contains(&0) {
-                return None;
-            }
-            relative.push(OsStr::from_bytes(&bytes));
-        }
-        Some(relative)
     }
 
     /// `path` with symbolic links resolved, if it exists and stays inside the root.
     fn inside_root(&self, path: &Path) -> Option<PathBuf> {
         let real = path.canonicalize().ok()?;
         real.starts_with(&self.root).then_some(real)
+    }
+
+    /// The canonical request path of `real`, a path inside the root.
+    fn canonical(&self, real: &Path, directory: bool) -> CanonicalPath {
+        // `real` passed `inside_root`, so it starts with the root.
+        let below = real.strip_prefix(&self.root).unwrap_or(real);
+        CanonicalPath::from_segments(below.iter().map(OsStrExt::as_bytes), directory)
     }
 
     fn file(&self, path: PathBuf) -> Resolved {
@@ -155,8 +167,29 @@ impl Capsule {
                 .essence_str()
                 .to_owned(),
         };
-        Resolved::File { path, mime }
+        let canonical = self.canonical(&path, false);
+        Resolved::File {
+            path,
+            mime,
+            canonical,
+        }
     }
+}
+
+/// The path below the root, or `None` for encoded separators, dot files
+/// and anything that is not a plain name.
+fn relative(path: &CanonicalPath) -> Option<PathBuf> {
+    if path.has_encoded_separator() {
+        return None;
+    }
+    let mut relative = PathBuf::new();
+    for segment in path.segments() {
+        if segment.first() == Some(&b'.') || segment.contains(&b'/') || segment.contains(&0) {
+            return None;
+        }
+        relative.push(OsStr::from_bytes(&segment));
+    }
+    Some(relative)
 }
 
 /// A gemtext listing of `dir` (requested as `path`): sorted, directories first
@@ -211,6 +244,10 @@ mod tests {
         (dir, capsule)
     }
 
+    fn resolve(capsule: &Capsule, raw: &str) -> Resolved {
+        capsule.resolve(&CanonicalPath::parse(raw).unwrap())
+    }
+
     fn mime(resolved: &Resolved) -> Option<&str> {
         match resolved {
             Resolved::File { mime, .. } => Some(mime),
@@ -222,27 +259,52 @@ mod tests {
     fn serves_files_indexes_and_listings() {
         let (_dir, capsule) = capsule();
         assert_eq!(
-            mime(&capsule.resolve("/")),
+            mime(&resolve(&capsule, "/")),
             Some("text/gemini; charset=utf-8")
         );
         assert_eq!(
-            mime(&capsule.resolve("/docs/a%20b.txt")),
+            mime(&resolve(&capsule, "/docs/a%20b.txt")),
             Some("text/plain")
         );
-        assert_eq!(mime(&capsule.resolve("/docs/pic.png")), Some("image/png"));
+        assert_eq!(mime(&resolve(&capsule, "/docs/pic.png")), Some("image/png"));
         assert_eq!(
-            capsule.resolve("/docs"),
+            resolve(&capsule, "/docs"),
             Resolved::Redirect("/docs/".into())
         );
-        let Resolved::Listing(listing) = capsule.resolve("/docs/") else {
+        let Resolved::Listing {
+            body: listing,
+            canonical,
+        } = resolve(&capsule, "/docs/")
+        else {
             panic!("expected a listing");
         };
+        assert_eq!(canonical, "/docs/");
         assert!(listing.contains("=> a%20b.txt a b.txt\n"), "{listing}");
         assert!(listing.contains("=> ../ ..\n"));
         assert_eq!(
-            mime(&capsule.resolve("/inside.gmi")),
+            mime(&resolve(&capsule, "/inside.gmi")),
             Some("text/gemini; charset=utf-8")
         );
+    }
+
+    #[test]
+    fn what_is_served_comes_with_its_own_canonical_path() {
+        let (_dir, capsule) = capsule();
+        let served = |raw: &str| {
+            resolve(&capsule, raw)
+                .served()
+                .map(|p| p.as_str().to_owned())
+        };
+        assert_eq!(served("/").as_deref(), Some("/index.gmi"));
+        assert_eq!(
+            served("/docs/a%20b.txt").as_deref(),
+            Some("/docs/a%20b.txt")
+        );
+        // A symbolic link inside the root serves its target's path.
+        assert_eq!(served("/inside.gmi").as_deref(), Some("/index.gmi"));
+        assert_eq!(served("/empty/").as_deref(), Some("/empty/"));
+        assert_eq!(served("/docs"), None);
+        assert_eq!(served("/missing"), None);
     }
 
     #[test]
@@ -259,7 +321,7 @@ mod tests {
             "/missing",
             "/index.gmi%00.png",
         ] {
-            assert_eq!(capsule.resolve(path), Resolved::NotFound, "{path}");
+            assert_eq!(resolve(&capsule, path), Resolved::NotFound, "{path}");
         }
     }
 
@@ -267,6 +329,6 @@ mod tests {
     fn listings_can_be_turned_off() {
         let (dir, _) = capsule();
         let capsule = Capsule::new(&dir.path().join("root"), "text/gemini".into(), false).unwrap();
-        assert_eq!(capsule.resolve("/empty/"), Resolved::NotFound);
+        assert_eq!(resolve(&capsule, "/empty/"), Resolved::NotFound);
     }
 }

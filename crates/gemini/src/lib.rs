@@ -21,6 +21,7 @@
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
 )]
 
+mod access;
 mod capsule;
 mod client;
 mod config;

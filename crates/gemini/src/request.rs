@@ -1,9 +1,9 @@
 //! The request line, sans-IO: an absolute `gemini://` URL of at most 1024
 //! bytes followed by CRLF. Everything the server later decides on (host, port,
-//! the normalised path the guard and the file handler share) is derived here
+//! the canonical path the guard and the file handler share) is derived here
 //! once.
 
-use tessera_guard::normalize_path;
+use tessera_guard::CanonicalPath;
 use tessera_tls::tofu::normalize_host;
 use url::Url;
 
@@ -22,8 +22,8 @@ pub struct Request {
     pub host: String,
     /// The port if the URL names one.
     pub port: Option<u16>,
-    /// The normalised path (`../shared/spec/guard.md` §8): what rules and handlers see.
-    pub path: String,
+    /// The canonical path (`../shared/spec/guard.md` §8): what rules and handlers see.
+    pub path: CanonicalPath,
 }
 
 /// Why a request line is refused with `59`.
@@ -56,6 +56,9 @@ pub enum RequestError {
     /// `#fragment`.
     #[error("URL must not contain a fragment")]
     Fragment,
+    /// A `%` in the path not followed by two hex digits.
+    #[error("Invalid percent-escape in path")]
+    BadEscape,
 }
 
 /// Finds the end of the request line in `buffer`: `Some(Ok(n))` when the URL
@@ -102,7 +105,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
         }
         _ => return Err(RequestError::BadHost),
     };
-    let path = normalize_path(url.path());
+    let path = CanonicalPath::parse(url.path()).map_err(|_| RequestError::BadEscape)?;
     Ok(Request {
         host,
         port: url.port(),
@@ -127,6 +130,10 @@ mod tests {
         assert_eq!(request.path, "/a/c");
         assert_eq!(request.url.query(), Some("q=1"));
         assert_eq!(parse("gemini://example.org").unwrap().path, "/");
+        assert_eq!(
+            parse("gemini://h/%%37%30rivate/").unwrap_err(),
+            RequestError::BadEscape
+        );
         assert_eq!(parse("gemini://[::1]/").unwrap().host, "::1");
     }
 
@@ -190,8 +197,10 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..1100)) {
             let _ = find_line_end(&bytes);
             if let Ok(request) = parse_request(&bytes) {
-                proptest::prop_assert!(request.path.starts_with('/'));
-                proptest::prop_assert!(!request.path.split('/').any(|s| s == ".."));
+                let path = request.path.as_str();
+                proptest::prop_assert!(path.starts_with('/'));
+                proptest::prop_assert!(!path.split('/').any(|s| s == ".."));
+                proptest::prop_assert_eq!(CanonicalPath::parse(path), Ok(request.path.clone()));
             }
         }
     }

@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use crate::access::authorise;
 use crate::request::{find_line_end, parse_request, RequestError, MAX_REQUEST_LINE};
 use crate::{Capsule, Error, Header, Resolved, ServerSettings};
 
@@ -251,7 +252,7 @@ async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     exchange.host.clone_from(&request.host);
-    exchange.path.clone_from(&request.path);
+    request.path.as_str().clone_into(&mut exchange.path);
     exchange.query_len = request.url.query().map_or(0, str::len);
     let foreign_sni = sni.is_some_and(|sni| {
         tessera_tls::tofu::normalize_host(&sni).map_or(true, |sni| sni != request.host)
@@ -262,17 +263,21 @@ async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
         Some(&host) if port_is_ours && !foreign_sni => host,
         _ => return send(shared, stream, &Header::proxy_refused(), None, exchange).await,
     };
-    if let Decision::Deny(denial) =
-        shared
-            .chain
-            .check_certs(&request.path, peer_cert.as_ref(), clock.wall)
-    {
-        return refuse(shared, stream, address, &denial, exchange).await;
-    }
     // A lookup is a few system calls on local files (microseconds); a hop to
     // the blocking pool costs more than that (15% of requests/s at one client,
     // `tessera gemini bench`), so it runs inline. Large bodies stream async.
-    let response = load(&shared.settings.hosts[host].capsule, &request.path);
+    let capsule = &shared.settings.hosts[host].capsule;
+    let resolved = match authorise(
+        &shared.chain,
+        capsule,
+        &request.path,
+        peer_cert.as_ref(),
+        clock.wall,
+    ) {
+        Ok(resolved) => resolved,
+        Err(denial) => return refuse(shared, stream, address, &denial, exchange).await,
+    };
+    let response = load(capsule, resolved);
     send(shared, stream, &response.0, response.1, exchange).await
 }
 
@@ -299,20 +304,20 @@ enum Body {
     File(std::fs::File),
 }
 
-/// Resolves a path to a header and body: small files are read here, larger
-/// ones are opened and streamed by [`send`].
-fn load(capsule: &Capsule, path: &str) -> (Header, Option<Body>) {
-    match capsule.resolve(path) {
-        Resolved::File { path, mime } => match open(&path) {
+/// The header and body of what a path resolved to: small files are read
+/// here, larger ones are opened and streamed by [`send`].
+fn load(capsule: &Capsule, resolved: Resolved) -> (Header, Option<Body>) {
+    match resolved {
+        Resolved::File { path, mime, .. } => match open(&path) {
             Ok(body) => (Header::success(mime), Some(body)),
             Err(error) => {
                 tracing::warn!(file = %path.display(), %error, "cannot read file");
                 (Header::not_found(), None)
             }
         },
-        Resolved::Listing(text) => (
+        Resolved::Listing { body, .. } => (
             Header::success(capsule.gemtext_mime()),
-            Some(Body::Bytes(text.into_bytes())),
+            Some(Body::Bytes(body.into_bytes())),
         ),
         Resolved::Redirect(target) => (Header::redirect(target), None),
         Resolved::NotFound => (Header::not_found(), None),

@@ -275,7 +275,7 @@ async fn no_path_leaves_the_root() {
         let line = status(server.addr, &format!("{base}{path}")).await;
         assert!(line.starts_with("51"), "{path}: {line}");
     }
-    // The normalised forms of protected paths are still protected.
+    // The other spellings of protected paths are still protected.
     for path in [
         "//private/",
         "/docs/../private/",
@@ -284,6 +284,94 @@ async fn no_path_leaves_the_root() {
     ] {
         let line = status(server.addr, &format!("{base}{path}")).await;
         assert_eq!(line, "60 Client certificate required", "{path}");
+    }
+    server.stop().await;
+}
+
+/// The escapes of escapes that once opened `/private/` without a certificate
+/// (a bare `%` decoded twice), and their cousins, against both hosts.
+#[tokio::test]
+async fn regression_double_percent_decoding_never_opens_a_protected_path() {
+    let capsules = Capsules::new();
+    let main = capsules.dir.path().join("main");
+    std::fs::create_dir_all(main.join("private/deep")).unwrap();
+    std::fs::write(main.join("private/deep/index.gmi"), "# Deep\n").unwrap();
+    std::fs::create_dir_all(capsules.dir.path().join("other/private")).unwrap();
+    std::fs::write(
+        capsules.dir.path().join("other/private/index.gmi"),
+        "# Private\n",
+    )
+    .unwrap();
+    let server = start(settings(&capsules)).await;
+    let port = server.addr.port();
+    let refused = [
+        "/%%37%30rivate/",
+        "/%%37%30rivate/index.gmi",
+        "/%%37%30%%37%32ivate/",
+        "/%%32%65%%32%65/private/",
+        "/x/%%32%65%%32%65/private/",
+        "/X/%%32%45%%32%45/private/deep/",
+        "/%%36%31dmin/",
+        "/%",
+        "/private%",
+    ];
+    let protected = [
+        "/private/",
+        "/%70rivate/",
+        "/%70RIVATE/../private/",
+        "/priv%61te/deep/",
+        "/%70%72%69%76%61%74%65/deep/index.gmi",
+        "/x/%2e%2e/private/",
+        "/x/y/.%2E/%2E./private/deep/",
+        "//private//deep/",
+    ];
+    for host in ["localhost", "other.test"] {
+        let base = format!("gemini://{host}:{port}");
+        for path in refused {
+            let response = raw(
+                server.addr,
+                host,
+                format!("{base}{path}\r\n").as_bytes(),
+                None,
+            )
+            .await;
+            assert_eq!(
+                response, "59 Invalid percent-escape in path\r\n",
+                "{host}{path}"
+            );
+        }
+        for path in protected {
+            let response = raw(
+                server.addr,
+                host,
+                format!("{base}{path}\r\n").as_bytes(),
+                None,
+            )
+            .await;
+            assert_eq!(
+                response, "60 Client certificate required\r\n",
+                "{host}{path}"
+            );
+        }
+    }
+    // A listed prefix holds the same way: the stranger's certificate is not on the list.
+    let base = format!("gemini://localhost:{port}");
+    let stranger = stranger();
+    for (path, expected) in [
+        ("/%61dmin/", "61 Certificate not authorized\r\n"),
+        ("/x/../admin", "61 Certificate not authorized\r\n"),
+        ("/%61%64%6D%69%6E/", "61 Certificate not authorized\r\n"),
+        ("/%%36%31dmin/", "59 Invalid percent-escape in path\r\n"),
+    ] {
+        let request = format!("{base}{path}\r\n");
+        let response = raw(
+            server.addr,
+            "localhost",
+            request.as_bytes(),
+            Some(&stranger),
+        )
+        .await;
+        assert_eq!(response, expected, "{path}");
     }
     server.stop().await;
 }

@@ -1,5 +1,5 @@
 //! Client-certificate authorisation by path (`../shared/spec/guard.md` §9):
-//! the rule with the longest prefix matching the normalised path on segment
+//! the rule with the longest prefix matching the canonical path on segment
 //! boundaries decides; `any` needs a certificate, `listed` one on its list
 //! (compared as bytes, in constant time); certificates outside their dates get
 //! 62 unless expired certificates are accepted.
@@ -10,7 +10,7 @@ use std::str::FromStr;
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
 
-use crate::{Denial, DenialReason, Error};
+use crate::{CanonicalPath, Denial, DenialReason, Error};
 
 /// The SHA-256 of a DER certificate. Parsed from `sha256:<hex>`, bare hex or
 /// colon pairs in any case; displayed as `sha256:<64 lowercase hex>`.
@@ -90,7 +90,7 @@ pub enum CertMode {
 /// One rule.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CertRule {
-    /// Path prefix (normalised; matched on segment boundaries).
+    /// Path prefix (canonicalised when compiled; matched on segment boundaries).
     pub prefix: String,
     /// What it requires.
     pub mode: CertMode,
@@ -117,7 +117,7 @@ impl CertRule {
 /// Compiled rules.
 #[derive(Clone, Debug, Default)]
 pub struct CertRules {
-    /// (normalised prefix without trailing slash, rule), longest first.
+    /// (canonical prefix without trailing slash, rule), longest first.
     rules: Vec<(String, CertRule)>,
     clock_skew: Duration,
     accept_expired: bool,
@@ -127,13 +127,15 @@ impl CertRules {
     /// Compiles rules.
     ///
     /// # Errors
-    /// [`Error::Config`] when two rules share a normalised prefix.
+    /// [`Error::Config`] when two rules share a canonical prefix or a prefix
+    /// holds a `%` that is not an escape.
     pub fn new(rules: Vec<CertRule>) -> Result<Self, Error> {
         let mut compiled: Vec<(String, CertRule)> = Vec::with_capacity(rules.len());
         for rule in rules {
-            let key = crate::normalize_path(&rule.prefix)
-                .trim_end_matches('/')
-                .to_owned();
+            let prefix = CanonicalPath::parse(&rule.prefix).map_err(|e| {
+                Error::Config(format!("certificate rule prefix {:?}: {e}", rule.prefix))
+            })?;
+            let key = prefix.as_str().trim_end_matches('/').to_owned();
             if compiled.iter().any(|(existing, _)| *existing == key) {
                 return Err(Error::Config(format!(
                     "two certificate rules for the prefix {:?}",
@@ -162,8 +164,9 @@ impl CertRules {
         self
     }
 
-    /// The rule for a normalised path, if any (longest prefix, segment boundary).
-    pub fn rule_for(&self, path: &str) -> Option<&CertRule> {
+    /// The rule for a path, if any (longest prefix, segment boundary).
+    pub fn rule_for(&self, path: &CanonicalPath) -> Option<&CertRule> {
+        let path = path.as_str();
         self.rules
             .iter()
             .find(|(prefix, _)| {
@@ -176,10 +179,10 @@ impl CertRules {
             .map(|(_, rule)| rule)
     }
 
-    /// Checks a request for `path` (normalised) with an optional certificate at wall time `now`.
+    /// Checks a request for `path` with an optional certificate at wall time `now`.
     pub fn check(
         &self,
-        path: &str,
+        path: &CanonicalPath,
         cert: Option<&PeerCert>,
         now: OffsetDateTime,
     ) -> Result<(), Denial> {

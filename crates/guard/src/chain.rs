@@ -7,15 +7,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use time::OffsetDateTime;
 
-use crate::{Acl, CertRules, Decision, Denial, DenialReason, GlobalLimiter, Limiter, PeerCert};
+use crate::{
+    Acl, CanonicalPath, CertRules, Decision, Denial, DenialReason, GlobalLimiter, Limiter, PeerCert,
+};
 
 /// What a guard looks at.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
     /// The normalised client address (`None`: no address, e.g. a Unix socket).
     pub address: Option<IpAddr>,
-    /// The normalised path, or `None` at the connection stage.
-    pub path: Option<&'a str>,
+    /// The request's path, or `None` at the connection stage.
+    pub path: Option<&'a CanonicalPath>,
     /// The peer certificate, if one was presented.
     pub cert: Option<&'a PeerCert>,
 }
@@ -94,10 +96,10 @@ impl Chain {
     /// The request stage split in two, for protocols that must charge the rate
     /// limit before they parse (`../shared/spec/guard.md` §4): call
     /// [`Guard::check`] with `path: None` on the raw request (ACL, limits), then
-    /// this with the normalised path (certificate rules only, never charged twice).
+    /// this with the canonical path (certificate rules only, never charged twice).
     pub fn check_certs(
         &self,
-        path: &str,
+        path: &CanonicalPath,
         cert: Option<&PeerCert>,
         wall: OffsetDateTime,
     ) -> Decision {

@@ -48,5 +48,5 @@ pub use connlimit::{ConnectionLimits, ConnectionPermit, ConnectionRefused};
 pub use decision::{Decision, Denial, DenialReason};
 pub use error::Error;
 pub use limiter::{GlobalLimiter, Limiter, LimiterConfig, MemoryStore, RateKey, RateStore};
-pub use path::{has_encoded_separator, normalize_path};
+pub use path::CanonicalPath;
 pub use proxy::{parse_proxy_header, ProxyHeader, MAX_PROXY_HEADER};

@@ -1,150 +1,242 @@
-//! Path normalisation shared by certificate rules and handlers
-//! (`../shared/spec/guard.md` §8): unreserved percent-escapes decoded, other
-//! escapes upper-cased (`%2F`, `%5C`, `%00` stay encoded), dot segments removed
-//! (RFC 3986 §5.2.4), runs of `/` collapsed, a trailing `/` kept.
+//! The canonical form of a request path (`../shared/spec/guard.md` §8), the
+//! one value that certificate rules, routers and file handlers all look at.
+//!
+//! A [`CanonicalPath`] can only be built here, so a rule can never be handed a
+//! raw path. The form is a fixed point: parsing it again changes nothing.
+//!
+//! - Query and fragment are cut off; the result starts with `/`.
+//! - Every escape is decoded exactly once, to bytes. A `%` not followed by two
+//!   hex digits is refused: passed on, it is how a second decoder elsewhere
+//!   turns `%%37%30` into `%70` and then into `p` (the double-decoding defect).
+//! - Segments that decode to `.` or `..` are removed (RFC 3986 §5.2.4), empty
+//!   segments collapse, a trailing `/` is kept.
+//! - Each segment is encoded again one way: RFC 3986 `pchar`s (unreserved,
+//!   sub-delims, `:`, `@`) stay literal, every other byte is `%XX` in upper
+//!   case. So `/%70rivate/`, `/priv%61te/` and `/private/` are one path, and
+//!   so are `/a!` and `/a%21` (the spec's step 2 keeps `%21` apart, while a
+//!   file handler decodes both to the same name), and a rule prefix written
+//!   as `/privé/` matches requests for `/priv%C3%A9/`.
+//!
+//! An escaped separator (`%2F`, `%5C`) or NUL (`%00`) stays escaped inside
+//! its segment, and file handlers refuse it ([`CanonicalPath::has_encoded_separator`]).
 
-/// Normalises a URL path (query and fragment already removed, or removed here).
-pub fn normalize_path(raw: &str) -> String {
-    let raw = raw.split(['?', '#']).next().unwrap_or_default();
-    let decoded = decode_unreserved(raw);
-    let collapsed = collapse_slashes(&decoded);
-    let mut out = remove_dot_segments(&collapsed);
-    if !out.starts_with('/') {
-        out.insert(0, '/');
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::Error;
+
+/// A request path in canonical form: what rules check is what handlers resolve.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CanonicalPath(String);
+
+impl CanonicalPath {
+    /// Parses and normalises a URL path (anything from the first `?` or `#` on is dropped).
+    ///
+    /// # Errors
+    /// [`Error::PathEscape`] for a `%` not followed by two hex digits.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let end = raw.find(['?', '#']).unwrap_or(raw.len());
+        let mut builder = Builder::with_capacity(end);
+        let mut scratch = Vec::new();
+        let mut offset = 0;
+        let mut segments = raw[..end].split('/').peekable();
+        while let Some(segment) = segments.next() {
+            decode(segment, offset, &mut scratch)?;
+            builder.push(&scratch, segments.peek().is_none());
+            offset += segment.len() + 1;
+        }
+        Ok(builder.finish())
     }
-    collapse_slashes(&out)
+
+    /// The canonical path of decoded segments, as a file handler found them on
+    /// disk (`directory`: with a trailing `/`). Dot and empty segments are
+    /// dropped as [`parse`](Self::parse) does.
+    pub fn from_segments<I>(segments: I, directory: bool) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let mut builder = Builder::with_capacity(64);
+        for segment in segments {
+            builder.push(segment.as_ref(), false);
+        }
+        builder.trailing = directory;
+        builder.finish()
+    }
+
+    /// The path as text (ASCII only).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The decoded bytes of each segment, in order (no empty, `.` or `..` ones).
+    pub fn segments(&self) -> impl Iterator<Item = Cow<'_, [u8]>> {
+        self.0
+            .split('/')
+            .filter(|segment| !segment.is_empty())
+            .map(|segment| {
+                if !segment.contains('%') {
+                    return Cow::Borrowed(segment.as_bytes());
+                }
+                let mut bytes = Vec::with_capacity(segment.len());
+                // Canonical text holds only valid escapes, so this cannot fail.
+                let _ = decode(segment, 0, &mut bytes);
+                Cow::Owned(bytes)
+            })
+    }
+
+    /// Whether the path ends in `/` (names a directory).
+    pub fn is_directory(&self) -> bool {
+        self.0.ends_with('/')
+    }
+
+    /// Whether a segment holds an escaped `/` or `\` or a NUL, which file handlers refuse.
+    pub fn has_encoded_separator(&self) -> bool {
+        self.0.contains("%2F") || self.0.contains("%5C") || self.0.contains("%00")
+    }
 }
 
-/// Whether a normalised path contains an encoded separator or NUL, which file
-/// handlers must refuse.
-pub fn has_encoded_separator(path: &str) -> bool {
-    path.contains("%2F") || path.contains("%5C") || path.contains("%00")
+impl fmt::Display for CanonicalPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
-fn decode_unreserved(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = String::with_capacity(raw.len());
+impl fmt::Debug for CanonicalPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl AsRef<str> for CanonicalPath {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for CanonicalPath {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for CanonicalPath {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// Builds the canonical text from decoded segments, removing dot segments on the way.
+struct Builder {
+    out: String,
+    /// Where each kept segment's `/` starts in `out`, so `..` can drop it.
+    starts: Vec<usize>,
+    trailing: bool,
+}
+
+impl Builder {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            out: String::with_capacity(capacity + 1),
+            starts: Vec::new(),
+            trailing: false,
+        }
+    }
+
+    fn push(&mut self, segment: &[u8], last: bool) {
+        match segment {
+            b"" | b"." => {}
+            b".." => {
+                if let Some(start) = self.starts.pop() {
+                    self.out.truncate(start);
+                }
+            }
+            _ => {
+                self.starts.push(self.out.len());
+                self.out.push('/');
+                encode(segment, &mut self.out);
+            }
+        }
+        // RFC 3986 §5.2.4: `/a/`, `/a/.` and `/b/..` all end in a directory.
+        if last {
+            self.trailing = matches!(segment, b"" | b"." | b"..");
+        }
+    }
+
+    fn finish(mut self) -> CanonicalPath {
+        if self.out.is_empty() || self.trailing {
+            self.out.push('/');
+        }
+        CanonicalPath(self.out)
+    }
+}
+
+/// Decodes one raw segment into `out` (cleared first); `offset` is where the
+/// segment starts in the whole path, for the error.
+fn decode(segment: &str, offset: usize, out: &mut Vec<u8>) -> Result<(), Error> {
+    out.clear();
+    let bytes = segment.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            if let Some(value) = raw
-                .get(i + 1..i + 3)
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-            {
-                let hex = &raw[i + 1..i + 3];
-                if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'.' | b'_' | b'~') {
-                    out.push(char::from(value));
-                } else {
-                    out.push('%');
-                    out.push_str(&hex.to_ascii_uppercase());
-                }
-                i += 3;
-                continue;
-            }
-        }
-        // Push the whole UTF-8 character starting here.
-        let ch = raw[i..].chars().next().unwrap_or('\u{fffd}');
-        out.push(ch);
-        i += ch.len_utf8();
-    }
-    out
-}
-
-fn collapse_slashes(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut previous_slash = false;
-    for ch in path.chars() {
-        if ch == '/' {
-            if !previous_slash {
-                out.push('/');
-            }
-            previous_slash = true;
-        } else {
-            out.push(ch);
-            previous_slash = false;
-        }
-    }
-    out
-}
-
-/// RFC 3986 §5.2.4.
-fn remove_dot_segments(path: &str) -> String {
-    let mut input = path.to_owned();
-    let mut output = String::with_capacity(path.len());
-    while !input.is_empty() {
-        if let Some(rest) = input.strip_prefix("../") {
-            input = rest.to_owned();
-        } else if let Some(rest) = input.strip_prefix("./") {
-            input = rest.to_owned();
-        } else if input.starts_with("/./") {
-            input = input[2..].to_owned();
-        } else if input == "/." {
-            input = "/".to_owned();
-        } else if input.starts_with("/../") || input == "/.." {
-            input = if input == "/.." {
-                "/".to_owned()
-            } else {
-                input[3..].to_owned()
+            let high = bytes.get(i + 1).copied().and_then(hex_value);
+            let low = bytes.get(i + 2).copied().and_then(hex_value);
+            let (Some(high), Some(low)) = (high, low) else {
+                return Err(Error::PathEscape { offset: offset + i });
             };
-            match output.rfind('/') {
-                Some(index) => output.truncate(index),
-                None => output.clear(),
-            }
-        } else if input == "." || input == ".." {
-            input.clear();
+            out.push((high << 4) | low);
+            i += 3;
         } else {
-            let start = usize::from(input.starts_with('/'));
-            let end = input[start..].find('/').map_or(input.len(), |i| i + start);
-            output.push_str(&input[..end]);
-            input = input[end..].to_owned();
+            out.push(bytes[i]);
+            i += 1;
         }
     }
-    output
+    Ok(())
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    char::from(digit)
+        .to_digit(16)
+        .and_then(|value| u8::try_from(value).ok())
+}
+
+/// Appends `segment` with every byte outside RFC 3986's `pchar` as `%XX`.
+fn encode(segment: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &byte in segment {
+        if is_pchar(byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+    }
+}
+
+/// RFC 3986 `pchar` without `pct-encoded`: unreserved, sub-delims, `:` and `@`.
+fn is_pchar(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+        )
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn the_spec_examples() {
-        for raw in [
-            "//private/",
-            "/public/../private/",
-            "/./private/",
-            "/%70rivate/",
-            "/%2e%2e/private/",
-            "/private/?q=1",
-        ] {
-            assert_eq!(normalize_path(raw), "/private/", "{raw}");
-        }
-        assert_eq!(normalize_path(""), "/");
-        assert_eq!(normalize_path("/PRIVATE/"), "/PRIVATE/");
-        assert_eq!(normalize_path("/a/%2f/b"), "/a/%2F/b");
-        assert_eq!(normalize_path("/a/b/../../../c"), "/c");
-        assert_eq!(normalize_path("/a/."), "/a/");
-        assert!(has_encoded_separator(&normalize_path("/x%2fy")));
-    }
-
-    proptest! {
-        #[test]
-        fn idempotent_and_free_of_dot_segments_and_double_slashes(raw in "[/a-z.%0-9A-F~?]{0,60}") {
-            let once = normalize_path(&raw);
-            prop_assert_eq!(normalize_path(&once), once.clone());
-            prop_assert!(!once.contains("//"));
-            prop_assert!(!once.split('/').any(|segment| segment == ".." || segment == "."));
-            prop_assert!(once.starts_with('/'));
-        }
-
-        #[test]
-        fn anything_that_normalises_under_a_prefix_is_protected(tail in "[a-z./%0-9]{0,30}") {
-            let raw = format!("/private/{tail}");
-            let path = normalize_path(&raw);
-            if path.starts_with("/private/") || path == "/private" {
-                let rules = crate::CertRules::new(vec![crate::CertRule::any("/private/")]).unwrap();
-                prop_assert!(rules.rule_for(&path).is_some());
-            }
-        }
-    }
-}
+mod tests;

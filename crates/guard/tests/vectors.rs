@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use tessera_guard::{
-    normalize_path, parse_client, Acl, AclDefault, CertFingerprint, CertRuleConfig, CertRules,
+    parse_client, Acl, AclDefault, CanonicalPath, CertFingerprint, CertRuleConfig, CertRules,
     ClientIds, Denial, DenialReason, Limiter, LimiterConfig, PeerCert,
 };
 use time::{Duration, OffsetDateTime};
@@ -105,10 +105,10 @@ fn certificate_rule_rows() {
         let rules: Vec<CertRuleConfig> =
             serde_json::from_value(rulesets[case["rules"].as_str().unwrap()].clone()).unwrap();
         let rules = CertRules::new(rules.iter().map(|r| r.to_rule().unwrap()).collect()).unwrap();
-        let path = normalize_path(case["path"].as_str().unwrap());
+        let path = CanonicalPath::parse(case["path"].as_str().unwrap()).unwrap();
         let expected = &case["tessera"];
         assert_eq!(
-            path,
+            path.as_str(),
             expected["normalised_path"].as_str().unwrap(),
             "{}",
             case["path"]

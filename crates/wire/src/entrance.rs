@@ -2,20 +2,26 @@
 //! and the tunnel exit): before any TLS byte, the guard's ACL and rate limit
 //! and the per-client cap; then the TLS handshake under a deadline, or plain
 //! TCP, which only a loopback listener allows. Per frame, the guard's
-//! client-certificate rules decide by `"/" + URI`.
+//! client-certificate rules decide by `"/" + URI`, which must already be a
+//! canonical path (`tessera_guard::CanonicalPath`): a URI the rules would
+//! read differently from the router's exact match (`%70`, `a/../b`, `a//b`,
+//! a bare `%`) is refused, so the rules check exactly the route that runs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tessera_guard::{Chain, ConnectionLimits, ConnectionPermit, PeerCert};
+use tessera_guard::{CanonicalPath, Chain, ConnectionLimits, ConnectionPermit, PeerCert};
 use tessera_tls::CertificateInfo;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::either::Either;
 
-use crate::{Error, Transport};
+use crate::{Error, MessageType, Transport};
+
+/// The `ERROR` body for a URI that is not a canonical path.
+pub(crate) const NOT_CANONICAL: &str = "invalid uri: not a canonical path";
 
 /// An admitted connection's stream: plain on loopback, else TLS.
 pub(crate) type Stream = Either<TcpStream, TlsStream<TcpStream>>;
@@ -141,19 +147,26 @@ impl Entrance {
         }
     }
 
-    /// The guard's certificate rules for a frame on `uri`.
+    /// The guard's certificate rules for a frame on `uri`: `Err` carries
+    /// the reply's type (`ERROR` for a URI not in canonical form,
+    /// `NOT_PERMITTED` for a rule's denial) and its body.
     pub(crate) fn permitted(
         &self,
         uri: &str,
         certificate: Option<&PeerCert>,
-    ) -> Result<(), &'static str> {
+    ) -> Result<(), (MessageType, &'static str)> {
         let Some(guard) = &self.guard else {
             return Ok(());
         };
-        let path = tessera_guard::normalize_path(&format!("/{uri}"));
+        let path = CanonicalPath::parse(&format!("/{uri}"))
+            .ok()
+            .filter(|path| path.as_str().get(1..) == Some(uri))
+            .ok_or((MessageType::ERROR, NOT_CANONICAL))?;
         match guard.check_certs(&path, certificate, time::OffsetDateTime::now_utc()) {
             tessera_guard::Decision::Allow => Ok(()),
-            tessera_guard::Decision::Deny(denial) => Err(denial.reason.name()),
+            tessera_guard::Decision::Deny(denial) => {
+                Err((MessageType::NOT_PERMITTED, denial.reason.name()))
+            }
         }
     }
 }

@@ -110,7 +110,7 @@ pub struct ServerStats {
     pub malformed: AtomicU64,
     /// Connections refused by the guard or the per-client cap, before TLS.
     pub refused: AtomicU64,
-    /// Frames refused by the guard's certificate rules.
+    /// Frames refused by the guard's certificate rules (or for a URI they cannot read canonically).
     pub not_permitted: AtomicU64,
 }
 
@@ -294,12 +294,9 @@ async fn connection<S: Send + Sync + 'static>(
             continue;
         }
         // The guard's rules only add to the auth layer's check, never replace it.
-        if let Err(reason) = shared.entrance.permitted(&frame.uri, peer_cert.as_ref()) {
+        if let Err((kind, reason)) = shared.entrance.permitted(&frame.uri, peer_cert.as_ref()) {
             shared.stats.not_permitted.fetch_add(1, Ordering::Relaxed);
-            let reply = frame.reply(
-                MessageType::NOT_PERMITTED,
-                Bytes::from_static(reason.as_bytes()),
-            );
+            let reply = frame.reply(kind, Bytes::from_static(reason.as_bytes()));
             if queue.send(reply).await.is_err() {
                 break;
             }

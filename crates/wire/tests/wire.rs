@@ -653,6 +653,70 @@ async fn the_guard_admits_connections_and_certificate_rules_add_to_auth() {
     );
 }
 
+/// The guard's rules read `"/" + URI` canonically while the router matches
+/// the URI exactly: a URI that the two could read differently is refused, so
+/// no spelling of a protected route (`%61dmin`, `x/../admin`, a bare `%`)
+/// reaches it past its rule.
+#[tokio::test]
+async fn regression_uris_the_rules_would_read_otherwise_are_refused() {
+    let pki = Pki::new();
+    let stranger = tessera_tls::Fingerprint::of_der(pki.pki.server.der()).to_string();
+    let config = tessera_guard::GuardConfig::from_toml(&format!(
+        "[[guard.cert_rules]]\nprefix = \"/admin\"\nmode = \"listed\"\nfingerprints = [\"{stranger}\"]\n"
+    ))
+    .unwrap();
+    let server = start(
+        pki.transport(),
+        ServerOptions {
+            guard: Some(Arc::new(config.build().unwrap())),
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let client = pki
+        .client(server.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    for uri in [
+        "%61dmin",
+        "%61dmin/users",
+        "x/../admin",
+        "admin//users",
+        "admin/./users",
+        "/admin",
+        "%%36%31dmin",
+        "%",
+        "echo%",
+        "ech%6F",
+    ] {
+        let reply = client
+            .request(MessageType::REQUEST_URI, uri, "")
+            .await
+            .unwrap();
+        assert_eq!(
+            (reply.kind, &reply.body[..]),
+            (
+                MessageType::ERROR,
+                &b"invalid uri: not a canonical path"[..]
+            ),
+            "{uri}"
+        );
+    }
+    let refused = client
+        .request(MessageType::REQUEST_URI, "admin", "")
+        .await
+        .unwrap();
+    assert_eq!(refused.kind, MessageType::NOT_PERMITTED);
+    let echo = client
+        .request(MessageType::REQUEST_URI, "echo", "still served")
+        .await
+        .unwrap();
+    assert_eq!(
+        (echo.kind, &echo.body[..]),
+        (MessageType::RESPOND_URI, &b"still served"[..])
+    );
+}
+
 #[tokio::test]
 async fn capability_tokens_with_proof_of_possession_per_frame() {
     use tessera_trust::{mint, MintRequest, SecretKey, Verifier};

@@ -70,7 +70,7 @@ pub struct TunnelStats {
     pub refused: AtomicU64,
     /// Open requests refused by the auth layer.
     pub auth_failures: AtomicU64,
-    /// Open requests refused by the guard's certificate rules.
+    /// Open requests refused by the guard's certificate rules (or for a URI they cannot read canonically).
     pub not_permitted: AtomicU64,
     /// Open requests for a service not configured (or not a tunnel request).
     pub not_found: AtomicU64,
@@ -253,9 +253,9 @@ fn check<'a>(
         }
     }
     // The guard's rules add to the auth layer's check, never replace it.
-    if let Err(reason) = shared.entrance.permitted(&request.uri, certificate) {
+    if let Err(refusal) = shared.entrance.permitted(&request.uri, certificate) {
         stats.not_permitted.fetch_add(1, Ordering::Relaxed);
-        return Err((MessageType::NOT_PERMITTED, reason));
+        return Err(refusal);
     }
     let service = request
         .uri
