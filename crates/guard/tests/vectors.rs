@@ -1,4 +1,4 @@
-//! Every row of `shared/vectors/guard/vectors.json`, the `tessera` side.
+//! Every row of `tests/data/vectors.json` (the shared guard vectors), the `tessera` side.
 
 use std::path::Path;
 
@@ -10,8 +10,7 @@ use tessera_guard::{
 use time::{Duration, OffsetDateTime};
 
 fn vectors() -> Value {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/guard/vectors.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors.json");
     serde_json::from_str(
         &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )

@@ -1,4 +1,4 @@
-//! Every case of `shared/vectors/trust/vectors.json` (produced by trust-core
+//! Every case of `tests/data/vectors.json` (the shared trust vectors, produced by trust-core
 //! 0.1.0), the `tessera` side.
 
 use std::path::Path;
@@ -10,8 +10,7 @@ use tessera_trust::{
 };
 
 fn vectors() -> Value {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/trust/vectors.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // The file is Python's JSON: a few recorded values are NaN / Infinity, which
     // no test here reads; make them null so strict JSON parses.

@@ -1,5 +1,5 @@
 //! The real binaries in tutorial mode reproduce the reference's golden logs
-//! (`../shared/golden/tlslp/`), compared as its README prescribes.
+//! (`tests/data/golden/`, copied from the shared reference data), compared as its README prescribes.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ impl Drop for KillOnDrop {
 
 fn golden(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/golden/tlslp")
+        .join("tests/data/golden")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
