@@ -13,7 +13,8 @@ use tessera_tls::CertificateInfo;
 #[derive(Debug, Args)]
 pub(crate) struct FingerprintArgs {
     /// A PEM certificate file, or HOST:PORT of a TLS server (port defaults to 1965).
-    /// An existing file wins over a host name.
+    /// An existing file wins over a host name; a missing one that looks like a
+    /// path (a `/`, or ending in .pem, .crt, .cer or .der) is an error, not a host.
     target: String,
     /// Print the colon-separated upper-case form (as openssl) instead of `sha256:<hex>`.
     #[arg(long)]
@@ -24,7 +25,7 @@ pub(crate) struct FingerprintArgs {
 }
 
 pub(crate) fn run(args: &FingerprintArgs) -> anyhow::Result<ExitCode> {
-    let infos = if Path::new(&args.target).exists() {
+    let infos = if Path::new(&args.target).exists() || looks_like_a_path(&args.target) {
         let path = Path::new(&args.target);
         tessera_tls::load_certificates(path)?
             .iter()
@@ -51,4 +52,29 @@ pub(crate) fn run(args: &FingerprintArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `target` names a file rather than a host: no host name holds a
+/// `/`, and certificate file endings are not the top-level domains users mean.
+fn looks_like_a_path(target: &str) -> bool {
+    let lower = target.to_ascii_lowercase();
+    target.contains('/')
+        || [".pem", ".crt", ".cer", ".der"]
+            .iter()
+            .any(|ending| lower.ends_with(ending))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_a_path;
+
+    #[test]
+    fn files_and_hosts_are_told_apart() {
+        for path in ["missing.pem", "./cert", "/etc/ssl/x", "CA.CRT", "a.der"] {
+            assert!(looks_like_a_path(path), "{path}");
+        }
+        for host in ["example.org", "localhost:1965", "[::1]:1965", "192.0.2.1"] {
+            assert!(!looks_like_a_path(host), "{host}");
+        }
+    }
 }

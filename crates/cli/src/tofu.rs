@@ -94,7 +94,19 @@ pub(crate) fn run(args: TofuArgs) -> anyhow::Result<ExitCode> {
         Some(path) => path,
         None => crate::paths::default_tofu_db()?,
     };
-    let store = TofuStore::open(&path)?;
+    // Reading commands open the store read-only and never create it.
+    let reads = matches!(
+        args.command,
+        TofuCommand::List | TofuCommand::Check { .. } | TofuCommand::Export { .. }
+    );
+    if reads && !path.exists() {
+        return run_without_store(&args.command, &path);
+    }
+    let store = if reads {
+        TofuStore::open_read_only(&path)?
+    } else {
+        TofuStore::open(&path)?
+    };
     let mut out = std::io::stdout().lock();
     let now = OffsetDateTime::now_utc();
     match args.command {
@@ -245,6 +257,34 @@ fn print_report(out: &mut impl Write, report: &ImportReport) -> anyhow::Result<E
             ExitCode::FAILURE
         },
     )
+}
+
+/// `list`, `check` and `export` where no store exists: answered as for an
+/// empty one (export has nothing to write), creating nothing.
+fn run_without_store(command: &TofuCommand, path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        TofuCommand::List => {
+            writeln!(
+                out,
+                "no pinned servers: there is no TOFU store at {}",
+                path.display()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        TofuCommand::Check { target, timeout } => {
+            let key = HostKey::parse(target, DEFAULT_PORT)?;
+            let info = fetch(&key, *timeout)?;
+            writeln!(
+                out,
+                "unknown: {key} is not pinned (there is no TOFU store at {}); it presents {}",
+                path.display(),
+                info.fingerprint()
+            )?;
+            Ok(ExitCode::FAILURE)
+        }
+        _ => anyhow::bail!("there is no TOFU store at {}", path.display()),
+    }
 }
 
 fn fetch(key: &HostKey, timeout: u64) -> anyhow::Result<tessera_tls::CertificateInfo> {

@@ -147,6 +147,18 @@ fn errors_are_one_line_on_stderr_with_a_nonzero_exit() {
     let home = tempfile::tempdir().unwrap();
     for args in [
         vec!["certs", "inspect", "/nonexistent/cert.pem"],
+        vec!["fingerprint", "missing.pem"],
+        vec![
+            "gemini",
+            "serve",
+            "--root",
+            ".",
+            "--cert",
+            "/nonexistent/c.pem",
+            "--key",
+            "/nonexistent/k.pem",
+        ],
+        vec!["tofu", "--db", "/nonexistent/dir/tofu.sqlite3", "export"],
         vec!["fingerprint", "no-such-host.invalid:1965", "--timeout", "2"],
         vec!["tofu", "trust", "bad host:1965"],
         vec!["tofu", "revoke", "capsule.example:0"],
@@ -156,7 +168,70 @@ fn errors_are_one_line_on_stderr_with_a_nonzero_exit() {
         let err = stderr(&output);
         assert!(err.starts_with("tessera: "), "{args:?}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        // One cause, once (it used to be printed twice).
+        assert!(err.matches("(os error").count() <= 1, "{args:?}: {err}");
     }
+}
+
+#[test]
+fn regression_a_missing_certificate_file_is_not_looked_up_as_a_host() {
+    let home = tempfile::tempdir().unwrap();
+    for missing in ["missing.pem", "certs/server.crt"] {
+        let output = tessera(&["fingerprint", missing], home.path());
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{missing}: {err}");
+        assert!(
+            err.contains(missing) && err.contains("No such file"),
+            "{missing}: {err}"
+        );
+        assert!(!err.contains("host"), "{missing}: {err}");
+    }
+}
+
+#[test]
+fn regression_reading_tofu_commands_create_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("mistyped/dir/tofu.sqlite3");
+    let db = db.to_str().unwrap();
+    let list = tessera(&["tofu", "--db", db, "list"], home.path());
+    assert!(list.status.success(), "{}", stderr(&list));
+    assert!(
+        stdout(&list).contains("there is no TOFU store at"),
+        "{}",
+        stdout(&list)
+    );
+    let export = tessera(&["tofu", "--db", db, "export"], home.path());
+    assert_eq!(export.status.code(), Some(1));
+    assert!(
+        stderr(&export).contains("there is no TOFU store at"),
+        "{}",
+        stderr(&export)
+    );
+    assert!(!home.path().join("mistyped").exists());
+    // An existing store is read without being written: its bytes stay the same.
+    let existing = home.path().join("tofu.sqlite3");
+    let existing = existing.to_str().unwrap();
+    let trust = tessera(
+        &[
+            "tofu",
+            "--db",
+            existing,
+            "trust",
+            "capsule.example:1965",
+            "--fingerprint",
+            &format!("sha256:{}", "ab".repeat(32)),
+        ],
+        home.path(),
+    );
+    assert!(trust.status.success(), "{}", stderr(&trust));
+    let before = std::fs::read(existing).unwrap();
+    let list = tessera(&["tofu", "--db", existing, "list"], home.path());
+    assert!(
+        stdout(&list).contains("capsule.example:1965"),
+        "{}",
+        stdout(&list)
+    );
+    assert_eq!(std::fs::read(existing).unwrap(), before);
 }
 
 /// Serves TLS handshakes with the given certificate on 127.0.0.1:0 until dropped.

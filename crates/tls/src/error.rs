@@ -13,12 +13,15 @@ use crate::tofu::TofuMismatch;
 #[non_exhaustive]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    ///
+    /// The message already ends with the cause, so it is a field and not a
+    /// `source()`: error chains (`{:#}`) print it once.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// What the operating system said.
-        source: io::Error,
+        error: io::Error,
     },
 
     /// A PEM file holds no item of the kind that was asked for.
@@ -121,13 +124,13 @@ pub enum Error {
     #[error(transparent)]
     TofuMismatch(Box<TofuMismatch>),
 
-    /// The TOFU store could not be read or written.
-    #[error("TOFU store {}: {source}", path.display())]
+    /// The TOFU store could not be read or written (the cause is a field, as for [`Error::Io`]).
+    #[error("TOFU store {}: {error}", path.display())]
     Store {
         /// The database file.
         path: PathBuf,
         /// What SQLite said.
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
 
     /// The TOFU store is not a Tessera store, is damaged, or is from a newer release.
@@ -155,7 +158,7 @@ fn found_suffix(found: &[String]) -> String {
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
-        move |source| Self::Io { path, source }
+        move |error| Self::Io { path, error }
     }
 }
 

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::{HostKey, KnownHost, TofuMismatch, TrustedBy, Verdict};
@@ -94,6 +94,57 @@ impl TofuStore {
             rotation: RotationPolicy::default(),
         };
         store.prepare()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store for reading only: nothing is created, migrated
+    /// or written, so a mistyped path leaves no file or directory behind.
+    ///
+    /// # Errors
+    /// [`Error::Io`] (not found) when there is no file at `path`;
+    /// [`Error::CorruptStore`] when it is not a Tessera TOFU store or needs a
+    /// schema upgrade (any command that writes performs it); [`Error::Store`] otherwise.
+    pub fn open_read_only(path: &Path) -> Result<Self, Error> {
+        if !path.is_file() {
+            return Err(Error::io(path)(std::io::ErrorKind::NotFound.into()));
+        }
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sql_error(path, e))?;
+        let store = Self {
+            path: path.to_owned(),
+            connection: Mutex::new(connection),
+            rotation: RotationPolicy::default(),
+        };
+        {
+            let connection = store.lock();
+            connection
+                .busy_timeout(BUSY_TIMEOUT)
+                .map_err(|e| store.error(e))?;
+            let application_id: i32 = connection
+                .query_row("PRAGMA application_id", [], |row| row.get(0))
+                .map_err(|e| store.error(e))?;
+            if application_id != APPLICATION_ID {
+                return Err(store.corrupt(
+                    "not a Tessera TOFU store (foreign or empty SQLite database)".to_owned(),
+                ));
+            }
+            let version: i64 = connection
+                .query_row(
+                    "SELECT version FROM tessera_schema WHERE id = 1",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(|e| store.error(e))?;
+            let latest = MIGRATIONS.len() as i64;
+            if version != latest {
+                return Err(store.corrupt(format!(
+                    "schema version {version}, this release reads {latest}: open it with a command that writes (it upgrades) or upgrade Tessera"
+                )));
+            }
+        }
         Ok(store)
     }
 
@@ -537,7 +588,7 @@ fn sql_error(path: &Path, source: rusqlite::Error) -> Error {
     } else {
         Error::Store {
             path: path.to_owned(),
-            source,
+            error: source,
         }
     }
 }
