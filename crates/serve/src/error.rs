@@ -1,0 +1,13 @@
+//! The one error type of `tessera-serve`: what can be wrong with how a
+//! server is set up (per-connection problems are [`crate::Refusal`]s).
+
+use std::net::SocketAddr;
+
+/// A stage that cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Plain connections were asked for on an address that is not loopback.
+    #[error("plain (non-TLS) connections are allowed on loopback only, not on {0}")]
+    PlainNotLoopback(SocketAddr),
+}

@@ -1,0 +1,48 @@
+//! The connection stage every Tessera server shares (gemini, tlslp, wire,
+//! the tunnel exit, the netaio-compat server, the trust signer): the accept
+//! loop with a permit before `accept`, EMFILE back-off and a graceful stop;
+//! PROXY headers from trusted relays under a deadline; the guard's admission
+//! before any TLS byte; global and per-client caps; socket tuning; the TLS
+//! handshake under a deadline; a `tracing` span per connection with its
+//! keyed client id; and a typed [`Refusal`] for everything it closes. TCP and
+//! Unix sockets. No protocol crate calls `accept` itself.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tessera_serve::{Admitted, Handler, Listener, Stage, StageConfig};
+//! use tokio::io::AsyncWriteExt;
+//!
+//! struct Hello;
+//!
+//! impl Handler for Hello {
+//!     async fn serve(&self, mut connection: Admitted) {
+//!         let _ = connection.stream.write_all(b"hello\n").await;
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = Listener::from(tokio::net::TcpListener::bind("127.0.0.1:0").await?);
+//! // No TLS config: plain, which only a loopback listener allows.
+//! let stage = Arc::new(Stage::new(&listener.local_addr()?, StageConfig::default())?);
+//! stage.run(listener, Arc::new(Hello), async {}).await;
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
+)]
+
+mod accept;
+mod error;
+mod listener;
+mod proxy;
+mod stage;
+
+pub use error::Error;
+pub use listener::{tune, Listener, LocalAddr, Peer, Socket, UnixSocketFile};
+pub use proxy::{read_proxy_header, ProxyError};
+pub use stage::{Admitted, Handler, Refusal, Stage, StageConfig, StageStats, Stream};

@@ -1,0 +1,456 @@
+//! The connection stage: what happens to a connection between `accept` and
+//! the protocol, in this order and nowhere else.
+//!
+//! 1. A PROXY header, read under a deadline, only from relays in
+//!    `proxy_from`; the client address in it replaces the relay's.
+//! 2. The guard's ACL and rate limit (when the protocol charges them per
+//!    connection), before any TLS byte.
+//! 3. The global and per-client caps: a slot held as long as the connection.
+//! 4. Socket tuning, then the TLS handshake under a deadline (or plain, which
+//!    only a loopback listener allows).
+//!
+//! Every refusal is typed ([`Refusal`]), counted ([`StageStats`]) and closes
+//! the socket before any protocol byte. An admitted connection runs in a
+//! `tracing` span carrying its id and keyed client id.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tessera_guard::{Acl, Chain, ClientIds, ConnectionLimits, ConnectionPermit, ConnectionRefused};
+use tessera_tls::CertificateInfo;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::either::Either;
+use tracing::Instrument;
+
+use crate::accept::{accept_loop, AcceptOptions};
+use crate::{read_proxy_header, tune, Error, Listener, LocalAddr, Peer, ProxyError, Socket};
+
+/// An admitted connection's stream: plain (loopback only) or TLS.
+pub type Stream = Either<Socket, TlsStream<Socket>>;
+
+/// How the stage admits connections. Defaults: TLS required, no guard, 1,024
+/// connections, 16 per client, 10 s for the handshake, 5 s for a PROXY
+/// header, 5 s of grace at shutdown.
+#[derive(Clone, Debug)]
+pub struct StageConfig {
+    tls: Option<Arc<rustls::ServerConfig>>,
+    guard: Option<Arc<Chain>>,
+    max_connections: usize,
+    max_connections_per_client: usize,
+    ipv6_prefix: u8,
+    hold_in_backlog: bool,
+    proxy_from: Option<Acl>,
+    proxy_timeout: Duration,
+    handshake_timeout: Duration,
+    shutdown_grace: Duration,
+    client_ids: Option<ClientIds>,
+}
+
+impl Default for StageConfig {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            guard: None,
+            max_connections: 1024,
+            max_connections_per_client: 16,
+            ipv6_prefix: 64,
+            hold_in_backlog: true,
+            proxy_from: None,
+            proxy_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+            client_ids: None,
+        }
+    }
+}
+
+impl StageConfig {
+    /// Serves TLS with `config`. Without it connections stay plain, which
+    /// [`Stage::new`] allows on loopback listeners and Unix sockets only.
+    pub fn tls(&mut self, config: Arc<rustls::ServerConfig>) -> &mut Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Charges the guard's ACL and rate limit once per connection, before TLS.
+    /// Protocols that charge per request (Gemini) leave this unset.
+    pub fn guard(&mut self, guard: Arc<Chain>) -> &mut Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// Connections at once. Default 1,024. See [`hold_in_backlog`](Self::hold_in_backlog).
+    pub fn max_connections(&mut self, max: usize) -> &mut Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// Connections at once from one client (IPv4 address, IPv6 prefix, or
+    /// Unix user); more are closed at once. Default 16.
+    pub fn max_connections_per_client(&mut self, max: usize) -> &mut Self {
+        self.max_connections_per_client = max.max(1);
+        self
+    }
+
+    /// IPv6 clients count per prefix of this length for the per-client cap. Default 64.
+    pub fn ipv6_prefix(&mut self, bits: u8) -> &mut Self {
+        self.ipv6_prefix = bits;
+        self
+    }
+
+    /// At `max_connections`: `true` (default) leaves new clients waiting in
+    /// the kernel backlog; `false` accepts and closes them at once (the
+    /// Gemini spec's choice, so a client learns at once).
+    pub fn hold_in_backlog(&mut self, hold: bool) -> &mut Self {
+        self.hold_in_backlog = hold;
+        self
+    }
+
+    /// Relays whose connections start with a PROXY header (others never do).
+    pub fn proxy_from(&mut self, relays: Acl) -> &mut Self {
+        self.proxy_from = Some(relays);
+        self
+    }
+
+    /// How long a relay has for its PROXY header. Default 5 s.
+    pub fn proxy_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.proxy_timeout = timeout;
+        self
+    }
+
+    /// How long the TLS handshake may take. Default 10 s.
+    pub fn handshake_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long running connections may finish once shutdown starts. Default 5 s.
+    pub fn shutdown_grace(&mut self, grace: Duration) -> &mut Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Keys for the client ids in connection spans (raw addresses never reach logs).
+    pub fn client_ids(&mut self, ids: ClientIds) -> &mut Self {
+        self.client_ids = Some(ids);
+        self
+    }
+}
+
+/// Why the stage closed a connection before the protocol saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The guard's ACL refused the client.
+    AccessDenied,
+    /// The guard's rate limit refused the client.
+    RateLimited,
+    /// The global connection cap was reached.
+    TooManyConnections,
+    /// The client has its per-client number of connections open.
+    TooManyFromClient,
+    /// A trusted relay sent no valid PROXY header.
+    Proxy(ProxyError),
+    /// A trusted relay sent no PROXY header in time.
+    ProxyTimeout,
+    /// The TLS handshake failed (the message says how).
+    Handshake(String),
+    /// The TLS handshake did not finish in time.
+    HandshakeTimeout,
+}
+
+impl Refusal {
+    /// A stable name for logs and counters.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::AccessDenied => "access_denied",
+            Self::RateLimited => "rate_limited",
+            Self::TooManyConnections => "too_many_connections",
+            Self::TooManyFromClient => "too_many_from_client",
+            Self::Proxy(_) => "proxy_header",
+            Self::ProxyTimeout => "proxy_timeout",
+            Self::Handshake(_) => "handshake_failed",
+            Self::HandshakeTimeout => "handshake_timeout",
+        }
+    }
+
+    /// Whether admission refused it (guard, caps), as opposed to a broken
+    /// or slow peer (PROXY header, handshake).
+    pub fn is_admission(&self) -> bool {
+        matches!(
+            self,
+            Self::AccessDenied
+                | Self::RateLimited
+                | Self::TooManyConnections
+                | Self::TooManyFromClient
+        )
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Proxy(error) => write!(f, "{error}"),
+            Self::Handshake(error) => write!(f, "TLS handshake failed: {error}"),
+            Self::HandshakeTimeout => f.write_str("TLS handshake timed out"),
+            Self::ProxyTimeout => f.write_str("no PROXY header in time"),
+            _ => f.write_str(self.name()),
+        }
+    }
+}
+
+/// Counters of one stage.
+#[derive(Debug, Default)]
+pub struct StageStats {
+    /// Connections accepted.
+    pub accepted: AtomicU64,
+    /// Connections admitted to the protocol.
+    pub admitted: AtomicU64,
+    /// Connections refused by admission (guard or caps).
+    pub refused: AtomicU64,
+    /// Connections lost in the PROXY header or the TLS handshake.
+    pub failed: AtomicU64,
+}
+
+/// A connection past the stage. Its slot under the caps is held for as
+/// long as this lives.
+#[derive(Debug)]
+pub struct Admitted {
+    /// The stream, TLS unless the listener is loopback-only plain.
+    pub stream: Stream,
+    /// The client (after a PROXY header).
+    pub peer: Peer,
+    /// The client certificate, when TLS asked for one and got it.
+    pub certificate: Option<CertificateInfo>,
+    /// The SNI name the client sent.
+    pub sni: Option<String>,
+    /// This server's number for the connection (also in its span).
+    pub id: u64,
+    _slot: ConnectionPermit,
+}
+
+/// What a server does with the connections the stage admits.
+pub trait Handler: Send + Sync + 'static {
+    /// Serves one admitted connection.
+    fn serve(&self, connection: Admitted) -> impl Future<Output = ()> + Send;
+
+    /// Told of each refusal, after the stage counted and logged it.
+    fn refused(&self, _peer: Peer, _refusal: &Refusal) {}
+}
+
+/// The connection stage of one server.
+pub struct Stage {
+    config: StageConfig,
+    acceptor: Option<TlsAcceptor>,
+    limits: Arc<ConnectionLimits>,
+    origin: Instant,
+    next_id: AtomicU64,
+    stats: StageStats,
+}
+
+impl std::fmt::Debug for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stage")
+            .field("config", &self.config)
+            .field("tls", &self.acceptor.is_some())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stage {
+    /// A stage for a listener at `local`.
+    ///
+    /// # Errors
+    /// [`Error::PlainNotLoopback`] for plain TCP on a non-loopback address.
+    pub fn new(local: &LocalAddr, config: StageConfig) -> Result<Self, Error> {
+        let acceptor = match (&config.tls, local) {
+            (Some(tls), _) => Some(TlsAcceptor::from(tls.clone())),
+            (None, LocalAddr::Tcp(address)) if !address.ip().is_loopback() => {
+                return Err(Error::PlainNotLoopback(*address));
+            }
+            (None, _) => None,
+        };
+        let limits = ConnectionLimits::new(
+            config.max_connections,
+            config.max_connections_per_client,
+            config.ipv6_prefix,
+        );
+        Ok(Self {
+            config,
+            acceptor,
+            limits,
+            origin: Instant::now(),
+            next_id: AtomicU64::new(1),
+            stats: StageStats::default(),
+        })
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &StageStats {
+        &self.stats
+    }
+
+    /// Connections holding a slot now.
+    pub fn open_connections(&self) -> usize {
+        self.limits.open()
+    }
+
+    /// Serves `listener` until `shutdown` resolves: every connection goes
+    /// through [`admit`](Self::admit), then to `handler` in its own task and
+    /// span; then the graceful stop of the accept loop.
+    pub async fn run<H: Handler>(
+        self: Arc<Self>,
+        listener: Listener,
+        handler: Arc<H>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let options = AcceptOptions {
+            // Without a backlog hold, the caps close excess connections at once.
+            max_connections: if self.config.hold_in_backlog {
+                self.config.max_connections
+            } else {
+                usize::MAX
+            },
+            shutdown_grace: self.config.shutdown_grace,
+        };
+        accept_loop(listener, options, shutdown, |socket, peer| {
+            let stage = self.clone();
+            let handler = handler.clone();
+            async move {
+                let id = stage.next_id.fetch_add(1, Ordering::Relaxed);
+                let span = tracing::debug_span!("connection", id, client = tracing::field::Empty);
+                async move {
+                    match stage.admit(socket, peer, id).await {
+                        Ok(connection) => handler.serve(connection).await,
+                        Err((peer, refusal)) => handler.refused(peer, &refusal),
+                    }
+                }
+                .instrument(span)
+                .await;
+            }
+        })
+        .await;
+    }
+
+    /// Takes one accepted socket through the steps of the module docs.
+    async fn admit(
+        &self,
+        mut socket: Socket,
+        mut peer: Peer,
+        id: u64,
+    ) -> Result<Admitted, (Peer, Refusal)> {
+        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        if let (Either::Left(tcp), Some(relays), Peer::Tcp(relay)) =
+            (&mut socket, &self.config.proxy_from, peer)
+        {
+            if relays.allows(Some(relay.ip())) {
+                match tokio::time::timeout(self.config.proxy_timeout, read_proxy_header(tcp)).await
+                {
+                    Ok(Ok(source)) => peer = source.map_or(peer, Peer::Tcp),
+                    Ok(Err(error)) => return Err(self.refuse(peer, Refusal::Proxy(error))),
+                    Err(_) => return Err(self.refuse(peer, Refusal::ProxyTimeout)),
+                }
+            }
+        }
+        let key = client_key(peer);
+        if let Some(ids) = &self.config.client_ids {
+            let client = ids.id(key, time::OffsetDateTime::now_utc());
+            tracing::Span::current().record("client", client.as_str());
+        }
+        if let (Some(guard), Some(address)) = (&self.config.guard, peer.ip()) {
+            let request = tessera_guard::Request {
+                address: Some(tessera_guard::normalize(address)),
+                path: None,
+                cert: None,
+            };
+            let clock = tessera_guard::Clock {
+                monotonic_ns: u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX),
+                wall: time::OffsetDateTime::now_utc(),
+            };
+            if let tessera_guard::Decision::Deny(denial) =
+                tessera_guard::Guard::check(&**guard, &request, clock)
+            {
+                let refusal = match denial.reason {
+                    tessera_guard::DenialReason::RateLimited => Refusal::RateLimited,
+                    _ => Refusal::AccessDenied,
+                };
+                return Err(self.refuse(peer, refusal));
+            }
+        }
+        let slot = match self.limits.acquire(key) {
+            Ok(slot) => slot,
+            Err(ConnectionRefused::Total) => {
+                return Err(self.refuse(peer, Refusal::TooManyConnections))
+            }
+            Err(ConnectionRefused::PerClient) => {
+                return Err(self.refuse(peer, Refusal::TooManyFromClient))
+            }
+        };
+        if let Either::Left(tcp) = &socket {
+            tune(tcp);
+        }
+        let Some(acceptor) = &self.acceptor else {
+            self.stats.admitted.fetch_add(1, Ordering::Relaxed);
+            return Ok(Admitted {
+                stream: Either::Left(socket),
+                peer,
+                certificate: None,
+                sni: None,
+                id,
+                _slot: slot,
+            });
+        };
+        let tls = match tokio::time::timeout(self.config.handshake_timeout, acceptor.accept(socket))
+            .await
+        {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(error)) => return Err(self.refuse(peer, Refusal::Handshake(error.to_string()))),
+            Err(_) => return Err(self.refuse(peer, Refusal::HandshakeTimeout)),
+        };
+        let connection = tls.get_ref().1;
+        let certificate = connection
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|der| CertificateInfo::from_rustls(der).ok());
+        let sni = connection.server_name().map(str::to_owned);
+        self.stats.admitted.fetch_add(1, Ordering::Relaxed);
+        Ok(Admitted {
+            stream: Either::Right(tls),
+            peer,
+            certificate,
+            sni,
+            id,
+            _slot: slot,
+        })
+    }
+
+    /// Counts and logs a refusal (peer misbehaviour is debug: attackers set its volume).
+    fn refuse(&self, peer: Peer, refusal: Refusal) -> (Peer, Refusal) {
+        let counter = if refusal.is_admission() {
+            &self.stats.refused
+        } else {
+            &self.stats.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(reason = refusal.name(), detail = %refusal, "connection refused");
+        (peer, refusal)
+    }
+}
+
+/// The key a client is counted under: its normalised address, or for a Unix
+/// peer its user id inside 0.0.0.0/8, a range no TCP peer can come from
+/// (RFC 1122 §3.2.1.3), so local users are capped apart from each other.
+fn client_key(peer: Peer) -> IpAddr {
+    match peer {
+        Peer::Tcp(address) => tessera_guard::normalize(address.ip()),
+        Peer::Unix { uid } => {
+            let uid = uid.unwrap_or(u32::MAX) & 0x00ff_ffff;
+            IpAddr::V4(Ipv4Addr::from(uid))
+        }
+    }
+}
