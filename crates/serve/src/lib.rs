@@ -15,7 +15,7 @@
 //! struct Hello;
 //!
 //! impl Handler for Hello {
-//!     async fn serve(&self, mut connection: Admitted) {
+//!     async fn serve(self: Arc<Self>, mut connection: Admitted) {
 //!         let _ = connection.stream.write_all(b"hello\n").await;
 //!     }
 //! }

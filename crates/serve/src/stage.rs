@@ -7,7 +7,8 @@
 //!    connection), before any TLS byte.
 //! 3. The global and per-client caps: a slot held as long as the connection.
 //! 4. Socket tuning, then the TLS handshake under a deadline (or plain, which
-//!    only a loopback listener allows).
+//!    only a loopback listener allows, with an optional deadline for the
+//!    first bytes).
 //!
 //! Every refusal is typed ([`Refusal`]), counted ([`StageStats`]) and closes
 //! the socket before any protocol byte. An admitted connection runs in a
@@ -46,6 +47,8 @@ pub struct StageConfig {
     proxy_from: Option<Acl>,
     proxy_timeout: Duration,
     handshake_timeout: Duration,
+    first_bytes_timeout: Option<Duration>,
+    plain_beyond_loopback: bool,
     shutdown_grace: Duration,
     client_ids: Option<ClientIds>,
 }
@@ -62,6 +65,8 @@ impl Default for StageConfig {
             proxy_from: None,
             proxy_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
+            first_bytes_timeout: None,
+            plain_beyond_loopback: false,
             shutdown_grace: Duration::from_secs(5),
             client_ids: None,
         }
@@ -128,6 +133,22 @@ impl StageConfig {
         self
     }
 
+    /// For plain connections (no TLS handshake to bound): how long a client
+    /// may stay silent before its first bytes; then it is closed and its
+    /// slot freed. Default: no deadline (the protocol's own idle timeout).
+    pub fn first_bytes_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.first_bytes_timeout = Some(timeout);
+        self
+    }
+
+    /// Allows plain connections on addresses that are not loopback, for a
+    /// protocol that has no TLS and authenticates its frames itself (netaio).
+    /// Default false.
+    pub fn plain_beyond_loopback(&mut self, allow: bool) -> &mut Self {
+        self.plain_beyond_loopback = allow;
+        self
+    }
+
     /// How long running connections may finish once shutdown starts. Default 5 s.
     pub fn shutdown_grace(&mut self, grace: Duration) -> &mut Self {
         self.shutdown_grace = grace;
@@ -161,6 +182,8 @@ pub enum Refusal {
     Handshake(String),
     /// The TLS handshake did not finish in time.
     HandshakeTimeout,
+    /// A plain connection sent nothing before its first-bytes deadline.
+    FirstBytesTimeout,
 }
 
 impl Refusal {
@@ -175,6 +198,7 @@ impl Refusal {
             Self::ProxyTimeout => "proxy_timeout",
             Self::Handshake(_) => "handshake_failed",
             Self::HandshakeTimeout => "handshake_timeout",
+            Self::FirstBytesTimeout => "first_bytes_timeout",
         }
     }
 
@@ -198,6 +222,7 @@ impl std::fmt::Display for Refusal {
             Self::Handshake(error) => write!(f, "TLS handshake failed: {error}"),
             Self::HandshakeTimeout => f.write_str("TLS handshake timed out"),
             Self::ProxyTimeout => f.write_str("no PROXY header in time"),
+            Self::FirstBytesTimeout => f.write_str("nothing sent in time"),
             _ => f.write_str(self.name()),
         }
     }
@@ -235,8 +260,9 @@ pub struct Admitted {
 
 /// What a server does with the connections the stage admits.
 pub trait Handler: Send + Sync + 'static {
-    /// Serves one admitted connection.
-    fn serve(&self, connection: Admitted) -> impl Future<Output = ()> + Send;
+    /// Serves one admitted connection (in a task of its own, so a server can
+    /// keep `self` for tasks it spawns).
+    fn serve(self: Arc<Self>, connection: Admitted) -> impl Future<Output = ()> + Send;
 
     /// Told of each refusal, after the stage counted and logged it.
     fn refused(&self, _peer: Peer, _refusal: &Refusal) {}
@@ -270,7 +296,9 @@ impl Stage {
     pub fn new(local: &LocalAddr, config: StageConfig) -> Result<Self, Error> {
         let acceptor = match (&config.tls, local) {
             (Some(tls), _) => Some(TlsAcceptor::from(tls.clone())),
-            (None, LocalAddr::Tcp(address)) if !address.ip().is_loopback() => {
+            (None, LocalAddr::Tcp(address))
+                if !address.ip().is_loopback() && !config.plain_beyond_loopback =>
+            {
                 return Err(Error::PlainNotLoopback(*address));
             }
             (None, _) => None,
@@ -326,7 +354,7 @@ impl Stage {
                 let span = tracing::debug_span!("connection", id, client = tracing::field::Empty);
                 async move {
                     match stage.admit(socket, peer, id).await {
-                        Ok(connection) => handler.serve(connection).await,
+                        Ok(connection) => handler.clone().serve(connection).await,
                         Err((peer, refusal)) => handler.refused(peer, &refusal),
                     }
                 }
@@ -395,6 +423,14 @@ impl Stage {
             tune(tcp);
         }
         let Some(acceptor) = &self.acceptor else {
+            if let Some(deadline) = self.config.first_bytes_timeout {
+                if tokio::time::timeout(deadline, first_byte(&socket))
+                    .await
+                    .is_err()
+                {
+                    return Err(self.refuse(peer, Refusal::FirstBytesTimeout));
+                }
+            }
             self.stats.admitted.fetch_add(1, Ordering::Relaxed);
             return Ok(Admitted {
                 stream: Either::Left(socket),
@@ -439,6 +475,33 @@ impl Stage {
         counter.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(reason = refusal.name(), detail = %refusal, "connection refused");
         (peer, refusal)
+    }
+}
+
+/// Waits until the peer has sent a byte (or closed), without taking it:
+/// readiness alone can be spurious, so a `MSG_PEEK` read confirms it.
+async fn first_byte(socket: &Socket) -> std::io::Result<()> {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    loop {
+        let peeked = match socket {
+            Either::Left(tcp) => {
+                tcp.readable().await?;
+                tcp.try_io(tokio::io::Interest::READABLE, || {
+                    socket2::SockRef::from(tcp).peek(&mut byte)
+                })
+            }
+            Either::Right(unix) => {
+                unix.readable().await?;
+                unix.try_io(tokio::io::Interest::READABLE, || {
+                    socket2::SockRef::from(unix).peek(&mut byte)
+                })
+            }
+        };
+        match peeked {
+            Ok(_) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) => return Err(error),
+        }
     }
 }
 

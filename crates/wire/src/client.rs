@@ -107,7 +107,7 @@ impl Client {
         let deadline = options.connect_timeout;
         let work = async {
             let tcp = TcpStream::connect(addr).await?;
-            crate::entrance::tune(&tcp);
+            tessera_serve::tune(&tcp);
             TlsConnector::from(config).connect(server_name, tcp).await
         };
         let tls = tokio::time::timeout(deadline, work)
@@ -136,7 +136,7 @@ impl Client {
                 context: "connect",
                 error,
             })?;
-        crate::entrance::tune(&tcp);
+        tessera_serve::tune(&tcp);
         Ok(Self::over(tcp, &options))
     }
 

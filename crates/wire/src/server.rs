@@ -1,4 +1,4 @@
-//! The server driver: accept through the shared entrance (guard, connection
+//! The server driver: accept through the shared connection stage (guard, connection
 //! caps, TLS under a deadline; plain TCP only on loopback), then per
 //! connection a reader that checks each frame with the server-wide auth
 //! layer and dispatches it (bounded in-flight handlers, each under a
@@ -13,14 +13,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use tessera_serve::{Admitted, Handler, Listener, Peer, Refusal, Stage, StageConfig};
 use tokio::io::AsyncWrite;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::admission::{Gate, PowAdmission};
-use crate::entrance::{peer_cert, Admitted, Entrance, EntranceOptions, Refusal};
+use crate::rules::{peer_cert, FrameRules};
 use crate::topics::ConnectionId;
 use crate::{Error, Frame, FrameAuth, FrameCodec, Limits, MessageType, Request, Router, Topics};
 
@@ -31,6 +32,46 @@ pub enum Transport {
     Tls(Arc<ServerConfig>),
     /// Plain TCP: refused unless the listener is on a loopback address.
     PlainLoopback,
+}
+
+/// The connection stage of a wire listener (the frame server and the tunnel
+/// exit): the guard's ACL and rate limit per connection, the caps, TLS.
+pub(crate) fn stage(
+    listener: &Listener,
+    transport: Transport,
+    guard: Option<Arc<tessera_guard::Chain>>,
+    caps: (usize, usize),
+    handshake_timeout: Duration,
+    shutdown_grace: Duration,
+) -> Result<Arc<Stage>, Error> {
+    let mut config = StageConfig::default();
+    config
+        .max_connections(caps.0)
+        .max_connections_per_client(caps.1)
+        .handshake_timeout(handshake_timeout)
+        .shutdown_grace(shutdown_grace);
+    if let Transport::Tls(tls) = transport {
+        config.tls(tls);
+    }
+    if let Some(guard) = guard {
+        config.guard(guard);
+    }
+    let stage = Stage::new(&listener.local_addr()?, config).map_err(|error| match error {
+        tessera_serve::Error::PlainNotLoopback(address) => Error::PlainNotLoopback(address),
+        error => Error::Config(error.to_string()),
+    })?;
+    Ok(Arc::new(stage))
+}
+
+/// The address of a wire listener, which is always TCP.
+pub(crate) fn tcp_addr(listener: &Listener) -> Result<SocketAddr, Error> {
+    match listener.local_addr()? {
+        tessera_serve::LocalAddr::Tcp(address) => Ok(address),
+        tessera_serve::LocalAddr::Unix(path) => Err(Error::Config(format!(
+            "listening on unix:{}, not TCP",
+            path.display()
+        ))),
+    }
 }
 
 /// Limits and layers of a server. Every wait has a deadline, every queue a bound.
@@ -116,12 +157,13 @@ pub struct ServerStats {
 
 /// A bound server.
 pub struct Server<S> {
-    listener: TcpListener,
+    listener: Listener,
+    stage: Arc<Stage>,
     shared: Arc<Shared<S>>,
 }
 
 struct Shared<S> {
-    entrance: Entrance,
+    rules: FrameRules,
     router: Router<S>,
     options: ServerOptions,
     topics: Arc<Topics>,
@@ -149,20 +191,20 @@ impl<S: Send + Sync + 'static> Server<S> {
         router: Router<S>,
         options: ServerOptions,
     ) -> Result<Self, Error> {
-        let entrance = Entrance::new(
-            listener.local_addr()?,
+        let listener = Listener::from(listener);
+        let stage = stage(
+            &listener,
             transport,
-            EntranceOptions {
-                guard: options.guard.clone(),
-                max_connections: options.max_connections,
-                max_connections_per_client: options.max_connections_per_client,
-                handshake_timeout: options.handshake_timeout,
-            },
+            options.guard.clone(),
+            (options.max_connections, options.max_connections_per_client),
+            options.handshake_timeout,
+            options.shutdown_grace,
         )?;
         Ok(Self {
             listener,
+            stage,
             shared: Arc::new(Shared {
-                entrance,
+                rules: FrameRules::new(options.guard.clone()),
                 router,
                 options,
                 topics: Arc::new(Topics::default()),
@@ -177,7 +219,7 @@ impl<S: Send + Sync + 'static> Server<S> {
     /// # Errors
     /// Only if the socket cannot report it.
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
-        Ok(self.listener.local_addr()?)
+        tcp_addr(&self.listener)
     }
 
     /// The pub/sub state, to publish from application code.
@@ -196,32 +238,30 @@ impl<S: Send + Sync + 'static> Server<S> {
     /// # Errors
     /// None today: per-connection failures are logged, never fatal.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-        let Self { listener, shared } = self;
-        let options = tessera_tls::AcceptOptions {
-            max_connections: shared.options.max_connections,
-            shutdown_grace: shared.options.shutdown_grace,
-        };
-        tessera_tls::serve_connections(listener, options, shutdown, |tcp, peer| {
-            let shared = shared.clone();
-            async move { accept(&shared, tcp, peer).await }
-        })
-        .await;
+        let Self {
+            listener,
+            stage,
+            shared,
+        } = self;
+        stage.run(listener, shared, shutdown).await;
         Ok(())
     }
 }
 
-async fn accept<S: Send + Sync + 'static>(
-    shared: &Arc<Shared<S>>,
-    tcp: TcpStream,
-    peer: SocketAddr,
-) {
-    shared.stats.connections.fetch_add(1, Ordering::Relaxed);
-    match shared.entrance.admit(tcp, peer).await {
-        Ok(admitted) => connection(shared, admitted, peer).await,
-        Err(Refusal::Refused) => {
-            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+impl<S: Send + Sync + 'static> Handler for Shared<S> {
+    async fn serve(self: Arc<Self>, admitted: Admitted) {
+        self.stats.connections.fetch_add(1, Ordering::Relaxed);
+        // A wire server listens on TCP only.
+        if let Peer::Tcp(peer) = admitted.peer {
+            connection(&self, admitted, peer).await;
         }
-        Err(Refusal::Handshake) => {}
+    }
+
+    fn refused(&self, _peer: Peer, refusal: &Refusal) {
+        self.stats.connections.fetch_add(1, Ordering::Relaxed);
+        if refusal.is_admission() {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -294,7 +334,7 @@ async fn connection<S: Send + Sync + 'static>(
             continue;
         }
         // The guard's rules only add to the auth layer's check, never replace it.
-        if let Err((kind, reason)) = shared.entrance.permitted(&frame.uri, peer_cert.as_ref()) {
+        if let Err((kind, reason)) = shared.rules.permitted(&frame.uri, peer_cert.as_ref()) {
             shared.stats.not_permitted.fetch_add(1, Ordering::Relaxed);
             let reply = frame.reply(kind, Bytes::from_static(reason.as_bytes()));
             if queue.send(reply).await.is_err() {

@@ -166,3 +166,58 @@ async fn our_client_gets_the_echo_contract_from_a_netaio_server() {
         );
     }
 }
+
+/// Silent connections from one client used to take every slot of the compat
+/// server for the 5-minute idle timeout. Through the shared connection stage
+/// a client gets a few slots, a silent one loses its slot at the first-bytes
+/// deadline, and other clients are served meanwhile.
+#[tokio::test]
+async fn regression_one_client_with_silent_connections_cannot_lock_out_others() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let options = NetaioOptions {
+        max_connections_per_client: 2,
+        first_bytes_timeout: Duration::from_millis(300),
+        ..NetaioOptions::default()
+    };
+    let server = NetaioServer::new(listener, echo_router(), options).unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let connect = |source: &'static str| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        tokio::time::timeout(WAIT, socket.connect(addr))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let ended = |mut tcp: tokio::net::TcpStream| async move {
+        let mut buffer = [0u8; 16];
+        let read = tokio::time::timeout(WAIT, tcp.read(&mut buffer)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "{read:?}");
+    };
+    let silent = [connect("127.0.0.1").await, connect("127.0.0.1").await];
+    // The third from the same client is closed at once; another client is not.
+    ended(connect("127.0.0.1").await).await;
+    let other = connect("127.0.0.2").await;
+    // The silent ones are closed at the first-bytes deadline, freeing their slots.
+    for tcp in silent {
+        ended(tcp).await;
+    }
+    let mut client = NetaioClient::connect(addr, None, WAIT).await.unwrap();
+    let reply = client
+        .request(MessageType::REQUEST_URI, b"echo", b"back")
+        .await
+        .unwrap();
+    assert_eq!(&reply.content[..], b"back");
+    drop((client, other));
+    let _ = stop.send(());
+    tokio::time::timeout(WAIT, running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

@@ -26,7 +26,7 @@ struct Report {
 }
 
 impl Handler for Report {
-    async fn serve(&self, mut connection: Admitted) {
+    async fn serve(self: Arc<Self>, mut connection: Admitted) {
         let line = format!(
             "peer={} cert={} sni={}\n",
             connection.peer,
@@ -296,4 +296,30 @@ async fn unix_sockets_are_capped_per_user_and_removed_at_stop() {
     let _ = stop.send(());
     tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
     assert!(!path.exists(), "the socket file is removed at stop");
+}
+
+#[tokio::test]
+async fn a_plain_client_that_says_nothing_loses_its_slot_at_the_first_bytes_deadline() {
+    let mut config = StageConfig::default();
+    config
+        .first_bytes_timeout(Duration::from_millis(200))
+        .max_connections_per_client(1);
+    let server = start(&config).await;
+    let mut silent = connect_from("127.0.0.1", server.addr).await;
+    closed_by_server(&mut silent).await;
+    // The slot is free again: the same client, speaking first, is served.
+    let mut talker = connect_from("127.0.0.1", server.addr).await;
+    talker.write_all(b"hi").await.unwrap();
+    let mut line = [0u8; 15];
+    tokio::time::timeout(WAIT, talker.read_exact(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&line, b"peer=127.0.0.1:");
+    assert_eq!(
+        *server.handler.refusals.lock().unwrap(),
+        ["first_bytes_timeout"]
+    );
+    drop(talker);
+    server.stop().await;
 }

@@ -44,7 +44,7 @@ impl NetaioClient {
                 context: "connect",
                 error,
             })?;
-        crate::entrance::tune(&tcp);
+        tessera_serve::tune(&tcp);
         Ok(Self {
             framed: Framed::new(tcp, NetaioCodec::default()),
             hmac,

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use tessera_serve::{Admitted, Handler, Listener, Peer, Stage, StageConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::either::Either;
 
 use super::{Decoded, NetaioCodec, NetaioFrame, NetaioHmac};
 use crate::{Error, Frame, MessageType, Request, Router, Topics};
@@ -28,8 +30,16 @@ pub struct NetaioOptions {
     pub idle_timeout: Duration,
     /// Deadline of one handler (default 30 s).
     pub handler_timeout: Duration,
-    /// Open connections at most (default 1024).
+    /// Open connections at most; more wait in the backlog (default 1024).
     pub max_connections: usize,
+    /// Open connections per client (IPv4 address, IPv6 /64) at most; more
+    /// are closed at once (default 16), so one client cannot take every slot.
+    pub max_connections_per_client: usize,
+    /// A new connection that sends nothing for this long is closed (default 10 s).
+    pub first_bytes_timeout: Duration,
+    /// Admission control (tessera-guard): its ACL and rate limit decide each
+    /// new connection before anything is read.
+    pub guard: Option<Arc<tessera_guard::Chain>>,
     /// Outgoing frames queued per connection (default 256).
     pub queue: usize,
     /// Accept connections on non-loopback addresses (plain TCP!).
@@ -46,6 +56,9 @@ impl Default for NetaioOptions {
             idle_timeout: Duration::from_secs(300),
             handler_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            max_connections_per_client: 16,
+            first_bytes_timeout: Duration::from_secs(10),
+            guard: None,
             queue: 256,
             allow_remote: false,
             shutdown_grace: Duration::from_secs(5),
@@ -55,7 +68,8 @@ impl Default for NetaioOptions {
 
 /// A netaio-compatible server.
 pub struct NetaioServer<S> {
-    listener: TcpListener,
+    listener: Listener,
+    stage: Arc<Stage>,
     shared: Arc<Shared<S>>,
 }
 
@@ -88,8 +102,22 @@ impl<S: Send + Sync + 'static> NetaioServer<S> {
         if !local.ip().is_loopback() && !options.allow_remote {
             return Err(Error::PlainNotLoopback(local));
         }
+        let listener = Listener::from(listener);
+        let mut config = StageConfig::default();
+        config
+            .max_connections(options.max_connections)
+            .max_connections_per_client(options.max_connections_per_client)
+            .first_bytes_timeout(options.first_bytes_timeout)
+            .shutdown_grace(options.shutdown_grace)
+            .plain_beyond_loopback(options.allow_remote);
+        if let Some(guard) = &options.guard {
+            config.guard(guard.clone());
+        }
+        let stage = Stage::new(&listener.local_addr()?, config)
+            .map_err(|error| Error::Config(error.to_string()))?;
         Ok(Self {
             listener,
+            stage: Arc::new(stage),
             shared: Arc::new(Shared {
                 router,
                 options,
@@ -104,7 +132,7 @@ impl<S: Send + Sync + 'static> NetaioServer<S> {
     /// # Errors
     /// Only if the socket cannot report it.
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
-        Ok(self.listener.local_addr()?)
+        crate::server::tcp_addr(&self.listener)
     }
 
     /// Serves until `shutdown` resolves.
@@ -112,17 +140,23 @@ impl<S: Send + Sync + 'static> NetaioServer<S> {
     /// # Errors
     /// None today: per-connection failures are logged, never fatal.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-        let Self { listener, shared } = self;
-        let options = tessera_tls::AcceptOptions {
-            max_connections: shared.options.max_connections,
-            shutdown_grace: shared.options.shutdown_grace,
-        };
-        tessera_tls::serve_connections(listener, options, shutdown, |tcp, peer| {
-            let shared = shared.clone();
-            async move { connection(&shared, tcp, peer).await }
-        })
-        .await;
+        let Self {
+            listener,
+            stage,
+            shared,
+        } = self;
+        stage.run(listener, shared, shutdown).await;
         Ok(())
+    }
+}
+
+impl<S: Send + Sync + 'static> Handler for Shared<S> {
+    async fn serve(self: Arc<Self>, admitted: Admitted) {
+        // A netaio server listens on TCP only, without TLS.
+        if let (Peer::Tcp(peer), Either::Left(Either::Left(tcp))) = (admitted.peer, admitted.stream)
+        {
+            connection(&self, tcp, peer).await;
+        }
     }
 }
 
@@ -132,7 +166,6 @@ async fn connection<S: Send + Sync + 'static>(
     peer: SocketAddr,
 ) {
     let options = &shared.options;
-    crate::entrance::tune(&tcp);
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let (read, write) = tcp.into_split();
     let codec = NetaioCodec::new(options.max_body);

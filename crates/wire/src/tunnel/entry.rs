@@ -15,8 +15,8 @@ use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 
 use super::open_tunnel;
-use crate::entrance::tune;
 use crate::{Error, FrameAuth};
+use tessera_serve::tune;
 
 /// Limits and layers of a [`TunnelEntry`].
 #[derive(Clone)]

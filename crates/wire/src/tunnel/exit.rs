@@ -15,8 +15,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
 
 use super::{open_limits, TUNNEL_PREFIX};
-use crate::entrance::{peer_cert, tune, Admitted, Entrance, EntranceOptions, Refusal};
+use crate::rules::{peer_cert, FrameRules};
 use crate::{Error, Frame, FrameAuth, FrameCodec, MessageType, Transport};
+use tessera_serve::{tune, Admitted, Handler, Listener, Peer, Refusal, Stage};
 
 /// Limits and layers of a [`TunnelExit`].
 #[derive(Clone)]
@@ -80,12 +81,13 @@ pub struct TunnelStats {
 
 /// The exit: serves tunnels to a fixed set of named services.
 pub struct TunnelExit {
-    listener: TcpListener,
+    listener: Listener,
+    stage: Arc<Stage>,
     shared: Arc<Shared>,
 }
 
 struct Shared {
-    entrance: Entrance,
+    rules: FrameRules,
     services: HashMap<String, String>,
     options: TunnelExitOptions,
     stats: Arc<TunnelStats>,
@@ -120,20 +122,20 @@ impl TunnelExit {
                 "service name {bad:?}: must be non-empty, without '/'"
             )));
         }
-        let entrance = Entrance::new(
-            listener.local_addr()?,
+        let listener = Listener::from(listener);
+        let stage = crate::server::stage(
+            &listener,
             transport,
-            EntranceOptions {
-                guard: options.guard.clone(),
-                max_connections: options.max_connections,
-                max_connections_per_client: options.max_connections_per_client,
-                handshake_timeout: options.handshake_timeout,
-            },
+            options.guard.clone(),
+            (options.max_connections, options.max_connections_per_client),
+            options.handshake_timeout,
+            options.shutdown_grace,
         )?;
         Ok(Self {
             listener,
+            stage,
             shared: Arc::new(Shared {
-                entrance,
+                rules: FrameRules::new(options.guard.clone()),
                 services,
                 options,
                 stats: Arc::default(),
@@ -146,7 +148,7 @@ impl TunnelExit {
     /// # Errors
     /// Only if the socket cannot report it.
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
-        Ok(self.listener.local_addr()?)
+        crate::server::tcp_addr(&self.listener)
     }
 
     /// The counters.
@@ -156,24 +158,27 @@ impl TunnelExit {
 
     /// Serves until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Self { listener, shared } = self;
-        let options = tessera_tls::AcceptOptions {
-            max_connections: shared.options.max_connections,
-            shutdown_grace: shared.options.shutdown_grace,
-        };
-        tessera_tls::serve_connections(listener, options, shutdown, |tcp, peer| {
-            let shared = shared.clone();
-            async move {
-                match shared.entrance.admit(tcp, peer).await {
-                    Ok(admitted) => tunnel(&shared, admitted, peer).await,
-                    Err(Refusal::Refused) => {
-                        shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(Refusal::Handshake) => {}
-                }
-            }
-        })
-        .await;
+        let Self {
+            listener,
+            stage,
+            shared,
+        } = self;
+        stage.run(listener, shared, shutdown).await;
+    }
+}
+
+impl Handler for Shared {
+    async fn serve(self: Arc<Self>, admitted: Admitted) {
+        // An exit listens on TCP only.
+        if let Peer::Tcp(peer) = admitted.peer {
+            tunnel(&self, admitted, peer).await;
+        }
+    }
+
+    fn refused(&self, _peer: Peer, refusal: &Refusal) {
+        if refusal.is_admission() {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -253,7 +258,7 @@ fn check<'a>(
         }
     }
     // The guard's rules add to the auth layer's check, never replace it.
-    if let Err(refusal) = shared.entrance.permitted(&request.uri, certificate) {
+    if let Err(refusal) = shared.rules.permitted(&request.uri, certificate) {
         stats.not_permitted.fetch_add(1, Ordering::Relaxed);
         return Err(refusal);
     }

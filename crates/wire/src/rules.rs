@@ -1,0 +1,59 @@
+//! The guard's client-certificate rules per frame (the connection stage
+//! itself is tessera-serve's): they decide by `"/" + URI`, which must
+//! already be a canonical path (`tessera_guard::CanonicalPath`): a URI the
+//! rules would read differently from the router's exact match (`%70`,
+//! `a/../b`, `a//b`, a bare `%`) is refused, so the rules check exactly the
+//! route that runs.
+
+use std::sync::Arc;
+
+use tessera_guard::{CanonicalPath, Chain, PeerCert};
+use tessera_tls::CertificateInfo;
+
+use crate::MessageType;
+
+/// The `ERROR` body for a URI that is not a canonical path.
+pub(crate) const NOT_CANONICAL: &str = "invalid uri: not a canonical path";
+
+/// The certificate rules of one server (none without a guard).
+pub(crate) struct FrameRules {
+    guard: Option<Arc<Chain>>,
+}
+
+impl FrameRules {
+    pub(crate) fn new(guard: Option<Arc<Chain>>) -> Self {
+        Self { guard }
+    }
+
+    /// The guard's certificate rules for a frame on `uri`: `Err` carries
+    /// the reply's type (`ERROR` for a URI not in canonical form,
+    /// `NOT_PERMITTED` for a rule's denial) and its body.
+    pub(crate) fn permitted(
+        &self,
+        uri: &str,
+        certificate: Option<&PeerCert>,
+    ) -> Result<(), (MessageType, &'static str)> {
+        let Some(guard) = &self.guard else {
+            return Ok(());
+        };
+        let path = CanonicalPath::parse(&format!("/{uri}"))
+            .ok()
+            .filter(|path| path.as_str().get(1..) == Some(uri))
+            .ok_or((MessageType::ERROR, NOT_CANONICAL))?;
+        match guard.check_certs(&path, certificate, time::OffsetDateTime::now_utc()) {
+            tessera_guard::Decision::Allow => Ok(()),
+            tessera_guard::Decision::Deny(denial) => {
+                Err((MessageType::NOT_PERMITTED, denial.reason.name()))
+            }
+        }
+    }
+}
+
+/// The certificate facts the guard's rules look at.
+pub(crate) fn peer_cert(certificate: &CertificateInfo) -> PeerCert {
+    PeerCert {
+        fingerprint: tessera_guard::CertFingerprint(*certificate.fingerprint().as_bytes()),
+        not_before: certificate.not_before(),
+        not_after: certificate.not_after(),
+    }
+}
