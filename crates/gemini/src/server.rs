@@ -1,5 +1,6 @@
-//! The tokio driver of the capsule server: accept under connection caps, TLS
-//! under a deadline, one request line under a deadline, then the guard, the
+//! The tokio driver of the capsule server: connections come through
+//! tessera-serve's stage (connection caps, TLS under a deadline), then one
+//! request line under a deadline, then the guard, the
 //! URL checks and the capsule, in the order of `../shared/spec/guard.md` §4.
 //! Every connection ends with close_notify and one access-log line.
 
@@ -11,13 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tessera_guard::{
-    normalize, Chain, Clock, ConnectionLimits, Decision, Denial, Guard, Limiter, LimiterConfig,
-    PeerCert, Request as GuardRequest,
+    normalize, Chain, Clock, Decision, Denial, Guard, Limiter, LimiterConfig, PeerCert,
+    Request as GuardRequest,
 };
+use tessera_serve::{Admitted, Handler, Listener, Peer, Refusal, Stage, StageConfig};
 use tessera_tls::{server_config_for_hosts, CertificateInfo, ClientAuth};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
+use tokio::net::TcpListener;
 
 use crate::access::authorise;
 use crate::request::{find_line_end, parse_request, RequestError, MAX_REQUEST_LINE};
@@ -28,16 +29,15 @@ const INLINE_BODY: u64 = 64 * 1024;
 
 /// A bound capsule server.
 pub struct Server {
-    listener: TcpListener,
+    listener: Listener,
+    stage: Arc<Stage>,
     shared: Arc<Shared>,
 }
 
 struct Shared {
     settings: ServerSettings,
     by_name: HashMap<String, usize>,
-    acceptor: TlsAcceptor,
     chain: Chain,
-    limits: Arc<ConnectionLimits>,
     log_client_ip: bool,
     port: u16,
     origin: Instant,
@@ -106,16 +106,26 @@ impl Server {
         if settings.guard.log_client_ip {
             tracing::warn!("log_client_ip is set: raw client addresses will be logged");
         }
+        // The connection stage has the caps only: Gemini charges the ACL and
+        // rate limit per request line (`../shared/spec/guard.md` §4), and
+        // closes excess connections at once instead of leaving them in the
+        // backlog (spec §5).
+        let mut stage = StageConfig::default();
+        stage
+            .tls(tls)
+            .max_connections(connections.max_connections)
+            .max_connections_per_client(connections.max_connections_per_client)
+            .ipv6_prefix(ipv6_prefix)
+            .hold_in_backlog(false)
+            .handshake_timeout(settings.handshake_timeout)
+            .shutdown_grace(settings.shutdown_grace);
+        let listener = Listener::from(listener);
+        let stage = Stage::new(&tessera_serve::LocalAddr::Tcp(local), stage)
+            .map_err(|e| Error::Config(e.to_string()))?;
         Ok(Self {
             shared: Arc::new(Shared {
                 by_name,
-                acceptor: TlsAcceptor::from(tls),
                 chain,
-                limits: ConnectionLimits::new(
-                    connections.max_connections,
-                    connections.max_connections_per_client,
-                    ipv6_prefix,
-                ),
                 log_client_ip: settings.guard.log_client_ip,
                 port: settings.public_port.unwrap_or(local.port()),
                 origin: Instant::now(),
@@ -127,6 +137,7 @@ impl Server {
                 })?,
                 settings,
             }),
+            stage: Arc::new(stage),
             listener,
         })
     }
@@ -136,9 +147,11 @@ impl Server {
     /// # Errors
     /// Only if the socket cannot report it.
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
-        self.listener
-            .local_addr()
-            .map_err(Error::io("read the listening address"))
+        match self.listener.local_addr() {
+            Ok(tessera_serve::LocalAddr::Tcp(address)) => Ok(address),
+            Ok(other) => Err(Error::Config(format!("listening on {other}, not TCP"))),
+            Err(error) => Err(Error::io("read the listening address")(error)),
+        }
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and gives running
@@ -147,53 +160,39 @@ impl Server {
     /// # Errors
     /// None today: per-connection failures are logged, never fatal.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-        let Self { listener, shared } = self;
-        let options = tessera_tls::AcceptOptions {
-            // The guard's caps close excess connections at once instead (spec §5),
-            // so the backlog never fills.
-            max_connections: usize::MAX,
-            shutdown_grace: shared.settings.shutdown_grace,
-        };
-        tessera_tls::serve_connections(listener, options, shutdown, |tcp, peer| {
-            let shared = shared.clone();
-            async move { connection(&shared, tcp, peer).await }
-        })
-        .await;
+        let Self {
+            listener,
+            stage,
+            shared,
+        } = self;
+        stage.run(listener, shared, shutdown).await;
         Ok(())
     }
 }
 
-async fn connection(shared: &Shared, tcp: TcpStream, peer: SocketAddr) {
+impl Handler for Shared {
+    async fn serve(self: Arc<Self>, admitted: Admitted) {
+        // A capsule server listens on TCP only.
+        if let Peer::Tcp(peer) = admitted.peer {
+            connection(&self, admitted, normalize(peer.ip())).await;
+        }
+    }
+
+    fn refused(&self, peer: Peer, refusal: &Refusal) {
+        if let (true, Some(address)) = (refusal.is_admission(), peer.ip()) {
+            log_denial(self, normalize(address), refusal.name());
+        }
+    }
+}
+
+async fn connection(shared: &Shared, admitted: Admitted, address: IpAddr) {
     let started = Instant::now();
-    let address = normalize(peer.ip());
-    // Connection stage, before any TLS byte: the caps.
-    let Ok(_slot) = shared.limits.acquire(address) else {
-        log_denial(shared, address, "too_many_connections");
-        return;
-    };
-    let _ = tcp.set_nodelay(true);
-    let handshake = tokio::time::timeout(
-        shared.settings.handshake_timeout,
-        shared.acceptor.accept(tcp),
-    )
-    .await;
-    let mut tls = match handshake {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(error)) => {
-            tracing::debug!(client = %client_id(shared, address), %error, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(client = %client_id(shared, address), "TLS handshake timed out");
-            return;
-        }
-    };
-    let (_, connection) = tls.get_ref();
-    let sni = connection.server_name().map(str::to_owned);
-    let cert = connection
-        .peer_certificates()
-        .and_then(|chain| chain.first())
-        .and_then(|der| CertificateInfo::from_rustls(der).ok());
+    let Admitted {
+        stream: mut tls,
+        sni,
+        certificate: cert,
+        ..
+    } = admitted;
     let mut exchange = Exchange::default();
     if let Err(error) =
         exchange_one(shared, &mut tls, address, sni, cert.as_ref(), &mut exchange).await
