@@ -1,8 +1,9 @@
 //! TLS for Tessera: rustls configurations for mutual TLS, server-auth only and
 //! "any client certificate" servers; a development PKI; PEM loading with errors
 //! that name the file; certificate facts and SHA-256 fingerprints; a
-//! trust-on-first-use store with a verifier that pins inside the handshake;
-//! and the accept loop with graceful shutdown that Tessera's servers share.
+//! and a trust-on-first-use store with a verifier that pins inside the
+//! handshake. TLS only: the connection stage (accept loop, caps, deadlines)
+//! is tessera-serve's.
 //!
 //! ```
 //! use tessera_tls::{client_config, server_config, ClientAuth, DevPki, PkiOptions, ServerAuth};
@@ -27,7 +28,6 @@
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
 )]
 
-mod accept;
 mod certificate;
 mod config;
 pub mod dangerous;
@@ -43,7 +43,6 @@ mod sni;
 pub mod tofu;
 mod verifier;
 
-pub use accept::{serve_connections, AcceptOptions};
 pub use certificate::{CertificateInfo, KeyAlgorithm, SubjectAltName, Validity};
 pub use config::{
     client_config, provider, server_config, server_config_for_hosts, server_name, ClientAuth,

@@ -16,7 +16,8 @@ use tokio_rustls::TlsConnector;
 
 use super::open_tunnel;
 use crate::{Error, FrameAuth};
-use tessera_serve::tune;
+use tessera_serve::{tune, Admitted, Handler, Listener, Peer, Stage, StageConfig};
+use tokio_util::either::Either;
 
 /// Limits and layers of a [`TunnelEntry`].
 #[derive(Clone)]
@@ -123,25 +124,24 @@ impl TunnelEntry {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error> {
-        let local = listener.local_addr()?;
-        if !local.ip().is_loopback() {
-            return Err(Error::PlainNotLoopback(local));
-        }
-        let options = tessera_tls::AcceptOptions {
-            max_connections: self.options.max_connections,
-            shutdown_grace: self.options.shutdown_grace,
-        };
-        let entry = Arc::new(self);
-        tessera_tls::serve_connections(listener, options, shutdown, |app, peer| {
-            let entry = entry.clone();
-            async move { entry.relay(app, peer).await }
-        })
-        .await;
+        let listener = Listener::from(listener);
+        let mut config = StageConfig::default();
+        // Every local app comes from loopback: one client, as many slots as the total.
+        config
+            .max_connections(self.options.max_connections)
+            .max_connections_per_client(self.options.max_connections)
+            .shutdown_grace(self.options.shutdown_grace);
+        let stage = Stage::new(&listener.local_addr()?, config).map_err(|error| match error {
+            tessera_serve::Error::PlainNotLoopback(address) => Error::PlainNotLoopback(address),
+            error => Error::Config(error.to_string()),
+        })?;
+        Arc::new(stage)
+            .run(listener, Arc::new(self), shutdown)
+            .await;
         Ok(())
     }
 
     async fn relay(&self, mut app: TcpStream, peer: SocketAddr) {
-        tune(&app);
         let (mut link, early) = match self.open().await {
             Ok(opened) => opened,
             Err(error) => {
@@ -156,6 +156,16 @@ impl TunnelEntry {
         match tokio::io::copy_bidirectional(&mut app, &mut link).await {
             Ok((up, down)) => tracing::debug!(%peer, up, down, "tunnel closed"),
             Err(error) => tracing::debug!(%peer, %error, "tunnel broken"),
+        }
+    }
+}
+
+impl Handler for TunnelEntry {
+    async fn serve(self: Arc<Self>, admitted: Admitted) {
+        // The local side listens on loopback TCP only.
+        if let (Peer::Tcp(peer), Either::Left(Either::Left(app))) = (admitted.peer, admitted.stream)
+        {
+            self.relay(app, peer).await;
         }
     }
 }
