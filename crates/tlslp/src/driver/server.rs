@@ -253,17 +253,22 @@ struct Shared {
 async fn connection(
     shared: Arc<Shared>,
     id: u64,
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     relay: SocketAddr,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     let options = &shared.options;
     let peer = match &options.trusted_relays {
         Some(relays) if relays.allows(Some(relay.ip())) => {
-            match read_proxy_header(&tcp, options.proxy_timeout).await {
-                Ok(source) => source.unwrap_or(relay),
-                Err(reason) => {
-                    refuse(&shared, id, relay, &reason);
+            let header = tessera_serve::read_proxy_header(&mut tcp);
+            match tokio::time::timeout(options.proxy_timeout, header).await {
+                Ok(Ok(source)) => source.unwrap_or(relay),
+                Ok(Err(error)) => {
+                    refuse(&shared, id, relay, &error.to_string());
+                    return;
+                }
+                Err(_) => {
+                    refuse(&shared, id, relay, "no PROXY header in time");
                     return;
                 }
             }
@@ -340,46 +345,6 @@ fn refuse(shared: &Shared, id: u64, peer: SocketAddr, reason: &str) {
         n_bits: shared.options.session.n_bits,
     };
     emit(&record, &client, shared.records.as_ref());
-}
-
-/// Reads a PROXY v1/v2 header off `tcp` without consuming what follows it.
-async fn read_proxy_header(
-    tcp: &TcpStream,
-    timeout: Duration,
-) -> Result<Option<SocketAddr>, String> {
-    let work = async {
-        let mut buffer = [0u8; tessera_guard::MAX_PROXY_HEADER];
-        loop {
-            let seen = tcp.peek(&mut buffer).await.map_err(|e| e.to_string())?;
-            if seen == 0 {
-                return Err("relay closed before the PROXY header".to_owned());
-            }
-            match tessera_guard::parse_proxy_header(&buffer[..seen]).map_err(|e| e.to_string())? {
-                tessera_guard::ProxyHeader::Complete { source, length } => {
-                    // Consume exactly the header; the TLS handshake follows.
-                    let mut header = vec![0u8; length];
-                    let mut read = 0;
-                    while read < length {
-                        tcp.readable().await.map_err(|e| e.to_string())?;
-                        match tcp.try_read(&mut header[read..]) {
-                            Ok(0) => return Err("relay closed inside the PROXY header".to_owned()),
-                            Ok(n) => read += n,
-                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                            Err(e) => return Err(e.to_string()),
-                        }
-                    }
-                    return Ok(source);
-                }
-                tessera_guard::ProxyHeader::Incomplete => {
-                    // Wait for more bytes than we have seen.
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            }
-        }
-    };
-    tokio::time::timeout(timeout, work)
-        .await
-        .map_err(|_| "no PROXY header in time".to_owned())?
 }
 
 /// The guard's connection-stage decision: `Err(reason)` closes the connection.
