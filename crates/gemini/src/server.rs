@@ -160,12 +160,7 @@ impl Server {
     /// # Errors
     /// None today: per-connection failures are logged, never fatal.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-        let Self {
-            listener,
-            stage,
-            shared,
-        } = self;
-        stage.run(listener, shared, shutdown).await;
+        self.stage.run(self.listener, self.shared, shutdown).await;
         Ok(())
     }
 }

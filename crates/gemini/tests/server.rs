@@ -327,31 +327,15 @@ async fn regression_double_percent_decoding_never_opens_a_protected_path() {
     ];
     for host in ["localhost", "other.test"] {
         let base = format!("gemini://{host}:{port}");
-        for path in refused {
-            let response = raw(
-                server.addr,
-                host,
-                format!("{base}{path}\r\n").as_bytes(),
-                None,
-            )
-            .await;
-            assert_eq!(
-                response, "59 Invalid percent-escape in path\r\n",
-                "{host}{path}"
-            );
-        }
-        for path in protected {
-            let response = raw(
-                server.addr,
-                host,
-                format!("{base}{path}\r\n").as_bytes(),
-                None,
-            )
-            .await;
-            assert_eq!(
-                response, "60 Client certificate required\r\n",
-                "{host}{path}"
-            );
+        for (paths, expected) in [
+            (&refused[..], "59 Invalid percent-escape in path\r\n"),
+            (&protected[..], "60 Client certificate required\r\n"),
+        ] {
+            for path in paths {
+                let request = format!("{base}{path}\r\n");
+                let response = raw(server.addr, host, request.as_bytes(), None).await;
+                assert_eq!(response, expected, "{host}{path}");
+            }
         }
     }
     // A listed prefix holds the same way: the stranger's certificate is not on the list.

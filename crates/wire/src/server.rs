@@ -238,12 +238,7 @@ impl<S: Send + Sync + 'static> Server<S> {
     /// # Errors
     /// None today: per-connection failures are logged, never fatal.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-        let Self {
-            listener,
-            stage,
-            shared,
-        } = self;
-        stage.run(listener, shared, shutdown).await;
+        self.stage.run(self.listener, self.shared, shutdown).await;
         Ok(())
     }
 }

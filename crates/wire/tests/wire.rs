@@ -579,22 +579,28 @@ async fn ipv6_loopback_with_mutual_tls_verified_by_ip_address() {
     );
 }
 
-#[tokio::test]
-async fn the_guard_admits_connections_and_certificate_rules_add_to_auth() {
-    let pki = Pki::new();
+/// A server whose guard has `extra` (TOML) and a rule that lists, for
+/// `/admin`, only a certificate the test client does not have.
+async fn start_guarded(pki: &Pki, extra: &str) -> Running {
     let stranger = tessera_tls::Fingerprint::of_der(pki.pki.server.der()).to_string();
     let config = tessera_guard::GuardConfig::from_toml(&format!(
-        "[guard.rate_limit]\nrate = 0.001\nburst = 2\n\n[[guard.cert_rules]]\nprefix = \"/admin\"\nmode = \"listed\"\nfingerprints = [\"{stranger}\"]\n"
+        "{extra}\n[[guard.cert_rules]]\nprefix = \"/admin\"\nmode = \"listed\"\nfingerprints = [\"{stranger}\"]\n"
     ))
     .unwrap();
-    let server = start(
+    start(
         pki.transport(),
         ServerOptions {
             guard: Some(Arc::new(config.build().unwrap())),
             ..ServerOptions::default()
         },
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn the_guard_admits_connections_and_certificate_rules_add_to_auth() {
+    let pki = Pki::new();
+    let server = start_guarded(&pki, "[guard.rate_limit]\nrate = 0.001\nburst = 2\n").await;
     let client = pki
         .client(server.addr, ClientOptions::default())
         .await
@@ -660,19 +666,7 @@ async fn the_guard_admits_connections_and_certificate_rules_add_to_auth() {
 #[tokio::test]
 async fn regression_uris_the_rules_would_read_otherwise_are_refused() {
     let pki = Pki::new();
-    let stranger = tessera_tls::Fingerprint::of_der(pki.pki.server.der()).to_string();
-    let config = tessera_guard::GuardConfig::from_toml(&format!(
-        "[[guard.cert_rules]]\nprefix = \"/admin\"\nmode = \"listed\"\nfingerprints = [\"{stranger}\"]\n"
-    ))
-    .unwrap();
-    let server = start(
-        pki.transport(),
-        ServerOptions {
-            guard: Some(Arc::new(config.build().unwrap())),
-            ..ServerOptions::default()
-        },
-    )
-    .await;
+    let server = start_guarded(&pki, "").await;
     let client = pki
         .client(server.addr, ClientOptions::default())
         .await

@@ -158,12 +158,7 @@ impl TunnelExit {
 
     /// Serves until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Self {
-            listener,
-            stage,
-            shared,
-        } = self;
-        stage.run(listener, shared, shutdown).await;
+        self.stage.run(self.listener, self.shared, shutdown).await;
     }
 }
 
