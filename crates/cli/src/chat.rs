@@ -82,7 +82,7 @@ async fn chat(args: ChatArgs, identity: NodeIdentity) -> anyhow::Result<ExitCode
     ))?;
     let mut names: HashMap<NodeId, String> = HashMap::new();
     let mut input = BufReader::new(tokio::io::stdin()).lines();
-    let shutdown = tessera_tlslp::cli::shutdown_signal();
+    let shutdown = tessera_serve::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

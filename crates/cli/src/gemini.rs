@@ -172,7 +172,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         }
         drop(out);
         crate::listen::announce(addr)?;
-        server.run(tessera_tlslp::cli::shutdown_signal()).await?;
+        server.run(tessera_serve::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

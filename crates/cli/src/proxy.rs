@@ -116,7 +116,7 @@ fn local(args: &LocalArgs) -> anyhow::Result<ExitCode> {
         let listener = crate::listen::bind(args.listen).await?;
         crate::listen::announce(listener.local_addr()?)?;
         entry
-            .serve(listener, tessera_tlslp::cli::shutdown_signal())
+            .serve(listener, tessera_serve::shutdown_signal())
             .await?;
         anyhow::Ok(())
     })?;
@@ -156,7 +156,7 @@ fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
         let exit = TunnelExit::new(listener, transport, services, options)
             .context("invalid tunnel exit")?;
         crate::listen::announce(exit.local_addr()?)?;
-        exit.run(tessera_tlslp::cli::shutdown_signal()).await;
+        exit.run(tessera_serve::shutdown_signal()).await;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

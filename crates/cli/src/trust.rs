@@ -152,9 +152,16 @@ pub(crate) enum TrustCommand {
         /// Loopback address to listen on, e.g. 127.0.0.1:7000.
         #[arg(long, required_unless_present = "unix", conflicts_with = "unix")]
         listen: Option<String>,
-        /// Unix socket path to listen on (created 0600).
+        /// Unix socket path to listen on (created 0600, removed at exit).
         #[arg(long)]
         unix: Option<PathBuf>,
+        /// Connections at once at most; more wait in the kernel's backlog.
+        #[arg(long, default_value_t = 256)]
+        max_connections: usize,
+        /// Connections at once from one client (a local user on --unix, an
+        /// address on --listen); more are closed at once.
+        #[arg(long, default_value_t = 16)]
+        max_connections_per_client: usize,
     },
     /// Operations per second on one core: mint, prove, authenticate, policy, verify_job.
     Bench(crate::trust_bench::BenchArgs),
@@ -363,12 +370,18 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             job_key,
             listen,
             unix,
+            max_connections,
+            max_connections_per_client,
         } => {
-            let keys = tessera_trust::wire::SignerKeys {
+            let limits = tessera_trust::signer::SignerLimits {
+                max_connections,
+                max_connections_per_client,
+                ..Default::default()
+            };
+            let keys = tessera_trust::signer::SignerKeys {
                 issuer: read_key(&issuer_key)?,
                 job: job_key.as_deref().map(read_key).transpose()?,
             };
-            let socket = unix.clone();
             let runtime = crate::runtime().map_err(|e| Failure::Usage(e.to_string()))?;
             runtime.block_on(async {
                 let listener = match (listen, unix) {
@@ -389,9 +402,9 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                             "signer listening on {}",
                             listener.local_addr().map_err(io)?
                         );
-                        tessera_trust::wire::SignerListener::Tcp(listener)
+                        tessera_serve::Listener::from(listener)
                     }
-                    (None, Some(path)) => tessera_trust::wire::SignerListener::unix(&path)
+                    (None, Some(path)) => tessera_trust::signer::bind_unix(&path)
                         .map_err(|e| Failure::Usage(e.detail()))?,
                     (None, None) => {
                         return Err(Failure::Usage(
@@ -399,20 +412,15 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                         ))
                     }
                 };
-                tessera_trust::wire::serve_signer(
+                tessera_trust::signer::serve_signer(
                     listener,
                     keys,
-                    tessera_trust::wire::SignerLimits::default(),
-                    async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    },
+                    limits,
+                    tessera_serve::shutdown_signal(),
                 )
                 .await
                 .map_err(Failure::Verify)
             })?;
-            if let Some(path) = socket {
-                let _ = std::fs::remove_file(path);
-            }
         }
         TrustCommand::Bench(_) => unreachable!("handled in run"),
     }

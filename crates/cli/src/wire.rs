@@ -252,7 +252,7 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         let listener = crate::listen::bind(args.listen).await?;
         let server = Server::new(listener, transport, echo_router(), options)?;
         crate::listen::announce(server.local_addr()?)?;
-        server.run(tessera_tlslp::cli::shutdown_signal()).await?;
+        server.run(tessera_serve::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -276,7 +276,7 @@ fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         let server = NetaioServer::new(listener, echo_router(), options)?;
         tracing::warn!("netaio-compat: plain TCP and netaio's weaker HMAC, for migrations only");
         crate::listen::announce(server.local_addr()?)?;
-        server.run(tessera_tlslp::cli::shutdown_signal()).await?;
+        server.run(tessera_serve::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -274,3 +274,72 @@ fn bench_prints_json() {
         assert!(value[key].as_f64().unwrap() > 0.0, "{key}");
     }
 }
+
+/// SIGTERM used to kill the signer at once (status 143), leaving its socket
+/// file behind. Now it stops gracefully: status 0, socket removed.
+#[test]
+fn regression_the_signer_stops_on_sigterm_and_removes_its_socket() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("issuer.key");
+    let socket = dir.path().join("signer.sock");
+    let keygen = tessera(&["trust", "keygen", "--out", key.to_str().unwrap()]);
+    assert!(keygen.status.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["trust", "signer", "--issuer-key"])
+        .arg(&key)
+        .arg("--unix")
+        .arg(&socket)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Kill(&mut child);
+    // Ready once a request is answered.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut stream = loop {
+        if let Ok(stream) = std::os::unix::net::UnixStream::connect(&socket) {
+            break stream;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the signer did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let request = br#"{"op":"public_key"}"#;
+    stream
+        .write_all(&(request.len() as u32).to_be_bytes())
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut length = [0u8; 4];
+    stream.read_exact(&mut length).unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = child.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the signer did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(exit.code(), Some(0));
+    assert!(!socket.exists(), "socket file left behind");
+}

@@ -45,7 +45,9 @@ pub(crate) async fn accept_loop<F, Fut>(
     let cancel = CancellationToken::new();
     tokio::pin!(shutdown);
     loop {
+        // `biased`: once shutdown has fired, no further connection is taken.
         let permit = tokio::select! {
+            biased;
             () = &mut shutdown => break,
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
@@ -53,6 +55,7 @@ pub(crate) async fn accept_loop<F, Fut>(
             },
         };
         let (socket, peer) = tokio::select! {
+            biased;
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,

@@ -40,9 +40,11 @@ mod accept;
 mod error;
 mod listener;
 mod proxy;
+mod signal;
 mod stage;
 
 pub use error::Error;
 pub use listener::{tune, Listener, LocalAddr, Peer, Socket, UnixSocketFile};
 pub use proxy::{read_proxy_header, ProxyError};
+pub use signal::shutdown_signal;
 pub use stage::{Admitted, Handler, Refusal, Stage, StageConfig, StageStats, Stream};

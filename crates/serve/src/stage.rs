@@ -25,6 +25,7 @@ use tessera_tls::CertificateInfo;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::either::Either;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::accept::{accept_loop, AcceptOptions};
@@ -255,6 +256,10 @@ pub struct Admitted {
     pub sni: Option<String>,
     /// This server's number for the connection (also in its span).
     pub id: u64,
+    /// Cancelled when the server starts to stop: a protocol closes idle
+    /// connections at once and lets a request in progress finish (within the
+    /// grace period, after which the connection's task is dropped).
+    pub stopping: CancellationToken,
     _slot: ConnectionPermit,
 }
 
@@ -276,6 +281,7 @@ pub struct Stage {
     origin: Instant,
     next_id: AtomicU64,
     stats: StageStats,
+    stopping: CancellationToken,
 }
 
 impl std::fmt::Debug for Stage {
@@ -315,6 +321,7 @@ impl Stage {
             origin: Instant::now(),
             next_id: AtomicU64::new(1),
             stats: StageStats::default(),
+            stopping: CancellationToken::new(),
         })
     }
 
@@ -345,6 +352,11 @@ impl Stage {
                 usize::MAX
             },
             shutdown_grace: self.config.shutdown_grace,
+        };
+        let stopping = self.stopping.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopping.cancel();
         };
         accept_loop(listener, options, shutdown, |socket, peer| {
             let stage = self.clone();
@@ -438,6 +450,7 @@ impl Stage {
                 certificate: None,
                 sni: None,
                 id,
+                stopping: self.stopping.clone(),
                 _slot: slot,
             });
         };
@@ -461,6 +474,7 @@ impl Stage {
             certificate,
             sni,
             id,
+            stopping: self.stopping.clone(),
             _slot: slot,
         })
     }

@@ -354,7 +354,14 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             step: args.adaptive_step,
             max_bits,
         });
-    serve(listener, options, log, None, shutdown_signal()).await?;
+    serve(
+        listener,
+        options,
+        log,
+        None,
+        tessera_serve::shutdown_signal(),
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -474,28 +481,6 @@ fn py_bool(value: bool) -> &'static str {
         "True"
     } else {
         "False"
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let Ok(mut terminate) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            let _ = interrupt.await;
-            return;
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
     }
 }
 

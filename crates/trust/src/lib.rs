@@ -38,9 +38,9 @@ mod keys;
 mod mint;
 mod proof;
 mod replay;
+pub mod signer;
 mod strict_json;
 mod verify;
-pub mod wire;
 
 pub use error::Error;
 pub use job::{

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::json;
-use tessera_trust::wire::{serve_signer, SignerClient, SignerLimits};
+use tessera_trust::signer::{serve_signer, SignerClient, SignerLimits};
 use tessera_trust::{
     mint, mint_requiring_pop_v2, prove, prove_v2, verify_job_as, JobFormat, MemoryReplayCache,
     MintRequest, Proof, Request, SecretKey, V2Context, Verifier,
@@ -242,12 +242,12 @@ async fn a_separate_job_key_signs_jobs_over_a_private_unix_socket() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("signer.sock");
     let _ = std::fs::remove_file(&path);
-    let listener = tessera_trust::wire::SignerListener::unix(&path).unwrap();
+    let listener = tessera_trust::signer::bind_unix(&path).unwrap();
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let keys = tessera_trust::wire::SignerKeys {
+    let keys = tessera_trust::signer::SignerKeys {
         issuer: issuer.clone(),
         job: Some(job_key.clone()),
     };
@@ -289,14 +289,14 @@ async fn a_separate_job_key_signs_jobs_over_a_private_unix_socket() {
     );
     assert_eq!(refused["error"], "bad_request");
     // A live socket is not taken over; once its signer is gone, it is replaced.
-    assert!(tessera_trust::wire::SignerListener::unix(&path).is_err());
+    assert!(tessera_trust::signer::bind_unix(&path).is_err());
     let _ = stop.send(());
     server.await.unwrap().unwrap();
     drop(client);
-    tessera_trust::wire::SignerListener::unix(&path).unwrap();
+    tessera_trust::signer::bind_unix(&path).unwrap();
     let not_a_socket = dir.join("file");
     std::fs::write(&not_a_socket, "keep").unwrap();
-    assert!(tessera_trust::wire::SignerListener::unix(&not_a_socket).is_err());
+    assert!(tessera_trust::signer::bind_unix(&not_a_socket).is_err());
     assert_eq!(std::fs::read_to_string(&not_a_socket).unwrap(), "keep");
     let _ = std::fs::remove_dir_all(&dir);
 }

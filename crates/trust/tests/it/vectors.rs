@@ -332,12 +332,12 @@ async fn signer_frames() {
         let expect = frame["tessera_signer"].as_str().unwrap();
         let bytes = hex::decode(frame["bytes_hex"].as_str().unwrap()).unwrap();
         let (mut client, server) = tokio::io::duplex(1 << 20);
-        let limits = tessera_trust::wire::SignerLimits::default();
+        let limits = tessera_trust::signer::SignerLimits::default();
         let issuer = issuer.clone();
         let task = tokio::spawn(async move {
-            tessera_trust::wire::signer_connection(
+            tessera_trust::signer::signer_connection(
                 server,
-                &tessera_trust::wire::SignerKeys::from(issuer),
+                &tessera_trust::signer::SignerKeys::from(issuer),
                 limits,
             )
             .await

@@ -2,14 +2,18 @@
 //! 4-byte big-endian length and a JSON object; requests `public_key`, `mint`,
 //! `sign_job` (optional `"format": 2` for the domain-separated job message);
 //! replies `{"ok":true,…}` or `{"ok":false,"error":KIND}`. Bounded
-//! frames, per-frame, reply and idle timeouts, a task per connection, and one bad
-//! client never stops the server.
+//! frames, per-frame, reply and idle timeouts; connections come through
+//! tessera-serve's stage (caps, first-bytes deadline, graceful stop), and one
+//! bad client never stops the server.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
+use tessera_serve::{Admitted, Handler, Listener, Stage, StageConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
 use crate::job::{sign_job_as, JobFormat};
 use crate::mint::{mint, MintRequest};
@@ -183,6 +187,9 @@ pub struct SignerLimits {
     pub idle_timeout: Duration,
     /// Connections at once. Default 256.
     pub max_connections: usize,
+    /// Connections at once from one client (a local user on a Unix socket,
+    /// an address on TCP). Default 16.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for SignerLimits {
@@ -192,113 +199,106 @@ impl Default for SignerLimits {
             frame_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 256,
+            max_connections_per_client: 16,
         }
     }
 }
 
-/// Where the signer listens: loopback TCP, or a Unix socket created 0600.
-#[derive(Debug)]
-pub enum SignerListener {
-    /// TCP (meant for loopback).
-    Tcp(TcpListener),
-    /// A Unix socket; its permissions are the access control.
-    Unix(tokio::net::UnixListener),
-}
-
-impl SignerListener {
-    /// Binds a Unix socket at `path` and makes it 0600. A socket left behind by
-    /// a signer that is gone is replaced; a live one, or any other file, is not.
-    /// The mode is set just after binding, so for no window at all put the
-    /// socket in a directory only the service user can enter.
-    ///
-    /// # Errors
-    /// [`Error::Wire`] when the socket cannot be created or the path is in use.
-    pub fn unix(path: &std::path::Path) -> Result<Self, Error> {
-        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-        let in_use = |why: &str| Error::Wire(format!("{}: {why}", path.display()));
-        if let Ok(metadata) = std::fs::symlink_metadata(path) {
-            if !metadata.file_type().is_socket() {
-                return Err(in_use("exists and is not a socket"));
-            }
-            if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(in_use("another process is listening on it"));
-            }
-            std::fs::remove_file(path).map_err(|e| in_use(&e.to_string()))?;
-        }
-        let listener = tokio::net::UnixListener::bind(path)
-            .map_err(|e| Error::Wire(format!("{}: {e}", path.display())))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::Wire(format!("{}: {e}", path.display())))?;
-        Ok(Self::Unix(listener))
-    }
-
-    async fn accept(&self) -> std::io::Result<Box<dyn Connection>> {
-        Ok(match self {
-            Self::Tcp(listener) => Box::new(listener.accept().await?.0),
-            Self::Unix(listener) => Box::new(listener.accept().await?.0),
-        })
-    }
-}
-
-/// A stream the signer can serve.
-trait Connection: AsyncRead + AsyncWrite + Unpin + Send {}
-
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Connection for T {}
-
-/// Serves the signer until `shutdown` resolves: a task per connection, at most
-/// `limits.max_connections` at once.
+/// Binds the signer's Unix socket at `path` and makes it 0600 (the socket's
+/// permissions are its access control). A socket left behind by a signer that
+/// is gone is replaced; a live one, or any other file, is not; the file is
+/// removed when the signer stops. The mode is set just after binding, so for
+/// no window at all put the socket in a directory only the service user can
+/// enter.
 ///
 /// # Errors
-/// Never for per-connection problems.
+/// [`Error::Wire`] when the socket cannot be created or the path is in use.
+pub fn bind_unix(path: &std::path::Path) -> Result<Listener, Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let failed = |e: std::io::Error| Error::Wire(format!("{}: {e}", path.display()));
+    let listener = Listener::bind_unix(path).map_err(failed)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
+    Ok(listener)
+}
+
+/// Serves the signer through the shared connection stage until `shutdown`
+/// resolves: plain on loopback TCP or a Unix socket only, per-client caps (a
+/// Unix peer counts per user id), a deadline for the first bytes, then a
+/// graceful stop that closes idle connections at once, answers requests in
+/// progress and removes the socket file.
+///
+/// # Errors
+/// [`Error::Wire`] for a TCP listener that is not on loopback; never for
+/// per-connection problems.
 pub async fn serve_signer(
-    listener: impl Into<SignerListener>,
+    listener: impl Into<Listener>,
     keys: impl Into<SignerKeys>,
     limits: SignerLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
     let listener = listener.into();
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let keys = std::sync::Arc::new(keys.into());
-    tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            permit = permits.clone().acquire_owned() => permit.map_err(|e| Error::Wire(e.to_string()))?,
-        };
-        let stream = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok(stream) => stream,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let keys = keys.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _ = signer_connection(stream, &keys, limits).await;
-        });
-    }
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::Wire(e.to_string()))?;
+    let mut config = StageConfig::default();
+    config
+        .max_connections(limits.max_connections)
+        .max_connections_per_client(limits.max_connections_per_client)
+        .first_bytes_timeout(limits.frame_timeout)
+        .shutdown_grace(limits.frame_timeout);
+    let stage = Arc::new(Stage::new(&local, config).map_err(|e| Error::Wire(e.to_string()))?);
+    let handler = Arc::new(SignerHandler {
+        keys: keys.into(),
+        limits,
+    });
+    stage.run(listener, handler, shutdown).await;
+    Ok(())
 }
 
-impl From<TcpListener> for SignerListener {
-    fn from(listener: TcpListener) -> Self {
-        Self::Tcp(listener)
+/// The signer's side of an admitted connection.
+struct SignerHandler {
+    keys: SignerKeys,
+    limits: SignerLimits,
+}
+
+impl Handler for SignerHandler {
+    async fn serve(self: Arc<Self>, connection: Admitted) {
+        let stopping = connection.stopping.clone();
+        if let Err(error) = exchanges(connection.stream, &self.keys, self.limits, &stopping).await {
+            tracing::debug!(%error, "signer connection ended");
+        }
     }
 }
 
 /// One connection: any number of request/reply exchanges.
+///
+/// # Errors
+/// [`Error::Wire`] when a reply cannot be sent.
 pub async fn signer_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    keys: &SignerKeys,
+    limits: SignerLimits,
+) -> Result<(), Error> {
+    exchanges(stream, keys, limits, &CancellationToken::new()).await
+}
+
+/// [`signer_connection`], closing between requests once `stopping` is cancelled.
+async fn exchanges<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     keys: &SignerKeys,
     limits: SignerLimits,
+    stopping: &CancellationToken,
 ) -> Result<(), Error> {
     loop {
         // The idle timeout covers the wait for a frame to start; the frame timeout its body.
         let mut first = [0u8; 1];
-        let started = tokio::time::timeout(limits.idle_timeout, stream.read(&mut first)).await;
+        // `biased` towards the read: at a stop, a request whose bytes have
+        // arrived is still answered; only a connection with nothing pending closes.
+        let started = tokio::select! {
+            biased;
+            started = tokio::time::timeout(limits.idle_timeout, stream.read(&mut first)) => started,
+            () = stopping.cancelled() => return Ok(()),
+        };
         match started {
             Ok(Ok(1)) => {}
             _ => return Ok(()),
@@ -334,6 +334,11 @@ pub async fn signer_connection<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// A stream the signer client can speak over.
+trait Connection: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Connection for T {}
+
 /// A client for the signer, over TCP or a Unix socket.
 pub struct SignerClient {
     stream: Box<dyn Connection>,
@@ -346,6 +351,13 @@ impl std::fmt::Debug for SignerClient {
 }
 
 impl SignerClient {
+    /// A client over a stream already connected to a signer.
+    pub fn from_stream(stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static) -> Self {
+        Self {
+            stream: Box::new(stream),
+        }
+    }
+
     /// Connects to `address` over TCP.
     ///
     /// # Errors
