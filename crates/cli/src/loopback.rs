@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tessera_serve::{Admitted, Handler, Listener, LocalAddr, Stage, StageConfig, Stream};
 use tessera_tls::rustls::pki_types::ServerName;
 use tessera_tls::rustls::{ClientConfig, ServerConfig};
-use tessera_tls::tokio_rustls::{TlsAcceptor, TlsConnector};
+use tessera_tls::tokio_rustls::TlsConnector;
 use tessera_tls::HandshakeSummary;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -19,47 +20,64 @@ const MAX_LINE: u64 = 1024;
 /// Deadline for the handshake and each read.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Starts the service on 127.0.0.1 on a free port; it runs until the task is aborted.
+/// Starts the service on 127.0.0.1 on a free port, behind tessera-serve's
+/// stage like every server (no per-client cap: benchmarks connect from one
+/// address); it runs until the task is aborted.
 pub(crate) async fn spawn_server(
     config: Arc<ServerConfig>,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
-    let acceptor = TlsAcceptor::from(config);
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Err(error) = serve_one(acceptor, tcp).await {
-                    tracing::debug!(%error, "loopback session failed");
-                }
-            });
-        }
-    });
+    let mut stage = StageConfig::default();
+    stage
+        .tls(config)
+        .max_connections(MAX_CONNECTIONS)
+        .max_connections_per_client(MAX_CONNECTIONS)
+        .handshake_timeout(STEP_TIMEOUT);
+    let stage = Arc::new(
+        Stage::new(&LocalAddr::Tcp(address), stage)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+    );
+    let task = tokio::spawn(stage.run(
+        Listener::from(listener),
+        Arc::new(Hello),
+        std::future::pending(),
+    ));
     Ok((address, task))
 }
 
-async fn serve_one(acceptor: TlsAcceptor, tcp: TcpStream) -> io::Result<()> {
-    tcp.set_nodelay(true)?;
-    let tls = tokio::time::timeout(STEP_TIMEOUT, acceptor.accept(tcp)).await??;
-    let client = HandshakeSummary::of(tls.get_ref().1)
-        .peer
-        .and_then(|peer| peer.common_name().map(str::to_owned))
-        .unwrap_or_else(|| "anonymous".to_owned());
-    let mut reader = BufReader::new(tls);
+/// Connections the service holds at once.
+const MAX_CONNECTIONS: usize = 4096;
+
+/// The service's side of a connection.
+struct Hello;
+
+impl Handler for Hello {
+    async fn serve(self: Arc<Self>, connection: Admitted) {
+        let client = connection
+            .certificate
+            .as_ref()
+            .and_then(|certificate| certificate.common_name().map(str::to_owned))
+            .unwrap_or_else(|| "anonymous".to_owned());
+        if let Err(error) = answer(connection.stream, &client).await {
+            tracing::debug!(%error, "loopback session failed");
+        }
+    }
+}
+
+async fn answer(stream: Stream, client: &str) -> io::Result<()> {
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
     tokio::time::timeout(
         STEP_TIMEOUT,
         (&mut reader).take(MAX_LINE).read_line(&mut line),
     )
     .await??;
-    let mut tls = reader.into_inner();
-    tls.write_all(format!("hello {client}: {}\n", line.trim_end()).as_bytes())
+    let mut stream = reader.into_inner();
+    stream
+        .write_all(format!("hello {client}: {}\n", line.trim_end()).as_bytes())
         .await?;
-    tls.shutdown().await
+    stream.shutdown().await
 }
 
 /// One session: connect, handshake, send `line`, read the answer.

@@ -17,7 +17,7 @@ use tessera_wire::{
     Client, ClientOptions, FrameAuth, HmacAuth, MessageType, Role, Server, ServerOptions, Transport,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_rustls::TlsConnector;
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -294,27 +294,32 @@ async fn start_wire(
     Ok(addr)
 }
 
-/// The ceiling: TLS with no framing, routing or tasks per request.
+/// The ceiling: TLS with no framing, routing or tasks per request (the
+/// connection stage as every server has it, then a bare echo).
 async fn start_raw_echo(tls: Arc<ServerConfig>) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let acceptor = TlsAcceptor::from(tls);
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let _ = tcp.set_nodelay(true);
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let mut buffer = [0u8; 64];
-                while tls.read_exact(&mut buffer).await.is_ok() {
-                    if tls.write_all(&buffer).await.is_err() || tls.flush().await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
+    let mut config = tessera_serve::StageConfig::default();
+    config.tls(tls).max_connections_per_client(1024);
+    let stage = Arc::new(tessera_serve::Stage::new(
+        &tessera_serve::LocalAddr::Tcp(addr),
+        config,
+    )?);
+    tokio::spawn(stage.run(listener.into(), Arc::new(RawEcho), std::future::pending()));
     Ok(addr)
+}
+
+/// Echoes 64-byte messages.
+struct RawEcho;
+
+impl tessera_serve::Handler for RawEcho {
+    async fn serve(self: Arc<Self>, connection: tessera_serve::Admitted) {
+        let mut stream = connection.stream;
+        let mut buffer = [0u8; 64];
+        while stream.read_exact(&mut buffer).await.is_ok() {
+            if stream.write_all(&buffer).await.is_err() || stream.flush().await.is_err() {
+                return;
+            }
+        }
+    }
 }

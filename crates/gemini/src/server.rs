@@ -173,7 +173,7 @@ impl Handler for Shared {
         }
     }
 
-    fn refused(&self, peer: Peer, refusal: &Refusal) {
+    fn refused(&self, peer: Peer, _id: u64, refusal: &Refusal) {
         if let (true, Some(address)) = (refusal.is_admission(), peer.ip()) {
             log_denial(self, normalize(address), refusal.name());
         }

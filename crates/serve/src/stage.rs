@@ -269,8 +269,9 @@ pub trait Handler: Send + Sync + 'static {
     /// keep `self` for tasks it spawns).
     fn serve(self: Arc<Self>, connection: Admitted) -> impl Future<Output = ()> + Send;
 
-    /// Told of each refusal, after the stage counted and logged it.
-    fn refused(&self, _peer: Peer, _refusal: &Refusal) {}
+    /// Told of each refusal, after the stage counted and logged it; `id` is
+    /// the number the connection would have had.
+    fn refused(&self, _peer: Peer, _id: u64, _refusal: &Refusal) {}
 }
 
 /// The connection stage of one server.
@@ -367,7 +368,7 @@ impl Stage {
                 async move {
                     match stage.admit(socket, peer, id).await {
                         Ok(connection) => handler.clone().serve(connection).await,
-                        Err((peer, refusal)) => handler.refused(peer, &refusal),
+                        Err((peer, refusal)) => handler.refused(peer, id, &refusal),
                     }
                 }
                 .instrument(span)

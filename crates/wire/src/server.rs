@@ -252,7 +252,7 @@ impl<S: Send + Sync + 'static> Handler for Shared<S> {
         }
     }
 
-    fn refused(&self, _peer: Peer, refusal: &Refusal) {
+    fn refused(&self, _peer: Peer, _id: u64, refusal: &Refusal) {
         self.stats.connections.fetch_add(1, Ordering::Relaxed);
         if refusal.is_admission() {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);

@@ -39,7 +39,7 @@ impl Handler for Report {
         let _ = connection.stream.read_to_end(&mut rest).await;
     }
 
-    fn refused(&self, _peer: Peer, refusal: &Refusal) {
+    fn refused(&self, _peer: Peer, _id: u64, refusal: &Refusal) {
         self.refusals
             .lock()
             .unwrap()

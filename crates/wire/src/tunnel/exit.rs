@@ -170,7 +170,7 @@ impl Handler for Shared {
         }
     }
 
-    fn refused(&self, _peer: Peer, refusal: &Refusal) {
+    fn refused(&self, _peer: Peer, _id: u64, refusal: &Refusal) {
         if refusal.is_admission() {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
         }
