@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use tessera_gemini::{Client, ClientOptions, ConfigFile, HostConfig, Server, StatusClass};
-use tessera_guard::{CertRuleConfig, ConnectionsConfig, RateLimitConfig};
+use tessera_guard::{CertRuleConfig, ConnectionsConfig};
 use tessera_tls::tofu::RotationPolicy;
 use tessera_tls::{Identity, TofuStore};
 
@@ -67,10 +67,6 @@ pub(crate) struct ServeArgs {
     /// repeatable, several per prefix allowed. Another certificate: 61.
     #[arg(long, value_name = "PREFIX=FINGERPRINT")]
     allow_cert: Vec<String>,
-    /// Per-client rate limit: a burst of N requests, then one every SECONDS/N;
-    /// over it clients get `44 <seconds to wait>`.
-    #[arg(long, value_name = "N/SECONDS")]
-    rate_limit: Option<String>,
     /// `lang` parameter for text/gemini (e.g. en).
     #[arg(long)]
     lang: Option<String>,
@@ -80,15 +76,14 @@ pub(crate) struct ServeArgs {
     /// Answer 51 for directories without index.gmi instead of a generated listing.
     #[arg(long)]
     no_listings: bool,
-    /// Open connections at most [default: 1024].
-    #[arg(long, value_name = "N")]
-    max_connections: Option<usize>,
-    /// Open connections per client (IPv4 address, IPv6 /64) at most [default: 16].
-    #[arg(long, value_name = "N")]
-    max_connections_per_client: Option<usize>,
     /// Seconds for the request line after the handshake [default: 10].
     #[arg(long, value_name = "SECONDS")]
     request_timeout: Option<f64>,
+    /// Admission. Gemini charges the ACL and rate limit per request (over
+    /// the limit: `44 <seconds>`; denied: `53`); --guard-config replaces the
+    /// `[guard]` section of --config.
+    #[command(flatten)]
+    admission: tessera_serve::AdmissionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -216,20 +211,16 @@ fn settings_file(args: &ServeArgs) -> anyhow::Result<ConfigFile> {
     if args.request_timeout.is_some() {
         file.request_timeout = args.request_timeout;
     }
-    if args.max_connections.is_some() || args.max_connections_per_client.is_some() {
-        let connections = file
-            .guard
-            .connections
-            .get_or_insert_with(ConnectionsConfig::default);
-        if let Some(max) = args.max_connections {
-            connections.max_connections = max;
-        }
-        if let Some(max) = args.max_connections_per_client {
-            connections.max_connections_per_client = max;
-        }
-    }
-    if let Some(spec) = &args.rate_limit {
-        file.guard.rate_limit = Some(parse_rate_limit(spec)?);
+    file.guard = args
+        .admission
+        .guard_config(std::mem::take(&mut file.guard))?;
+    let admission = &args.admission;
+    if admission.max_connections.is_some() || admission.max_connections_per_client.is_some() {
+        let (max_connections, max_connections_per_client) = admission.caps(&file.guard, (1024, 16));
+        file.guard.connections = Some(ConnectionsConfig {
+            max_connections,
+            max_connections_per_client,
+        });
     }
     for prefix in &args.require_cert {
         file.guard.cert_rules.push(CertRuleConfig {
@@ -264,27 +255,6 @@ fn settings_file(args: &ServeArgs) -> anyhow::Result<ConfigFile> {
 }
 
 /// `N/SECONDS`: burst N, refilled at N per SECONDS.
-fn parse_rate_limit(spec: &str) -> anyhow::Result<RateLimitConfig> {
-    let parsed = spec.split_once('/').and_then(|(n, seconds)| {
-        Some((
-            n.trim().parse::<u32>().ok()?,
-            seconds.trim().parse::<f64>().ok()?,
-        ))
-    });
-    match parsed {
-        Some((n, seconds)) if n >= 1 && seconds.is_finite() && seconds > 0.0 => {
-            Ok(RateLimitConfig {
-                rate: f64::from(n) / seconds,
-                burst: n,
-                ..RateLimitConfig::default()
-            })
-        }
-        _ => anyhow::bail!(
-            "--rate-limit {spec:?}: expected N/SECONDS with N >= 1 and SECONDS > 0, e.g. 10/60"
-        ),
-    }
-}
-
 fn get(args: &GetArgs) -> anyhow::Result<ExitCode> {
     let identity = match &args.identity {
         Some(pair) => {
@@ -348,19 +318,4 @@ fn get(args: &GetArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limits_parse() {
-        let limit = parse_rate_limit("10/60").unwrap();
-        assert_eq!(limit.burst, 10);
-        assert!((limit.rate - 10.0 / 60.0).abs() < 1e-12);
-        for bad in ["10", "0/60", "10/0", "a/b", "10/-1", "10/inf"] {
-            assert!(parse_rate_limit(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -60,13 +60,14 @@ pub(crate) struct ExitArgs {
     /// A service tunnels may reach, as NAME=HOST:PORT (repeatable).
     #[arg(long = "service", value_name = "NAME=HOST:PORT", value_parser = parse_service, required = true)]
     services: Vec<(String, String)>,
-    /// Tunnels open at once at most.
-    #[arg(long, default_value_t = 1024)]
-    max_connections: usize,
     #[command(flatten)]
     pki: PkiArgs,
     #[command(flatten)]
     hmac: HmacArgs,
+    /// Admission before TLS (the guard's certificate rules from
+    /// --guard-config apply to "/tunnel/<service>").
+    #[command(flatten)]
+    admission: tessera_serve::AdmissionArgs,
 }
 
 fn parse_service(text: &str) -> Result<(String, String), String> {
@@ -145,10 +146,21 @@ fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
             "service {name:?} given twice"
         );
     }
+    let defaults = TunnelExitOptions::default();
+    let admission = crate::admission::Admission::from_args(
+        &args.admission,
+        (
+            defaults.max_connections,
+            defaults.max_connections_per_client,
+        ),
+    )?;
     let options = TunnelExitOptions {
         auth: args.hmac.auth(Role::Server)?,
-        max_connections: args.max_connections,
-        ..TunnelExitOptions::default()
+        guard: admission.guard,
+        proxy_from: admission.proxy_from,
+        max_connections: admission.max_connections,
+        max_connections_per_client: admission.max_connections_per_client,
+        ..defaults
     };
     let transport = args.pki.server_transport()?;
     crate::runtime()?.block_on(async {

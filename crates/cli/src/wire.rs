@@ -103,9 +103,10 @@ pub(crate) struct EchoArgs {
     /// With --netaio-compat: accept non-loopback clients over plain TCP.
     #[arg(long, requires = "netaio_compat")]
     allow_remote_plain: bool,
-    /// Open connections at most.
-    #[arg(long, default_value_t = 1024)]
-    max_connections: usize,
+    /// Admission before any frame (the guard's certificate rules from
+    /// --guard-config apply to each frame's "/" + URI).
+    #[command(flatten)]
+    admission: tessera_serve::AdmissionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +234,14 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     if args.netaio_compat {
         return netaio_echo_server(args);
     }
+    let defaults = ServerOptions::default();
+    let admission = crate::admission::Admission::from_args(
+        &args.admission,
+        (
+            defaults.max_connections,
+            defaults.max_connections_per_client,
+        ),
+    )?;
     let security = &args.security;
     let transport = if security.plain {
         Transport::PlainLoopback
@@ -244,8 +253,11 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
             max_frame: args.max_frame,
             ..tessera_wire::Limits::default()
         },
-        max_connections: args.max_connections,
         auth: security.hmac.auth(Role::Server)?,
+        guard: admission.guard,
+        proxy_from: admission.proxy_from,
+        max_connections: admission.max_connections,
+        max_connections_per_client: admission.max_connections_per_client,
         ..ServerOptions::default()
     };
     crate::runtime()?.block_on(async {
@@ -259,6 +271,14 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
+    let defaults = NetaioOptions::default();
+    let admission = crate::admission::Admission::from_args(
+        &args.admission,
+        (
+            defaults.max_connections,
+            defaults.max_connections_per_client,
+        ),
+    )?;
     let options = NetaioOptions {
         hmac: args
             .security
@@ -267,7 +287,10 @@ fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .map(|secret| Arc::new(NetaioHmac::new(secret.as_bytes()))),
         max_body: args.max_frame.min(usize::from(u16::MAX)),
-        max_connections: args.max_connections,
+        guard: admission.guard,
+        proxy_from: admission.proxy_from,
+        max_connections: admission.max_connections,
+        max_connections_per_client: admission.max_connections_per_client,
         allow_remote: args.allow_remote_plain,
         ..NetaioOptions::default()
     };

@@ -434,3 +434,29 @@ fn tls_bench_runs_briefly() {
     assert!(value["mtls_handshakes_per_s"].as_f64().unwrap() > 0.0);
     assert!(value["tofu_checks_per_s"].as_f64().unwrap() > 0.0);
 }
+
+/// Every server takes the same admission flags, named the same way.
+#[test]
+fn every_server_offers_the_same_admission_flags() {
+    let home = tempfile::tempdir().unwrap();
+    for server in [
+        &["gemini", "serve"][..],
+        &["tlslp", "server"],
+        &["wire", "echo-server"],
+        &["proxy", "exit"],
+    ] {
+        let help = tessera(&[server, &["--help"]].concat(), home.path());
+        let text = stdout(&help);
+        for flag in [
+            "--guard-config <FILE>",
+            "--allow <CIDR>",
+            "--deny <CIDR>",
+            "--rate-limit <N/SECONDS>",
+            "--max-connections <N>",
+            "--max-connections-per-client <N>",
+            "--proxy-from <CIDR>",
+        ] {
+            assert!(text.contains(flag), "{server:?} lacks {flag}");
+        }
+    }
+}

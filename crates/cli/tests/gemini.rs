@@ -180,7 +180,8 @@ fn help_names_every_flag_scripts_rely_on() {
         .args(["gemini", "serve", "--rate-limit", "ten", "--root", "."])
         .output()
         .unwrap();
-    assert_eq!(bad.status.code(), Some(1));
+    // A malformed flag value is a usage error, caught before anything starts.
+    assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("N/SECONDS"));
 }
 

@@ -178,3 +178,18 @@ fn bench_runs_briefly_and_prints_the_keys_scripts_use() {
         );
     }
 }
+
+/// `--deny` on the echo server closes a denied client before any frame (the
+/// README said the guard applies; the flags were missing).
+#[test]
+fn regression_the_echo_server_takes_the_admission_flags() {
+    let denied = echo_server(&["--plain", "--deny", "127.0.0.1"]);
+    let refused = request(&denied, &["--plain", "--body", "hello"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+    let allowed = echo_server(&["--plain", "--allow", "127.0.0.0/8", "--rate-limit", "5/1"]);
+    let echo = request(&allowed, &["--plain", "--body", "hello"]);
+    assert_eq!(
+        (echo.status.code(), stdout(&echo).as_str()),
+        (Some(0), "RESPOND_URI hello")
+    );
+}

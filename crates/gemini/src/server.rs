@@ -119,6 +119,9 @@ impl Server {
             .hold_in_backlog(false)
             .handshake_timeout(settings.handshake_timeout)
             .shutdown_grace(settings.shutdown_grace);
+        if let Some(relays) = settings.guard.relays()? {
+            stage.proxy_from(relays);
+        }
         let listener = Listener::from(listener);
         let stage = Stage::new(&tessera_serve::LocalAddr::Tcp(local), stage)
             .map_err(|e| Error::Config(e.to_string()))?;

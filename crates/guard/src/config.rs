@@ -18,6 +18,9 @@
 //! max_connections = 1024
 //! max_connections_per_client = 16
 //!
+//! # Relays (addresses or CIDRs) whose connections start with a PROXY header.
+//! # proxy_from = ["10.0.0.0/8"]
+//!
 //! [[guard.cert_rules]]
 //! prefix = "/admin/"
 //! allowed_fingerprints = ["sha256:…"]   # "listed"; or require_cert = true for "any"
@@ -52,6 +55,10 @@ pub struct GuardConfig {
     /// Write raw client addresses to logs (off: keyed client ids only).
     #[serde(default)]
     pub log_client_ip: bool,
+    /// Trusted relays (addresses or CIDRs) whose connections start with a
+    /// PROXY v1/v2 header naming the client; nobody else may send one.
+    #[serde(default)]
+    pub proxy_from: Vec<String>,
 }
 
 /// `[guard.acl]`
@@ -190,6 +197,23 @@ impl GuardConfig {
         table
             .try_into()
             .map_err(|e: toml::de::Error| Error::Config(e.to_string()))
+    }
+
+    /// The trusted relays of `proxy_from` (`None` when there are none).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an entry that is not an address or CIDR.
+    pub fn relays(&self) -> Result<Option<Acl>, Error> {
+        if self.proxy_from.is_empty() {
+            return Ok(None);
+        }
+        Acl::new(&self.proxy_from, &[] as &[String], AclDefault::Deny).map(Some)
+    }
+
+    /// Whether the guard has anything to check per connection or request
+    /// (an ACL, a rate limit or certificate rules).
+    pub fn has_checks(&self) -> bool {
+        self.acl.is_some() || self.rate_limit.is_some() || !self.cert_rules.is_empty()
     }
 
     /// Builds the chain (ACL → rate limit → certificate rules).

@@ -72,12 +72,6 @@ pub struct ServerArgs {
     /// Tutorial: fixed sequence, one session, then exit; fixed log timestamps, log truncated.
     #[arg(long)]
     tutorial: bool,
-    /// Sessions at once (all clients); more wait in the kernel's backlog.
-    #[arg(long, default_value_t = 10_000)]
-    max_connections: usize,
-    /// Sessions at once from one IP address; more are closed at once.
-    #[arg(long, default_value_t = 32)]
-    max_per_ip: usize,
     /// Seconds a TLS handshake may take.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     handshake_timeout: u64,
@@ -87,24 +81,6 @@ pub struct ServerArgs {
     /// Directory of server.log. Default: $XDG_STATE_HOME/tlslp/logs.
     #[arg(long)]
     log_dir: Option<PathBuf>,
-    /// Guard configuration (TOML `[guard]` section: acl, rate_limit, …); flags below override it.
-    #[arg(long)]
-    guard_config: Option<PathBuf>,
-    /// Allow only these addresses/CIDRs (repeatable); refused clients are closed before TLS.
-    #[arg(long = "allow", value_name = "CIDR")]
-    allow: Vec<String>,
-    /// Deny these addresses/CIDRs (repeatable; wins over --allow).
-    #[arg(long = "deny", value_name = "CIDR")]
-    deny: Vec<String>,
-    /// New sessions a client (IPv4 address, IPv6 /64) may open at once before being limited.
-    #[arg(long, default_value_t = 20)]
-    rate_burst: u32,
-    /// Sessions per second a client's budget refills.
-    #[arg(long, default_value_t = 2.0)]
-    rate_per_second: f64,
-    /// Turn the per-client rate limit off.
-    #[arg(long)]
-    no_rate_limit: bool,
     /// Adaptive proof of work: raise n_bits under load up to this many bits (off by default).
     #[arg(long, value_name = "MAX_BITS")]
     adaptive_work: Option<i64>,
@@ -114,44 +90,34 @@ pub struct ServerArgs {
     /// Adaptive work: extra sessions per extra bit.
     #[arg(long, default_value_t = 32)]
     adaptive_step: usize,
-    /// Trusted relay (address or CIDR, repeatable) whose connections start with a
-    /// PROXY v1/v2 header; the client address in it is used for every decision.
-    #[arg(long = "proxy-from", value_name = "CIDR")]
-    proxy_from: Vec<String>,
+    #[command(flatten)]
+    admission: tessera_serve::AdmissionArgs,
+    /// Turn the default per-client rate limit (a burst of 20 sessions, then 2
+    /// per second) off.
+    #[arg(long, conflicts_with = "rate_limit")]
+    no_rate_limit: bool,
     /// Key for the pseudonymous client ids in denial logs and session records
     /// (32 bytes, created 0600 if missing). Default: $XDG_DATA_HOME/tessera/log.key.
     #[arg(long)]
     log_key_file: Option<PathBuf>,
 }
 
-/// Builds the connection-stage guard from `--guard-config` and the flags.
-fn server_guard(args: &ServerArgs) -> anyhow::Result<Option<tessera_guard::Chain>> {
-    let mut config = match &args.guard_config {
-        Some(path) => tessera_guard::GuardConfig::from_toml(
-            &std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?,
-        )
-        .with_context(|| format!("{}", path.display()))?,
-        None => tessera_guard::GuardConfig::default(),
-    };
-    if !args.allow.is_empty() || !args.deny.is_empty() {
-        let acl = config.acl.get_or_insert_with(Default::default);
-        acl.allow.extend(args.allow.iter().cloned());
-        acl.deny.extend(args.deny.iter().cloned());
-    }
+/// The guard config from `--guard-config` and the admission flags, with
+/// tlslp's default rate limit unless one is set or `--no-rate-limit`.
+fn server_guard(args: &ServerArgs) -> anyhow::Result<tessera_guard::GuardConfig> {
+    let mut config = args
+        .admission
+        .guard_config(tessera_guard::GuardConfig::default())?;
     if args.no_rate_limit {
         config.rate_limit = None;
     } else if config.rate_limit.is_none() {
         config.rate_limit = Some(tessera_guard::RateLimitConfig {
-            rate: args.rate_per_second,
-            burst: args.rate_burst,
+            rate: 2.0,
+            burst: 20,
             ..Default::default()
         });
     }
-    if config.acl.is_none() && config.rate_limit.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(config.build()?))
+    Ok(config)
 }
 
 /// TLS line protocol client: answers the server, solving WORK on every core.
@@ -327,25 +293,20 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     options.work_timeout = Duration::from_secs(args.work_timeout);
     options.other_timeout = Duration::from_secs(args.other_timeout);
     options.handshake_timeout = Duration::from_secs(args.handshake_timeout);
-    options.max_connections = args.max_connections.max(1);
-    options.max_per_address = args.max_per_ip.max(1);
+    (options.max_connections, options.max_per_address) = args.admission.caps(&guard, (10_000, 32));
     options.shutdown_grace = Duration::from_secs(args.shutdown_grace);
     options.once = args.tutorial;
     options.print_stdout = true;
-    options.guard = guard.map(Arc::new);
+    options.trusted_relays = guard.relays()?;
+    if guard.has_checks() {
+        options.guard = Some(Arc::new(guard.build()?));
+    }
     let key_file = match &args.log_key_file {
         Some(path) => Some(path.clone()),
         None => default_log_key_file(),
     };
     if let Some(path) = key_file {
         options.client_ids = tessera_guard::ClientIds::from_key_file(&path, false)?;
-    }
-    if !args.proxy_from.is_empty() {
-        options.trusted_relays = Some(tessera_guard::Acl::new(
-            &args.proxy_from,
-            &[] as &[String],
-            tessera_guard::AclDefault::Deny,
-        )?);
     }
     options.adaptive_work = args
         .adaptive_work

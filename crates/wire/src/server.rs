@@ -40,6 +40,7 @@ pub(crate) fn stage(
     listener: &Listener,
     transport: Transport,
     guard: Option<Arc<tessera_guard::Chain>>,
+    proxy_from: Option<tessera_guard::Acl>,
     caps: (usize, usize),
     handshake_timeout: Duration,
     shutdown_grace: Duration,
@@ -55,6 +56,9 @@ pub(crate) fn stage(
     }
     if let Some(guard) = guard {
         config.guard(guard);
+    }
+    if let Some(relays) = proxy_from {
+        config.proxy_from(relays);
     }
     let stage = Stage::new(&listener.local_addr()?, config).map_err(|error| match error {
         tessera_serve::Error::PlainNotLoopback(address) => Error::PlainNotLoopback(address),
@@ -104,6 +108,9 @@ pub struct ServerOptions {
     pub guard: Option<Arc<tessera_guard::Chain>>,
     /// Open connections per client (IPv4 address, IPv6 /64) at most (default 64).
     pub max_connections_per_client: usize,
+    /// Trusted relays whose connections start with a PROXY v1/v2 header
+    /// naming the client (default none: nobody may send one).
+    pub proxy_from: Option<tessera_guard::Acl>,
     /// Proof of work each connection must show before anything else (see [`PowAdmission`]).
     pub pow: Option<PowAdmission>,
 }
@@ -132,6 +139,7 @@ impl Default for ServerOptions {
             shutdown_grace: Duration::from_secs(5),
             auth: None,
             guard: None,
+            proxy_from: None,
             max_connections_per_client: 64,
             pow: None,
         }
@@ -196,6 +204,7 @@ impl<S: Send + Sync + 'static> Server<S> {
             &listener,
             transport,
             options.guard.clone(),
+            options.proxy_from.clone(),
             (options.max_connections, options.max_connections_per_client),
             options.handshake_timeout,
             options.shutdown_grace,

@@ -40,6 +40,9 @@ pub struct NetaioOptions {
     /// Admission control (tessera-guard): its ACL and rate limit decide each
     /// new connection before anything is read.
     pub guard: Option<Arc<tessera_guard::Chain>>,
+    /// Trusted relays whose connections start with a PROXY v1/v2 header
+    /// naming the client (default none).
+    pub proxy_from: Option<tessera_guard::Acl>,
     /// Outgoing frames queued per connection (default 256).
     pub queue: usize,
     /// Accept connections on non-loopback addresses (plain TCP!).
@@ -59,6 +62,7 @@ impl Default for NetaioOptions {
             max_connections_per_client: 16,
             first_bytes_timeout: Duration::from_secs(10),
             guard: None,
+            proxy_from: None,
             queue: 256,
             allow_remote: false,
             shutdown_grace: Duration::from_secs(5),
@@ -112,6 +116,9 @@ impl<S: Send + Sync + 'static> NetaioServer<S> {
             .plain_beyond_loopback(options.allow_remote);
         if let Some(guard) = &options.guard {
             config.guard(guard.clone());
+        }
+        if let Some(relays) = &options.proxy_from {
+            config.proxy_from(relays.clone());
         }
         let stage = Stage::new(&listener.local_addr()?, config)
             .map_err(|error| Error::Config(error.to_string()))?;

@@ -35,6 +35,9 @@ pub struct TunnelExitOptions {
     /// Admission control: ACL and rate limit per connection; certificate
     /// rules on `/tunnel/<service>`.
     pub guard: Option<Arc<tessera_guard::Chain>>,
+    /// Trusted relays whose connections start with a PROXY v1/v2 header
+    /// naming the client (default none).
+    pub proxy_from: Option<tessera_guard::Acl>,
     /// How long open tunnels may go on after shutdown starts (default 5 s).
     pub shutdown_grace: Duration,
 }
@@ -48,6 +51,7 @@ impl Default for TunnelExitOptions {
             max_connections_per_client: 64,
             auth: None,
             guard: None,
+            proxy_from: None,
             shutdown_grace: Duration::from_secs(5),
         }
     }
@@ -127,6 +131,7 @@ impl TunnelExit {
             &listener,
             transport,
             options.guard.clone(),
+            options.proxy_from.clone(),
             (options.max_connections, options.max_connections_per_client),
             options.handshake_timeout,
             options.shutdown_grace,
