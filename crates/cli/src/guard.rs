@@ -116,7 +116,8 @@ fn check(
             Ok(ExitCode::SUCCESS)
         }
         Decision::Deny(denial) => {
-            writeln!(out, "deny: {} ({})", denial.reason, denial.gemini_status())?;
+            let gemini = tessera_gemini::Header::denied(&denial);
+            writeln!(out, "deny: {} ({gemini})", denial.reason)?;
             Ok(ExitCode::FAILURE)
         }
     }

@@ -288,10 +288,7 @@ async fn refuse<S: AsyncWrite + Unpin>(
 ) -> Result<(), Error> {
     exchange.denial = Some(denial.reason.name());
     log_denial(shared, address, denial.reason.name());
-    // The guard owns the status texts (spec §3); read its line with our parser.
-    let header = Header::parse(denial.gemini_status().as_bytes())
-        .unwrap_or_else(|_| Header::internal_error());
-    send(shared, stream, &header, None, exchange).await
+    send(shared, stream, &Header::denied(denial), None, exchange).await
 }
 
 /// The body of a response: small files in memory, large ones streamed.

@@ -85,6 +85,22 @@ impl Header {
         Self::new(40, "Request timeout")
     }
 
+    /// The answer to a guard denial (`../shared/spec/guard.md` §3): `44
+    /// <seconds>` (the real wait, rounded up), `53 Access denied`, or 60–62 for
+    /// the certificate rules. The guard decides; Gemini words it, here only.
+    pub fn denied(denial: &tessera_guard::Denial) -> Self {
+        use tessera_guard::DenialReason;
+        match denial.reason {
+            DenialReason::RateLimited => Self::new(44, denial.retry_after_secs().to_string()),
+            DenialReason::AccessDenied => Self::new(53, "Access denied"),
+            DenialReason::CertRequired => Self::new(60, "Client certificate required"),
+            DenialReason::CertNotAuthorized => Self::new(61, "Certificate not authorized"),
+            DenialReason::CertNotValid => Self::new(62, "Certificate not valid"),
+            // A reason the guard adds later still refuses.
+            _ => Self::new(53, "Access denied"),
+        }
+    }
+
     /// `40 Internal error`: never details, which go to the log.
     pub fn internal_error() -> Self {
         Self::new(40, "Internal error")
@@ -179,5 +195,40 @@ mod tests {
             assert!(Header::parse(line).is_err(), "{line:?}");
         }
         assert_eq!(Header::parse(b"51").unwrap().meta, "");
+    }
+
+    /// Every denial answers the line of the shared guard vectors (`gemini_status`).
+    #[test]
+    fn denials_match_the_guard_vectors() {
+        use tessera_guard::{Denial, DenialReason};
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../guard/tests/data/vectors.json"
+        );
+        let vectors: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let status = &vectors["gemini_status"];
+        for reason in [
+            DenialReason::RateLimited,
+            DenialReason::AccessDenied,
+            DenialReason::CertRequired,
+            DenialReason::CertNotAuthorized,
+            DenialReason::CertNotValid,
+        ] {
+            let denial = Denial {
+                reason,
+                retry_after: Some(std::time::Duration::from_millis(6_200)),
+            };
+            let expected = status[reason.name()]["tessera"]
+                .as_str()
+                .unwrap()
+                .replace("{retry_after}", "7");
+            let line = Header::denied(&denial).to_line();
+            assert_eq!(line.trim_end(), expected, "{reason}");
+        }
+        assert_eq!(
+            Header::proxy_refused().to_line().trim_end(),
+            status["foreign_host"]["tessera"].as_str().unwrap()
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The outcome of a guard (`../shared/spec/guard.md` §2–§3) and its Gemini status line.
+//! The outcome of a guard (`../shared/spec/guard.md` §2–§3): typed, with no protocol's wording (Gemini words its denials in tessera-gemini).
 
 use std::fmt;
 use std::time::Duration;
@@ -81,17 +81,6 @@ impl Denial {
             secs.max(1)
         })
     }
-
-    /// The Gemini status line without CRLF (§3): `44 <seconds>`, `53 Access denied`, …
-    pub fn gemini_status(&self) -> String {
-        match self.reason {
-            DenialReason::RateLimited => format!("44 {}", self.retry_after_secs()),
-            DenialReason::AccessDenied => "53 Access denied".to_owned(),
-            DenialReason::CertRequired => "60 Client certificate required".to_owned(),
-            DenialReason::CertNotAuthorized => "61 Certificate not authorized".to_owned(),
-            DenialReason::CertNotValid => "62 Certificate not valid".to_owned(),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -104,9 +93,9 @@ mod tests {
             reason: DenialReason::RateLimited,
             retry_after: Some(Duration::from_nanos(ns)),
         };
-        assert_eq!(d(1).gemini_status(), "44 1");
-        assert_eq!(d(1_000_000_000).gemini_status(), "44 1");
-        assert_eq!(d(1_000_000_001).gemini_status(), "44 2");
+        assert_eq!(d(1).retry_after_secs(), 1);
+        assert_eq!(d(1_000_000_000).retry_after_secs(), 1);
+        assert_eq!(d(1_000_000_001).retry_after_secs(), 2);
         assert_eq!(d(3_875_000_000).retry_after_secs(), 4);
     }
 }

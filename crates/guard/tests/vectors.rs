@@ -24,33 +24,22 @@ fn strings(value: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The status lines themselves are Gemini's and are checked in tessera-gemini;
+/// here, that every denial reason has the name the vectors use.
 #[test]
-fn gemini_status_lines() {
+fn denial_reason_names() {
     let v = vectors();
     let status = &v["gemini_status"];
-    let cases = [
+    for (name, reason) in [
         ("rate_limited", DenialReason::RateLimited),
         ("access_denied", DenialReason::AccessDenied),
         ("cert_required", DenialReason::CertRequired),
         ("cert_not_authorized", DenialReason::CertNotAuthorized),
         ("cert_not_valid", DenialReason::CertNotValid),
-    ];
-    for (name, reason) in cases {
-        let denial = Denial {
-            reason,
-            retry_after: Some(std::time::Duration::from_millis(6_200)),
-        };
-        let expected = status[name]["tessera"]
-            .as_str()
-            .unwrap()
-            .replace("{retry_after}", "7");
-        assert_eq!(denial.gemini_status(), expected, "{name}");
+    ] {
         assert_eq!(reason.name(), name);
+        assert!(status[name]["tessera"].is_string(), "{name}");
     }
-    assert_eq!(
-        status["foreign_host"]["tessera"],
-        "53 Proxy request refused"
-    );
 }
 
 #[test]
