@@ -65,7 +65,7 @@ pub(crate) struct ExitArgs {
     #[command(flatten)]
     hmac: HmacArgs,
     /// Admission before TLS (the guard's certificate rules from
-    /// --guard-config apply to "/tunnel/<service>").
+    /// --guard-config apply to `/tunnel/<service>`).
     #[command(flatten)]
     admission: tessera_serve::AdmissionArgs,
 }

@@ -337,8 +337,8 @@ impl Stage {
     }
 
     /// Serves `listener` until `shutdown` resolves: every connection goes
-    /// through [`admit`](Self::admit), then to `handler` in its own task and
-    /// span; then the graceful stop of the accept loop.
+    /// through admission (guard, caps, PROXY header, TLS), then to `handler`
+    /// in its own task and span; then the graceful stop of the accept loop.
     pub async fn run<H: Handler>(
         self: Arc<Self>,
         listener: Listener,
