@@ -12,6 +12,9 @@ mod advert;
 mod core;
 mod datagram;
 mod driver;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 mod peers;
 mod session;
