@@ -118,6 +118,28 @@ pub(crate) struct CoreConfig {
     pub(crate) rekey_after: Duration,
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+impl CoreConfig {
+    /// The timings and limits the core's tests and the fuzz target drive a
+    /// node with (the driver builds its own from `NodeConfig`).
+    pub(crate) fn with_test_timings(name: String, port: u16, targets: Vec<SocketAddr>) -> Self {
+        Self {
+            name,
+            port,
+            incarnation: 1,
+            advert_targets: targets,
+            advertise_to_peers: true,
+            peer_timeout: Duration::from_secs(5),
+            handshake_retry: Duration::from_millis(500),
+            handshake_attempts: 3,
+            max_peers: 16,
+            max_payload: MAX_PAYLOAD,
+            handshake_rate: 100,
+            rekey_after: Duration::from_secs(120),
+        }
+    }
+}
+
 pub(crate) struct NodeCore {
     identity: NodeIdentity,
     config: CoreConfig,

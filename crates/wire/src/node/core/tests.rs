@@ -8,20 +8,7 @@ struct Net {
 }
 
 fn config(port: u16, seeds: Vec<SocketAddr>) -> CoreConfig {
-    CoreConfig {
-        name: format!("node{port}"),
-        port,
-        incarnation: 1,
-        advert_targets: seeds,
-        advertise_to_peers: true,
-        peer_timeout: Duration::from_secs(5),
-        handshake_retry: Duration::from_millis(500),
-        handshake_attempts: 3,
-        max_peers: 16,
-        max_payload: MAX_PAYLOAD,
-        handshake_rate: 100,
-        rekey_after: Duration::from_secs(120),
-    }
+    CoreConfig::with_test_timings(format!("node{port}"), port, seeds)
 }
 
 fn addr(port: u16) -> SocketAddr {
