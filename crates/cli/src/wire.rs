@@ -165,7 +165,7 @@ pub(crate) fn echo_router() -> Router<()> {
         MessageType::REQUEST_URI,
         "echo",
         |request: Request, _: Arc<()>| async move {
-            Some(Response::new(MessageType::RESPOND_URI, request.frame.body))
+            Response::new(MessageType::RESPOND_URI, request.frame.body)
         },
     )
 }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use tessera_pow::Challenge;
 use time::OffsetDateTime;
 
-use crate::{Frame, MessageType};
+use crate::{Frame, MessageType, Rejection, Response};
 
 /// URI on which a client asks for its challenge.
 pub const POW_CHALLENGE_URI: &str = "tessera/pow/challenge";
@@ -57,45 +57,55 @@ impl Gate {
         }
     }
 
-    /// `None`: the frame may go on; `Some(reply)`: the gate answered it.
-    pub(crate) fn filter(&mut self, frame: &Frame, now: OffsetDateTime) -> Option<Frame> {
+    /// `None`: the frame may go on; `Some(answer)`: the gate answered it
+    /// (a challenge, the admission, or a refusal).
+    pub(crate) fn filter(
+        &mut self,
+        frame: &Frame,
+        now: OffsetDateTime,
+    ) -> Option<Result<Response, Rejection>> {
         if self.admitted {
             return None;
         }
         let policy = self.policy?;
-        let refuse = |why: &'static str| {
-            Some(frame.reply(MessageType::AUTH_ERROR, Bytes::from_static(why.as_bytes())))
-        };
-        match (frame.kind, frame.uri.as_str()) {
+        Some(match (frame.kind, frame.uri.as_str()) {
             (MessageType::REQUEST_URI, POW_CHALLENGE_URI) => {
                 let ttl = time::Duration::try_from(policy.ttl).unwrap_or(time::Duration::MINUTE);
-                let Ok(challenge) = Challenge::issue(policy.bits, ttl, now) else {
-                    return refuse("pow_unavailable");
-                };
-                let body = format!("{} {}", challenge.to_text(), self.context);
-                self.pending = Some(challenge);
-                Some(frame.reply(MessageType::RESPOND_URI, body))
+                match Challenge::issue(policy.bits, ttl, now) {
+                    Ok(challenge) => {
+                        let body = format!("{} {}", challenge.to_text(), self.context);
+                        self.pending = Some(challenge);
+                        Ok(Response::new(MessageType::RESPOND_URI, body))
+                    }
+                    Err(_) => Err(Rejection::PowUnavailable),
+                }
             }
             (MessageType::CREATE_URI, POW_SOLUTION_URI) => {
                 // One attempt per challenge.
-                let Some(challenge) = self.pending.take() else {
-                    return refuse("pow_failed");
-                };
                 let nonce = std::str::from_utf8(&frame.body).unwrap_or_default();
-                if challenge.verify(&self.context, nonce, now).is_err() {
-                    return refuse("pow_failed");
+                match self.pending.take() {
+                    Some(challenge) if challenge.verify(&self.context, nonce, now).is_ok() => {
+                        self.admitted = true;
+                        Ok(Response::new(MessageType::OK, Bytes::new()))
+                    }
+                    _ => Err(Rejection::PowFailed),
                 }
-                self.admitted = true;
-                Some(frame.reply(MessageType::OK, Bytes::new()))
             }
-            _ => refuse("pow_required"),
-        }
+            _ => Err(Rejection::PowRequired),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::IntoReply;
+
+    impl Gate {
+        fn filter_reply(&mut self, frame: &Frame, now: OffsetDateTime) -> Option<Response> {
+            self.filter(frame, now).map(IntoReply::into_reply)
+        }
+    }
 
     fn frame(kind: MessageType, uri: &str, body: &str) -> Frame {
         Frame::new(kind, 1, uri, Bytes::from(body.to_owned()))
@@ -109,17 +119,20 @@ mod tests {
             ttl: Duration::from_secs(60),
         }));
         let echo = frame(MessageType::REQUEST_URI, "echo", "");
-        assert_eq!(&gate.filter(&echo, now).unwrap().body[..], b"pow_required");
+        assert_eq!(
+            &gate.filter_reply(&echo, now).unwrap().body[..],
+            b"pow_required"
+        );
         // No challenge yet: a solution is refused.
         assert_eq!(
             &gate
-                .filter(&frame(MessageType::CREATE_URI, POW_SOLUTION_URI, "x"), now)
+                .filter_reply(&frame(MessageType::CREATE_URI, POW_SOLUTION_URI, "x"), now)
                 .unwrap()
                 .body[..],
             b"pow_failed"
         );
         let reply = gate
-            .filter(&frame(MessageType::REQUEST_URI, POW_CHALLENGE_URI, ""), now)
+            .filter_reply(&frame(MessageType::REQUEST_URI, POW_CHALLENGE_URI, ""), now)
             .unwrap();
         let text = String::from_utf8(reply.body.to_vec()).unwrap();
         let (challenge, context) = text.split_once(' ').unwrap();
@@ -130,14 +143,14 @@ mod tests {
             .unwrap();
         if challenge.verify(context, &elsewhere, now).is_err() {
             let refused = gate
-                .filter(
+                .filter_reply(
                     &frame(MessageType::CREATE_URI, POW_SOLUTION_URI, &elsewhere),
                     now,
                 )
                 .unwrap();
             assert_eq!(&refused.body[..], b"pow_failed");
             let reply = gate
-                .filter(&frame(MessageType::REQUEST_URI, POW_CHALLENGE_URI, ""), now)
+                .filter_reply(&frame(MessageType::REQUEST_URI, POW_CHALLENGE_URI, ""), now)
                 .unwrap();
             let text = String::from_utf8(reply.body.to_vec()).unwrap();
             let (fresh, _) = text.split_once(' ').unwrap();
@@ -146,7 +159,7 @@ mod tests {
                 .solve(context, &tessera_pow::SearchOptions::default())
                 .unwrap();
             let ok = gate
-                .filter(
+                .filter_reply(
                     &frame(MessageType::CREATE_URI, POW_SOLUTION_URI, &nonce),
                     now,
                 )
@@ -155,21 +168,21 @@ mod tests {
         } else {
             // 1 in 256: the other context's nonce happens to pass this one too.
             let ok = gate
-                .filter(
+                .filter_reply(
                     &frame(MessageType::CREATE_URI, POW_SOLUTION_URI, &elsewhere),
                     now,
                 )
                 .unwrap();
             assert_eq!(ok.kind, MessageType::OK);
         }
-        assert_eq!(gate.filter(&echo, now), None);
+        assert_eq!(gate.filter_reply(&echo, now), None);
     }
 
     #[test]
     fn without_a_policy_the_gate_is_open() {
         let mut gate = Gate::new(None);
         assert_eq!(
-            gate.filter(
+            gate.filter_reply(
                 &frame(MessageType::REQUEST_URI, "echo", ""),
                 OffsetDateTime::now_utc()
             ),

@@ -179,12 +179,10 @@ impl HmacAuth {
     /// [`crate::Error::Config`] for an empty secret or a key id over 255 bytes.
     pub fn new(key_id: &str, secret: &[u8], role: Role) -> Result<Self, crate::Error> {
         if secret.is_empty() {
-            return Err(crate::Error::Config("the HMAC secret is empty".into()));
+            return Err(crate::Error::Config("the HMAC secret is empty"));
         }
         if key_id.len() > 255 {
-            return Err(crate::Error::Config(
-                "the key id is longer than 255 bytes".into(),
-            ));
+            return Err(crate::Error::Config("the key id is longer than 255 bytes"));
         }
         Ok(Self {
             keys: HashMap::from([(key_id.as_bytes().to_vec(), DirectionKeys::new(secret))]),

@@ -320,8 +320,7 @@ impl Client {
             challenge.solve(&context, &tessera_pow::SearchOptions::default())
         })
         .await
-        .map_err(|_| Error::Closed)?
-        .map_err(|error| Error::Config(format!("proof of work: {error}")))?;
+        .map_err(|_| Error::Closed)??;
         let verdict = self
             .request(MessageType::CREATE_URI, crate::POW_SOLUTION_URI, nonce)
             .await?;

@@ -50,7 +50,40 @@ pub enum Error {
     },
     /// Invalid configuration.
     #[error("configuration: {0}")]
-    Config(String),
+    Config(&'static str),
+    /// A tunnel service name that is empty or has a `/`.
+    #[error("service name {0:?}: must be non-empty, without '/'")]
+    InvalidServiceName(String),
+    /// A wire server was given a Unix socket; wire speaks TCP only.
+    #[error("listening on unix:{}, not TCP", .0.display())]
+    NotTcp(std::path::PathBuf),
+    /// The connection stage could not be built.
+    #[error("connection stage: {0}")]
+    Stage(tessera_serve::Error),
+    /// The server's proof-of-work challenge could not be solved.
+    #[error("proof of work: {0}")]
+    Pow(#[from] tessera_pow::Error),
+}
+
+impl Error {
+    /// Whether the peer is at fault (bytes that are not a frame, a frame
+    /// over the limits, one the auth layer refused, an unusable challenge)
+    /// rather than this side's configuration or its sockets.
+    pub fn is_peer_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::Malformed(_) | Self::FrameTooLarge { .. } | Self::Auth(_) | Self::Pow(_)
+        )
+    }
+}
+
+impl From<tessera_serve::Error> for Error {
+    fn from(error: tessera_serve::Error) -> Self {
+        match error {
+            tessera_serve::Error::PlainNotLoopback(address) => Self::PlainNotLoopback(address),
+            error => Self::Stage(error),
+        }
+    }
 }
 
 impl From<io::Error> for Error {

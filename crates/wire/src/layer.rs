@@ -9,10 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::Semaphore;
 
-use crate::{Handler, HandlerFuture, MessageType, Request, Response};
+use crate::{Handler, HandlerFuture, IntoReply, Rejection, Request, Response};
 
 /// Wraps a handler in another.
 pub trait Layer<S>: Send + Sync + 'static {
@@ -51,12 +50,9 @@ impl<S: Send + Sync + 'static> Layer<S> for TimeoutLayer {
         handler(move |request, state| {
             let call = inner.call(request, state);
             Box::pin(async move {
-                tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-                    Some(Response::new(
-                        MessageType::ERROR,
-                        Bytes::from_static(b"handler timed out"),
-                    ))
-                })
+                tokio::time::timeout(limit, call)
+                    .await
+                    .unwrap_or_else(|_| Rejection::HandlerTimedOut.into_reply())
             })
         })
     }
@@ -76,7 +72,7 @@ impl<S: Send + Sync + 'static> Layer<S> for ConcurrencyLimitLayer {
             let inner = inner.clone();
             Box::pin(async move {
                 let Ok(_permit) = permits.acquire_owned().await else {
-                    return None;
+                    return Rejection::Stopping.into_reply();
                 };
                 inner.call(request, state).await
             })
@@ -84,35 +80,36 @@ impl<S: Send + Sync + 'static> Layer<S> for ConcurrencyLimitLayer {
     }
 }
 
-/// Runs a check before the handler; a refusal is answered in its place.
-pub struct CheckLayer<F>(Arc<F>);
+/// A check's verdict on a request: go on, or this reply instead.
+type Check = dyn Fn(&Request) -> Result<(), Response> + Send + Sync;
 
-impl<F> CheckLayer<F>
-where
-    F: Fn(&Request) -> Result<(), Response> + Send + Sync + 'static,
-{
-    /// A layer running `check`.
-    pub fn new(check: F) -> Self {
-        Self(Arc::new(check))
+/// Runs a check before the handler; a refusal is answered in its place.
+#[derive(Clone)]
+pub struct CheckLayer(Arc<Check>);
+
+impl CheckLayer {
+    /// A layer running `check`, whose refusal is anything [`IntoReply`].
+    pub fn new<E: IntoReply>(
+        check: impl Fn(&Request) -> Result<(), E> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(move |request| {
+            check(request).map_err(IntoReply::into_reply)
+        }))
     }
 }
 
-impl<F> std::fmt::Debug for CheckLayer<F> {
+impl std::fmt::Debug for CheckLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CheckLayer")
     }
 }
 
-impl<S, F> Layer<S> for CheckLayer<F>
-where
-    S: Send + Sync + 'static,
-    F: Fn(&Request) -> Result<(), Response> + Send + Sync + 'static,
-{
+impl<S: Send + Sync + 'static> Layer<S> for CheckLayer {
     fn layer(&self, inner: Arc<dyn Handler<S>>) -> Arc<dyn Handler<S>> {
         let check = self.0.clone();
         handler(move |request, state| match check(&request) {
             Ok(()) => inner.call(request, state),
-            Err(refusal) => Box::pin(async move { Some(refusal) }),
+            Err(refusal) => Box::pin(std::future::ready(refusal)),
         })
     }
 }
@@ -136,15 +133,9 @@ impl PolicyLayer {
         }
     }
 
-    fn check(&self, request: &Request) -> Result<(), Response> {
-        let refused = |why: &'static str| {
-            Err(Response::new(
-                MessageType::NOT_PERMITTED,
-                Bytes::from_static(why.as_bytes()),
-            ))
-        };
+    fn check(&self, request: &Request) -> Result<(), Rejection> {
         let Some(capability) = request.principal.as_ref().and_then(|p| p.capability()) else {
-            return refused("a capability token is required");
+            return Err(Rejection::CapabilityRequired);
         };
         let operation = request
             .frame
@@ -157,10 +148,10 @@ impl PolicyLayer {
         ];
         match capability.check(&self.allow, &facts) {
             Ok(()) => Ok(()),
-            Err(tessera_trust::Error::Policy) => refused("policy"),
+            Err(tessera_trust::Error::Policy) => Err(Rejection::Policy),
             Err(error) => {
                 tracing::warn!(%error, "route policy could not run");
-                refused("policy error")
+                Err(Rejection::PolicyError)
             }
         }
     }
@@ -177,8 +168,10 @@ impl<S: Send + Sync + 'static> Layer<S> for PolicyLayer {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use bytes::Bytes;
+
     use super::*;
-    use crate::{Frame, Router};
+    use crate::{Frame, MessageType, Router};
 
     fn request(uri: &str) -> Request {
         Request {
@@ -195,7 +188,7 @@ mod tests {
             .route(
                 MessageType::REQUEST_URI,
                 "stuck",
-                |_: Request, _: Arc<()>| std::future::pending::<Option<Response>>(),
+                |_: Request, _: Arc<()>| std::future::pending::<Response>(),
             )
             .layer(TimeoutLayer(Duration::from_millis(10)));
         let reply = router.dispatch(request("stuck")).await.unwrap();
@@ -219,7 +212,7 @@ mod tests {
                 tokio::task::yield_now().await;
             }
             gauge.running.fetch_sub(1, Ordering::SeqCst);
-            Some(Response::new(MessageType::OK, Bytes::new()))
+            Response::new(MessageType::OK, Bytes::new())
         };
         let router = Arc::new(
             Router::new(Gauge::default())
@@ -271,12 +264,14 @@ mod tests {
             request.principal = server.authenticate(&request.frame).unwrap();
             request
         };
-        assert_eq!(policy.check(&signed("jobs")), Ok(()));
-        let refused = |why: &'static str| Err(Response::new(MessageType::NOT_PERMITTED, why));
-        assert_eq!(policy.check(&signed("admin")), refused("policy"));
-        assert_eq!(
+        assert!(policy.check(&signed("jobs")).is_ok());
+        assert!(matches!(
+            policy.check(&signed("admin")),
+            Err(Rejection::Policy)
+        ));
+        assert!(matches!(
             policy.check(&request("jobs")),
-            refused("a capability token is required")
-        );
+            Err(Rejection::CapabilityRequired)
+        ));
     }
 }

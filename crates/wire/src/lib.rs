@@ -1,6 +1,6 @@
 //! Routed request/response and pub/sub messages for Tessera: a versioned,
 //! bounded frame with request ids and a sans-IO codec; a router of async
-//! handlers with tower-style layers (deadlines, concurrency limits, checks,
+//! handlers answering `Result<Response, E: IntoReply>`, with tower-style layers (deadlines, concurrency limits, checks,
 //! capability policies); a server over TLS (plain TCP on loopback only) with
 //! built-in subscribe/publish and tessera-guard admission; a client that
 //! multiplexes requests on one connection; HMAC frame authentication with a
@@ -41,6 +41,7 @@ mod message;
 pub mod netaio;
 pub mod node;
 mod replay_window;
+mod reply;
 mod router;
 mod rules;
 mod server;
@@ -57,6 +58,7 @@ pub use error::Error;
 pub use frame::{Frame, Limits, FLAG_ONE_WAY, HEADER_LEN, MAGIC, VERSION};
 pub use layer::{CheckLayer, ConcurrencyLimitLayer, Layer, PolicyLayer, TimeoutLayer};
 pub use message::MessageType;
+pub use reply::{IntoReply, Rejection};
 pub use router::{Handler, HandlerFuture, Request, Response, Router};
 pub use server::{Server, ServerOptions, ServerStats, Transport};
 pub use topics::Topics;

@@ -1,7 +1,9 @@
 //! The router, in the style of axum: `route(type, uri, handler)` with plain
-//! async handlers and shared state. An unknown route gets an immediate
-//! NOT_FOUND carrying the request id (netaio leaves the client waiting);
-//! one-shot routes answer once and then are gone.
+//! async handlers and shared state. A handler answers with anything
+//! [`IntoReply`] (usually `Result<Response, E>`), so a request that expects
+//! an answer always gets one. An unknown route gets an immediate NOT_FOUND
+//! carrying the request id (netaio leaves the client waiting); one-shot
+//! routes answer once and then are gone.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
-use crate::{CheckLayer, Frame, Layer, MessageType, Principal, FLAG_ONE_WAY};
+use crate::{CheckLayer, Frame, IntoReply, Layer, MessageType, Principal, Rejection, FLAG_ONE_WAY};
 
 /// What a handler sees.
 #[derive(Clone, Debug)]
@@ -46,9 +48,10 @@ impl Response {
 }
 
 /// A boxed handler future.
-pub type HandlerFuture = Pin<Box<dyn Future<Output = Option<Response>> + Send>>;
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
 
-/// An async handler: `async fn(Request, Arc<S>) -> Option<Response>`.
+/// An async handler: `async fn(Request, Arc<S>) -> impl IntoReply`, e.g.
+/// `Result<Response, E>` where `E: IntoReply`.
 pub trait Handler<S>: Send + Sync + 'static {
     /// Runs the handler.
     fn call(&self, request: Request, state: Arc<S>) -> HandlerFuture;
@@ -57,10 +60,12 @@ pub trait Handler<S>: Send + Sync + 'static {
 impl<S, F, Fut> Handler<S> for F
 where
     F: Fn(Request, Arc<S>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Option<Response>> + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoReply,
 {
     fn call(&self, request: Request, state: Arc<S>) -> HandlerFuture {
-        Box::pin(self(request, state))
+        let answer = self(request, state);
+        Box::pin(async move { answer.await.into_reply() })
     }
 }
 
@@ -107,11 +112,11 @@ impl<S: Send + Sync + 'static> Router<S> {
     /// route's check only adds to the server-wide auth layer: frames reach
     /// routing only after that layer accepted them, so no route can loosen it.
     #[must_use]
-    pub fn route_checked(
+    pub fn route_checked<E: IntoReply>(
         mut self,
         kind: MessageType,
         uri: &str,
-        check: impl Fn(&Request) -> Result<(), Response> + Send + Sync + 'static,
+        check: impl Fn(&Request) -> Result<(), E> + Send + Sync + 'static,
         handler: impl Handler<S>,
     ) -> Self {
         let checked = CheckLayer::new(check).layer(Arc::new(handler));
@@ -155,8 +160,7 @@ impl<S: Send + Sync + 'static> Router<S> {
     }
 
     /// Runs the handler for `request` and builds the reply frame: the
-    /// handler's response, NOT_FOUND for no route, nothing for a one-way frame
-    /// or a handler that answers nothing.
+    /// handler's answer, NOT_FOUND for no route, nothing for a one-way frame.
     pub async fn dispatch(&self, request: Request) -> Option<Frame> {
         let key = (request.frame.kind, request.frame.uri.clone());
         let handler = match self.routes.get(&key) {
@@ -168,15 +172,9 @@ impl<S: Send + Sync + 'static> Router<S> {
         let frame = request.frame.clone();
         let response = match handler {
             Some(handler) => handler.call(request, self.state.clone()).await,
-            None => Some(Response::new(
-                MessageType::NOT_FOUND,
-                Bytes::from_static(b"not found"),
-            )),
+            None => Rejection::NotFound.into_reply(),
         };
-        if one_way {
-            return None;
-        }
-        response.map(|r| frame.reply(r.kind, r.body))
+        (!one_way).then(|| frame.reply(response.kind, response.body))
     }
 }
 
@@ -200,23 +198,22 @@ mod tests {
                 MessageType::REQUEST_URI,
                 "echo",
                 |r: Request, _s: Arc<String>| async move {
-                    Some(Response::new(MessageType::RESPOND_URI, r.frame.body))
+                    Response::new(MessageType::RESPOND_URI, r.frame.body)
                 },
             )
             .route(
                 MessageType::REQUEST_URI,
                 "hello",
                 |_r: Request, s: Arc<String>| async move {
-                    Some(Response::new(
-                        MessageType::RESPOND_URI,
-                        s.as_bytes().to_vec(),
-                    ))
+                    Response::new(MessageType::RESPOND_URI, s.as_bytes().to_vec())
                 },
             )
             .route(
                 MessageType::DELETE_URI,
-                "silent",
-                |_r: Request, _s: Arc<String>| async { None },
+                "fails",
+                |_r: Request, _s: Arc<String>| async {
+                    Err::<Response, _>((MessageType::ERROR, "disk full"))
+                },
             );
         let echo = router
             .dispatch(request(MessageType::REQUEST_URI, "echo"))
@@ -239,11 +236,14 @@ mod tests {
             (missing.kind, missing.request_id, missing.uri.as_str()),
             (MessageType::NOT_FOUND, 42, "echo")
         );
+        // A handler's error is answered too, never left unanswered.
+        let failed = router
+            .dispatch(request(MessageType::DELETE_URI, "fails"))
+            .await
+            .unwrap();
         assert_eq!(
-            router
-                .dispatch(request(MessageType::DELETE_URI, "silent"))
-                .await,
-            None
+            (failed.kind, &failed.body[..], failed.request_id),
+            (MessageType::ERROR, &b"disk full"[..], 42)
         );
     }
 
@@ -254,12 +254,9 @@ mod tests {
             "records",
             |r: &Request| match r.peer_certificate {
                 Some(_) => Ok(()),
-                None => Err(Response::new(
-                    MessageType::NOT_PERMITTED,
-                    "certificate required",
-                )),
+                None => Err((MessageType::NOT_PERMITTED, "certificate required")),
             },
-            |_r: Request, _s: Arc<()>| async { Some(Response::new(MessageType::OK, "deleted")) },
+            |_r: Request, _s: Arc<()>| async { Response::new(MessageType::OK, "deleted") },
         );
         let refused = router
             .dispatch(request(MessageType::DELETE_URI, "records"))
@@ -280,7 +277,7 @@ mod tests {
         let router = Router::new(()).route_once(
             MessageType::REQUEST_URI,
             "ticket",
-            |_r: Request, _s: Arc<()>| async { Some(Response::new(MessageType::OK, Bytes::new())) },
+            |_r: Request, _s: Arc<()>| async { Response::new(MessageType::OK, Bytes::new()) },
         );
         let first = router
             .dispatch(request(MessageType::REQUEST_URI, "ticket"))

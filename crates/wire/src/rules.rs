@@ -10,10 +10,7 @@ use std::sync::Arc;
 use tessera_guard::{CanonicalPath, Chain, PeerCert};
 use tessera_tls::CertificateInfo;
 
-use crate::MessageType;
-
-/// The `ERROR` body for a URI that is not a canonical path.
-pub(crate) const NOT_CANONICAL: &str = "invalid uri: not a canonical path";
+use crate::Rejection;
 
 /// The certificate rules of one server (none without a guard).
 pub(crate) struct FrameRules {
@@ -25,26 +22,23 @@ impl FrameRules {
         Self { guard }
     }
 
-    /// The guard's certificate rules for a frame on `uri`: `Err` carries
-    /// the reply's type (`ERROR` for a URI not in canonical form,
-    /// `NOT_PERMITTED` for a rule's denial) and its body.
+    /// The guard's certificate rules for a frame on `uri`: a URI not in
+    /// canonical form, or a rule's denial, is refused.
     pub(crate) fn permitted(
         &self,
         uri: &str,
         certificate: Option<&PeerCert>,
-    ) -> Result<(), (MessageType, &'static str)> {
+    ) -> Result<(), Rejection> {
         let Some(guard) = &self.guard else {
             return Ok(());
         };
         let path = CanonicalPath::parse(&format!("/{uri}"))
             .ok()
             .filter(|path| path.as_str().get(1..) == Some(uri))
-            .ok_or((MessageType::ERROR, NOT_CANONICAL))?;
+            .ok_or(Rejection::NotCanonical)?;
         match guard.check_certs(&path, certificate, time::OffsetDateTime::now_utc()) {
             tessera_guard::Decision::Allow => Ok(()),
-            tessera_guard::Decision::Deny(denial) => {
-                Err((MessageType::NOT_PERMITTED, denial.reason.name()))
-            }
+            tessera_guard::Decision::Deny(denial) => Err(Rejection::NotPermitted(denial.reason)),
         }
     }
 }

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tessera_serve::{Admitted, Handler, Listener, Peer, Refusal, Stage, StageConfig};
 use tokio::io::AsyncWrite;
@@ -23,7 +22,10 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use crate::admission::{Gate, PowAdmission};
 use crate::rules::{peer_cert, FrameRules};
 use crate::topics::ConnectionId;
-use crate::{Error, Frame, FrameAuth, FrameCodec, Limits, MessageType, Request, Router, Topics};
+use crate::{
+    Error, Frame, FrameAuth, FrameCodec, IntoReply, Limits, Principal, Rejection, Request,
+    Response, Router, Topics,
+};
 
 /// How connections are secured.
 #[derive(Clone, Debug)]
@@ -60,10 +62,7 @@ pub(crate) fn stage(
     if let Some(relays) = proxy_from {
         config.proxy_from(relays);
     }
-    let stage = Stage::new(&listener.local_addr()?, config).map_err(|error| match error {
-        tessera_serve::Error::PlainNotLoopback(address) => Error::PlainNotLoopback(address),
-        error => Error::Config(error.to_string()),
-    })?;
+    let stage = Stage::new(&listener.local_addr()?, config)?;
     Ok(Arc::new(stage))
 }
 
@@ -71,10 +70,7 @@ pub(crate) fn stage(
 pub(crate) fn tcp_addr(listener: &Listener) -> Result<SocketAddr, Error> {
     match listener.local_addr()? {
         tessera_serve::LocalAddr::Tcp(address) => Ok(address),
-        tessera_serve::LocalAddr::Unix(path) => Err(Error::Config(format!(
-            "listening on unix:{}, not TCP",
-            path.display()
-        ))),
+        tessera_serve::LocalAddr::Unix(path) => Err(Error::NotTcp(path)),
     }
 }
 
@@ -269,6 +265,42 @@ impl<S: Send + Sync + 'static> Handler for Shared<S> {
     }
 }
 
+impl<S> Shared<S> {
+    /// What every frame passes before the built-in pub/sub and the router:
+    /// the server-wide auth layer, the proof-of-work gate, then the guard's
+    /// certificate rules (which only add to the auth layer's check, never
+    /// replace it). `Err` is the answer the frame gets instead.
+    fn screen(
+        &self,
+        frame: &Frame,
+        gate: &mut Gate,
+        certificate: Option<&tessera_guard::PeerCert>,
+    ) -> Result<Option<Principal>, Response> {
+        let principal = match self
+            .options
+            .auth
+            .as_ref()
+            .map(|auth| auth.authenticate(frame))
+        {
+            None => None,
+            Some(Ok(principal)) => principal,
+            Some(Err(failure)) => {
+                self.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+                return Err(Rejection::Auth(failure).into_reply());
+            }
+        };
+        self.stats.frames.fetch_add(1, Ordering::Relaxed);
+        if let Some(answer) = gate.filter(frame, time::OffsetDateTime::now_utc()) {
+            return Err(answer.into_reply());
+        }
+        if let Err(refusal) = self.rules.permitted(&frame.uri, certificate) {
+            self.stats.not_permitted.fetch_add(1, Ordering::Relaxed);
+            return Err(refusal.into_reply());
+        }
+        Ok(principal)
+    }
+}
+
 /// One connection: read, check, dispatch; a writer task sends what comes back.
 async fn connection<S: Send + Sync + 'static>(
     shared: &Arc<Shared<S>>,
@@ -307,71 +339,27 @@ async fn connection<S: Send + Sync + 'static>(
             Err(error) => {
                 shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%peer, %error, "closing connection");
-                let reply = Frame::new(MessageType::ERROR, 0, "", Bytes::from(error.to_string()));
-                let _ = queue.try_send(reply);
+                let _ = queue.try_send(Frame::unprompted("", Rejection::Malformed(error)));
                 break;
             }
         };
         // Reap finished handlers so the set stays small.
         while handlers.try_join_next().is_some() {}
-        let principal = match options.auth.as_ref().map(|auth| auth.authenticate(&frame)) {
-            None => None,
-            Some(Ok(principal)) => principal,
-            Some(Err(failure)) => {
-                shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%peer, reason = failure.name(), kind = %frame.kind, "frame refused");
-                let reply = frame.reply(
-                    MessageType::AUTH_ERROR,
-                    Bytes::from_static(failure.name().as_bytes()),
-                );
-                if queue.send(reply).await.is_err() {
+        let principal = match shared.screen(&frame, &mut gate, peer_cert.as_ref()) {
+            Ok(principal) => principal,
+            Err(answer) => {
+                tracing::debug!(%peer, kind = %frame.kind, reply = %answer.kind, "answered before routing");
+                if queue.send(frame.answer(answer)).await.is_err() {
                     break;
                 }
                 continue;
             }
         };
-        shared.stats.frames.fetch_add(1, Ordering::Relaxed);
-        if let Some(reply) = gate.filter(&frame, time::OffsetDateTime::now_utc()) {
-            if queue.send(reply).await.is_err() {
-                break;
-            }
-            continue;
-        }
-        // The guard's rules only add to the auth layer's check, never replace it.
-        if let Err((kind, reason)) = shared.rules.permitted(&frame.uri, peer_cert.as_ref()) {
-            shared.stats.not_permitted.fetch_add(1, Ordering::Relaxed);
-            let reply = frame.reply(kind, Bytes::from_static(reason.as_bytes()));
-            if queue.send(reply).await.is_err() {
-                break;
-            }
-            continue;
-        }
-        let reply = match frame.kind {
-            MessageType::SUBSCRIBE_URI => Some(
-                if shared
-                    .topics
-                    .subscribe(id, &queue, &frame.uri, options.max_subscriptions)
-                {
-                    frame.reply(MessageType::CONFIRM_SUBSCRIBE, Bytes::new())
-                } else {
-                    frame.reply(
-                        MessageType::ERROR,
-                        Bytes::from_static(b"too many subscriptions"),
-                    )
-                },
-            ),
-            MessageType::UNSUBSCRIBE_URI => {
-                shared.topics.unsubscribe(id, &frame.uri);
-                Some(frame.reply(MessageType::CONFIRM_UNSUBSCRIBE, Bytes::new()))
-            }
-            MessageType::PUBLISH_URI => {
-                shared.topics.publish(&frame.uri, &frame.body);
-                Some(frame.reply(MessageType::OK, Bytes::new()))
-            }
-            _ => None,
-        };
-        if let Some(reply) = reply {
-            if frame.flags & crate::FLAG_ONE_WAY == 0 && queue.send(reply).await.is_err() {
+        let max_subscriptions = options.max_subscriptions;
+        if let Some(answer) = shared.topics.handle(id, &queue, &frame, max_subscriptions) {
+            if frame.flags & crate::FLAG_ONE_WAY == 0
+                && queue.send(frame.answer(answer)).await.is_err()
+            {
                 break;
             }
             continue;
@@ -382,9 +370,7 @@ async fn connection<S: Send + Sync + 'static>(
             peer_certificate: fingerprint,
             principal,
         };
-        let fallback = request
-            .frame
-            .reply(MessageType::ERROR, Bytes::from_static(b"handler timed out"));
+        let fallback = request.frame.answer(Rejection::HandlerTimedOut);
         let one_way = request.frame.flags & crate::FLAG_ONE_WAY != 0;
         let router = shared.clone();
         let mut dispatch = Box::pin(async move { router.router.dispatch(request).await });

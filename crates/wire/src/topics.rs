@@ -5,6 +5,9 @@
 //! is dropped for that subscriber only and counted, so one slow reader never
 //! delays the publisher or other subscribers. Replies are never dropped.
 //! A connection's subscriptions are removed when it closes.
+//!
+//! [`Topics::handle`] is the built-in SUBSCRIBE/UNSUBSCRIBE/PUBLISH of both
+//! the frame server and the netaio-compat server.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +15,9 @@ use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::mpsc;
 
-use crate::{Frame, MessageType};
+use bytes::Bytes;
+
+use crate::{Frame, MessageType, Rejection, Response};
 
 /// A connection's id within one server.
 pub(crate) type ConnectionId = u64;
@@ -73,7 +78,7 @@ impl Topics {
 
     /// Queues NOTIFY_URI with `body` for every subscriber of `uri`; returns
     /// how many got it (the others' queues were full).
-    pub fn publish(&self, uri: &str, body: &bytes::Bytes) -> usize {
+    pub fn publish(&self, uri: &str, body: &Bytes) -> usize {
         let queues: Vec<mpsc::Sender<Frame>> = {
             let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
             inner
@@ -92,6 +97,37 @@ impl Topics {
             }
         }
         delivered
+    }
+
+    /// Answers a SUBSCRIBE/UNSUBSCRIBE/PUBLISH frame of `connection` (whose
+    /// outgoing queue is `queue`); `None` for a frame of any other type,
+    /// which goes on to the router.
+    pub(crate) fn handle(
+        &self,
+        connection: ConnectionId,
+        queue: &mpsc::Sender<Frame>,
+        frame: &Frame,
+        max_subscriptions: usize,
+    ) -> Option<Result<Response, Rejection>> {
+        let confirm = |kind| Ok(Response::new(kind, Bytes::new()));
+        Some(match frame.kind {
+            MessageType::SUBSCRIBE_URI => {
+                if self.subscribe(connection, queue, &frame.uri, max_subscriptions) {
+                    confirm(MessageType::CONFIRM_SUBSCRIBE)
+                } else {
+                    Err(Rejection::TooManySubscriptions)
+                }
+            }
+            MessageType::UNSUBSCRIBE_URI => {
+                self.unsubscribe(connection, &frame.uri);
+                confirm(MessageType::CONFIRM_UNSUBSCRIBE)
+            }
+            MessageType::PUBLISH_URI => {
+                self.publish(&frame.uri, &frame.body);
+                confirm(MessageType::OK)
+            }
+            _ => return None,
+        })
     }
 
     /// Subscribers of `uri` now.

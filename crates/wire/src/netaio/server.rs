@@ -17,7 +17,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::either::Either;
 
 use super::{Decoded, NetaioCodec, NetaioFrame, NetaioHmac};
-use crate::{Error, Frame, MessageType, Request, Router, Topics};
+use crate::{Error, Frame, MessageType, Rejection, Request, Router, Topics};
 
 /// Limits of the compat server.
 #[derive(Clone, Debug)]
@@ -120,8 +120,7 @@ impl<S: Send + Sync + 'static> NetaioServer<S> {
         if let Some(relays) = &options.proxy_from {
             config.proxy_from(relays.clone());
         }
-        let stage = Stage::new(&listener.local_addr()?, config)
-            .map_err(|error| Error::Config(error.to_string()))?;
+        let stage = Stage::new(&listener.local_addr()?, config)?;
         Ok(Self {
             listener,
             stage: Arc::new(stage),
@@ -189,9 +188,7 @@ async fn connection<S: Send + Sync + 'static>(
                 tracing::debug!(%peer, %error, "closing netaio connection");
                 break;
             }
-            Ok(Decoded::BadChecksum { uri }) => {
-                Some(reply_to(&uri, MessageType::ERROR, "invalid message"))
-            }
+            Ok(Decoded::BadChecksum { uri }) => Some(reply_to(&uri, Rejection::BadChecksum)),
             Ok(Decoded::Frame(frame)) => handle(shared, id, &queue, frame, peer).await,
         };
         if let Some(reply) = reply {
@@ -205,13 +202,9 @@ async fn connection<S: Send + Sync + 'static>(
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
 
-fn reply_to(uri: &Bytes, kind: MessageType, content: &'static str) -> Frame {
-    Frame::new(
-        kind,
-        0,
-        String::from_utf8_lossy(uri).into_owned(),
-        Bytes::from_static(content.as_bytes()),
-    )
+/// netaio frames carry no request id: an answer names the URI only.
+fn reply_to(uri: &Bytes, refusal: Rejection) -> Frame {
+    Frame::unprompted(&String::from_utf8_lossy(uri), refusal)
 }
 
 /// One frame: auth, the built-in subscribe/publish, else the router.
@@ -225,56 +218,29 @@ async fn handle<S: Send + Sync + 'static>(
     if let Some(hmac) = &shared.options.hmac {
         if let Err(failure) = hmac.verify(&frame) {
             tracing::debug!(%peer, reason = failure.name(), "netaio frame refused");
-            return Some(reply_to(
-                &frame.uri,
-                MessageType::AUTH_ERROR,
-                "HMAC auth failed",
-            ));
+            return Some(reply_to(&frame.uri, Rejection::NetaioAuth));
         }
     }
     let Ok(uri) = String::from_utf8(frame.uri.to_vec()) else {
-        return Some(reply_to(&frame.uri, MessageType::ERROR, "uri is not UTF-8"));
+        return Some(reply_to(&frame.uri, Rejection::UriNotUtf8));
     };
     let request = Frame::new(MessageType(frame.kind), 0, uri, frame.content);
-    match request.kind {
-        MessageType::SUBSCRIBE_URI => Some(
-            if shared
-                .topics
-                .subscribe(connection, queue, &request.uri, 1024)
-            {
-                request.reply(MessageType::CONFIRM_SUBSCRIBE, Bytes::new())
-            } else {
-                request.reply(
-                    MessageType::ERROR,
-                    Bytes::from_static(b"too many subscriptions"),
-                )
-            },
-        ),
-        MessageType::UNSUBSCRIBE_URI => {
-            shared.topics.unsubscribe(connection, &request.uri);
-            Some(request.reply(MessageType::CONFIRM_UNSUBSCRIBE, Bytes::new()))
-        }
-        MessageType::PUBLISH_URI => {
-            shared.topics.publish(&request.uri, &request.body);
-            Some(request.reply(MessageType::OK, Bytes::new()))
-        }
-        _ => {
-            let fallback =
-                request.reply(MessageType::ERROR, Bytes::from_static(b"handler timed out"));
-            let request = Request {
-                frame: request,
-                peer,
-                peer_certificate: None,
-                principal: None,
-            };
-            tokio::time::timeout(
-                shared.options.handler_timeout,
-                shared.router.dispatch(request),
-            )
-            .await
-            .unwrap_or(Some(fallback))
-        }
+    if let Some(answer) = shared.topics.handle(connection, queue, &request, 1024) {
+        return Some(request.answer(answer));
     }
+    let fallback = request.answer(Rejection::HandlerTimedOut);
+    let request = Request {
+        frame: request,
+        peer,
+        peer_certificate: None,
+        principal: None,
+    };
+    tokio::time::timeout(
+        shared.options.handler_timeout,
+        shared.router.dispatch(request),
+    )
+    .await
+    .unwrap_or(Some(fallback))
 }
 
 async fn write_frames(

@@ -72,7 +72,7 @@ impl NodeIdentity {
     /// [`Error::Config`] when the slice is not 64 bytes.
     pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, Error> {
         if bytes.len() != 64 {
-            return Err(Error::Config("a node key file holds 64 bytes".into()));
+            return Err(Error::Config("a node key file holds 64 bytes"));
         }
         let mut seed = Zeroizing::new([0u8; 32]);
         seed.copy_from_slice(&bytes[..32]);

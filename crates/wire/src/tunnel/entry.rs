@@ -131,10 +131,7 @@ impl TunnelEntry {
             .max_connections(self.options.max_connections)
             .max_connections_per_client(self.options.max_connections)
             .shutdown_grace(self.options.shutdown_grace);
-        let stage = Stage::new(&listener.local_addr()?, config).map_err(|error| match error {
-            tessera_serve::Error::PlainNotLoopback(address) => Error::PlainNotLoopback(address),
-            error => Error::Config(error.to_string()),
-        })?;
+        let stage = Stage::new(&listener.local_addr()?, config)?;
         Arc::new(stage)
             .run(listener, Arc::new(self), shutdown)
             .await;

@@ -16,7 +16,7 @@ use tokio_util::codec::Framed;
 
 use super::{open_limits, TUNNEL_PREFIX};
 use crate::rules::{peer_cert, FrameRules};
-use crate::{Error, Frame, FrameAuth, FrameCodec, MessageType, Transport};
+use crate::{Error, Frame, FrameAuth, FrameCodec, MessageType, Rejection, Transport};
 use tessera_serve::{tune, Admitted, Handler, Listener, Peer, Refusal, Stage};
 
 /// Limits and layers of a [`TunnelExit`].
@@ -111,7 +111,7 @@ impl TunnelExit {
     ///
     /// # Errors
     /// [`Error::PlainNotLoopback`] for plain TCP on a non-loopback address,
-    /// [`Error::Config`] for a service name that is empty or has a `/`.
+    /// [`Error::InvalidServiceName`] for a service name that is empty or has a `/`.
     pub fn new(
         listener: TcpListener,
         transport: Transport,
@@ -122,9 +122,7 @@ impl TunnelExit {
             .keys()
             .find(|name| name.is_empty() || name.contains('/'))
         {
-            return Err(Error::Config(format!(
-                "service name {bad:?}: must be non-empty, without '/'"
-            )));
+            return Err(Error::InvalidServiceName(bad.clone()));
         }
         let listener = Listener::from(listener);
         let stage = crate::server::stage(
@@ -197,14 +195,9 @@ async fn tunnel(shared: &Shared, admitted: Admitted, peer: SocketAddr) {
     };
     let target = match check(shared, &request, certificate.as_ref()) {
         Ok(target) => target,
-        Err((kind, why)) => {
-            tracing::debug!(%peer, uri = %request.uri, why, "tunnel refused");
-            let _ = answer(
-                &mut framed,
-                options,
-                request.reply(kind, Bytes::from_static(why.as_bytes())),
-            )
-            .await;
+        Err(refusal) => {
+            tracing::debug!(%peer, uri = %request.uri, %refusal, "tunnel refused");
+            let _ = answer(&mut framed, options, request.answer(refusal)).await;
             return;
         }
     };
@@ -213,10 +206,7 @@ async fn tunnel(shared: &Shared, admitted: Admitted, peer: SocketAddr) {
     let Ok(Ok(mut service)) = dial else {
         shared.stats.unreachable.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(%peer, target, "service unreachable");
-        let reply = request.reply(
-            MessageType::ERROR,
-            Bytes::from_static(b"service unreachable"),
-        );
+        let reply = request.answer(Rejection::ServiceUnreachable);
         let _ = answer(&mut framed, options, reply).await;
         return;
     };
@@ -249,19 +239,21 @@ fn check<'a>(
     shared: &'a Shared,
     request: &Frame,
     certificate: Option<&tessera_guard::PeerCert>,
-) -> Result<&'a String, (MessageType, &'static str)> {
+) -> Result<&'a String, Rejection> {
     let stats = &shared.stats;
     if let Some(auth) = &shared.options.auth {
         if let Err(failure) = auth.verify(request) {
             stats.auth_failures.fetch_add(1, Ordering::Relaxed);
-            return Err((MessageType::AUTH_ERROR, failure.name()));
+            return Err(Rejection::Auth(failure));
         }
     }
     // The guard's rules add to the auth layer's check, never replace it.
-    if let Err(refusal) = shared.rules.permitted(&request.uri, certificate) {
-        stats.not_permitted.fetch_add(1, Ordering::Relaxed);
-        return Err(refusal);
-    }
+    shared
+        .rules
+        .permitted(&request.uri, certificate)
+        .inspect_err(|_| {
+            stats.not_permitted.fetch_add(1, Ordering::Relaxed);
+        })?;
     let service = request
         .uri
         .strip_prefix(TUNNEL_PREFIX)
@@ -269,7 +261,7 @@ fn check<'a>(
         .and_then(|name| shared.services.get(name));
     service.ok_or_else(|| {
         stats.not_found.fetch_add(1, Ordering::Relaxed);
-        (MessageType::NOT_FOUND, "no such service")
+        Rejection::NoSuchService
     })
 }
 

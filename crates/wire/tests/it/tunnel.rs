@@ -23,19 +23,29 @@ const WAIT: Duration = Duration::from_secs(20);
 const BANNER: &[u8] = b"service ready\n";
 
 /// A service that greets first (as SSH and SMTP do), then echoes.
+struct BannerEcho;
+
+impl tessera_serve::Handler for BannerEcho {
+    async fn serve(self: Arc<Self>, connection: tessera_serve::Admitted) {
+        let mut stream = connection.stream;
+        if stream.write_all(BANNER).await.is_ok() {
+            let (mut read, mut write) = tokio::io::split(stream);
+            let _ = tokio::io::copy(&mut read, &mut write).await;
+        }
+    }
+}
+
+/// [`BannerEcho`] on loopback, plain TCP, through the shared stage.
 async fn banner_echo_service() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                socket.write_all(BANNER).await?;
-                let (mut read, mut write) = socket.split();
-                tokio::io::copy(&mut read, &mut write).await?;
-                std::io::Result::Ok(())
-            });
-        }
-    });
+    let listener = tessera_serve::Listener::from(listener);
+    let stage = tessera_serve::Stage::new(
+        &listener.local_addr().unwrap(),
+        tessera_serve::StageConfig::default(),
+    )
+    .unwrap();
+    tokio::spawn(Arc::new(stage).run(listener, Arc::new(BannerEcho), std::future::pending()));
     addr
 }
 
@@ -227,6 +237,6 @@ async fn entries_listen_on_loopback_only_and_exits_check_service_names() {
             services,
             TunnelExitOptions::default()
         ),
-        Err(Error::Config(_))
+        Err(Error::InvalidServiceName(_))
     ));
 }

@@ -11,7 +11,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tessera_tls::{client_config, server_config, ClientAuth, DevPki, PkiOptions, ServerAuth};
 use tessera_wire::{
     hmac_section, Client, ClientOptions, Error, Frame, FrameAuth, HmacAuth, Limits, MessageType,
-    Request, Response, Role, Router, Server, ServerOptions, ServerStats, Topics, Transport,
+    Rejection, Request, Response, Role, Router, Server, ServerOptions, ServerStats, Topics,
+    Transport,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -25,7 +26,7 @@ fn router() -> Router<()> {
             MessageType::REQUEST_URI,
             "echo",
             |r: Request, _: Arc<()>| async move {
-                Some(Response::new(MessageType::RESPOND_URI, r.frame.body))
+                Response::new(MessageType::RESPOND_URI, r.frame.body)
             },
         )
         .route(
@@ -33,7 +34,7 @@ fn router() -> Router<()> {
             "whoami",
             |r: Request, _: Arc<()>| async move {
                 let id = r.peer_certificate.map(hex_prefix).unwrap_or_default();
-                Some(Response::new(MessageType::RESPOND_URI, id))
+                Response::new(MessageType::RESPOND_URI, id)
             },
         )
         .route(
@@ -41,13 +42,13 @@ fn router() -> Router<()> {
             "slow",
             |_: Request, _: Arc<()>| async move {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
-                None
+                Response::new(MessageType::OK, "too late")
             },
         )
         .route_once(
             MessageType::CREATE_URI,
             "ticket",
-            |_: Request, _: Arc<()>| async move { Some(Response::new(MessageType::OK, "yours")) },
+            |_: Request, _: Arc<()>| async move { Response::new(MessageType::OK, "yours") },
         )
 }
 
@@ -811,12 +812,14 @@ async fn stacked_auth_gives_handlers_the_caller_and_route_policies_refuse_more()
     )
     .unwrap();
     let who = |request: Request, _: Arc<()>| async move {
-        let principal = request.principal?;
-        let holder = &principal.capability()?.identity().holder_id;
-        let key = principal.key_id()?;
-        Some(Response::new(
+        let principal = request.principal.ok_or(Rejection::CapabilityRequired)?;
+        let capability = principal
+            .capability()
+            .ok_or(Rejection::CapabilityRequired)?;
+        let key = principal.key_id().ok_or(Rejection::CapabilityRequired)?;
+        Ok::<_, Rejection>(Response::new(
             MessageType::RESPOND_URI,
-            format!("{holder} via {key}"),
+            format!("{} via {key}", capability.identity().holder_id),
         ))
     };
     // The policy covers the routes registered before it, not "open".

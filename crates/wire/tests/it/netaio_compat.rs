@@ -47,7 +47,7 @@ fn echo_router() -> Router<()> {
         MessageType::REQUEST_URI,
         "echo",
         |r: Request, _: Arc<()>| async move {
-            Some(Response::new(MessageType::RESPOND_URI, r.frame.body))
+            Response::new(MessageType::RESPOND_URI, r.frame.body)
         },
     )
 }
