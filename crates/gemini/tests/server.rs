@@ -597,7 +597,10 @@ async fn our_client_fetches_from_molly_brown() {
         .output()
         .is_err()
     {
-        println!(
+        // Straight to stderr: the harness captures print macros of passing tests.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIP: molly-brown is not installed (apt install molly-brown; .ci/run installs it)"
         );
         return;
@@ -756,24 +759,31 @@ async fn the_client_stops_after_five_redirects() {
     let tls =
         tessera_tls::server_config(&issued.identity().unwrap(), tessera_tls::ClientAuth::None)
             .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let served = tokio::spawn(async move {
-        let mut count = 0u32;
-        while let Ok((tcp, _)) = listener.accept().await {
-            let Ok(mut tls) = acceptor.accept(tcp).await else {
-                continue;
-            };
+    struct Redirects(std::sync::atomic::AtomicU32);
+    impl tessera_serve::Handler for Redirects {
+        async fn serve(self: Arc<Self>, connection: tessera_serve::Admitted) {
+            let mut tls = connection.stream;
             let mut line = [0u8; 1100];
             let _ = tls.read(&mut line).await;
-            count += 1;
+            let count = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             let _ = tls
                 .write_all(format!("31 /hop{count}\r\n").as_bytes())
                 .await;
             let _ = tls.shutdown().await;
         }
-    });
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = tessera_serve::Listener::from(listener);
+    let mut config = tessera_serve::StageConfig::default();
+    config.tls(tls);
+    let stage =
+        Arc::new(tessera_serve::Stage::new(&listener.local_addr().unwrap(), config).unwrap());
+    let served = tokio::spawn(stage.run(
+        listener,
+        Arc::new(Redirects(0.into())),
+        std::future::pending(),
+    ));
     let dir = tempfile::tempdir().unwrap();
     let error = client(dir.path(), None)
         .get(&format!("gemini://localhost:{}/", addr.port()))

@@ -4,9 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::time::Duration;
 
-use tessera_tls::tokio_rustls::TlsAcceptor;
 use tessera_tls::{server_config, ClientAuth, DevPki, Fingerprint, PkiOptions};
 use tokio::io::AsyncWriteExt;
 
@@ -242,19 +240,17 @@ fn serve(pki: &DevPki) -> (u16, tokio::runtime::Runtime) {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let port = listener.local_addr().unwrap().port();
-    let acceptor = TlsAcceptor::from(Arc::clone(&config));
-    runtime.spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(Ok(mut tls)) =
-                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-                {
-                    let _ = tls.shutdown().await;
-                }
-            });
+    struct HandshakeOnly;
+    impl tessera_serve::Handler for HandshakeOnly {
+        async fn serve(self: Arc<Self>, mut connection: tessera_serve::Admitted) {
+            let _ = connection.stream.shutdown().await;
         }
-    });
+    }
+    let listener = tessera_serve::Listener::from(listener);
+    let mut stage = tessera_serve::StageConfig::default();
+    stage.tls(config);
+    let stage = tessera_serve::Stage::new(&listener.local_addr().unwrap(), stage).unwrap();
+    runtime.spawn(Arc::new(stage).run(listener, Arc::new(HandshakeOnly), std::future::pending()));
     (port, runtime)
 }
 

@@ -1,22 +1,8 @@
 //! `tessera trust` as scripts drive it (`../shared/spec/trust.md` §12).
 
+use crate::common::{stderr, stdout, tessera};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output};
-
-fn tessera(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).trim().to_owned()
-}
+use std::process::Command;
 
 #[test]
 fn keygen_mint_prove_verify_and_jobs() {

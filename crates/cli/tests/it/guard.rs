@@ -1,13 +1,6 @@
 //! `tessera guard check` and `tessera guard bench` as operators and scripts use them.
 
-use std::process::{Command, Output};
-
-fn tessera(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use crate::common::tessera;
 
 #[test]
 fn check_prints_the_decision_and_exits_by_it() {

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-mod common;
+use crate::common;
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -4,7 +4,8 @@
 
 use std::process::{Command, Output};
 
-mod common;
+use crate::common;
+use crate::common::stdout;
 
 fn echo_server(args: &[&str]) -> common::Server {
     common::start(&["wire", "echo-server"], args)
@@ -23,10 +24,6 @@ fn request(server: &common::Server, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 #[test]

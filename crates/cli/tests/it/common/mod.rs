@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// A running server; killed on drop.
 pub(crate) struct Server {
@@ -42,4 +42,22 @@ pub(crate) fn start(command: &[&str], args: &[&str]) -> Server {
         .find_map(|line| line.strip_prefix("listening on ")?.parse().ok())
         .expect("the server did not start");
     server
+}
+
+/// Runs `tessera <args...>` to completion.
+pub(crate) fn tessera(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Its standard output, trimmed.
+pub(crate) fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Its standard error, trimmed.
+pub(crate) fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).trim().to_owned()
 }

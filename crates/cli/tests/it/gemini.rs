@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use tessera_tls::{self_signed, Fingerprint, KeyType, Usage};
 
-mod common;
+use crate::common;
 
 fn serve(args: &[&str]) -> common::Server {
     common::start(&["gemini", "serve"], args)

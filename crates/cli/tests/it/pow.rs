@@ -2,26 +2,21 @@
 //! `hashcash` CLI both ways (skipped with a printed reason when it is absent;
 //! `.ci/run` installs it).
 
+use crate::common::{stdout, tessera};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 const TOKEN: &str = "gkcjcibIFynKssuJnJpSrgvawiVjLjEbdFuYQzuWROTeTaSmqFCAzuwkwLCRgIIq";
-
-fn tessera(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
 
 fn hashcash_cli() -> bool {
     let found = Command::new("hashcash").arg("-V").output().is_ok();
     if !found {
-        eprintln!("SKIPPED: the Debian hashcash CLI is not installed (apt-get install hashcash)");
+        // Straight to stderr: the harness captures print macros of passing tests.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: the Debian hashcash CLI is not installed (apt-get install hashcash)"
+        );
     }
     found
 }

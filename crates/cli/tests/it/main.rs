@@ -1,0 +1,11 @@
+//! The `tessera` binary end to end, in one test binary so it links once.
+
+mod chat;
+mod cli;
+mod common;
+mod gemini;
+mod guard;
+mod pow;
+mod proxy;
+mod trust;
+mod wire;
