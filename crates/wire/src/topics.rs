@@ -6,7 +6,7 @@
 //! delays the publisher or other subscribers. Replies are never dropped.
 //! A connection's subscriptions are removed when it closes.
 //!
-//! [`Topics::handle`] is the built-in SUBSCRIBE/UNSUBSCRIBE/PUBLISH of both
+//! `Topics::handle` is the built-in SUBSCRIBE/UNSUBSCRIBE/PUBLISH of both
 //! the frame server and the netaio-compat server.
 
 use std::collections::{HashMap, HashSet};
