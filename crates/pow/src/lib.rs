@@ -19,8 +19,9 @@
 //! # }
 //! ```
 //!
-//! `unsafe` is confined to the x86 SIMD module, where every block carries a
-//! `// SAFETY:` comment and runs only after CPU feature detection.
+//! `unsafe` is confined to three files of the private `simd` module (`x86.rs`,
+//! `shani.rs`, `dispatch.rs`), where every block carries a `// SAFETY:`
+//! comment and runs only after CPU feature detection.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(

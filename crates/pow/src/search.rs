@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::simd::{encode_word, sha1, sha256, Kernel, WordTables};
+use crate::simd::{encode_word, scan_sha1, scan_sha256, sha1, sha256, Kernel, WordTables};
 use crate::Error;
 
 /// Candidates per step: 16 high halves × 4096 low halves of the varying word.
@@ -373,7 +373,7 @@ fn search_length(
                             words,
                             var,
                         };
-                        sha256::scan(kernel, &block, test, hi, &tables.lo, mask, &mut on_hit);
+                        scan_sha256(kernel, &block, test, hi, &tables.lo, mask, &mut on_hit);
                     }
                     Target::Sha1Leading => {
                         let block = sha1::Block {
@@ -381,7 +381,7 @@ fn search_length(
                             words,
                             var,
                         };
-                        sha1::scan(kernel, &block, hi, &tables.lo, mask, &mut on_hit);
+                        scan_sha1(kernel, &block, hi, &tables.lo, mask, &mut on_hit);
                     }
                 }
                 options.progress.fetch_add(STEP, Ordering::Relaxed);
@@ -453,7 +453,7 @@ pub(crate) fn measure(kernel: Kernel, target: Target, steps: u64) -> f64 {
                     words: last,
                     var,
                 };
-                sha1::scan(kernel, &block, hi, &tables.lo, u32::MAX, &mut ignore);
+                scan_sha1(kernel, &block, hi, &tables.lo, u32::MAX, &mut ignore);
             }
             _ => {
                 let mut mid = sha256::IV;
@@ -468,7 +468,7 @@ pub(crate) fn measure(kernel: Kernel, target: Target, steps: u64) -> f64 {
                 } else {
                     sha256::Test::LeadingH0
                 };
-                sha256::scan(kernel, &block, test, hi, &tables.lo, u32::MAX, &mut ignore);
+                scan_sha256(kernel, &block, test, hi, &tables.lo, u32::MAX, &mut ignore);
             }
         }
     }

@@ -2,9 +2,13 @@
 //! plain `u32` (portable), AVX2 (8 lanes) or AVX-512 (16 lanes), picked at run
 //! time by CPU feature detection.
 //!
-//! The `unsafe` of this crate lives in `x86.rs` only: the SIMD lane types and
-//! the `#[target_feature]` entry points, each with a `// SAFETY:` comment.
+//! `dispatch.rs` is the one place that picks the code for a [`Kernel`]. The
+//! `unsafe` of this crate lives in three files of this module, each block
+//! with a `// SAFETY:` comment: `x86.rs` (the AVX2/AVX-512 lane types),
+//! `shani.rs` (the SHA-extension kernels) and `dispatch.rs` (the calls into
+//! them after CPU feature detection).
 
+mod dispatch;
 mod lanes;
 pub(crate) mod sha1;
 pub(crate) mod sha256;
@@ -15,6 +19,7 @@ mod x86;
 
 use std::fmt;
 
+pub(crate) use dispatch::{scan_sha1, scan_sha256};
 pub(crate) use lanes::Lanes;
 
 /// The hash kernel a search runs on.

@@ -2,7 +2,7 @@
 //! Hashcash minting: rounds before the varying word run once per step, and
 //! only H0 (leading zero bits) is computed per candidate.
 
-use super::{Kernel, Lanes};
+use super::Lanes;
 
 pub(crate) const IV: [u32; 5] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0];
 
@@ -32,26 +32,6 @@ pub(crate) fn compress(state: &mut [u32; 5], block: &[u32; 16]) {
 }
 
 const K: [u32; 4] = [0x5A827999, 0x6ED9EBA1, 0x8F1BBCDC, 0xCA62C1D6];
-
-/// Scans `hi × lo` values of the varying word; calls `on_hit` for every word
-/// whose H0 is zero under `mask`, and stops when it returns true.
-pub(crate) fn scan(
-    kernel: Kernel,
-    block: &Block,
-    hi: &[u32],
-    lo: &[u32; 4096],
-    mask: u32,
-    on_hit: &mut dyn FnMut(u32) -> bool,
-) -> bool {
-    let plan = Plan::new(block);
-    match kernel {
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 | Kernel::Avx512 | Kernel::ShaNi => {
-            super::x86::scan_sha1(kernel, &plan, hi, lo, mask, on_hit)
-        }
-        _ => scan_lanes::<u32>(&plan, hi, lo, mask, on_hit),
-    }
-}
 
 /// What one step can compute without the varying word: the state after the
 /// rounds before it, each schedule word's constant XOR part and whether it

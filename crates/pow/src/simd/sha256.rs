@@ -3,7 +3,7 @@
 //! rounds before the varying word run once per step, and a trailing-zero test
 //! stops after round 61 (H7 is the midstate's word 7 plus the `e` of round 60).
 
-use super::{Kernel, Lanes};
+use super::Lanes;
 
 pub(crate) const IV: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
@@ -64,27 +64,6 @@ pub(crate) fn words_of(bytes: &[u8]) -> [u32; 16] {
         *word = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
     }
     words
-}
-
-/// Scans `hi × lo` values of the varying word; calls `on_hit` for every word
-/// whose tested digest word is zero under `mask`, and stops when it returns true.
-pub(crate) fn scan(
-    kernel: Kernel,
-    block: &Block,
-    test: Test,
-    hi: &[u32],
-    lo: &[u32; 4096],
-    mask: u32,
-    on_hit: &mut dyn FnMut(u32) -> bool,
-) -> bool {
-    let plan = Plan::new(block, test);
-    match kernel {
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 | Kernel::Avx512 | Kernel::ShaNi => {
-            super::x86::scan_sha256(kernel, &plan, hi, lo, mask, on_hit)
-        }
-        _ => scan_portable(&plan, hi, lo, mask, on_hit),
-    }
 }
 
 /// Everything about one step that does not depend on the varying word,
@@ -189,7 +168,7 @@ pub(crate) fn scan_lanes<V: Lanes>(
 }
 
 /// The portable kernel: the unrolled path where the layout allows it.
-fn scan_portable(
+pub(crate) fn scan_portable(
     plan: &Plan,
     hi: &[u32],
     lo: &[u32; 4096],

@@ -67,7 +67,7 @@ fn sha256_kernels_report_exactly_the_words_whose_digest_passes() {
             assert!(!expected.is_empty());
             for kernel in Kernel::available() {
                 let mut found = Vec::new();
-                k256::scan(kernel, &block, test, hi, &tables.lo, mask, &mut |w| {
+                super::scan_sha256(kernel, &block, test, hi, &tables.lo, mask, &mut |w| {
                     found.push(w);
                     false
                 });
@@ -110,7 +110,7 @@ fn sha1_kernels_report_exactly_the_words_whose_digest_passes() {
         assert!(!expected.is_empty());
         for kernel in Kernel::available() {
             let mut found = Vec::new();
-            k1::scan(kernel, &block, hi, &tables.lo, mask, &mut |w| {
+            super::scan_sha1(kernel, &block, hi, &tables.lo, mask, &mut |w| {
                 found.push(w);
                 false
             });
@@ -129,7 +129,7 @@ fn a_hit_stops_the_scan() {
     };
     for kernel in Kernel::available() {
         let mut calls = 0;
-        let stopped = k256::scan(
+        let stopped = super::scan_sha256(
             kernel,
             &block,
             k256::Test::TrailingH7,

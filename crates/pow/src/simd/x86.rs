@@ -1,20 +1,20 @@
-//! x86-64 lane types (AVX2, AVX-512) and the `#[target_feature]` entry points
-//! that run the shared kernels on them. The only `unsafe` code of the crate.
+//! x86-64 lane types (AVX2, AVX-512) for the shared kernels.
 //!
 //! Every intrinsic call below is `unsafe` only because it needs a CPU feature;
-//! the lane types are used solely inside the entry points at the bottom, which
-//! are called only after `Kernel::available()` detected that feature.
+//! the lane types are used solely inside the `#[target_feature]` entry points
+//! of `dispatch.rs`, which run only after `Kernel::available()` detected that
+//! feature.
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
 
-use super::{sha1, sha256, Kernel, Lanes};
+use super::Lanes;
 
 #[derive(Clone, Copy)]
-struct Avx2(__m256i);
+pub(super) struct Avx2(__m256i);
 
 #[derive(Clone, Copy)]
-struct Avx512(__m512i);
+pub(super) struct Avx512(__m512i);
 
 impl Lanes for Avx2 {
     const LANES: usize = 8;
@@ -143,116 +143,5 @@ impl Lanes for Avx512 {
     fn zero_under_mask(self, mask: Self) -> u32 {
         // SAFETY: AVX-512F is present.
         u32::from(unsafe { _mm512_testn_epi32_mask(self.0, mask.0) })
-    }
-}
-
-#[target_feature(enable = "avx2")]
-fn sha256_avx2(
-    plan: &sha256::Plan,
-    hi: &[u32],
-    lo: &[u32; 4096],
-    mask: u32,
-    on_hit: &mut dyn FnMut(u32) -> bool,
-) -> bool {
-    sha256::scan_lanes::<Avx2>(plan, hi, lo, mask, on_hit)
-}
-
-#[target_feature(enable = "avx512f")]
-fn sha256_avx512(
-    plan: &sha256::Plan,
-    hi: &[u32],
-    lo: &[u32; 4096],
-    mask: u32,
-    on_hit: &mut dyn FnMut(u32) -> bool,
-) -> bool {
-    sha256::scan_lanes::<Avx512>(plan, hi, lo, mask, on_hit)
-}
-
-#[target_feature(enable = "avx2")]
-fn sha1_avx2(
-    plan: &sha1::Plan,
-    hi: &[u32],
-    lo: &[u32; 4096],
-    mask: u32,
-    on_hit: &mut dyn FnMut(u32) -> bool,
-) -> bool {
-    sha1::scan_lanes::<Avx2>(plan, hi, lo, mask, on_hit)
-}
-
-#[target_feature(enable = "avx512f")]
-fn sha1_avx512(
-    plan: &sha1::Plan,
-    hi: &[u32],
-    lo: &[u32; 4096],
-    mask: u32,
-    on_hit: &mut dyn FnMut(u32) -> bool,
-) -> bool {
-    sha1::scan_lanes::<Avx512>(plan, hi, lo, mask, on_hit)
-}
-
-/// Runs the SHA-256 kernel on `kernel` (AVX2 or AVX-512).
-///
-/// # Panics
-/// When the CPU lacks the kernel's feature: callers pick kernels from
-/// `Kernel::available()`, so this is a programming error, never input.
-pub(super) fn scan_sha256(
-    kernel: Kernel,
-    plan: &sha256::Plan,
-    hi: &[u32],
-    lo: &[u32; 4096],
-    mask: u32,
-    on_hit: &mut dyn FnMut(u32) -> bool,
-) -> bool {
-    assert!(
-        kernel.is_available(),
-        "{kernel} kernel requested on a CPU without it"
-    );
-    match kernel {
-        // SAFETY: SHA, SSE2, SSSE3, SSE4.1 detected (asserted above).
-        Kernel::ShaNi => unsafe { super::shani::scan(plan, hi, lo, mask, on_hit) },
-        // SAFETY: AVX-512F detected (asserted above).
-        Kernel::Avx512 => unsafe { sha256_avx512(plan, hi, lo, mask, on_hit) },
-        // SAFETY: AVX2 detected (asserted above).
-        Kernel::Avx2 => unsafe { sha256_avx2(plan, hi, lo, mask, on_hit) },
-        Kernel::Portable => sha256::scan_lanes::<u32>(plan, hi, lo, mask, on_hit),
-    }
-}
-
-/// Runs the SHA-1 kernel on `kernel` (AVX2 or AVX-512).
-///
-/// # Panics
-/// As [`scan_sha256`].
-pub(super) fn scan_sha1(
-    kernel: Kernel,
-    plan: &sha1::Plan,
-    hi: &[u32],
-    lo: &[u32; 4096],
-    mask: u32,
-    on_hit: &mut dyn FnMut(u32) -> bool,
-) -> bool {
-    assert!(
-        kernel.is_available(),
-        "{kernel} kernel requested on a CPU without it"
-    );
-    if kernel == Kernel::ShaNi && plan.var == 12 {
-        // SAFETY: SHA, SSE2, SSSE3, SSE4.1 detected (asserted above).
-        return unsafe { super::shani::scan_sha1_var12(plan, hi, lo, mask, on_hit) };
-    }
-    // SHA-NI has no SHA-1 path for other layouts: use the best lane kernel instead.
-    let kernel = if kernel == Kernel::ShaNi {
-        let available = Kernel::available();
-        [Kernel::Avx512, Kernel::Avx2]
-            .into_iter()
-            .find(|k| available.contains(k))
-            .unwrap_or(Kernel::Portable)
-    } else {
-        kernel
-    };
-    match kernel {
-        // SAFETY: AVX-512F detected (asserted above, or found available).
-        Kernel::Avx512 => unsafe { sha1_avx512(plan, hi, lo, mask, on_hit) },
-        // SAFETY: AVX2 detected (asserted above, or found available).
-        Kernel::Avx2 => unsafe { sha1_avx2(plan, hi, lo, mask, on_hit) },
-        _ => sha1::scan_lanes::<u32>(plan, hi, lo, mask, on_hit),
     }
 }
