@@ -27,10 +27,7 @@
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
 )]
 
-mod admission;
 mod auth;
-mod auth_stack;
-mod capability;
 mod client;
 mod codec;
 mod error;
@@ -40,7 +37,7 @@ mod message;
 #[cfg(feature = "netaio-compat")]
 pub mod netaio;
 pub mod node;
-mod replay_window;
+mod pow_gate;
 mod reply;
 mod router;
 mod rules;
@@ -48,16 +45,17 @@ mod server;
 mod topics;
 pub mod tunnel;
 
-pub use admission::{PowAdmission, POW_CHALLENGE_URI, POW_SOLUTION_URI};
-pub use auth::{hmac_section, AuthFailure, FrameAuth, HmacAuth, Principal, Role};
-pub use auth_stack::AuthStack;
-pub use capability::{Capability, CapabilityAuth};
+pub use auth::{
+    hmac_section, AuthFailure, AuthStack, Capability, CapabilityAuth, FrameAuth, HmacAuth,
+    Principal, Role,
+};
 pub use client::{Client, ClientOptions, Subscription};
 pub use codec::FrameCodec;
 pub use error::Error;
 pub use frame::{Frame, Limits, FLAG_ONE_WAY, HEADER_LEN, MAGIC, VERSION};
 pub use layer::{CheckLayer, ConcurrencyLimitLayer, Layer, PolicyLayer, TimeoutLayer};
 pub use message::MessageType;
+pub use pow_gate::{PowAdmission, POW_CHALLENGE_URI, POW_SOLUTION_URI};
 pub use reply::{IntoReply, Rejection};
 pub use router::{Handler, HandlerFuture, Request, Response, Router};
 pub use server::{Server, ServerOptions, ServerStats, Transport};

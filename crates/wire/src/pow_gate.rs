@@ -1,4 +1,4 @@
-//! Proof-of-work admission bound to the connection (tessera-pow's SHA-256
+//! The proof-of-work gate: admission bound to the connection (tessera-pow's SHA-256
 //! challenge): before a connection may send anything else, its client asks
 //! for a challenge, solves it for this connection's random context, and
 //! sends the solution. Each challenge is good once and only on the connection
@@ -36,14 +36,14 @@ pub struct PowAdmission {
 
 /// One connection's admission state (sans-IO: frames in, replies out).
 #[derive(Debug)]
-pub(crate) struct Gate {
+pub(crate) struct PowGate {
     policy: Option<PowAdmission>,
     context: String,
     pending: Option<Challenge>,
     admitted: bool,
 }
 
-impl Gate {
+impl PowGate {
     pub(crate) fn new(policy: Option<PowAdmission>) -> Self {
         let context: String = rand::random::<[u8; 16]>()
             .iter()
@@ -101,7 +101,7 @@ mod tests {
     use super::*;
     use crate::IntoReply;
 
-    impl Gate {
+    impl PowGate {
         fn filter_reply(&mut self, frame: &Frame, now: OffsetDateTime) -> Option<Response> {
             self.filter(frame, now).map(IntoReply::into_reply)
         }
@@ -114,7 +114,7 @@ mod tests {
     #[test]
     fn nothing_passes_before_the_work_and_everything_after() {
         let now = OffsetDateTime::now_utc();
-        let mut gate = Gate::new(Some(PowAdmission {
+        let mut gate = PowGate::new(Some(PowAdmission {
             bits: 8,
             ttl: Duration::from_secs(60),
         }));
@@ -180,7 +180,7 @@ mod tests {
 
     #[test]
     fn without_a_policy_the_gate_is_open() {
-        let mut gate = Gate::new(None);
+        let mut gate = PowGate::new(None);
         assert_eq!(
             gate.filter_reply(
                 &frame(MessageType::REQUEST_URI, "echo", ""),

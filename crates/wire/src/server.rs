@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::admission::{Gate, PowAdmission};
+use crate::pow_gate::{PowAdmission, PowGate};
 use crate::rules::{peer_cert, FrameRules};
 use crate::topics::ConnectionId;
 use crate::{
@@ -273,7 +273,7 @@ impl<S> Shared<S> {
     fn screen(
         &self,
         frame: &Frame,
-        gate: &mut Gate,
+        gate: &mut PowGate,
         certificate: Option<&tessera_guard::PeerCert>,
     ) -> Result<Option<Principal>, Response> {
         let principal = match self
@@ -324,7 +324,7 @@ async fn connection<S: Send + Sync + 'static>(
     ));
     let in_flight = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
     let mut handlers = tokio::task::JoinSet::new();
-    let mut gate = Gate::new(options.pow);
+    let mut gate = PowGate::new(options.pow);
     loop {
         let next = match tokio::time::timeout(options.idle_timeout, frames.next()).await {
             Ok(Some(next)) => next,

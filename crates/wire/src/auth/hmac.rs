@@ -1,5 +1,4 @@
-//! Frame authentication: a layer signs every frame it sends and checks every
-//! frame it receives. [`HmacAuth`] is HMAC-SHA256 over the whole frame
+//! HMAC frame authentication: [`HmacAuth`] is HMAC-SHA256 over the whole frame
 //! (header with the type and request id, URI, body and its own key id,
 //! timestamp and nonce), with a time window and a replay cache, which netaio's
 //! HMAC plugin lacks (it signs only the body and checks neither time nor nonce).
@@ -14,100 +13,11 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::replay_window::ReplayWindow;
-use crate::{Capability, Frame};
+use super::replay_window::ReplayWindow;
+use super::{AuthFailure, FrameAuth, Principal};
+use crate::Frame;
 
 type HmacSha256 = Hmac<Sha256>;
-
-/// Why a frame was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthFailure {
-    /// No auth section, or one that does not parse.
-    Missing,
-    /// A key id this layer does not know.
-    UnknownKey,
-    /// The MAC does not match (tampered frame, wrong key, swapped type…).
-    BadMac,
-    /// The timestamp is outside the window.
-    Stale,
-    /// The nonce was seen before within the window.
-    Replayed,
-    /// The replay cache is full of live nonces: refuse rather than forget.
-    Overloaded,
-    /// A capability token past its expiry.
-    Expired,
-    /// A capability token that is not valid here (other issuer, revoked, malformed).
-    InvalidToken,
-}
-
-impl AuthFailure {
-    /// Snake-case name for logs and counters.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Missing => "missing",
-            Self::UnknownKey => "unknown_key",
-            Self::BadMac => "bad_mac",
-            Self::Stale => "stale",
-            Self::Replayed => "replayed",
-            Self::Overloaded => "overloaded",
-            Self::Expired => "expired",
-            Self::InvalidToken => "invalid_token",
-        }
-    }
-}
-
-/// Signs outgoing frames and checks incoming ones.
-pub trait FrameAuth: Send + Sync + 'static {
-    /// Writes the auth section of `frame`.
-    fn sign(&self, frame: &mut Frame);
-    /// Checks the auth section of `frame`.
-    ///
-    /// # Errors
-    /// The [`AuthFailure`].
-    fn verify(&self, frame: &Frame) -> Result<(), AuthFailure>;
-    /// Checks `frame` as [`FrameAuth::verify`] does and says who sent it, for
-    /// handlers and route policies. Layers that learn nothing about the
-    /// sender keep this default.
-    ///
-    /// # Errors
-    /// The [`AuthFailure`].
-    fn authenticate(&self, frame: &Frame) -> Result<Option<Principal>, AuthFailure> {
-        self.verify(frame).map(|()| None)
-    }
-}
-
-/// Who an auth layer says sent a frame; handlers see it in
-/// [`Request::principal`](crate::Request::principal).
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum Principal {
-    /// A holder of the HMAC key with this id.
-    Key(String),
-    /// The holder of a capability token, with the token for route policies.
-    Capability(Capability),
-    /// What each layer of an [`AuthStack`](crate::AuthStack) said, in order.
-    All(Vec<Self>),
-}
-
-impl Principal {
-    /// The capability among what the layers said, if one vouched by token.
-    pub fn capability(&self) -> Option<&Capability> {
-        match self {
-            Self::Capability(capability) => Some(capability),
-            Self::All(all) => all.iter().find_map(Self::capability),
-            Self::Key(_) => None,
-        }
-    }
-
-    /// The HMAC key id among what the layers said.
-    pub fn key_id(&self) -> Option<&str> {
-        match self {
-            Self::Key(id) => Some(id),
-            Self::All(all) => all.iter().find_map(Self::key_id),
-            Self::Capability(_) => None,
-        }
-    }
-}
 
 /// Which end a layer signs for. Each direction has its own key, so a frame
 /// one side signed can never be reflected back to it as the other side's

@@ -11,7 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use snow::{HandshakeState, StatelessTransportState};
 
-use crate::replay_window::ReplayWindow;
+use crate::auth::replay_window::ReplayWindow;
 
 /// A handshake we started and wait to hear back on.
 pub(super) struct Initiating {
