@@ -2,8 +2,13 @@
 //! the CLI) see which check failed (`../shared/spec/trust.md` §10). Nothing
 //! escapes as a panic or an untyped error (weakness W1).
 
+use std::io;
+
 /// Why a request, token, job or frame was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// [`Error::is_peer_fault`] tells what the caller sent wrong from this
+/// side's configuration, input and sockets.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The proof or request is syntactically unusable.
@@ -45,9 +50,30 @@ pub enum Error {
     /// Invalid input to mint / sign (bad key, reserved fact name, …).
     #[error("invalid input: {0}")]
     Invalid(String),
-    /// A signer frame or connection problem.
+    /// A signer frame that breaks the framing rules.
     #[error("wire: {0}")]
-    Wire(String),
+    Frame(FrameFault),
+    /// A signer socket failed (bind, connect, read, write).
+    #[error("wire: {0}")]
+    Io(#[from] io::Error),
+    /// The signer's connection stage could not be set up.
+    #[error("wire: {0}")]
+    Stage(#[from] tessera_serve::Error),
+}
+
+/// How a signer frame broke the framing rules (spec §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameFault {
+    /// The length prefix exceeds the frame cap.
+    #[error("signer frame too large")]
+    TooLarge,
+    /// The body is not a strict UTF-8 JSON object.
+    #[error("signer frame is not an object")]
+    NotAnObject,
+    /// The connection closed inside a frame.
+    #[error("signer connection closed mid-frame")]
+    Truncated,
 }
 
 impl Error {
@@ -67,8 +93,28 @@ impl Error {
             Self::Replay => "replay",
             Self::Job(_) => "job",
             Self::Invalid(_) => "usage",
-            Self::Wire(_) => "wire",
+            Self::Frame(_) | Self::Io(_) | Self::Stage(_) => "wire",
         }
+    }
+
+    /// Whether the caller is at fault (what it sent is malformed, forged,
+    /// stale, replayed, revoked, expired or not allowed) rather than this
+    /// side's configuration, input or sockets.
+    pub fn is_peer_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::Malformed(_)
+                | Self::Token(_)
+                | Self::Identity(_)
+                | Self::Revoked
+                | Self::Stale
+                | Self::Pop
+                | Self::Expired
+                | Self::Policy
+                | Self::Replay
+                | Self::Job(_)
+                | Self::Frame(_)
+        )
     }
 
     /// The detail without the kind prefix.

@@ -42,7 +42,7 @@ pub mod signer;
 mod strict_json;
 mod verify;
 
-pub use error::Error;
+pub use error::{Error, FrameFault};
 pub use job::{
     job_message, job_message_as, parse_job, sign_job, sign_job_as, verify_job, verify_job_as,
     JobFormat, JOB_V2_CONTEXT,

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::job::{sign_job_as, JobFormat};
 use crate::mint::{mint, MintRequest};
 use crate::strict_json::has_no_duplicate_keys;
-use crate::{Error, SecretKey};
+use crate::{Error, FrameFault, SecretKey};
 
 /// trust-core's frame cap.
 pub const MAX_FRAME: usize = 1_048_576;
@@ -28,11 +28,12 @@ pub const SIGNER_MAX_FRAME: usize = 64 * 1024;
 /// Encodes a frame (compact JSON, keys in the value's own order).
 ///
 /// # Errors
-/// [`Error::Wire`] when the body exceeds [`MAX_FRAME`].
+/// [`FrameFault::TooLarge`] when the body exceeds [`MAX_FRAME`].
 pub fn encode_frame(body: &Value) -> Result<Vec<u8>, Error> {
-    let text = serde_json::to_string(body).map_err(|e| Error::Wire(e.to_string()))?;
+    // A `Value` always serialises: its map keys are strings.
+    let text = body.to_string();
     if text.len() > MAX_FRAME {
-        return Err(Error::Wire("signer frame too large".into()));
+        return Err(Error::Frame(FrameFault::TooLarge));
     }
     let mut frame = (text.len() as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(text.as_bytes());
@@ -55,7 +56,7 @@ pub enum Frame {
 /// Reads one frame of at most `cap` bytes.
 ///
 /// # Errors
-/// [`Error::Wire`]: EOF mid-frame, I/O.
+/// [`FrameFault::Truncated`] for EOF mid-frame, [`Error::Io`].
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     cap: usize,
@@ -64,7 +65,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     match reader.read_exact(&mut length).await {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(Error::Wire(e.to_string())),
+        Err(e) => return Err(Error::Io(e)),
     }
     let length = u32::from_be_bytes(length) as usize;
     if length > cap {
@@ -74,7 +75,10 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     reader
         .read_exact(&mut body)
         .await
-        .map_err(|_| Error::Wire("signer connection closed mid-frame".into()))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => Error::Frame(FrameFault::Truncated),
+            _ => Error::Io(e),
+        })?;
     Ok(Some(match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(map)) if has_no_duplicate_keys(&body) => Frame::Object(map),
         _ => Frame::Bad,
@@ -212,10 +216,11 @@ impl Default for SignerLimits {
 /// enter.
 ///
 /// # Errors
-/// [`Error::Wire`] when the socket cannot be created or the path is in use.
+/// [`Error::Io`], naming the path, when the socket cannot be created or the
+/// path is in use.
 pub fn bind_unix(path: &std::path::Path) -> Result<Listener, Error> {
     use std::os::unix::fs::PermissionsExt;
-    let failed = |e: std::io::Error| Error::Wire(format!("{}: {e}", path.display()));
+    let failed = |e: std::io::Error| Error::Io(with_path(path, &e));
     let listener = Listener::bind_unix(path).map_err(failed)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
     Ok(listener)
@@ -228,7 +233,7 @@ pub fn bind_unix(path: &std::path::Path) -> Result<Listener, Error> {
 /// progress and removes the socket file.
 ///
 /// # Errors
-/// [`Error::Wire`] for a TCP listener that is not on loopback; never for
+/// [`Error::Stage`] for a TCP listener that is not on loopback; never for
 /// per-connection problems.
 pub async fn serve_signer(
     listener: impl Into<Listener>,
@@ -237,16 +242,14 @@ pub async fn serve_signer(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
     let listener = listener.into();
-    let local = listener
-        .local_addr()
-        .map_err(|e| Error::Wire(e.to_string()))?;
+    let local = listener.local_addr()?;
     let mut config = StageConfig::default();
     config
         .max_connections(limits.max_connections)
         .max_connections_per_client(limits.max_connections_per_client)
         .first_bytes_timeout(limits.frame_timeout)
         .shutdown_grace(limits.frame_timeout);
-    let stage = Arc::new(Stage::new(&local, config).map_err(|e| Error::Wire(e.to_string()))?);
+    let stage = Arc::new(Stage::new(&local, config)?);
     let handler = Arc::new(SignerHandler {
         keys: keys.into(),
         limits,
@@ -273,7 +276,7 @@ impl Handler for SignerHandler {
 /// One connection: any number of request/reply exchanges.
 ///
 /// # Errors
-/// [`Error::Wire`] when a reply cannot be sent.
+/// [`Error::Io`] when a reply cannot be sent.
 pub async fn signer_connection<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     keys: &SignerKeys,
@@ -328,7 +331,7 @@ async fn exchanges<S: AsyncRead + AsyncWrite + Unpin>(
         )
         .await
         {
-            Ok(written) => written.map_err(|e| Error::Wire(e.to_string()))?,
+            Ok(written) => written?,
             Err(_) => return Ok(()),
         }
     }
@@ -361,11 +364,9 @@ impl SignerClient {
     /// Connects to `address` over TCP.
     ///
     /// # Errors
-    /// [`Error::Wire`] when the connection fails.
+    /// [`Error::Io`] when the connection fails.
     pub async fn connect(address: &str) -> Result<Self, Error> {
-        let stream = TcpStream::connect(address)
-            .await
-            .map_err(|e| Error::Wire(e.to_string()))?;
+        let stream = TcpStream::connect(address).await?;
         Ok(Self {
             stream: Box::new(stream),
         })
@@ -374,11 +375,11 @@ impl SignerClient {
     /// Connects to the Unix socket at `path`.
     ///
     /// # Errors
-    /// [`Error::Wire`] when the connection fails.
+    /// [`Error::Io`], naming the path, when the connection fails.
     pub async fn connect_unix(path: &std::path::Path) -> Result<Self, Error> {
         let stream = tokio::net::UnixStream::connect(path)
             .await
-            .map_err(|e| Error::Wire(format!("{}: {e}", path.display())))?;
+            .map_err(|e| with_path(path, &e))?;
         Ok(Self {
             stream: Box::new(stream),
         })
@@ -387,17 +388,20 @@ impl SignerClient {
     /// Sends one request and reads the reply.
     ///
     /// # Errors
-    /// [`Error::Wire`] for transport problems or an unusable reply.
+    /// [`Error::Io`] for transport problems, [`Error::Frame`] for an
+    /// unusable reply.
     pub async fn call(&mut self, request: &Value) -> Result<Map<String, Value>, Error> {
-        self.stream
-            .write_all(&encode_frame(request)?)
-            .await
-            .map_err(|e| Error::Wire(e.to_string()))?;
+        self.stream.write_all(&encode_frame(request)?).await?;
         match read_frame(&mut self.stream, MAX_FRAME).await? {
             Some(Frame::Object(reply)) => Ok(reply),
-            Some(Frame::Bad) => Err(Error::Wire("signer frame is not an object".into())),
-            Some(Frame::TooLarge(_)) => Err(Error::Wire("signer frame too large".into())),
-            None => Err(Error::Wire("signer connection closed mid-frame".into())),
+            Some(Frame::Bad) => Err(Error::Frame(FrameFault::NotAnObject)),
+            Some(Frame::TooLarge(_)) => Err(Error::Frame(FrameFault::TooLarge)),
+            None => Err(Error::Frame(FrameFault::Truncated)),
         }
     }
+}
+
+/// `error`, its message prefixed with `path` (the kind kept).
+fn with_path(path: &std::path::Path, error: &std::io::Error) -> std::io::Error {
+    std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }

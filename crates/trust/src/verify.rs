@@ -78,8 +78,9 @@ type CacheEntries = (
 struct Parsed {
     token: Biscuit,
     identity: Identity,
-    /// The holder key, decoded once (point decompression is a third of a verify).
-    holder: Result<PublicKey, Error>,
+    /// The holder key, decoded once (point decompression is a third of a
+    /// verify); `None` when the token binds a malformed one.
+    holder: Option<PublicKey>,
     /// The token carries `pop_version(2)`: v1 proofs are refused for it.
     pop_v2: bool,
     expiry: i64,
@@ -254,7 +255,9 @@ impl Verifier {
         if now.floor() > parsed.expiry as f64 {
             return Err(Error::Expired);
         }
-        let holder = parsed.holder.clone()?;
+        let holder = parsed
+            .holder
+            .ok_or_else(|| Error::Malformed("malformed worker key or signature".into()))?;
         if proof.version == 1 && (self.require_v2 || parsed.pop_v2) {
             return Err(Error::Pop);
         }
@@ -358,8 +361,7 @@ impl Verifier {
         let identity = self.identity(&token)?;
         let expiry = expiry_of(&authority)
             .ok_or_else(|| Error::Identity("token has no expiry check".into()))?;
-        let holder = PublicKey::from_hex(&identity.worker_key)
-            .map_err(|_| Error::Malformed("malformed worker key or signature".into()));
+        let holder = PublicKey::from_hex(&identity.worker_key).ok();
         let pop_v2 = authority
             .lines()
             .any(|line| line.trim() == "pop_version(2);");
