@@ -61,6 +61,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         random_string: "LGTk".to_owned(),
         n_bits: i64::from(args.n_bits),
         sequence: Sequence::Tutorial,
+        timeouts: tessera_tlslp::Timeouts::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
@@ -93,7 +94,6 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         work_timeout: STEP_TIMEOUT,
         threads: None,
         profile: Arc::new(Profile::default()),
-        progress: false,
         work_counter: None,
         print_stdout: false,
     };

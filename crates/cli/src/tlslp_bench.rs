@@ -95,6 +95,7 @@ async fn sessions_per_second(args: &BenchArgs) -> anyhow::Result<(f64, u64)> {
         random_string: "LGTk".into(),
         n_bits: 1,
         sequence: Sequence::Tutorial,
+        timeouts: tessera_tlslp::Timeouts::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
@@ -126,7 +127,6 @@ async fn sessions_per_second(args: &BenchArgs) -> anyhow::Result<(f64, u64)> {
         work_timeout: Duration::from_secs(30),
         threads: Some(1),
         profile: Arc::new(Profile::default()),
-        progress: false,
         work_counter: None,
         print_stdout: false,
     };

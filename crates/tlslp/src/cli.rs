@@ -3,10 +3,12 @@
 //! (`../shared/spec/tlslp.md` §7), unique prefixes of long flags accepted,
 //! plus our limits. Exit codes are documented in each `--help`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
@@ -16,7 +18,7 @@ use crate::driver::{connect_and_run, serve, ClientOptions, ServerOptions, Sessio
 use crate::event::Level;
 use crate::logfile::{EventSink, LogFile};
 use crate::profile::Profile;
-use crate::server::{Sequence, SessionConfig};
+use crate::server::{Sequence, SessionConfig, Timeouts};
 use crate::{Body, DEFAULT_TOKEN};
 
 /// The reference's refusal text for `--insecure` toward anything but `localhost`.
@@ -288,10 +290,12 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         } else {
             Sequence::Random
         },
+        timeouts: Timeouts {
+            work: Duration::from_secs(args.work_timeout),
+            reply: Duration::from_secs(args.other_timeout),
+        },
     });
     let mut options = ServerOptions::new(tls, session);
-    options.work_timeout = Duration::from_secs(args.work_timeout);
-    options.other_timeout = Duration::from_secs(args.other_timeout);
     options.handshake_timeout = Duration::from_secs(args.handshake_timeout);
     (options.max_connections, options.max_per_address) = args.admission.caps(&guard, (10_000, 32));
     options.shutdown_grace = Duration::from_secs(args.shutdown_grace);
@@ -406,11 +410,16 @@ pub async fn run_client(args: ClientArgs) -> anyhow::Result<ExitCode> {
         work_timeout: Duration::from_secs(args.work_timeout),
         threads: args.threads,
         profile: Arc::new(profile),
-        progress: true,
-        work_counter: None,
+        work_counter: Some(Arc::default()),
         print_stdout: true,
     };
-    match connect_and_run(&options, &log).await {
+    let spinner = options.work_counter.clone().map(spin_while_solving);
+    let result = connect_and_run(&options, &log).await;
+    if let Some(spinner) = spinner {
+        spinner.abort();
+        let _ = spinner.await;
+    }
+    match result {
         Ok(report) if report.end == SessionEnd::Done => Ok(ExitCode::SUCCESS),
         Ok(report) => {
             if let SessionEnd::ServerFail(text) = &report.end {
@@ -423,6 +432,41 @@ pub async fn run_client(args: ClientArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
         Err(_) => Ok(ExitCode::FAILURE),
+    }
+}
+
+/// Shows a spinner with the proof-of-work rate on a terminal's stderr while
+/// `tried` grows; clears it when aborted. Off a terminal it shows nothing.
+fn spin_while_solving(tried: Arc<AtomicU64>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        // Cleared on every exit, abort included, when the guard drops.
+        let bar = ClearOnDrop(indicatif::ProgressBar::new_spinner());
+        let started = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(120));
+        loop {
+            tick.tick().await;
+            let count = tried.load(Ordering::Relaxed) as f64;
+            if count == 0.0 {
+                continue;
+            }
+            let rate = count / started.elapsed().as_secs_f64().max(1e-9) / 1e6;
+            bar.0.set_message(format!(
+                "proof of work: {count:.3e} candidates tried, {rate:.1} M/s"
+            ));
+            bar.0.tick();
+        }
+    })
+}
+
+/// A progress bar cleared when dropped.
+struct ClearOnDrop(indicatif::ProgressBar);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 

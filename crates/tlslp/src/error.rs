@@ -1,7 +1,12 @@
 //! The one error type of `tessera-tlslp`.
 
+use std::io;
+
 /// Everything that can end a tlslp session or stop a program.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// [`Error::is_peer_fault`] tells what the peer did wrong (bad framing, a
+/// line out of order, silence) from this side's configuration and sockets.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A line exceeded 1000 bytes including its LF.
@@ -33,11 +38,37 @@ pub enum Error {
     BadWork(String),
     /// Proof of work could not be computed (timeout, cancelled).
     #[error("proof of work failed: {0}")]
-    Work(String),
-    /// Transport or TLS failure.
-    #[error("{0}")]
-    Io(String),
+    Work(#[source] tessera_pow::Error),
+    /// No port of the server accepted TCP and TLS.
+    #[error("not able to connect to any port")]
+    Unreachable,
+    /// A socket or the TLS layer failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The connection stage could not be set up.
+    #[error(transparent)]
+    Stage(#[from] tessera_serve::Error),
     /// Invalid configuration (a flag, a file, the insecure rule).
     #[error("{0}")]
     Config(String),
+}
+
+impl Error {
+    /// Whether the peer is at fault: bad framing, a line the protocol does
+    /// not allow there, a refused WORK, silence or an early close — rather
+    /// than this side's configuration, sockets or solver.
+    pub fn is_peer_fault(&self) -> bool {
+        matches!(
+            self,
+            Self::LineTooLong
+                | Self::InvalidUtf8
+                | Self::Eof
+                | Self::Timeout(_)
+                | Self::UnexpectedLine(_)
+                | Self::ServerFail(_)
+                | Self::InvalidSuffix
+                | Self::InvalidChecksum
+                | Self::BadWork(_)
+        )
+    }
 }

@@ -5,22 +5,28 @@
 //! The protocol lives in sans-IO sessions ([`ServerSession`], [`ClientSession`])
 //! over a line [`codec`]; the tokio [`driver`] owns sockets, TLS, timeouts,
 //! concurrency limits and shutdown; `tlslp-server` / `tlslp-client` keep the
-//! reference's flags, defaults and log files.
+//! reference's flags, defaults and log files (their front end, [`cli`], is
+//! the `cli` feature, so library users do not build clap and its kin).
 //!
 //! ```
 //! use std::sync::Arc;
-//! use tessera_tlslp::{ServerSession, SessionConfig, Sequence};
+//! use std::time::{Duration, Instant};
+//! use tessera_tlslp::{ServerSession, SessionConfig, Sequence, Timeouts};
 //!
 //! let config = Arc::new(SessionConfig {
 //!     token: "abc".into(),
 //!     random_string: "LGTk".into(),
 //!     n_bits: 0,
 //!     sequence: Sequence::Tutorial,
+//!     timeouts: Timeouts::default(),
 //! });
-//! let mut session = ServerSession::new(config, 0);
+//! let start = Instant::now();
+//! let mut session = ServerSession::new(config, 0, start);
 //! assert_eq!(session.poll_transmit().as_deref(), Some("HELLO"));
-//! session.handle_line("HELLOBACK");
+//! session.handle_line("HELLOBACK", start);
 //! assert_eq!(session.poll_transmit().as_deref(), Some("WORK abc 0"));
+//! // The WORK reply is due 30 minutes later.
+//! assert_eq!(session.poll_timeout(), Some(start + Duration::from_secs(1800)));
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -29,6 +35,7 @@
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
 )]
 
+#[cfg(feature = "cli")]
 pub mod cli;
 mod client;
 pub mod codec;
@@ -41,14 +48,15 @@ mod profile;
 mod repr;
 mod server;
 
-pub use client::{Action, ClientSession};
+pub use client::{ClientOutcome, ClientSession};
 pub use command::{checksum, Body, Command, BODY};
 pub use error::Error;
 pub use event::{Event, Level};
 pub use profile::Profile;
 pub use repr::py_repr;
 pub use server::{
-    suffix_passes, Awaiting, FailReason, Outcome, Sequence, ServerSession, SessionConfig, PICKS,
+    suffix_passes, Awaiting, FailReason, Outcome, Sequence, ServerSession, SessionConfig, Timeouts,
+    PICKS,
 };
 
 /// The reference's default WORK token.

@@ -1,10 +1,12 @@
 //! The server side of a session as a sans-IO state machine
 //! (`../shared/spec/tlslp.md` §4–§5). It queues lines to send and log events,
-//! takes reply lines, and ends with an [`Outcome`]. No sockets, clock or global
-//! RNG: the random picks of normal mode come from a seed the driver passes in.
+//! takes reply lines, owns the deadline of each reply, and ends with an
+//! [`Outcome`]. No sockets, clock or global RNG: time comes in as `now`, and
+//! the random picks of normal mode come from a seed the driver passes in.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -37,6 +39,27 @@ pub struct SessionConfig {
     pub n_bits: i64,
     /// Tutorial or random sequence.
     pub sequence: Sequence,
+    /// How long the client has for each reply.
+    pub timeouts: Timeouts,
+}
+
+/// How long a client may take to answer (the reference's `--work-timeout`
+/// and `--other-timeout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// For the WORK reply, which needs the proof of work. Default 1800 s.
+    pub work: Duration,
+    /// For every other reply. Default 10 s.
+    pub reply: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            work: Duration::from_secs(1800),
+            reply: Duration::from_secs(10),
+        }
+    }
 }
 
 /// How a session ended.
@@ -46,6 +69,9 @@ pub enum Outcome {
     Done,
     /// The server ended it with a FAIL line; the text after `FAIL `.
     Fail(FailReason),
+    /// The client did not answer in time; nothing more is sent (as the
+    /// reference, whose socket timeout ends the session).
+    TimedOut(Awaiting),
 }
 
 /// Why the server sent FAIL.
@@ -86,12 +112,27 @@ pub enum Awaiting {
     Done,
 }
 
+impl Awaiting {
+    /// What is awaited, as the timeout message names it.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Work => "the WORK reply",
+            _ => "a reply",
+        }
+    }
+}
+
 /// One server session.
 #[derive(Debug)]
 pub struct ServerSession {
     config: Arc<SessionConfig>,
     rng: SmallRng,
     awaiting: Option<Awaiting>,
+    /// When the awaited reply is due.
+    deadline: Instant,
+    /// When WORK was sent, then how long the client took to solve it.
+    work_sent: Option<Instant>,
+    work_time: Option<Duration>,
     next_body: usize,
     outcome: Option<Outcome>,
     transmit: VecDeque<String>,
@@ -102,12 +143,15 @@ pub struct ServerSession {
 }
 
 impl ServerSession {
-    /// Starts a session: queues `HELLO`. `seed` drives normal mode's picks.
-    pub fn new(config: Arc<SessionConfig>, seed: u64) -> Self {
+    /// Starts a session at `now`: queues `HELLO`. `seed` drives normal mode's picks.
+    pub fn new(config: Arc<SessionConfig>, seed: u64, now: Instant) -> Self {
         let mut session = Self {
-            config,
             rng: SmallRng::seed_from_u64(seed),
             awaiting: Some(Awaiting::Hello),
+            deadline: now + config.timeouts.reply,
+            config,
+            work_sent: None,
+            work_time: None,
             next_body: 0,
             outcome: None,
             transmit: VecDeque::new(),
@@ -132,6 +176,12 @@ impl ServerSession {
         self.events.pop_front()
     }
 
+    /// When the awaited reply is due: call [`Self::handle_timeout`] then.
+    /// `None` once the session has ended.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.awaiting().map(|_| self.deadline)
+    }
+
     /// The reply the session waits for, or `None` once it has ended.
     pub fn awaiting(&self) -> Option<Awaiting> {
         if self.outcome.is_some() {
@@ -144,6 +194,11 @@ impl ServerSession {
     /// How the session ended, once it has.
     pub fn outcome(&self) -> Option<&Outcome> {
         self.outcome.as_ref()
+    }
+
+    /// How long the client took from WORK to a valid suffix, once it sent one.
+    pub fn work_time(&self) -> Option<Duration> {
+        self.work_time
     }
 
     /// The suffix the client solved WORK with, once checked.
@@ -161,8 +216,8 @@ impl ServerSession {
         self.hello_reply.as_deref()
     }
 
-    /// Feeds one reply line (without its LF).
-    pub fn handle_line(&mut self, line: &str) {
+    /// Feeds one reply line (without its LF), received at `now`.
+    pub fn handle_line(&mut self, line: &str, now: Instant) {
         let Some(awaiting) = self.awaiting() else {
             return;
         };
@@ -180,7 +235,8 @@ impl ServerSession {
                 );
                 self.transmit
                     .push_back(format!("WORK {} {}", self.config.token, self.config.n_bits));
-                self.awaiting = Some(Awaiting::Work);
+                self.work_sent = Some(now);
+                self.expect(Awaiting::Work, now);
             }
             Awaiting::Work => {
                 let digest = tessera_pow::digest(&self.config.token, line);
@@ -197,7 +253,10 @@ impl ServerSession {
                     format!("Hash: {}", py_repr(&hex::encode(digest))),
                 );
                 self.suffix = Some(line.to_owned());
-                self.next_command();
+                self.work_time = self
+                    .work_sent
+                    .map(|sent| now.saturating_duration_since(sent));
+                self.next_command(now);
             }
             Awaiting::Body(body) => {
                 let (sent, value) = line.split_once(' ').unwrap_or((line, ""));
@@ -211,7 +270,7 @@ impl ServerSession {
                     format!("Checksum received: {}", py_repr(sent)),
                 );
                 self.values.push((body, value.to_owned()));
-                self.next_command();
+                self.next_command(now);
             }
             Awaiting::Done => {
                 self.log(Level::Info, format!("Received {}", py_repr(line)));
@@ -228,7 +287,26 @@ impl ServerSession {
         }
     }
 
-    fn next_command(&mut self) {
+    /// The awaited reply is overdue if `now` is past its deadline: the
+    /// session ends with [`Outcome::TimedOut`]. Earlier calls do nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(awaiting) = self.awaiting() {
+            if now >= self.deadline {
+                self.outcome = Some(Outcome::TimedOut(awaiting));
+            }
+        }
+    }
+
+    fn expect(&mut self, awaiting: Awaiting, now: Instant) {
+        let timeout = match awaiting {
+            Awaiting::Work => self.config.timeouts.work,
+            _ => self.config.timeouts.reply,
+        };
+        self.awaiting = Some(awaiting);
+        self.deadline = now + timeout;
+    }
+
+    fn next_command(&mut self, now: Instant) {
         let pick = match self.config.sequence {
             Sequence::Tutorial => BODY.get(self.next_body).copied(),
             Sequence::Random if self.next_body < PICKS => {
@@ -263,13 +341,13 @@ impl ServerSession {
                 );
                 self.transmit
                     .push_back(format!("{body} {}", self.config.random_string));
-                self.awaiting = Some(Awaiting::Body(body));
+                self.expect(Awaiting::Body(body), now);
             }
             None => {
                 self.log(Level::Info, "Step: done");
                 self.log(Level::Debug, "Sending DONE");
                 self.transmit.push_back("DONE".to_owned());
-                self.awaiting = Some(Awaiting::Done);
+                self.expect(Awaiting::Done, now);
             }
         }
     }

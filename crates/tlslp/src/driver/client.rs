@@ -1,10 +1,10 @@
 //! The tlslp client driver: tries the ports in order (first TCP + TLS success
 //! wins), answers the server through a [`ClientSession`], solves WORK with
-//! tessera-pow on every core on blocking threads, and reports how the session
+//! tessera-pow on every core on blocking threads (counting candidates into
+//! `ClientOptions::work_counter` for a progress display), and reports how the session
 //! ended so the program can exit non-zero on any failure (defect D1).
 
-use std::io::{IsTerminal, Write};
-use std::sync::atomic::Ordering;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::LineReader;
-use crate::client::{Action, ClientSession};
+use crate::client::{ClientOutcome, ClientSession};
 use crate::codec::encode;
 use crate::event::Level;
 use crate::logfile::EventSink;
@@ -42,9 +42,7 @@ pub struct ClientOptions {
     pub threads: Option<usize>,
     /// Body values.
     pub profile: Arc<Profile>,
-    /// Show a progress spinner while solving when stderr is a terminal.
-    pub progress: bool,
-    /// Count WORK candidates into this counter too (for an outside progress display).
+    /// Count WORK candidates into this counter too (for a progress display).
     pub work_counter: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// Print the reference's stdout lines (`Connected to …`, `Connection closed.`).
     pub print_stdout: bool,
@@ -79,7 +77,7 @@ pub struct ClientReport {
 /// Connects to the first port that accepts TCP and TLS and runs one session.
 ///
 /// # Errors
-/// [`Error::Io`] when no port could be connected (the program exits 1).
+/// [`Error::Unreachable`] when no port could be connected (the program exits 1).
 pub async fn connect_and_run(
     options: &ClientOptions,
     sink: &dyn EventSink,
@@ -104,7 +102,7 @@ pub async fn connect_and_run(
     }
     let Some((port, tls)) = connected else {
         sink.record(Level::Critical, "Not able to connect to any port.  Exiting");
-        return Err(Error::Io("not able to connect to any port".into()));
+        return Err(Error::Unreachable);
     };
     sink.record(Level::Info, &format!("Connected to {port}"));
     if options.print_stdout {
@@ -156,48 +154,47 @@ async fn run_session(
     sink: &dyn EventSink,
     work: &mut Option<(u64, Duration)>,
 ) -> SessionEnd {
-    let mut session = ClientSession::new(options.profile.clone());
+    let mut session = ClientSession::new(options.profile.clone(), options.read_timeout, now());
     let mut reader = LineReader::new(tls);
-    let end = loop {
-        let deadline = tokio::time::Instant::now() + options.read_timeout;
-        let line = match reader.next_line(deadline, "the server").await {
-            Ok(line) => line,
-            Err(error) => break SessionEnd::Error(error.to_string()),
-        };
-        let action = session.handle_line(&line);
-        for event in session.drain_events() {
+    let end = 'session: loop {
+        while let Some(reply) = session.poll_transmit() {
+            if let Err(error) = send(&mut reader, &reply, options.read_timeout).await {
+                break 'session SessionEnd::Error(error.to_string());
+            }
+        }
+        for event in std::iter::from_fn(|| session.poll_event()) {
             sink.record(event.level, &event.message);
         }
-        let action = match action {
-            Ok(Action::Solve(puzzle)) => match solve(puzzle, options, work).await {
-                Ok(suffix) => Ok(session.handle_solution(&suffix)),
-                Err(error) => Err(error),
-            },
-            other => other,
-        };
-        for event in session.drain_events() {
-            sink.record(event.level, &event.message);
+        match session.outcome() {
+            Some(ClientOutcome::Done) => break SessionEnd::Done,
+            Some(ClientOutcome::ServerFail(text)) => break SessionEnd::ServerFail(text.clone()),
+            Some(ClientOutcome::Failed(error)) => break SessionEnd::Error(error.to_string()),
+            None => {}
         }
-        match action {
-            Ok(Action::Reply(reply)) => {
-                if let Err(error) = send(&mut reader, &reply, options.read_timeout).await {
-                    break SessionEnd::Error(error.to_string());
-                }
+        if let Some(puzzle) = session.poll_work() {
+            match solve(puzzle, options, work).await {
+                Ok(suffix) => session.handle_solution(&suffix, now()),
+                Err(error) => session.handle_work_error(error),
             }
-            Ok(Action::Finish(reply)) => {
-                break match send(&mut reader, &reply, options.read_timeout).await {
-                    Ok(()) => SessionEnd::Done,
-                    Err(error) => SessionEnd::Error(error.to_string()),
-                };
-            }
-            Ok(Action::Failed(text)) => break SessionEnd::ServerFail(text),
-            Ok(Action::Solve(_)) => break SessionEnd::Error("solver returned no reply".into()),
+            continue;
+        }
+        let Some(deadline) = session.poll_timeout() else {
+            break SessionEnd::Error("the session waits for nothing".into());
+        };
+        match reader.next_line(deadline.into(), "the server").await {
+            Ok(line) => session.handle_line(&line, now()),
+            Err(Error::Timeout(_)) => session.handle_timeout(now()),
             Err(error) => break SessionEnd::Error(error.to_string()),
         }
     };
     let mut tls = reader.into_inner();
     let _ = tokio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
     end
+}
+
+/// The session's clock: tokio's, so paused-time tests step it too.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 async fn send<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
@@ -209,7 +206,7 @@ async fn send<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     tokio::time::timeout(timeout, reader.get_mut().write_all(&bytes))
         .await
         .map_err(|_| Error::Timeout("sending"))?
-        .map_err(|e| Error::Io(e.to_string()))
+        .map_err(Error::from)
 }
 
 async fn solve(
@@ -225,32 +222,9 @@ async fn solve(
     if let Some(counter) = &options.work_counter {
         search.progress_counter(counter.clone());
     }
-    let progress = search.progress();
     let started = Instant::now();
-    let bar = (options.progress && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
-    let expected = puzzle.expected_work();
-    let solving = tessera_pow::solve_tlslp_async(puzzle, search);
-    tokio::pin!(solving);
-    let result = loop {
-        tokio::select! {
-            result = &mut solving => break result,
-            () = tokio::time::sleep(Duration::from_millis(100)), if bar.is_some() => {
-                if let Some(bar) = &bar {
-                    let tried = progress.load(Ordering::Relaxed) as f64;
-                    bar.set_message(format!("proof of work: {tried:.3e} candidates tried, {expected:.3e} expected, {:.1} M/s",
-                        tried / started.elapsed().as_secs_f64().max(1e-9) / 1e6));
-                }
-            }
-        }
-    };
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let solution = result.map_err(|e| Error::Work(e.to_string()))?;
+    let result = tessera_pow::solve_tlslp_async(puzzle, search).await;
+    let solution = result.map_err(Error::Work)?;
     *work = Some((solution.candidates, started.elapsed()));
     Ok(solution.suffix)
 }

@@ -57,7 +57,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 .map_err(|e| match e.kind() {
                     // rustls reports a close without close_notify this way.
                     std::io::ErrorKind::UnexpectedEof => Error::Eof,
-                    _ => Error::Io(e.to_string()),
+                    _ => Error::Io(e),
                 })?;
             if read == 0 {
                 return Err(Error::Eof);

@@ -26,7 +26,7 @@ use crate::codec::encode;
 use crate::event::Level;
 use crate::logfile::EventSink;
 use crate::repr::py_repr;
-use crate::server::{Awaiting, Outcome, ServerSession, SessionConfig};
+use crate::server::{Outcome, ServerSession, SessionConfig};
 use crate::Error;
 
 /// How the server runs.
@@ -34,12 +34,8 @@ use crate::Error;
 pub struct ServerOptions {
     /// TLS configuration (mutual TLS unless `--insecure`).
     pub tls: Arc<ServerConfig>,
-    /// What every session uses.
+    /// What every session uses, its reply deadlines among it.
     pub session: Arc<SessionConfig>,
-    /// Deadline for the WORK reply. Default 1800 s.
-    pub work_timeout: Duration,
-    /// Deadline for every other reply. Default 10 s.
-    pub other_timeout: Duration,
     /// Deadline for the TLS handshake. Default 10 s (the reference has none, D3).
     pub handshake_timeout: Duration,
     /// Sessions at once, all clients. Default 10,000.
@@ -70,8 +66,6 @@ impl ServerOptions {
         Self {
             tls,
             session,
-            work_timeout: Duration::from_secs(1800),
-            other_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             max_per_address: 32,
@@ -92,7 +86,8 @@ impl ServerOptions {
 /// `records` receives one record per session if given.
 ///
 /// # Errors
-/// [`Error::Config`] when the listener's address cannot be read.
+/// [`Error::Io`] when the listener's address cannot be read, [`Error::Stage`]
+/// when the connection stage cannot be set up.
 pub async fn serve(
     listener: TcpListener,
     options: ServerOptions,
@@ -101,9 +96,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<ServerReport, Error> {
     let listener = Listener::from(listener);
-    let local = listener
-        .local_addr()
-        .map_err(|e| Error::Config(e.to_string()))?;
+    let local = listener.local_addr()?;
     let mut config = StageConfig::default();
     config
         .tls(options.tls.clone())
@@ -124,7 +117,7 @@ pub async fn serve(
     if let Some(relays) = &options.trusted_relays {
         config.proxy_from(relays.clone());
     }
-    let stage = Arc::new(Stage::new(&local, config).map_err(|e| Error::Config(e.to_string()))?);
+    let stage = Arc::new(Stage::new(&local, config)?);
     let server = Arc::new(TlslpServer {
         denial_log: tessera_guard::Limiter::new(&tessera_guard::LimiterConfig {
             rate: 0.1,
@@ -274,6 +267,11 @@ impl TlslpServer {
     }
 }
 
+/// The sessions' clock: tokio's, so paused-time tests step it too.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// tlslp listens on TCP only; a Unix peer (never seen) reads as 0.0.0.0:0.
 fn socket_addr(peer: Peer) -> SocketAddr {
     match peer {
@@ -305,41 +303,26 @@ async fn session(
         let summary = tessera_tls::HandshakeSummary::of(tls.get_ref().1);
         record.tls = Some((summary.protocol, summary.cipher_suite));
     }
-    let mut session = ServerSession::new(config, rand::random());
+    let reply_timeout = config.timeouts.reply;
+    let mut session = ServerSession::new(config, rand::random(), now());
     let mut reader = LineReader::new(stream);
-    let mut work_sent: Option<Instant> = None;
     let result: Result<(), Error> = async {
         loop {
             while let Some(line) = session.poll_transmit() {
                 let bytes = encode(&line)?;
-                let deadline = tokio::time::Instant::now() + options.other_timeout;
-                tokio::time::timeout_at(deadline, reader.get_mut().write_all(&bytes))
+                tokio::time::timeout(reply_timeout, reader.get_mut().write_all(&bytes))
                     .await
-                    .map_err(|_| Error::Timeout("sending"))?
-                    .map_err(|e| Error::Io(e.to_string()))?;
-                if line.starts_with("WORK ") {
-                    work_sent = Some(Instant::now());
-                }
+                    .map_err(|_| Error::Timeout("sending"))??;
             }
             for event in std::iter::from_fn(|| session.poll_event()) {
                 sink.record(event.level, &event.message);
             }
-            let Some(awaiting) = session.awaiting() else {
+            let Some(deadline) = session.poll_timeout() else {
                 return Ok(());
             };
-            let (timeout, what) = match awaiting {
-                Awaiting::Work => (options.work_timeout, "the WORK reply"),
-                _ => (options.other_timeout, "a reply"),
-            };
-            let deadline = tokio::time::Instant::now() + timeout;
-            let line = reader.next_line(deadline, what).await;
-            match line {
-                Ok(line) => {
-                    session.handle_line(&line);
-                    if awaiting == Awaiting::Work && session.suffix().is_some() {
-                        record.work_time = work_sent.map(|t| t.elapsed());
-                    }
-                }
+            match reader.next_line(deadline.into(), "a reply").await {
+                Ok(line) => session.handle_line(&line, now()),
+                Err(Error::Timeout(_)) => session.handle_timeout(now()),
                 Err(error @ (Error::LineTooLong | Error::InvalidUtf8)) => {
                     session.handle_framing_error(&error);
                 }
@@ -351,23 +334,26 @@ async fn session(
     // close_notify, best effort (peers need not send or wait for it).
     let mut stream = reader.into_inner();
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
-    record.outcome = match (&result, session.outcome()) {
+    record.work_time = session.work_time();
+    record.outcome = match (result, session.outcome()) {
         (Ok(()), Some(Outcome::Done)) => SessionOutcome::Done,
         (Ok(()), Some(Outcome::Fail(reason))) => SessionOutcome::Fail(reason.clone()),
-        _ => {
-            let error = result
-                .as_ref()
-                .err()
-                .map_or_else(|| "ended early".to_owned(), ToString::to_string);
+        (result, outcome) => {
+            let (error, outcome) = match (result, outcome) {
+                (Ok(()), Some(Outcome::TimedOut(awaiting))) => (
+                    Error::Timeout(awaiting.description()).to_string(),
+                    SessionOutcome::Timeout,
+                ),
+                (Err(error @ Error::Timeout(_)), _) => (error.to_string(), SessionOutcome::Timeout),
+                (Err(error @ Error::Eof), _) => (error.to_string(), SessionOutcome::Eof),
+                (Err(error), _) => (error.to_string(), SessionOutcome::Error),
+                (Ok(()), _) => ("ended early".to_owned(), SessionOutcome::Error),
+            };
             sink.record(
                 Level::Error,
                 &format!("Unhandled exception in session: {error}"),
             );
-            match result {
-                Err(Error::Timeout(_)) => SessionOutcome::Timeout,
-                Err(Error::Eof) => SessionOutcome::Eof,
-                _ => SessionOutcome::Error,
-            }
+            outcome
         }
     };
     sink.record(Level::Info, "Connection closed");

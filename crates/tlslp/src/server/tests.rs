@@ -2,11 +2,12 @@
 //! byte literals for every FAIL path.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
 use super::*;
-use crate::client::{Action, ClientSession};
+use crate::client::{ClientOutcome, ClientSession};
 use crate::profile::Profile;
 
 const TOKEN: &str = "gkcjcibIFynKssuJnJpSrgvawiVjLjEbdFuYQzuWROTeTaSmqFCAzuwkwLCRgIIq";
@@ -17,46 +18,73 @@ fn config(sequence: Sequence, n_bits: i64) -> Arc<SessionConfig> {
         random_string: "LGTk".to_owned(),
         n_bits,
         sequence,
+        timeouts: Timeouts::default(),
     })
 }
 
-/// Runs a server and a client session against each other; returns the lines each sent.
-fn converse(server: &mut ServerSession, client: &mut ClientSession) -> (Vec<String>, Vec<String>) {
+/// A session's start; tests step time from here.
+fn t0() -> Instant {
+    Instant::now()
+}
+
+fn new_server(sequence: Sequence, n_bits: i64, seed: u64) -> ServerSession {
+    ServerSession::new(config(sequence, n_bits), seed, t0())
+}
+
+fn new_client(now: Instant) -> ClientSession {
+    ClientSession::new(Arc::new(Profile::default()), Duration::from_secs(10), now)
+}
+
+/// Runs a server and a client session against each other, one second a
+/// line; returns the lines each sent.
+fn converse(
+    server: &mut ServerSession,
+    client: &mut ClientSession,
+    start: Instant,
+) -> (Vec<String>, Vec<String>) {
     let (mut sent, mut replies) = (Vec::new(), Vec::new());
+    let mut now = start;
     while let Some(line) = server.poll_transmit() {
+        now += Duration::from_secs(1);
         sent.push(line.clone());
-        if server.outcome().is_some() && server.awaiting().is_none() && line.starts_with("FAIL") {
+        client.handle_line(&line, now);
+        if let Some(puzzle) = client.poll_work() {
+            let solution = puzzle
+                .solve(&tessera_pow::SearchOptions::default())
+                .unwrap();
+            now += Duration::from_secs(1);
+            client.handle_solution(&solution.suffix, now);
+        }
+        if line.starts_with("FAIL") {
             assert!(matches!(
-                client.handle_line(&line).unwrap(),
-                Action::Failed(_)
+                client.outcome(),
+                Some(ClientOutcome::ServerFail(_))
             ));
+            assert_eq!(client.poll_transmit(), None);
             break;
         }
-        let reply = match client.handle_line(&line).unwrap() {
-            Action::Reply(reply) | Action::Finish(reply) => reply,
-            Action::Solve(puzzle) => {
-                let solution = puzzle
-                    .solve(&tessera_pow::SearchOptions::default())
-                    .unwrap();
-                match client.handle_solution(&solution.suffix) {
-                    Action::Reply(reply) => reply,
-                    other => panic!("{other:?}"),
-                }
-            }
-            Action::Failed(text) => panic!("client saw FAIL {text}"),
-        };
+        if let Some(ClientOutcome::Failed(error)) = client.outcome() {
+            panic!("client failed: {error}");
+        }
+        let reply = client
+            .poll_transmit()
+            .expect("a reply to every server line");
         replies.push(reply.clone());
-        server.handle_line(&reply);
+        server.handle_line(&reply, now);
     }
     (sent, replies)
 }
 
 #[test]
 fn tutorial_session_runs_every_body_command_in_order() {
-    let mut server = ServerSession::new(config(Sequence::Tutorial, 12), 0);
-    let mut client = ClientSession::new(Arc::new(Profile::default()));
-    let (sent, replies) = converse(&mut server, &mut client);
+    let start = t0();
+    let mut server = ServerSession::new(config(Sequence::Tutorial, 12), 0, start);
+    let mut client = new_client(start);
+    let (sent, replies) = converse(&mut server, &mut client, start);
     assert_eq!(server.outcome(), Some(&Outcome::Done));
+    assert!(matches!(client.outcome(), Some(ClientOutcome::Done)));
+    // WORK went out after the HELLO reply (second 1); the suffix came at second 3.
+    assert_eq!(server.work_time(), Some(Duration::from_secs(2)));
     let commands: Vec<&str> = sent.iter().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(
         commands,
@@ -99,9 +127,10 @@ fn random_sessions_make_at_most_twenty_picks_and_end_in_done_or_fail() {
     let mut done = 0;
     let mut failed = 0;
     for seed in 0..200 {
-        let mut server = ServerSession::new(config(Sequence::Random, 0), seed);
-        let mut client = ClientSession::new(Arc::new(Profile::default()));
-        let (sent, _) = converse(&mut server, &mut client);
+        let start = t0();
+        let mut server = ServerSession::new(config(Sequence::Random, 0), seed, start);
+        let mut client = new_client(start);
+        let (sent, _) = converse(&mut server, &mut client, start);
         let bodies = sent
             .iter()
             .filter(|l| !["HELLO", "WORK", "DONE", "FAIL"].contains(&l.split(' ').next().unwrap()))
@@ -125,11 +154,11 @@ fn random_sessions_make_at_most_twenty_picks_and_end_in_done_or_fail() {
 
 #[test]
 fn wrong_suffix_and_checksum_get_their_fail_lines() {
-    let mut server = ServerSession::new(config(Sequence::Tutorial, 20), 0);
+    let mut server = new_server(Sequence::Tutorial, 20, 0);
     assert_eq!(server.poll_transmit().unwrap(), "HELLO");
-    server.handle_line("anything at all");
+    server.handle_line("anything at all", t0());
     assert_eq!(server.poll_transmit().unwrap(), format!("WORK {TOKEN} 20"));
-    server.handle_line("urRb");
+    server.handle_line("urRb", t0());
     assert_eq!(
         server.poll_transmit().unwrap(),
         "FAIL Invalid suffix returned from client."
@@ -140,11 +169,11 @@ fn wrong_suffix_and_checksum_get_their_fail_lines() {
     );
     assert_eq!(server.awaiting(), None);
 
-    let mut server = ServerSession::new(config(Sequence::Tutorial, 20), 0);
-    server.handle_line("HELLOBACK\r");
-    server.handle_line("urRa"); // 20 trailing zero bits (spec §4.3 example)
+    let mut server = new_server(Sequence::Tutorial, 20, 0);
+    server.handle_line("HELLOBACK\r", t0());
+    server.handle_line("urRa", t0()); // 20 trailing zero bits (spec §4.3 example)
     let _ = std::iter::from_fn(|| server.poll_transmit()).count();
-    server.handle_line(&format!("{} x", "0".repeat(64)));
+    server.handle_line(&format!("{} x", "0".repeat(64)), t0());
     assert_eq!(
         server.poll_transmit().unwrap(),
         "FAIL Invalid checksum received."
@@ -154,11 +183,11 @@ fn wrong_suffix_and_checksum_get_their_fail_lines() {
         "28295607F05351EB24707046F3FA046E8A7AFDABB32E6F0FBA3DE596CBF7C27B x",
         "28295607f05351eb24707046f3fa046e8a7afdabb32e6f0fba3de596cbf7c27b\tx",
     ] {
-        let mut server = ServerSession::new(config(Sequence::Tutorial, 0), 0);
-        server.handle_line("HELLOBACK");
-        server.handle_line("");
+        let mut server = new_server(Sequence::Tutorial, 0, 0);
+        server.handle_line("HELLOBACK", t0());
+        server.handle_line("", t0());
         let _ = std::iter::from_fn(|| server.poll_transmit()).count();
-        server.handle_line(reply);
+        server.handle_line(reply, t0());
         assert_eq!(
             server.outcome(),
             Some(&Outcome::Fail(FailReason::InvalidChecksum)),
@@ -169,7 +198,7 @@ fn wrong_suffix_and_checksum_get_their_fail_lines() {
 
 #[test]
 fn framing_errors_fail_with_receiving() {
-    let mut server = ServerSession::new(config(Sequence::Tutorial, 0), 0);
+    let mut server = new_server(Sequence::Tutorial, 0, 0);
     let _ = server.poll_transmit();
     server.handle_framing_error(&Error::LineTooLong);
     assert_eq!(server.poll_transmit().unwrap(), "FAIL receiving.");
@@ -177,6 +206,69 @@ fn framing_errors_fail_with_receiving() {
         server.outcome(),
         Some(&Outcome::Fail(FailReason::Receiving))
     );
+}
+
+#[test]
+fn each_reply_is_due_by_its_own_deadline() {
+    let start = t0();
+    let mut server = ServerSession::new(config(Sequence::Tutorial, 0), 0, start);
+    assert_eq!(server.poll_timeout(), Some(start + Duration::from_secs(10)));
+    // Early wake-ups change nothing.
+    server.handle_timeout(start + Duration::from_secs(9));
+    assert_eq!(server.outcome(), None);
+    let replied = start + Duration::from_secs(5);
+    server.handle_line("HELLOBACK", replied);
+    // WORK gets the long timeout, counted from when it was queued.
+    assert_eq!(
+        server.poll_timeout(),
+        Some(replied + Duration::from_secs(1800))
+    );
+    server.handle_timeout(replied + Duration::from_secs(1799));
+    assert_eq!(server.outcome(), None);
+    server.handle_timeout(replied + Duration::from_secs(1800));
+    assert_eq!(server.outcome(), Some(&Outcome::TimedOut(Awaiting::Work)));
+    assert_eq!(server.poll_timeout(), None);
+    // A late line after the timeout is ignored.
+    server.handle_line("", replied + Duration::from_secs(1801));
+    assert_eq!(
+        std::iter::from_fn(|| server.poll_transmit()).collect::<Vec<_>>(),
+        ["HELLO", &format!("WORK {TOKEN} 0")]
+    );
+}
+
+#[test]
+fn the_client_waits_for_the_server_but_not_while_it_solves() {
+    let start = t0();
+    let mut client = new_client(start);
+    assert_eq!(client.poll_timeout(), Some(start + Duration::from_secs(10)));
+    client.handle_line("HELLO", start + Duration::from_secs(1));
+    assert_eq!(client.poll_transmit().as_deref(), Some("HELLOBACK"));
+    assert_eq!(client.poll_timeout(), Some(start + Duration::from_secs(11)));
+    client.handle_line(&format!("WORK {TOKEN} 0"), start + Duration::from_secs(2));
+    assert!(client.poll_work().is_some());
+    assert!(client.poll_work().is_none(), "a puzzle is handed out once");
+    assert_eq!(client.poll_timeout(), None);
+    client.handle_timeout(start + Duration::from_secs(100));
+    assert!(client.outcome().is_none());
+    client.handle_solution("x", start + Duration::from_secs(100));
+    assert_eq!(client.poll_transmit().as_deref(), Some("x"));
+    client.handle_timeout(start + Duration::from_secs(110));
+    assert!(matches!(
+        client.outcome(),
+        Some(ClientOutcome::Failed(Error::Timeout(_)))
+    ));
+}
+
+#[test]
+fn the_client_refuses_a_body_command_before_work() {
+    let start = t0();
+    let mut client = new_client(start);
+    client.handle_line("FULL_NAME LGTk", start);
+    assert!(matches!(
+        client.outcome(),
+        Some(ClientOutcome::Failed(Error::UnexpectedLine(_)))
+    ));
+    assert_eq!(client.poll_transmit(), None);
 }
 
 #[test]
@@ -193,9 +285,9 @@ fn the_work_rule_of_the_spec() {
 proptest! {
     #[test]
     fn arbitrary_replies_never_panic_and_always_end_defined(lines in proptest::collection::vec(".{0,120}", 0..30)) {
-        let mut server = ServerSession::new(config(Sequence::Random, 4), 7);
+        let mut server = new_server(Sequence::Random, 4, 7);
         for line in &lines {
-            server.handle_line(line);
+            server.handle_line(line, t0());
             while server.poll_transmit().is_some() {}
         }
         // Either still waiting for a reply, or ended with an outcome.
@@ -204,9 +296,17 @@ proptest! {
 
     #[test]
     fn arbitrary_server_lines_never_panic_the_client(lines in proptest::collection::vec(".{0,120}", 0..30)) {
-        let mut client = ClientSession::new(Arc::new(Profile::default()));
+        let start = t0();
+        let mut client = new_client(start);
         for line in &lines {
-            let _ = client.handle_line(line);
+            client.handle_line(line, start);
+            while client.poll_transmit().is_some() {}
+            if let Some(puzzle) = client.poll_work() {
+                prop_assert!(puzzle.bits() < 64);
+                client.handle_solution("x", start);
+            }
         }
+        // Either still reading, or ended with an outcome.
+        prop_assert!(client.poll_timeout().is_some() || client.outcome().is_some());
     }
 }

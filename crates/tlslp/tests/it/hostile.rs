@@ -174,7 +174,7 @@ async fn plain_tcp_missing_certificate_and_silence_end_only_their_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abrupt_close_and_a_trickling_peer_end_without_a_fail_line() {
     let mut server = TestServer::start(Sequence::Tutorial, 0, |o| {
-        o.other_timeout = Duration::from_secs(1);
+        std::sync::Arc::make_mut(&mut o.session).timeouts.reply = Duration::from_secs(1);
     })
     .await;
     // Vanishes after HELLO.

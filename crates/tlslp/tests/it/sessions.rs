@@ -84,6 +84,7 @@ async fn insecure_mode_on_localhost() {
         random_string: "LGTk".into(),
         n_bits: 4,
         sequence: Sequence::Tutorial,
+        timeouts: tessera_tlslp::Timeouts::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -104,7 +105,6 @@ async fn insecure_mode_on_localhost() {
         work_timeout: TIMEOUT,
         threads: Some(1),
         profile: Arc::new(tessera_tlslp::Profile::default()),
-        progress: false,
         work_counter: None,
         print_stdout: false,
     };

@@ -43,6 +43,7 @@ impl TestServer {
             random_string: "LGTk".to_owned(),
             n_bits,
             sequence,
+            timeouts: tessera_tlslp::Timeouts::default(),
         });
         let mut options = ServerOptions::new(tls, session);
         tune(&mut options);
@@ -89,7 +90,6 @@ impl TestServer {
             work_timeout: TIMEOUT,
             threads: Some(2),
             profile: Arc::new(Profile::default()),
-            progress: false,
             work_counter: None,
             print_stdout: false,
         }
