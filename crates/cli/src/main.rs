@@ -3,34 +3,22 @@
 #![forbid(unsafe_code)]
 
 mod admission;
-mod bench;
-mod certs;
-mod chat;
-mod demo;
-mod fingerprint;
-mod gemini;
-mod gemini_bench;
-mod guard;
+mod benches;
+mod commands;
+mod demos;
 mod listen;
 mod logging;
-mod loopback;
 mod paths;
-mod pow;
-mod proxy;
-mod tls_bench;
-mod tls_demo;
-mod tlslp;
-mod tlslp_bench;
-mod tofu;
-mod trust;
-mod trust_bench;
-mod wire;
-mod wire_bench;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use commands::{
+    certs, chat, fingerprint, gemini, guard, pow, proxy, tls, tlslp, tofu, trust, wire,
+};
+use demos::tour;
 
 /// Tessera: secure non-HTTP network services.
 ///
@@ -56,7 +44,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the zero-configuration demo: tlslp over mutual TLS on loopback, clients and hostile clients.
-    Demo(demo::DemoArgs),
+    Demo(tour::DemoArgs),
     /// Generate and inspect certificates.
     #[command(subcommand)]
     Certs(certs::CertsCommand),
@@ -89,7 +77,7 @@ enum Command {
     Proxy(proxy::ProxyCommand),
     /// TLS measurements and a tour of tessera-tls.
     #[command(subcommand)]
-    Tls(tls_bench::TlsCommand),
+    Tls(tls::TlsCommand),
 }
 
 fn main() -> ExitCode {
@@ -109,7 +97,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Demo(args) => demo::run(&args),
+        Command::Demo(args) => tour::run(&args),
         Command::Certs(command) => certs::run(command),
         Command::Fingerprint(args) => fingerprint::run(&args),
         Command::Tofu(args) => tofu::run(args),
@@ -118,7 +106,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Tlslp(command) => tlslp::run(command),
         Command::Trust(command) => trust::run(command),
         Command::Gemini(command) => gemini::run(command),
-        Command::Tls(command) => tls_bench::run(command),
+        Command::Tls(command) => tls::run(command),
         Command::Wire(command) => wire::run(command),
         Command::Chat(args) => chat::run(args),
         Command::Proxy(command) => proxy::run(command),

@@ -43,7 +43,7 @@ pub(crate) enum WireCommand {
     Request(RequestArgs),
     /// Round trips per second of 64-byte requests, 1 and 32 clients, with and
     /// without HMAC, next to a raw tokio-rustls echo measured in the same run.
-    Bench(crate::wire_bench::BenchArgs),
+    Bench(crate::benches::wire::BenchArgs),
 }
 
 /// How both ends secure the connection.
@@ -155,7 +155,7 @@ pub(crate) fn run(command: WireCommand) -> anyhow::Result<ExitCode> {
     match command {
         WireCommand::EchoServer(args) => echo_server(&args),
         WireCommand::Request(args) => request(&args),
-        WireCommand::Bench(args) => crate::wire_bench::run(&args),
+        WireCommand::Bench(args) => crate::benches::wire::run(&args),
     }
 }
 

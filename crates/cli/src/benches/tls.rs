@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
+use clap::Args;
 use tessera_tls::rustls::client::Resumption;
 use tessera_tls::tofu::HostKey;
 use tessera_tls::{
@@ -19,15 +19,7 @@ use tessera_tls::{
 };
 use time::OffsetDateTime;
 
-use crate::bench::rate;
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum TlsCommand {
-    /// Measure mTLS handshakes/s on loopback and TOFU checks/s on a large store.
-    Bench(BenchArgs),
-    /// Tour of tessera-tls: dev PKI, mutual TLS, refused clients, TOFU, on loopback.
-    Demo(crate::tls_demo::TlsDemoArgs),
-}
+use crate::benches::rate;
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -45,11 +37,7 @@ pub(crate) struct BenchArgs {
     json: bool,
 }
 
-pub(crate) fn run(command: TlsCommand) -> anyhow::Result<ExitCode> {
-    let args = match command {
-        TlsCommand::Bench(args) => args,
-        TlsCommand::Demo(args) => return crate::tls_demo::run(&args),
-    };
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         args.seconds > 0.0 && args.seconds <= 600.0,
         "--seconds must be in (0, 600]"
@@ -114,7 +102,7 @@ pub(crate) fn run(command: TlsCommand) -> anyhow::Result<ExitCode> {
 async fn handshakes_per_second(duration: Duration, concurrency: usize) -> anyhow::Result<f64> {
     let pki = DevPki::generate(&PkiOptions::default())?;
     let server = server_config(&pki.server.identity()?, ClientAuth::Required(pki.roots()?))?;
-    let (address, server_task) = crate::loopback::spawn_server(server).await?;
+    let (address, server_task) = crate::demos::loopback::spawn_server(server).await?;
     let mut client = (*client_config(
         ServerAuth::Roots(pki.roots()?),
         Some(&pki.client.identity()?),
@@ -139,7 +127,13 @@ async fn handshakes_per_second(duration: Duration, concurrency: usize) -> anyhow
             );
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    match crate::loopback::request(address, client.clone(), name.clone(), "x").await
+                    match crate::demos::loopback::request(
+                        address,
+                        client.clone(),
+                        name.clone(),
+                        "x",
+                    )
+                    .await
                     {
                         Ok(_) => done.fetch_add(1, Ordering::Relaxed),
                         Err(_) => failed.fetch_add(1, Ordering::Relaxed),

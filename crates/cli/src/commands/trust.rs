@@ -164,7 +164,7 @@ pub(crate) enum TrustCommand {
         max_connections_per_client: usize,
     },
     /// Operations per second on one core: mint, prove, authenticate, policy, verify_job.
-    Bench(crate::trust_bench::BenchArgs),
+    Bench(crate::benches::trust::BenchArgs),
 }
 
 /// A failure and how it exits.
@@ -181,7 +181,7 @@ impl From<tessera_trust::Error> for Failure {
 
 pub(crate) fn run(command: TrustCommand) -> anyhow::Result<ExitCode> {
     if let TrustCommand::Bench(args) = &command {
-        return crate::trust_bench::run(args);
+        return crate::benches::trust::run(args);
     }
     match execute(command) {
         Ok(code) => Ok(code),

@@ -21,7 +21,7 @@ use tessera_tls::{self_signed, KeyType, Usage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::bench::KillOnDrop;
+use crate::benches::KillOnDrop;
 
 /// The page both servers serve.
 const PAGE: &str = "# A small capsule\n\nHello from the benchmark.\n=> /about.gmi About\n";
@@ -81,7 +81,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let baseline = molly.map(|_| serde_json::Value::Object(baseline));
-    crate::bench::Report {
+    crate::benches::Report {
         first_column: "small .gmi, new TLS each",
         baseline_key: "molly_brown",
         baseline_title: "molly-brown",

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::bench::KillOnDrop;
+use crate::benches::KillOnDrop;
 use clap::Args;
 use tessera_tls::rustls::client::Resumption;
 use tessera_tls::rustls::pki_types::ServerName;

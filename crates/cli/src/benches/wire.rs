@@ -117,7 +117,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
     // netaio (Python, plain TCP) runs after ours, in the same command.
     let netaio = if args.baseline {
         let counts: Vec<String> = args.clients.iter().map(ToString::to_string).collect();
-        Some(crate::bench::python_baseline(
+        Some(crate::benches::python_baseline(
             "netaio_bench.py",
             &[args.seconds.to_string(), counts.join(",")],
             "netaio==0.0.9",
@@ -286,7 +286,7 @@ async fn start_wire(
     let server = Server::new(
         listener,
         Transport::Tls(tls),
-        crate::wire::echo_router(),
+        crate::commands::wire::echo_router(),
         options,
     )?;
     let addr = server.local_addr()?;

@@ -34,7 +34,7 @@ pub(crate) enum GeminiCommand {
     Get(GetArgs),
     /// Requests per second for a small .gmi file, 1 and 32 clients, a new TLS
     /// connection per request, next to molly-brown serving the same file.
-    Bench(crate::gemini_bench::BenchArgs),
+    Bench(crate::benches::gemini::BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -126,7 +126,7 @@ pub(crate) fn run(command: GeminiCommand) -> anyhow::Result<ExitCode> {
     match command {
         GeminiCommand::Serve(args) => serve(&args),
         GeminiCommand::Get(args) => get(&args),
-        GeminiCommand::Bench(args) => crate::gemini_bench::run(&args),
+        GeminiCommand::Bench(args) => crate::benches::gemini::run(&args),
     }
 }
 

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use tessera_wire::tunnel::{TunnelEntry, TunnelEntryOptions, TunnelExit, TunnelExitOptions};
 use tessera_wire::Role;
 
-use crate::wire::{HmacArgs, PkiArgs};
+use crate::commands::wire::{HmacArgs, PkiArgs};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ProxyCommand {

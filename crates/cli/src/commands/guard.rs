@@ -221,7 +221,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     );
 
     let baseline = if args.baseline {
-        Some(crate::bench::python_baseline(
+        Some(crate::benches::python_baseline(
             "tlacacoca_guard.py",
             &[
                 "--seconds".into(),
@@ -234,7 +234,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    crate::bench::Report {
+    crate::benches::Report {
         first_column: "measurement",
         baseline_key: "tlacacoca",
         baseline_title: "tlacacoca",

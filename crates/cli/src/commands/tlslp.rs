@@ -13,7 +13,7 @@ pub(crate) enum TlslpCommand {
     /// The tlslp client (same flags as tlslp-client).
     Client(ClientArgs),
     /// Sessions per second and memory per waiting session.
-    Bench(crate::tlslp_bench::BenchArgs),
+    Bench(crate::benches::tlslp::BenchArgs),
 }
 
 pub(crate) fn run(command: TlslpCommand) -> anyhow::Result<ExitCode> {
@@ -21,6 +21,6 @@ pub(crate) fn run(command: TlslpCommand) -> anyhow::Result<ExitCode> {
     match command {
         TlslpCommand::Server(args) => runtime.block_on(run_server(args)),
         TlslpCommand::Client(args) => runtime.block_on(run_client(args)),
-        TlslpCommand::Bench(args) => crate::tlslp_bench::run(&args),
+        TlslpCommand::Bench(args) => crate::benches::tlslp::run(&args),
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use tessera_trust::{mint, prove, MintRequest, Request, SecretKey, Verifier};
 
-use crate::bench::rate;
+use crate::benches::rate;
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -88,7 +88,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     })?;
 
     let baseline = if args.baseline {
-        Some(crate::bench::python_baseline(
+        Some(crate::benches::python_baseline(
             "trust_core_bench.py",
             &["--seconds".into(), args.seconds.to_string()],
             "trust-core==0.1.0",
@@ -96,7 +96,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    crate::bench::Report {
+    crate::benches::Report {
         first_column: "operation (one core, per s)",
         baseline_key: "trust_core",
         baseline_title: "trust-core",

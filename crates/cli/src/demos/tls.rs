@@ -60,7 +60,7 @@ async fn demo(clients: usize) -> anyhow::Result<ExitCode> {
     }
 
     let server = server_config(&pki.server.identity()?, ClientAuth::Required(pki.roots()?))?;
-    let (address, server_task) = crate::loopback::spawn_server(server).await?;
+    let (address, server_task) = crate::demos::loopback::spawn_server(server).await?;
     writeln!(out, "mutual-TLS server listening on {address}\n")?;
 
     let good = client_config(
@@ -77,7 +77,8 @@ async fn demo(clients: usize) -> anyhow::Result<ExitCode> {
             tokio::spawn(async move {
                 let began = Instant::now();
                 let result =
-                    crate::loopback::request(address, config, name, &format!("ping {i}")).await;
+                    crate::demos::loopback::request(address, config, name, &format!("ping {i}"))
+                        .await;
                 (result, began.elapsed())
             })
         })
@@ -121,7 +122,7 @@ async fn demo(clients: usize) -> anyhow::Result<ExitCode> {
     let anonymous = client_config(ServerAuth::Roots(pki.roots()?), None)?;
     steps.push(refused(
         "client without a certificate",
-        crate::loopback::request(address, anonymous, localhost.clone(), "hi").await,
+        crate::demos::loopback::request(address, anonymous, localhost.clone(), "hi").await,
     ));
 
     // A certificate from another CA.
@@ -132,13 +133,13 @@ async fn demo(clients: usize) -> anyhow::Result<ExitCode> {
     )?;
     steps.push(refused(
         "client certificate from another CA",
-        crate::loopback::request(address, stranger, localhost.clone(), "hi").await,
+        crate::demos::loopback::request(address, stranger, localhost.clone(), "hi").await,
     ));
 
     // The server's certificate does not name the host the client asked for.
     steps.push(refused(
         "server name not in the certificate",
-        crate::loopback::request(
+        crate::demos::loopback::request(
             address,
             good.clone(),
             server_name("not-in-the-certificate.example")?,
@@ -171,8 +172,10 @@ async fn demo(clients: usize) -> anyhow::Result<ExitCode> {
             Some(&pki.client.identity()?),
         )
     };
-    let first = crate::loopback::request(address, tofu(&store)?, localhost.clone(), "tofu").await;
-    let second = crate::loopback::request(address, tofu(&store)?, localhost.clone(), "tofu").await;
+    let first =
+        crate::demos::loopback::request(address, tofu(&store)?, localhost.clone(), "tofu").await;
+    let second =
+        crate::demos::loopback::request(address, tofu(&store)?, localhost.clone(), "tofu").await;
     steps.push(Step {
         name: "TOFU first use, then match",
         expected: "both answered, one pin",
@@ -189,7 +192,7 @@ async fn demo(clients: usize) -> anyhow::Result<ExitCode> {
     // The server comes back with a new certificate on the same port: mismatch.
     let rotated = DevPki::generate(&PkiOptions::default())?;
     let listener_config = server_config(&rotated.server.identity()?, ClientAuth::None)?;
-    let (new_address, new_task) = crate::loopback::spawn_server(listener_config).await?;
+    let (new_address, new_task) = crate::demos::loopback::spawn_server(listener_config).await?;
     let key = HostKey::new("localhost", new_address.port())?;
     store.trust(
         &key,
@@ -201,7 +204,8 @@ async fn demo(clients: usize) -> anyhow::Result<ExitCode> {
         ServerAuth::Tofu(Arc::new(TofuVerifier::new(store.clone(), key))),
         None,
     )?;
-    let changed = crate::loopback::request(new_address, config, localhost.clone(), "tofu").await;
+    let changed =
+        crate::demos::loopback::request(new_address, config, localhost.clone(), "tofu").await;
     new_task.abort();
     let mismatch = changed
         .as_ref()

@@ -1,0 +1,11 @@
+//! The `bench` subcommands, each measuring ours against its baseline in one
+//! run, and the measuring they share.
+
+pub(crate) mod gemini;
+mod measure;
+pub(crate) mod tls;
+pub(crate) mod tlslp;
+pub(crate) mod trust;
+pub(crate) mod wire;
+
+pub(crate) use measure::{python_baseline, rate, KillOnDrop, Report};
