@@ -38,8 +38,8 @@ pub enum Error {
     #[error("plain TCP is allowed on loopback only, not {0}")]
     PlainNotLoopback(std::net::SocketAddr),
     /// An auth layer refused a frame.
-    #[error("authentication failed: {0}")]
-    Auth(&'static str),
+    #[error("authentication failed: {}", .0.name())]
+    Auth(crate::AuthFailure),
     /// The server answered with something other than the expected reply.
     #[error("refused: {kind}: {body}")]
     Refused {

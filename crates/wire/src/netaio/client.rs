@@ -121,8 +121,7 @@ impl NetaioClient {
                 Some(Ok(Decoded::BadChecksum { .. })) => continue,
                 Some(Ok(Decoded::Frame(frame))) => {
                     if let Some(hmac) = &self.hmac {
-                        hmac.verify(&frame)
-                            .map_err(|failure| Error::Auth(failure.name()))?;
+                        hmac.verify(&frame).map_err(Error::Auth)?;
                     }
                     return Ok(frame);
                 }

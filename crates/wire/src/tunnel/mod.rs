@@ -79,8 +79,7 @@ pub async fn open_tunnel<T: AsyncRead + AsyncWrite + Unpin>(
         });
     }
     if let Some(auth) = auth {
-        auth.verify(&reply)
-            .map_err(|failure| Error::Auth(failure.name()))?;
+        auth.verify(&reply).map_err(Error::Auth)?;
     }
     let parts = framed.into_parts();
     Ok((parts.io, parts.read_buf))
