@@ -1,4 +1,8 @@
 //! Shared helpers: a loopback TLS server that records what it saw, and a client.
+//!
+//! The server runs on tessera-serve's stage: an integration test links the
+//! one `tessera-tls` library that tessera-serve uses too, so the dev-dependency
+//! loop is harmless here.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -6,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rcgen::{CertificateParams, KeyPair};
+use tessera_serve::{Admitted, Handler, Listener, Peer, Refusal, Stage, StageConfig};
 use tessera_tls::rustls::pki_types::ServerName;
 use tessera_tls::rustls::{ClientConfig, ServerConfig};
-use tessera_tls::tokio_rustls::{TlsAcceptor, TlsConnector};
+use tessera_tls::tokio_rustls::TlsConnector;
 use tessera_tls::{CertificateInfo, HandshakeSummary};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -24,47 +29,51 @@ pub(crate) struct Seen {
     pub(crate) received: Vec<u8>,
 }
 
-/// A server on 127.0.0.1:0: handshakes, records the client certificate and the
-/// bytes it read, answers "ok\n", and reports each connection on the channel.
+/// A server on 127.0.0.1:0, on tessera-serve's connection stage as every
+/// Tessera server: handshakes, records the client certificate and the bytes it
+/// read, answers "ok\n", and reports each connection (or failed handshake) on
+/// the channel.
 pub(crate) async fn server(config: Arc<ServerConfig>) -> (SocketAddr, mpsc::Receiver<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
+    let listener = Listener::from(listener);
+    let mut stage = StageConfig::default();
+    stage.tls(config).handshake_timeout(TIMEOUT);
+    let stage = Arc::new(Stage::new(&listener.local_addr().unwrap(), stage).unwrap());
     let (tx, rx) = mpsc::channel(16);
-    let acceptor = TlsAcceptor::from(config);
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
-            tokio::spawn(async move {
-                let seen = match tokio::time::timeout(TIMEOUT, acceptor.accept(tcp)).await {
-                    Err(_) => Seen {
-                        result: Err("timeout".into()),
-                        received: Vec::new(),
-                    },
-                    Ok(Err(e)) => Seen {
-                        result: Err(e.to_string()),
-                        received: Vec::new(),
-                    },
-                    Ok(Ok(mut tls)) => {
-                        let peer = HandshakeSummary::of(tls.get_ref().1).peer;
-                        let mut buf = [0u8; 64];
-                        let n = tokio::time::timeout(TIMEOUT, tls.read(&mut buf))
-                            .await
-                            .ok()
-                            .and_then(Result::ok)
-                            .unwrap_or(0);
-                        let _ = tls.write_all(b"ok\n").await;
-                        let _ = tls.shutdown().await;
-                        Seen {
-                            result: Ok(peer),
-                            received: buf[..n].to_vec(),
-                        }
-                    }
-                };
-                let _ = tx.send(seen).await;
-            });
-        }
-    });
+    tokio::spawn(stage.run(listener, Arc::new(Recorder { tx }), std::future::pending()));
     (address, rx)
+}
+
+/// Reports what the test server saw of each connection.
+struct Recorder {
+    tx: mpsc::Sender<Seen>,
+}
+
+impl Handler for Recorder {
+    async fn serve(self: Arc<Self>, connection: Admitted) {
+        let mut stream = connection.stream;
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(0);
+        let _ = stream.write_all(b"ok\n").await;
+        let _ = stream.shutdown().await;
+        let seen = Seen {
+            result: Ok(connection.certificate),
+            received: buf[..n].to_vec(),
+        };
+        let _ = self.tx.send(seen).await;
+    }
+
+    fn refused(&self, _peer: Peer, _id: u64, refusal: &Refusal) {
+        let _ = self.tx.try_send(Seen {
+            result: Err(refusal.to_string()),
+            received: Vec::new(),
+        });
+    }
 }
 
 /// Connects, sends "hi", reads the answer. Errors as text.
