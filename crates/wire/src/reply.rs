@@ -8,7 +8,26 @@
 
 use bytes::Bytes;
 
-use crate::{AuthFailure, Frame, MessageType, Response};
+use crate::{AuthFailure, Frame, MessageType};
+
+/// A handler's answer: the server adds the request id and URI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// Reply type.
+    pub kind: MessageType,
+    /// Reply body.
+    pub body: Bytes,
+}
+
+impl Response {
+    /// A reply of `kind` with `body`.
+    pub fn new(kind: MessageType, body: impl Into<Bytes>) -> Self {
+        Self {
+            kind,
+            body: body.into(),
+        }
+    }
+}
 
 /// A value that can be sent back as the answer to a request.
 pub trait IntoReply {

@@ -6,68 +6,11 @@
 //! routes answer once and then are gone.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
-
-use crate::{CheckLayer, Frame, IntoReply, Layer, MessageType, Principal, Rejection, FLAG_ONE_WAY};
-
-/// What a handler sees.
-#[derive(Clone, Debug)]
-pub struct Request {
-    /// The frame, already authenticated by the server-wide layer.
-    pub frame: Frame,
-    /// The peer's address.
-    pub peer: SocketAddr,
-    /// SHA-256 of the peer's TLS certificate, when it presented one.
-    pub peer_certificate: Option<[u8; 32]>,
-    /// Who the server-wide auth layer says sent the frame, if it says.
-    pub principal: Option<Principal>,
-}
-
-/// A handler's answer: the server adds the request id and URI.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Response {
-    /// Reply type.
-    pub kind: MessageType,
-    /// Reply body.
-    pub body: Bytes,
-}
-
-impl Response {
-    /// A reply of `kind` with `body`.
-    pub fn new(kind: MessageType, body: impl Into<Bytes>) -> Self {
-        Self {
-            kind,
-            body: body.into(),
-        }
-    }
-}
-
-/// A boxed handler future.
-pub type HandlerFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
-
-/// An async handler: `async fn(Request, Arc<S>) -> impl IntoReply`, e.g.
-/// `Result<Response, E>` where `E: IntoReply`.
-pub trait Handler<S>: Send + Sync + 'static {
-    /// Runs the handler.
-    fn call(&self, request: Request, state: Arc<S>) -> HandlerFuture;
-}
-
-impl<S, F, Fut> Handler<S> for F
-where
-    F: Fn(Request, Arc<S>) -> Fut + Send + Sync + 'static,
-    Fut: Future + Send + 'static,
-    Fut::Output: IntoReply,
-{
-    fn call(&self, request: Request, state: Arc<S>) -> HandlerFuture {
-        let answer = self(request, state);
-        Box::pin(async move { answer.await.into_reply() })
-    }
-}
+use crate::{
+    CheckLayer, Frame, Handler, IntoReply, Layer, MessageType, Rejection, Request, FLAG_ONE_WAY,
+};
 
 enum Route<S> {
     Always(Arc<dyn Handler<S>>),
@@ -180,7 +123,10 @@ impl<S: Send + Sync + 'static> Router<S> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
+    use crate::Response;
 
     fn request(kind: MessageType, uri: &str) -> Request {
         Request {
