@@ -17,6 +17,9 @@ pub enum AuthFailure {
     Replayed,
     /// The replay cache is full of live nonces: refuse rather than forget.
     Overloaded,
+    /// A frame this side signed itself, sent back to it (netaio's MAC does
+    /// not cover the direction, netaio W2).
+    Reflected,
     /// A capability token past its expiry.
     Expired,
     /// A capability token that is not valid here (other issuer, revoked, malformed).
@@ -32,6 +35,7 @@ impl AuthFailure {
             Self::BadMac => "bad_mac",
             Self::Stale => "stale",
             Self::Replayed => "replayed",
+            Self::Reflected => "reflected",
             Self::Overloaded => "overloaded",
             Self::Expired => "expired",
             Self::InvalidToken => "invalid_token",

@@ -3,7 +3,7 @@
 //! notifications that arrive meanwhile are kept for [`NetaioClient::notification`].
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,8 @@ const MAX_KEPT: usize = 1024;
 pub struct NetaioClient {
     framed: Framed<TcpStream, NetaioCodec>,
     hmac: Option<Arc<NetaioHmac>>,
+    /// The server's address, whose nonce budget its replies count against.
+    server: IpAddr,
     timeout: Duration,
     notifications: VecDeque<NetaioFrame>,
 }
@@ -48,6 +50,7 @@ impl NetaioClient {
         Ok(Self {
             framed: Framed::new(tcp, NetaioCodec::default()),
             hmac,
+            server: addr.ip(),
             timeout,
             notifications: VecDeque::new(),
         })
@@ -121,7 +124,13 @@ impl NetaioClient {
                 Some(Ok(Decoded::BadChecksum { .. })) => continue,
                 Some(Ok(Decoded::Frame(frame))) => {
                     if let Some(hmac) = &self.hmac {
-                        hmac.verify(&frame).map_err(Error::Auth)?;
+                        // Servers refuse unauthenticated frames with an
+                        // unsigned AUTH_ERROR; it can only end a request.
+                        let refusal = frame.kind == MessageType::AUTH_ERROR.0
+                            && frame.auth.get("hmac").is_none();
+                        if !refusal {
+                            hmac.verify(&frame, self.server).map_err(Error::Auth)?;
+                        }
                     }
                     return Ok(frame);
                 }

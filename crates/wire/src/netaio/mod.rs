@@ -5,8 +5,10 @@
 //! is meant for migrations only: no TLS (netaio has none), no request ids,
 //! a MAC that covers neither the message type nor the direction. We add what
 //! stays wire-compatible: bounded frames and queues, deadlines, a time window
-//! and replay cache on the MAC, every error reply carrying the request's URI
-//! (so netaio's client stops waiting) and signed. See
+//! and a replay cache with a budget per peer on the MAC, our own signed frames
+//! refused when sent back, and every error reply carrying the request's URI
+//! (so netaio's client stops waiting); replies to frames that failed
+//! authentication go unsigned, so the server is no signing oracle. See
 //! `../shared/spec/netaio-wire.md`.
 
 mod client;

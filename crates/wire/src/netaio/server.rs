@@ -172,9 +172,14 @@ async fn connection<S: Send + Sync + 'static>(
     let codec = NetaioCodec::new(options.max_body);
     let mut frames = FramedRead::new(read, codec);
     let (queue, outgoing) = mpsc::channel::<Frame>(options.queue.max(1));
+    // Refusals of frames that did not authenticate go out unsigned (as
+    // netaio's own do): a signed one would be a MAC over a URI the sender
+    // chose, which netaio's type-blind MAC lets it replay as anything (W1).
+    let (refusals, unsigned) = mpsc::channel::<Frame>(REFUSALS_QUEUED);
     let writer = tokio::spawn(write_frames(
         FramedWrite::new(write, codec),
         outgoing,
+        unsigned,
         options.hmac.clone(),
         options.idle_timeout,
     ));
@@ -188,23 +193,40 @@ async fn connection<S: Send + Sync + 'static>(
                 tracing::debug!(%peer, %error, "closing netaio connection");
                 break;
             }
-            Ok(Decoded::BadChecksum { uri }) => Some(reply_to(&uri, Rejection::BadChecksum)),
+            Ok(Decoded::BadChecksum { uri }) => {
+                Some(Reply::Unsigned(reply_to(&uri, Rejection::BadChecksum)))
+            }
             Ok(Decoded::Frame(frame)) => handle(shared, id, &queue, frame, peer).await,
         };
-        if let Some(reply) = reply {
-            if queue.send(reply).await.is_err() {
-                break;
-            }
+        let sent = match reply {
+            Some(Reply::Signed(reply)) => queue.send(reply).await,
+            Some(Reply::Unsigned(reply)) => refusals.send(reply).await,
+            None => Ok(()),
+        };
+        if sent.is_err() {
+            break;
         }
     }
     shared.topics.remove_connection(id);
-    drop(queue);
+    drop((queue, refusals));
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
+
+/// Refusals of unauthenticated frames waiting to be written, per connection;
+/// when full, the connection stops reading (its sender waits).
+const REFUSALS_QUEUED: usize = 16;
 
 /// netaio frames carry no request id: an answer names the URI only.
 fn reply_to(uri: &Bytes, refusal: Rejection) -> Frame {
     Frame::unprompted(&String::from_utf8_lossy(uri), refusal)
+}
+
+/// A reply, and whether it may carry our MAC.
+enum Reply {
+    /// To a frame that authenticated (or on a server without a secret).
+    Signed(Frame),
+    /// To a frame that did not: never signed.
+    Unsigned(Frame),
 }
 
 /// One frame: auth, the built-in subscribe/publish, else the router.
@@ -214,19 +236,19 @@ async fn handle<S: Send + Sync + 'static>(
     queue: &mpsc::Sender<Frame>,
     frame: NetaioFrame,
     peer: SocketAddr,
-) -> Option<Frame> {
+) -> Option<Reply> {
     if let Some(hmac) = &shared.options.hmac {
-        if let Err(failure) = hmac.verify(&frame) {
+        if let Err(failure) = hmac.verify(&frame, peer.ip()) {
             tracing::debug!(%peer, reason = failure.name(), "netaio frame refused");
-            return Some(reply_to(&frame.uri, Rejection::NetaioAuth));
+            return Some(Reply::Unsigned(reply_to(&frame.uri, Rejection::NetaioAuth)));
         }
     }
     let Ok(uri) = String::from_utf8(frame.uri.to_vec()) else {
-        return Some(reply_to(&frame.uri, Rejection::UriNotUtf8));
+        return Some(Reply::Signed(reply_to(&frame.uri, Rejection::UriNotUtf8)));
     };
     let request = Frame::new(MessageType(frame.kind), 0, uri, frame.content);
     if let Some(answer) = shared.topics.handle(connection, queue, &request, 1024) {
-        return Some(request.answer(answer));
+        return Some(Reply::Signed(request.answer(answer)));
     }
     let fallback = request.answer(Rejection::HandlerTimedOut);
     let request = Request {
@@ -241,21 +263,30 @@ async fn handle<S: Send + Sync + 'static>(
     )
     .await
     .unwrap_or(Some(fallback))
+    .map(Reply::Signed)
 }
 
+/// Writes replies and notifications (`outgoing`, signed when the server has
+/// a secret) and refusals of unauthenticated frames (`unsigned`).
 async fn write_frames(
     mut sink: FramedWrite<tokio::net::tcp::OwnedWriteHalf, NetaioCodec>,
     mut outgoing: mpsc::Receiver<Frame>,
+    mut unsigned: mpsc::Receiver<Frame>,
     hmac: Option<Arc<NetaioHmac>>,
     stall: Duration,
 ) {
-    while let Some(frame) = outgoing.recv().await {
+    loop {
+        let (frame, sign) = tokio::select! {
+            Some(frame) = outgoing.recv() => (frame, true),
+            Some(frame) = unsigned.recv() => (frame, false),
+            else => return,
+        };
         let mut frame = NetaioFrame::new(
             frame.kind.0,
             Bytes::from(frame.uri.into_bytes()),
             frame.body,
         );
-        if let Some(hmac) = &hmac {
+        if let Some(hmac) = hmac.as_ref().filter(|_| sign) {
             hmac.sign(&mut frame);
         }
         match tokio::time::timeout(stall, sink.send(frame)).await {

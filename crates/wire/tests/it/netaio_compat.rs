@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_wire::netaio::{NetaioClient, NetaioHmac, NetaioOptions, NetaioServer};
+use tessera_wire::netaio::{
+    Decoded, NetaioClient, NetaioCodec, NetaioFrame, NetaioHmac, NetaioOptions, NetaioServer,
+};
 use tessera_wire::{MessageType, Request, Response, Router};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -216,6 +218,95 @@ async fn regression_one_client_with_silent_connections_cannot_lock_out_others() 
         .unwrap();
     assert_eq!(&reply.content[..], b"back");
     drop((client, other));
+    let _ = stop.send(());
+    tokio::time::timeout(WAIT, running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+/// Sends `frame` on a raw connection and returns the next frame back.
+async fn exchange(
+    framed: &mut tokio_util::codec::Framed<tokio::net::TcpStream, NetaioCodec>,
+    frame: NetaioFrame,
+) -> NetaioFrame {
+    use futures_util::{SinkExt, StreamExt};
+    framed.send(frame).await.unwrap();
+    match tokio::time::timeout(WAIT, framed.next()).await.unwrap() {
+        Some(Ok(Decoded::Frame(reply))) => reply,
+        other => panic!("expected a frame, got {other:?}"),
+    }
+}
+
+/// Without the secret, an attacker used to get AUTH_ERROR replies the
+/// server signed over a URI of its choice, retype them (netaio's MAC does not
+/// cover the type) and have them accepted, e.g. as a PUBLISH; a reply the
+/// server signed was also accepted when sent back as it was. Now refusals go
+/// unsigned and the server's own frames are refused when they come back.
+#[tokio::test]
+async fn regression_the_compat_server_is_no_signing_oracle_and_refuses_its_own_frames() {
+    let secret = b"compat-secret";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let options = NetaioOptions {
+        hmac: Some(Arc::new(NetaioHmac::new(secret))),
+        ..NetaioOptions::default()
+    };
+    let server = NetaioServer::new(listener, echo_router(), options).unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    // A subscriber that must never see the attacker's publish.
+    let subscriber_auth = Arc::new(NetaioHmac::new(secret));
+    let mut subscriber = NetaioClient::connect(addr, Some(subscriber_auth), WAIT)
+        .await
+        .unwrap();
+    let confirmed = subscriber
+        .request(MessageType::SUBSCRIBE_URI, b"news", b"")
+        .await
+        .unwrap();
+    assert_eq!(confirmed.kind, MessageType::CONFIRM_SUBSCRIBE.0);
+
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut attacker = tokio_util::codec::Framed::new(tcp, NetaioCodec::default());
+    let refusal = exchange(
+        &mut attacker,
+        NetaioFrame::new(MessageType::REQUEST_URI.0, &b"news"[..], &b"x"[..]),
+    )
+    .await;
+    assert_eq!(refusal.kind, MessageType::AUTH_ERROR.0);
+    assert_eq!(refusal.auth.get("hmac"), None, "a refusal must go unsigned");
+
+    // A reply the server signed for a real client, sent back as it is and retyped.
+    let client_auth = NetaioHmac::new(secret);
+    let mut request = NetaioFrame::new(MessageType::REQUEST_URI.0, &b"echo"[..], &b"hi"[..]);
+    client_auth.sign(&mut request);
+    let signed_reply = exchange(&mut attacker, request).await;
+    assert_eq!(signed_reply.kind, MessageType::RESPOND_URI.0);
+    assert!(signed_reply.auth.get("hmac").is_some());
+    let sent_back = exchange(&mut attacker, signed_reply.clone()).await;
+    assert_eq!(sent_back.kind, MessageType::AUTH_ERROR.0);
+    let mut retyped = signed_reply;
+    retyped.kind = MessageType::PUBLISH_URI.0;
+    retyped.uri = bytes::Bytes::from_static(b"news");
+    let retyped_reply = exchange(&mut attacker, retyped).await;
+    assert_eq!(retyped_reply.kind, MessageType::AUTH_ERROR.0);
+
+    // The subscriber got nothing; a real publish still reaches it.
+    let publisher_auth = Arc::new(NetaioHmac::new(secret));
+    let mut publisher = NetaioClient::connect(addr, Some(publisher_auth), WAIT)
+        .await
+        .unwrap();
+    publisher
+        .request(MessageType::PUBLISH_URI, b"news", b"real")
+        .await
+        .unwrap();
+    let note = subscriber.notification().await.unwrap();
+    assert_eq!(&note.content[..], b"real");
+
+    drop((subscriber, publisher, attacker));
     let _ = stop.send(());
     tokio::time::timeout(WAIT, running)
         .await
