@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use tessera_wire::node::{
-    Discovery, LeaveReason, Node, NodeConfig, NodeEvent, NodeId, NodeIdentity, DISCOVERY_PORT,
-    MAX_PAYLOAD,
+    display_safe, Discovery, LeaveReason, Node, NodeConfig, NodeEvent, NodeId, NodeIdentity,
+    DISCOVERY_PORT, MAX_PAYLOAD,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -119,7 +119,7 @@ async fn command(node: &Node, line: &str) -> anyhow::Result<bool> {
             for peer in peers {
                 say(&format!(
                     "* {} ({}) at {}",
-                    clean(&peer.name),
+                    peer.name,
                     peer.id.short(),
                     peer.addr
                 ))?;
@@ -143,10 +143,10 @@ async fn command(node: &Node, line: &str) -> anyhow::Result<bool> {
 fn show(event: &NodeEvent, names: &mut HashMap<NodeId, String>) -> anyhow::Result<()> {
     match event {
         NodeEvent::PeerJoined(peer) => {
-            names.insert(peer.id, clean(&peer.name));
+            names.insert(peer.id, peer.name.clone());
             say(&format!(
                 "* {} ({}) joined from {}",
-                clean(&peer.name),
+                peer.name,
                 peer.id.short(),
                 peer.addr
             ))
@@ -157,28 +157,18 @@ fn show(event: &NodeEvent, names: &mut HashMap<NodeId, String>) -> anyhow::Resul
                 LeaveReason::Goodbye => "left",
                 LeaveReason::Timeout => "timed out",
             };
-            say(&format!(
-                "* {} ({}) {why}",
-                clean(&peer.name),
-                peer.id.short()
-            ))
+            say(&format!("* {} ({}) {why}", peer.name, peer.id.short()))
         }
         NodeEvent::Message { from, payload } => {
             let name = names.get(from).cloned().unwrap_or_else(|| from.short());
             say(&format!(
                 "<{name}> {}",
-                clean(&String::from_utf8_lossy(payload))
+                // A message must not move the cursor, clear the screen,
+                // reorder text or fake a line from someone else.
+                display_safe(&String::from_utf8_lossy(payload))
             ))
         }
     }
-}
-
-/// Peers' text without control characters: a message must not be able to
-/// move the cursor, clear the screen or fake a line from someone else.
-fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
 }
 
 fn say(line: &str) -> anyhow::Result<()> {
@@ -216,14 +206,6 @@ fn load_or_create_identity(path: &Path) -> anyhow::Result<NodeIdentity> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn control_characters_are_defused() {
-        assert_eq!(
-            clean("hi\x1b[2J\r\n<eve> x"),
-            "hi\u{fffd}[2J\u{fffd}\u{fffd}<eve> x"
-        );
-    }
 
     #[test]
     fn a_key_file_keeps_the_node_id() {

@@ -86,9 +86,10 @@ impl Advert {
         if name_len > MAX_NAME_LEN || bytes.len() != name_len + SIGNATURE_LEN {
             return Err(AdvertError::Malformed);
         }
-        let name = std::str::from_utf8(&bytes[..name_len])
-            .map_err(|_| AdvertError::Malformed)?
-            .to_owned();
+        // Signed as sent, kept as it may be shown (peers' names reach terminals).
+        let name = super::display_safe(
+            std::str::from_utf8(&bytes[..name_len]).map_err(|_| AdvertError::Malformed)?,
+        );
         let signed = &all[..all.len() - SIGNATURE_LEN];
         let signature: [u8; SIGNATURE_LEN] = bytes[name_len..]
             .try_into()

@@ -11,6 +11,7 @@
 mod advert;
 mod core;
 mod datagram;
+mod display;
 mod driver;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -21,6 +22,7 @@ mod session;
 
 pub use self::core::{LeaveReason, NodeEvent, NodeStats, SendError, MAX_PAYLOAD};
 pub use advert::MAX_NAME_LEN;
+pub use display::display_safe;
 pub use driver::{Discovery, Node, NodeConfig, NodeEvents, DISCOVERY_PORT};
 pub use identity::{NodeId, NodeIdentity};
 pub use peers::PeerInfo;

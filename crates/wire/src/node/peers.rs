@@ -13,7 +13,8 @@ use super::identity::NodeId;
 pub struct PeerInfo {
     /// Its Ed25519 name.
     pub id: NodeId,
-    /// The name it gave itself (unauthenticated by anyone but itself).
+    /// The name it gave itself (unauthenticated by anyone but itself), with
+    /// control and format characters shown as U+FFFD ([`super::display_safe`]).
     pub name: String,
     /// Where its node socket is.
     pub addr: SocketAddr,
