@@ -111,6 +111,8 @@ pub(crate) struct CoreConfig {
     pub(crate) handshake_retry: Duration,
     pub(crate) handshake_attempts: u32,
     pub(crate) max_peers: usize,
+    /// Most peers kept from one source address.
+    pub(crate) max_peers_per_source: usize,
     pub(crate) max_payload: usize,
     /// Handshakes answered per second at most (a burst of as many).
     pub(crate) handshake_rate: u32,
@@ -133,6 +135,7 @@ impl CoreConfig {
             handshake_retry: Duration::from_millis(500),
             handshake_attempts: 3,
             max_peers: 16,
+            max_peers_per_source: 16,
             max_payload: MAX_PAYLOAD,
             handshake_rate: 100,
             rekey_after: Duration::from_secs(120),
@@ -161,7 +164,12 @@ pub(crate) struct NodeCore {
 
 impl NodeCore {
     pub(crate) fn new(identity: NodeIdentity, config: CoreConfig) -> Self {
-        let peers = PeerTable::new(identity.id(), config.max_peers, config.peer_timeout);
+        let peers = PeerTable::new(
+            identity.id(),
+            config.max_peers,
+            config.max_peers_per_source,
+            config.peer_timeout,
+        );
         let rate = config.handshake_rate.max(1);
         let handshakes = tessera_guard::GlobalLimiter::new(f64::from(rate), rate)
             .unwrap_or_else(|_| unreachable!("a rate of at least 1 is valid"));

@@ -109,8 +109,12 @@ pub struct NodeConfig {
     pub handshake_retry: Duration,
     /// Handshake attempts before queued datagrams are dropped.
     pub handshake_attempts: u32,
-    /// Most peers kept; adverts of further nodes are ignored.
+    /// Most peers kept; adverts of further nodes are ignored (default 256).
     pub max_peers: usize,
+    /// Most peers kept from one source address (default 32): a flood of
+    /// fresh identities from one address cannot fill the table, so real
+    /// nodes elsewhere on the link are still discovered.
+    pub max_peers_per_source: usize,
     /// Largest payload accepted by `send` (at most [`MAX_PAYLOAD`]).
     pub max_payload: usize,
     /// Events buffered for the application; an application that falls this
@@ -136,6 +140,7 @@ impl Default for NodeConfig {
             handshake_retry: Duration::from_millis(500),
             handshake_attempts: 5,
             max_peers: 256,
+            max_peers_per_source: 32,
             max_payload: MAX_PAYLOAD,
             event_capacity: 1024,
             handshake_rate: 200,
@@ -230,6 +235,7 @@ impl Node {
                 handshake_retry: config.handshake_retry,
                 handshake_attempts: config.handshake_attempts,
                 max_peers: config.max_peers,
+                max_peers_per_source: config.max_peers_per_source,
                 max_payload: config.max_payload,
                 handshake_rate: config.handshake_rate,
                 rekey_after: config.rekey_after,

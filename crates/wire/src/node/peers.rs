@@ -1,8 +1,16 @@
 //! The peer table: who was heard from, where, and when. Bounded; a peer not
 //! heard from within the timeout is dropped, as is one that says goodbye.
+//!
+//! Identities cost nothing to make, so a flood of fresh signed ones could
+//! fill the table and keep real nodes out. Each source address therefore
+//! holds at most `per_source` entries: a flood from one address takes only
+//! its own share. Known peers are never evicted for newcomers; a newcomer
+//! that finds the table (or its address's share) full is ignored until a
+//! slot frees. A flood from many spoofed source addresses can still fill
+//! the table: links where that matters should use seeds without multicast.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::advert::{Advert, AdvertKind};
@@ -40,7 +48,7 @@ pub(crate) enum Update {
     /// A known node said goodbye.
     Left(PeerInfo),
     /// Ignored: our own advert, an old or replayed one, an unknown node's
-    /// goodbye, or a full table.
+    /// goodbye, or a full table (or a full share for its source address).
     Ignored,
 }
 
@@ -49,15 +57,17 @@ pub(crate) struct PeerTable {
     me: NodeId,
     peers: HashMap<NodeId, Peer>,
     capacity: usize,
+    per_source: usize,
     timeout: Duration,
 }
 
 impl PeerTable {
-    pub(crate) fn new(me: NodeId, capacity: usize, timeout: Duration) -> Self {
+    pub(crate) fn new(me: NodeId, capacity: usize, per_source: usize, timeout: Duration) -> Self {
         Self {
             me,
             peers: HashMap::new(),
             capacity,
+            per_source,
             timeout,
         }
     }
@@ -70,7 +80,10 @@ impl PeerTable {
         }
         let mut addr = source;
         addr.set_port(advert.port);
-        let full = self.peers.len() >= self.capacity;
+        // Counted only for a newcomer: a known node's advert never pays for it.
+        let full = !self.peers.contains_key(&advert.node)
+            && (self.peers.len() >= self.capacity
+                || from_source(&self.peers, source.ip()) >= self.per_source);
         match (self.peers.get_mut(&advert.node), advert.kind) {
             (Some(peer), _) if advert.version() <= peer.version => Update::Ignored,
             (Some(_), AdvertKind::Goodbye) => match self.peers.remove(&advert.node) {
@@ -151,6 +164,14 @@ impl PeerTable {
     }
 }
 
+/// How many peers sit at `ip`.
+fn from_source(peers: &HashMap<NodeId, Peer>, ip: IpAddr) -> usize {
+    peers
+        .values()
+        .filter(|peer| peer.info.addr.ip() == ip)
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,7 +195,7 @@ mod tests {
         let peer = NodeIdentity::generate();
         let source: SocketAddr = "[::1]:5555".parse().unwrap();
         let t0 = Instant::now();
-        let mut table = PeerTable::new(me.id(), 8, Duration::from_secs(5));
+        let mut table = PeerTable::new(me.id(), 8, 8, Duration::from_secs(5));
         let hello = |v| advert(&peer, AdvertKind::Hello, v);
         assert_eq!(
             table.apply(&advert(&me, AdvertKind::Hello, (1, 1)), source, t0),
@@ -215,7 +236,7 @@ mod tests {
     #[test]
     fn the_table_is_bounded() {
         let me = NodeIdentity::generate();
-        let mut table = PeerTable::new(me.id(), 2, Duration::from_secs(5));
+        let mut table = PeerTable::new(me.id(), 2, 2, Duration::from_secs(5));
         let source: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let now = Instant::now();
         let updates: Vec<Update> = (0..3)
@@ -225,5 +246,34 @@ mod tests {
             })
             .collect();
         assert_eq!(updates, [Update::Joined, Update::Joined, Update::Ignored]);
+    }
+
+    #[test]
+    fn regression_a_flood_of_identities_from_one_address_takes_only_its_share() {
+        let me = NodeIdentity::generate();
+        let mut table = PeerTable::new(me.id(), 16, 4, Duration::from_secs(5));
+        let flooder: SocketAddr = "192.0.2.66:9".parse().unwrap();
+        let now = Instant::now();
+        let joined = (0..1_000)
+            .filter(|_| {
+                let forged = NodeIdentity::generate();
+                table.apply(&advert(&forged, AdvertKind::Hello, (1, 1)), flooder, now)
+                    == Update::Joined
+            })
+            .count();
+        assert_eq!(joined, 4);
+        let real = NodeIdentity::generate();
+        let elsewhere: SocketAddr = "192.0.2.7:9".parse().unwrap();
+        assert_eq!(
+            table.apply(&advert(&real, AdvertKind::Hello, (1, 1)), elsewhere, now),
+            Update::Joined
+        );
+        // A known peer at the flooded address still refreshes.
+        let known = table
+            .infos()
+            .into_iter()
+            .find(|info| info.addr.ip() == flooder.ip())
+            .unwrap();
+        assert!(table.get(&known.id).is_some());
     }
 }

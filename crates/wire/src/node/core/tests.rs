@@ -456,3 +456,36 @@ fn a_session_whose_rekeys_all_failed_is_not_used() {
         [Bytes::from_static(b"one"), Bytes::from_static(b"late")]
     );
 }
+
+#[test]
+fn regression_a_real_peer_is_discovered_while_a_thousand_forged_identities_arrive() {
+    let mut net = Net::new(2);
+    let mut flooded = config(1001, vec![addr(1002)]);
+    flooded.max_peers_per_source = 4;
+    net.nodes[0].1 = NodeCore::new(NodeIdentity::generate(), flooded);
+    let flooder = SocketAddr::from(([127, 0, 0, 66], 9));
+    let now = net.now;
+    for i in 0..1_000 {
+        let forged = NodeIdentity::generate();
+        let advert = Advert {
+            kind: AdvertKind::Hello,
+            node: forged.id(),
+            noise_key: forged.noise_public(),
+            incarnation: 1,
+            sequence: 1,
+            port: 9,
+            name: format!("forged{i}"),
+        }
+        .sign(&forged);
+        net.node(0)
+            .handle(flooder, &Datagram::Advert(&advert).encode(), now);
+    }
+    let forged_joined = net.events(0).len();
+    assert_eq!(forged_joined, 4, "the flood holds only its address's share");
+    net.discover();
+    let real = net.id(1);
+    assert!(net
+        .events(0)
+        .iter()
+        .any(|event| matches!(event, NodeEvent::PeerJoined(peer) if peer.id == real)));
+}
