@@ -31,8 +31,11 @@ use tracing::Instrument;
 use crate::accept::{accept_loop, AcceptOptions};
 use crate::{read_proxy_header, tune, Error, Listener, LocalAddr, Peer, ProxyError, Socket};
 
-/// An admitted connection's stream: plain (loopback only) or TLS.
-pub type Stream = Either<Socket, TlsStream<Socket>>;
+/// An admitted connection's stream: plain (loopback only) or TLS. The TLS
+/// state (about 1.5 KiB) is boxed so that moving the stream into a protocol's
+/// futures, each of which keeps its own slot for it, copies a pointer: it
+/// halved the memory of an idle tlslp session (see docs/BENCHMARKS.md).
+pub type Stream = Either<Socket, Box<TlsStream<Socket>>>;
 
 /// How the stage admits connections. Defaults: TLS required, no guard, 1,024
 /// connections, 16 per client, 10 s for the handshake, 5 s for a PROXY
@@ -470,7 +473,7 @@ impl Stage {
         let sni = connection.server_name().map(str::to_owned);
         self.stats.admitted.fetch_add(1, Ordering::Relaxed);
         Ok(Admitted {
-            stream: Either::Right(tls),
+            stream: Either::Right(Box::new(tls)),
             peer,
             certificate,
             sni,

@@ -7,6 +7,9 @@ use tokio::time::Instant;
 use crate::codec::{decode, Decoded, MAX_LINE};
 use crate::Error;
 
+/// Bytes asked of the stream per read.
+const READ_CHUNK: usize = 1024;
+
 /// Buffers at most one line (plus what arrived with it) from `R`.
 #[derive(Debug)]
 pub struct LineReader<R> {
@@ -47,11 +50,13 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 self.buffer.drain(..used);
                 return Ok(line);
             }
-            // Never read more than the line limit allows (plus one byte to detect overflow).
+            // Read straight into the buffer's spare room (a chunk on the
+            // stack would sit in every waiting session's future). Reading
+            // into spare capacity only is cancel-safe, and the capacity stays
+            // under MAX_LINE + 1 + READ_CHUNK bytes.
             let room = (MAX_LINE + 1).saturating_sub(self.buffer.len()).max(1);
-            let mut chunk = [0u8; 1024];
-            let take = room.min(chunk.len());
-            let read = tokio::time::timeout_at(deadline, self.inner.read(&mut chunk[..take]))
+            self.buffer.reserve_exact(room.min(READ_CHUNK));
+            let read = tokio::time::timeout_at(deadline, self.inner.read_buf(&mut self.buffer))
                 .await
                 .map_err(|_| Error::Timeout(what))?
                 .map_err(|e| match e.kind() {
@@ -62,7 +67,6 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             if read == 0 {
                 return Err(Error::Eof);
             }
-            self.buffer.extend_from_slice(&chunk[..read]);
         }
     }
 }
