@@ -38,6 +38,7 @@ mod message;
 #[cfg(feature = "netaio-compat")]
 pub mod netaio;
 pub mod node;
+mod outbox;
 mod pow_gate;
 mod reply;
 mod router;

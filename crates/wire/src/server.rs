@@ -3,7 +3,12 @@
 //! connection a reader that checks each frame with the server-wide auth
 //! layer and dispatches it (bounded in-flight handlers, each under a
 //! deadline), and one writer that signs and sends replies and notifications
-//! from a bounded queue.
+//! from a queue bounded in frames and bytes (`outbox.rs`). Memory per
+//! connection is bounded in bytes: the frame being read, the requests held by
+//! running handlers (`max_in_flight_bytes`) and the queued output
+//! (`queue_bytes`); queued output of all connections together stays within
+//! `max_queued_bytes`. A peer that does not read its replies is not read
+//! either, and is closed after `write_timeout`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,6 +24,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use crate::outbox::{ByteBudget, Outbox, Queued};
 use crate::pow_gate::{PowAdmission, PowGate};
 use crate::rules::{peer_cert, FrameRules};
 use crate::topics::ConnectionId;
@@ -91,6 +97,19 @@ pub struct ServerOptions {
     pub max_in_flight: usize,
     /// Outgoing frames queued per connection, the slow-consumer bound (default 256).
     pub queue: usize,
+    /// Bytes of outgoing frames queued per connection (default 2 MiB): when
+    /// they are reached, the connection's replies wait and its reader stops
+    /// reading; notifications to it are dropped.
+    pub queue_bytes: usize,
+    /// Bytes of outgoing frames queued by all connections together (default
+    /// 256 MiB), with the same policy.
+    pub max_queued_bytes: usize,
+    /// Bytes of requests held by running handlers per connection (default
+    /// 2 MiB); beyond it the connection is not read until one finishes.
+    pub max_in_flight_bytes: usize,
+    /// A peer that takes none of the bytes written to it for this long is
+    /// disconnected (default 30 s), returning what its queue held.
+    pub write_timeout: Duration,
     /// Subscriptions per connection (default 1024).
     pub max_subscriptions: usize,
     /// How long running handlers may finish after shutdown starts (default 5 s).
@@ -131,6 +150,10 @@ impl Default for ServerOptions {
             max_connections: 1024,
             max_in_flight: 64,
             queue: 256,
+            queue_bytes: 2 * 1024 * 1024,
+            max_queued_bytes: 256 * 1024 * 1024,
+            max_in_flight_bytes: 2 * 1024 * 1024,
+            write_timeout: Duration::from_secs(30),
             max_subscriptions: 1024,
             shutdown_grace: Duration::from_secs(5),
             auth: None,
@@ -173,6 +196,8 @@ struct Shared<S> {
     topics: Arc<Topics>,
     stats: Arc<ServerStats>,
     next_id: AtomicU64,
+    /// Bytes queued for sending, all connections together.
+    queued: ByteBudget,
 }
 
 impl<S> std::fmt::Debug for Server<S> {
@@ -211,10 +236,11 @@ impl<S: Send + Sync + 'static> Server<S> {
             shared: Arc::new(Shared {
                 rules: FrameRules::new(options.guard.clone()),
                 router,
-                options,
                 topics: Arc::new(Topics::default()),
                 stats: Arc::new(ServerStats::default()),
                 next_id: AtomicU64::new(1),
+                queued: ByteBudget::new(options.max_queued_bytes),
+                options,
             }),
         })
     }
@@ -314,15 +340,17 @@ async fn connection<S: Send + Sync + 'static>(
     let peer_cert = certificate.map(peer_cert);
     let (read, write) = tokio::io::split(admitted.stream);
     let mut frames = FramedRead::new(read, FrameCodec::new(options.limits));
-    let (queue, outgoing) = mpsc::channel::<Frame>(options.queue.max(1));
+    let (queue, outgoing) = Outbox::new(options.queue, options.queue_bytes, &shared.queued);
     let writer = tokio::spawn(write_frames(
         write,
         outgoing,
         options.limits,
         options.auth.clone(),
-        options.idle_timeout,
+        options.write_timeout,
     ));
     let in_flight = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
+    let in_flight_bytes = options.max_in_flight_bytes.clamp(1, Semaphore::MAX_PERMITS);
+    let held_requests = Arc::new(Semaphore::new(in_flight_bytes));
     let mut handlers = tokio::task::JoinSet::new();
     let mut gate = PowGate::new(options.pow);
     loop {
@@ -370,6 +398,7 @@ async fn connection<S: Send + Sync + 'static>(
             peer_certificate: fingerprint,
             principal,
         };
+        let size = request.frame.encoded_len();
         let fallback = request.frame.answer(Rejection::HandlerTimedOut);
         let one_way = request.frame.flags & crate::FLAG_ONE_WAY != 0;
         let router = shared.clone();
@@ -388,10 +417,15 @@ async fn connection<S: Send + Sync + 'static>(
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             break;
         };
+        // The request stays in memory until its handler ends: count its bytes.
+        let cost = u32::try_from(size.min(in_flight_bytes)).unwrap_or(u32::MAX);
+        let Ok(held) = held_requests.clone().acquire_many_owned(cost).await else {
+            break;
+        };
         let timeout = options.handler_timeout;
         let queue = queue.clone();
         handlers.spawn(async move {
-            let _permit = permit;
+            let _permits = (permit, held);
             let reply = match tokio::time::timeout(timeout, dispatch).await {
                 Ok(reply) => reply,
                 Err(_) => (!one_way).then_some(fallback),
@@ -410,10 +444,11 @@ async fn connection<S: Send + Sync + 'static>(
 
 /// Signs and writes frames until the queue closes, then closes the stream.
 /// A peer that stops reading for `stall` loses the connection (the queue
-/// closes, so nothing waits on it forever).
+/// closes, so nothing waits on it forever). A frame's bytes stay counted
+/// until it is flushed, so the encoder's buffer is bounded too.
 async fn write_frames<W: AsyncWrite + Send + Unpin>(
     write: W,
-    mut outgoing: mpsc::Receiver<Frame>,
+    mut outgoing: mpsc::Receiver<Queued>,
     limits: Limits,
     auth: Option<Arc<dyn FrameAuth>>,
     stall: Duration,
@@ -424,19 +459,24 @@ async fn write_frames<W: AsyncWrite + Send + Unpin>(
             auth.sign(frame);
         }
     };
-    while let Some(mut frame) = outgoing.recv().await {
-        sign(&mut frame);
+    let mut flushing = Vec::new();
+    while let Some(queued) = outgoing.recv().await {
         let batch = async {
             // Write what is queued, then flush once.
+            let (mut frame, held) = queued.into_parts();
+            sign(&mut frame);
+            flushing.push(held);
             sink.feed(frame).await?;
-            while let Ok(mut frame) = outgoing.try_recv() {
+            while let Ok(queued) = outgoing.try_recv() {
+                let (mut frame, held) = queued.into_parts();
                 sign(&mut frame);
+                flushing.push(held);
                 sink.feed(frame).await?;
             }
             sink.flush().await
         };
         match tokio::time::timeout(stall, batch).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => flushing.clear(),
             Ok(Err(error)) => {
                 tracing::debug!(%error, "write failed");
                 return;

@@ -1,9 +1,11 @@
 //! Publish/subscribe state: which connections listen on which URI.
 //!
-//! Slow-consumer policy: a notification goes into the subscriber's bounded
-//! outgoing queue without waiting; when that queue is full the notification
-//! is dropped for that subscriber only and counted, so one slow reader never
-//! delays the publisher or other subscribers. Replies are never dropped.
+//! Slow-consumer policy: a notification goes into the subscriber's outgoing
+//! queue (`Outbox`, bounded in frames and bytes) without waiting; when that
+//! queue or the server's byte budget is full the notification is dropped for
+//! that subscriber only and counted, so one slow reader never delays the
+//! publisher or other subscribers, nor grows the server's memory. Replies
+//! are never dropped.
 //! A connection's subscriptions are removed when it closes.
 //!
 //! `Topics::handle` is the built-in SUBSCRIBE/UNSUBSCRIBE/PUBLISH of both
@@ -13,10 +15,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use tokio::sync::mpsc;
-
 use bytes::Bytes;
 
+use crate::outbox::Outbox;
 use crate::{Frame, MessageType, Rejection, Response};
 
 /// A connection's id within one server.
@@ -31,7 +32,7 @@ pub struct Topics {
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_uri: HashMap<String, HashMap<ConnectionId, mpsc::Sender<Frame>>>,
+    by_uri: HashMap<String, HashMap<ConnectionId, Outbox>>,
     by_connection: HashMap<ConnectionId, HashSet<String>>,
 }
 
@@ -41,7 +42,7 @@ impl Topics {
     pub(crate) fn subscribe(
         &self,
         connection: ConnectionId,
-        queue: &mpsc::Sender<Frame>,
+        queue: &Outbox,
         uri: &str,
         max_per_connection: usize,
     ) -> bool {
@@ -79,7 +80,7 @@ impl Topics {
     /// Queues NOTIFY_URI with `body` for every subscriber of `uri`; returns
     /// how many got it (the others' queues were full).
     pub fn publish(&self, uri: &str, body: &Bytes) -> usize {
-        let queues: Vec<mpsc::Sender<Frame>> = {
+        let queues: Vec<Outbox> = {
             let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
             inner
                 .by_uri
@@ -105,7 +106,7 @@ impl Topics {
     pub(crate) fn handle(
         &self,
         connection: ConnectionId,
-        queue: &mpsc::Sender<Frame>,
+        queue: &Outbox,
         frame: &Frame,
         max_subscriptions: usize,
     ) -> Option<Result<Response, Rejection>> {
@@ -152,7 +153,7 @@ impl Topics {
 }
 
 fn remove_subscriber(
-    by_uri: &mut HashMap<String, HashMap<ConnectionId, mpsc::Sender<Frame>>>,
+    by_uri: &mut HashMap<String, HashMap<ConnectionId, Outbox>>,
     uri: &str,
     connection: ConnectionId,
 ) {
@@ -168,19 +169,22 @@ fn remove_subscriber(
 mod tests {
     use super::*;
 
+    use crate::outbox::ByteBudget;
+
     #[test]
     fn fan_out_slow_consumers_and_cleanup() {
         let topics = Topics::default();
-        let (fast, mut fast_rx) = mpsc::channel(8);
-        let (slow, _slow_rx) = mpsc::channel(1);
+        let budget = ByteBudget::new(1 << 20);
+        let (fast, mut fast_rx) = Outbox::new(8, 1 << 16, &budget);
+        let (slow, _slow_rx) = Outbox::new(1, 1 << 16, &budget);
         assert!(topics.subscribe(1, &fast, "news", 4));
         assert!(topics.subscribe(2, &slow, "news", 4));
         assert_eq!(topics.publish("news", &"a".into()), 2);
         // The slow subscriber's queue is full: it misses the second one, the fast one does not.
         assert_eq!(topics.publish("news", &"b".into()), 1);
         assert_eq!(topics.dropped(), 1);
-        assert_eq!(&fast_rx.try_recv().unwrap().body[..], b"a");
-        assert_eq!(&fast_rx.try_recv().unwrap().body[..], b"b");
+        assert_eq!(&fast_rx.try_recv().unwrap().frame.body[..], b"a");
+        assert_eq!(&fast_rx.try_recv().unwrap().frame.body[..], b"b");
         topics.unsubscribe(1, "news");
         assert_eq!(topics.subscribers("news"), 1);
         topics.remove_connection(2);
@@ -188,9 +192,24 @@ mod tests {
     }
 
     #[test]
+    fn a_subscriber_without_room_in_bytes_loses_notifications_not_memory() {
+        let topics = Topics::default();
+        let budget = ByteBudget::new(1 << 20);
+        let (reader, _reader_rx) = Outbox::new(1_000, 1 << 20, &budget);
+        let (never_reads, _kept) = Outbox::new(1_000, 100_000, &budget);
+        assert!(topics.subscribe(1, &reader, "big", 4));
+        assert!(topics.subscribe(2, &never_reads, "big", 4));
+        let body = Bytes::from(vec![0u8; 40_000]);
+        let delivered: usize = (0..5).map(|_| topics.publish("big", &body)).sum();
+        // The one that never reads holds two (80 KB of its 100 KB); the rest are dropped.
+        assert_eq!(delivered, 5 + 2);
+        assert_eq!(topics.dropped(), 3);
+    }
+
+    #[test]
     fn subscriptions_per_connection_are_capped() {
         let topics = Topics::default();
-        let (queue, _rx) = mpsc::channel(1);
+        let (queue, _rx) = Outbox::new(1, 1 << 16, &ByteBudget::new(1 << 20));
         assert!(topics.subscribe(1, &queue, "a", 2));
         assert!(topics.subscribe(1, &queue, "b", 2));
         assert!(topics.subscribe(1, &queue, "a", 2));

@@ -190,3 +190,102 @@ fn regression_the_echo_server_takes_the_admission_flags() {
         (Some(0), "RESPOND_URI hello")
     );
 }
+
+/// Four connections that pipeline 1 MiB echo requests and never read their
+/// replies used to take the server from 274 MB to a 1,076 MB peak (256 queued
+/// frames of 1 MiB each per connection) and it stayed there after they
+/// closed. Output queued per connection is now bounded in bytes, and a peer
+/// that does not read is not read either. Closed connections give their
+/// memory back: RSS returns to near the baseline, and a second flood does
+/// not raise the peak.
+#[test]
+fn regression_peers_that_pipeline_and_never_read_hold_bounded_memory() {
+    let server = echo_server(&["--plain"]);
+    let echo = request(&server, &["--plain", "--body", "warm up"]);
+    assert_eq!(echo.status.code(), Some(0));
+    let (baseline, _) = server.memory_kib();
+
+    flood_without_reading(&server);
+    let (_, first_peak) = server.memory_kib();
+    let after_first = settled(&server, baseline);
+    // Per connection: 2 MiB queued, 2 MiB being written, one frame being read.
+    assert!(
+        first_peak.saturating_sub(baseline) < 64 * 1024,
+        "peak {first_peak} KiB, baseline {baseline} KiB"
+    );
+    flood_without_reading(&server);
+    let (_, second_peak) = server.memory_kib();
+    let after_second = settled(&server, baseline);
+    eprintln!(
+        "server memory (KiB): baseline {baseline}, first flood peak {first_peak}, \
+         after it {after_first}, second flood peak {second_peak}, after it {after_second}"
+    );
+    assert!(
+        second_peak.saturating_sub(first_peak) < 4 * 1024,
+        "the second flood grew the server from a {first_peak} KiB to a {second_peak} KiB peak"
+    );
+    for after in [after_first, after_second] {
+        assert!(
+            after.saturating_sub(baseline) < SETTLED_KIB,
+            "RSS stayed at {after} KiB after the peers left (baseline {baseline} KiB)"
+        );
+    }
+    // And it still serves.
+    let echo = request(&server, &["--plain", "--body", "still here"]);
+    assert_eq!(stdout(&echo), "RESPOND_URI still here");
+}
+
+/// The server's RSS once it is back within [`SETTLED_KIB`] of `baseline`, or after 20 s.
+fn settled(server: &common::Server, baseline: u64) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (now, _) = server.memory_kib();
+        if now.saturating_sub(baseline) < SETTLED_KIB || std::time::Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// How close to its baseline RSS the server must come once flooding peers
+/// have left: a flood raises it by about 12 MiB, and it settles 0.3–4.5 MiB
+/// above the baseline here (glibc keeps some freed pages in its arenas).
+const SETTLED_KIB: u64 = 8 * 1024;
+
+/// Four connections each write 1 MiB echo requests without reading, until
+/// the server stops reading them (their writes time out) or 256 MiB went out;
+/// then they close.
+fn flood_without_reading(server: &common::Server) {
+    use std::io::Write;
+    use std::time::Duration;
+
+    let mut request = bytes::BytesMut::new();
+    tessera_wire::Frame::new(
+        tessera_wire::MessageType::REQUEST_URI,
+        1,
+        "echo",
+        vec![7u8; 1024 * 1024 - 64],
+    )
+    .encode(&tessera_wire::Limits::default(), &mut request)
+    .unwrap();
+    let request = request.freeze();
+    let flooders: Vec<_> = (0..4)
+        .map(|_| {
+            let request = request.clone();
+            let mut tcp = std::net::TcpStream::connect(server.addr).unwrap();
+            std::thread::spawn(move || {
+                tcp.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+                (0..256)
+                    .take_while(|_| tcp.write_all(&request).is_ok())
+                    .count()
+            })
+        })
+        .collect();
+    for flooder in flooders {
+        let sent = flooder.join().unwrap();
+        assert!(
+            sent < 256,
+            "the server kept reading a peer that never reads"
+        );
+    }
+}

@@ -17,6 +17,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::either::Either;
 
 use super::{Decoded, NetaioCodec, NetaioFrame, NetaioHmac};
+use crate::outbox::{ByteBudget, Outbox, Queued};
 use crate::{Error, Frame, MessageType, Rejection, Request, Router, Topics};
 
 /// Limits of the compat server.
@@ -45,6 +46,13 @@ pub struct NetaioOptions {
     pub proxy_from: Option<tessera_guard::Acl>,
     /// Outgoing frames queued per connection (default 256).
     pub queue: usize,
+    /// Bytes of outgoing frames queued per connection (default 1 MiB): when
+    /// reached, replies wait and the connection is not read; notifications
+    /// to it are dropped.
+    pub queue_bytes: usize,
+    /// Bytes of outgoing frames queued by all connections together (default
+    /// 64 MiB), with the same policy.
+    pub max_queued_bytes: usize,
     /// Accept connections on non-loopback addresses (plain TCP!).
     pub allow_remote: bool,
     /// How long running connections may finish after shutdown starts (default 5 s).
@@ -64,6 +72,8 @@ impl Default for NetaioOptions {
             guard: None,
             proxy_from: None,
             queue: 256,
+            queue_bytes: 1024 * 1024,
+            max_queued_bytes: 64 * 1024 * 1024,
             allow_remote: false,
             shutdown_grace: Duration::from_secs(5),
         }
@@ -82,6 +92,8 @@ struct Shared<S> {
     options: NetaioOptions,
     topics: Arc<Topics>,
     next_id: AtomicU64,
+    /// Bytes queued for sending, all connections together.
+    queued: ByteBudget,
 }
 
 impl<S> std::fmt::Debug for NetaioServer<S> {
@@ -126,9 +138,10 @@ impl<S: Send + Sync + 'static> NetaioServer<S> {
             stage: Arc::new(stage),
             shared: Arc::new(Shared {
                 router,
-                options,
                 topics: Arc::new(Topics::default()),
                 next_id: AtomicU64::new(1),
+                queued: ByteBudget::new(options.max_queued_bytes),
+                options,
             }),
         })
     }
@@ -171,7 +184,7 @@ async fn connection<S: Send + Sync + 'static>(
     let (read, write) = tcp.into_split();
     let codec = NetaioCodec::new(options.max_body);
     let mut frames = FramedRead::new(read, codec);
-    let (queue, outgoing) = mpsc::channel::<Frame>(options.queue.max(1));
+    let (queue, outgoing) = Outbox::new(options.queue, options.queue_bytes, &shared.queued);
     // Refusals of frames that did not authenticate go out unsigned (as
     // netaio's own do): a signed one would be a MAC over a URI the sender
     // chose, which netaio's type-blind MAC lets it replay as anything (W1).
@@ -199,11 +212,11 @@ async fn connection<S: Send + Sync + 'static>(
             Ok(Decoded::Frame(frame)) => handle(shared, id, &queue, frame, peer).await,
         };
         let sent = match reply {
-            Some(Reply::Signed(reply)) => queue.send(reply).await,
-            Some(Reply::Unsigned(reply)) => refusals.send(reply).await,
-            None => Ok(()),
+            Some(Reply::Signed(reply)) => queue.send(reply).await.is_ok(),
+            Some(Reply::Unsigned(reply)) => refusals.send(reply).await.is_ok(),
+            None => true,
         };
-        if sent.is_err() {
+        if !sent {
             break;
         }
     }
@@ -233,7 +246,7 @@ enum Reply {
 async fn handle<S: Send + Sync + 'static>(
     shared: &Arc<Shared<S>>,
     connection: u64,
-    queue: &mpsc::Sender<Frame>,
+    queue: &Outbox,
     frame: NetaioFrame,
     peer: SocketAddr,
 ) -> Option<Reply> {
@@ -270,15 +283,19 @@ async fn handle<S: Send + Sync + 'static>(
 /// a secret) and refusals of unauthenticated frames (`unsigned`).
 async fn write_frames(
     mut sink: FramedWrite<tokio::net::tcp::OwnedWriteHalf, NetaioCodec>,
-    mut outgoing: mpsc::Receiver<Frame>,
+    mut outgoing: mpsc::Receiver<Queued>,
     mut unsigned: mpsc::Receiver<Frame>,
     hmac: Option<Arc<NetaioHmac>>,
     stall: Duration,
 ) {
     loop {
-        let (frame, sign) = tokio::select! {
-            Some(frame) = outgoing.recv() => (frame, true),
-            Some(frame) = unsigned.recv() => (frame, false),
+        // Held until the frame is written: its bytes stay counted meanwhile.
+        let ((frame, _held), sign) = tokio::select! {
+            Some(queued) = outgoing.recv() => {
+                let (frame, held) = queued.into_parts();
+                ((frame, Some(held)), true)
+            }
+            Some(frame) = unsigned.recv() => ((frame, None), false),
             else => return,
         };
         let mut frame = NetaioFrame::new(

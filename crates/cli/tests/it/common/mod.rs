@@ -19,6 +19,22 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// The server's resident memory now and at its peak, in KiB (VmRSS, VmHWM).
+    pub(crate) fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server is running");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+                .expect("a memory field of /proc/PID/status")
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
 /// Runs `tessera <command...> --listen 127.0.0.1:0 <args...>` and waits for its address.
 pub(crate) fn start(command: &[&str], args: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
