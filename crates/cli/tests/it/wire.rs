@@ -289,3 +289,48 @@ fn flood_without_reading(server: &common::Server) {
         );
     }
 }
+
+/// A signed frame recorded on its way to a server used to be accepted again
+/// by the same server after a restart (its replay cache starts empty). Now
+/// a restarted server refuses every frame stamped before it started.
+#[test]
+fn regression_a_signed_frame_is_not_accepted_again_after_a_restart() {
+    use tessera_wire::{FrameAuth, HmacAuth, Limits, MessageType, Role};
+
+    let first = echo_server(&["--plain", "--hmac-secret", "s3cret"]);
+    let client = HmacAuth::new("default", b"s3cret", Role::Client).unwrap();
+    let mut frame = tessera_wire::Frame::new(MessageType::REQUEST_URI, 1, "echo", &b"once"[..]);
+    client.sign(&mut frame);
+    let mut recorded = bytes::BytesMut::new();
+    frame.encode(&Limits::default(), &mut recorded).unwrap();
+
+    assert_eq!(send_raw(&first, &recorded).kind, MessageType::RESPOND_URI);
+    assert_eq!(send_raw(&first, &recorded).kind, MessageType::AUTH_ERROR);
+    drop(first);
+    let restarted = echo_server(&["--plain", "--hmac-secret", "s3cret"]);
+    assert_eq!(
+        send_raw(&restarted, &recorded).kind,
+        MessageType::AUTH_ERROR
+    );
+}
+
+/// Sends `bytes` on a new connection and returns the first frame back.
+fn send_raw(server: &common::Server, bytes: &[u8]) -> tessera_wire::Frame {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    let mut tcp = std::net::TcpStream::connect(server.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    tcp.write_all(bytes).unwrap();
+    let mut received = bytes::BytesMut::new();
+    loop {
+        let limits = tessera_wire::Limits::default();
+        if let Some(frame) = tessera_wire::Frame::decode(&mut received, &limits).unwrap() {
+            return frame;
+        }
+        let mut chunk = [0u8; 4096];
+        let read = tcp.read(&mut chunk).expect("a reply within 20 s");
+        assert!(read > 0, "the server closed without a reply");
+        received.extend_from_slice(&chunk[..read]);
+    }
+}

@@ -59,6 +59,15 @@ const MAC_LEN: usize = 32;
 /// auth section before the MAC, and the body. Its key is that of the sender's
 /// direction, `HMAC(secret, direction label)`: binding the direction this way
 /// costs nothing per frame.
+///
+/// What replay protection guarantees: within one instance, each frame is
+/// accepted once (sender session and counter, inside the time window). A
+/// frame stamped before this instance was created is refused as stale, so a
+/// restarted server accepts nothing recorded before the restart (a peer whose
+/// clock lags ours has its frames refused for that lag after a restart). Two
+/// live instances sharing a key do not share what they accepted: a frame one
+/// accepted is accepted once by the other within the window, unless their
+/// replay state is shared (fleet mode).
 pub struct HmacAuth {
     /// Keyed MAC states by key id, the key schedule done once.
     keys: HashMap<Vec<u8>, DirectionKeys>,
@@ -69,6 +78,10 @@ pub struct HmacAuth {
     session: [u8; 8],
     counter: AtomicU64,
     role: Role,
+    /// When this instance started (ms since the epoch): a frame stamped
+    /// earlier was made for, and perhaps accepted by, an earlier instance
+    /// whose replay cache is gone, so it is refused as stale.
+    not_before_ms: u64,
 }
 
 impl std::fmt::Debug for HmacAuth {
@@ -103,6 +116,7 @@ impl HmacAuth {
             session: rand::random(),
             counter: AtomicU64::new(0),
             role,
+            not_before_ms: now_ms(),
         })
     }
 
@@ -162,7 +176,7 @@ impl HmacAuth {
         }
         let now = now_ms();
         let window = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
-        if now.abs_diff(timestamp) > window {
+        if now.abs_diff(timestamp) > window || timestamp < self.not_before_ms {
             return Err(AuthFailure::Stale);
         }
         self.replay
@@ -446,5 +460,25 @@ mod tests {
             cache.insert(nonce(3, 0), 0, 1020, 10),
             Err(AuthFailure::Replayed)
         );
+    }
+
+    #[test]
+    fn regression_a_frame_recorded_before_a_restart_is_refused_after_it() {
+        let client = HmacAuth::new("k1", b"secret", Role::Client).unwrap();
+        let before = HmacAuth::new("k1", b"secret", Role::Server).unwrap();
+        let mut recorded = frame();
+        client.sign(&mut recorded);
+        assert_eq!(before.verify(&recorded), Ok(()));
+        // The restarted server is a new instance, created after the frame was made.
+        let stamped = u64::from_be_bytes(recorded.auth[3..11].try_into().unwrap());
+        while now_ms() <= stamped {
+            std::hint::spin_loop();
+        }
+        let restarted = HmacAuth::new("k1", b"secret", Role::Server).unwrap();
+        assert_eq!(restarted.verify(&recorded), Err(AuthFailure::Stale));
+        // Frames signed after the restart pass.
+        let mut fresh = frame();
+        client.sign(&mut fresh);
+        assert_eq!(restarted.verify(&fresh), Ok(()));
     }
 }

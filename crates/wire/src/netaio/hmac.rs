@@ -5,7 +5,10 @@
 //! `ts`, a nonce cache against replays (W3) in which each peer address has a
 //! budget of its own, and nonces that carry a tag keyed by this instance, so
 //! a frame we signed is refused when it is sent back to us (W2) without a
-//! table of what we sent.
+//! table of what we sent. A frame stamped in a second before this instance
+//! started is refused, so a restarted server accepts nothing recorded
+//! earlier (netaio's timestamps have whole seconds: one recorded in the very
+//! second of the restart, before it, is the exception).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -60,6 +63,10 @@ pub struct NetaioHmac {
     seen: Mutex<SeenNonces>,
     capacity: usize,
     per_peer: usize,
+    /// This instance's start (s since the epoch): frames stamped in an
+    /// earlier second may have been accepted by an earlier instance whose
+    /// nonce cache is gone, so they are refused as stale.
+    not_before_secs: u64,
 }
 
 impl std::fmt::Debug for NetaioHmac {
@@ -83,6 +90,7 @@ impl NetaioHmac {
             seen: Mutex::new(SeenNonces::default()),
             capacity: Self::CAPACITY,
             per_peer: Self::PER_PEER,
+            not_before_secs: now_secs(),
         }
     }
 
@@ -146,7 +154,8 @@ impl NetaioHmac {
             return Err(AuthFailure::BadMac);
         }
         let now = now_secs();
-        if now.abs_diff(u64::from(u32::from_be_bytes(ts))) > self.window_secs {
+        let stamped = u64::from(u32::from_be_bytes(ts));
+        if now.abs_diff(stamped) > self.window_secs || stamped < self.not_before_secs {
             return Err(AuthFailure::Stale);
         }
         if nonce.len() == 16 && bool::from(self.own_tag(&nonce[..8]).ct_eq(&nonce[8..])) {
@@ -291,5 +300,17 @@ mod tests {
         let mut seen = server.seen.lock().unwrap();
         seen.expire(now_secs() + 1_000, 120);
         assert!(seen.per_peer.is_empty() && seen.by_nonce.is_empty());
+    }
+
+    #[test]
+    fn regression_a_frame_recorded_before_a_restart_is_refused_after_it() {
+        let client = NetaioHmac::new(b"secret");
+        let before = NetaioHmac::new(b"secret");
+        let recorded = signed(&client);
+        assert_eq!(before.verify(&recorded, PEER), Ok(()));
+        let mut restarted = NetaioHmac::new(b"secret");
+        // As if it had started in the second after the frame was made.
+        restarted.not_before_secs += 1;
+        assert_eq!(restarted.verify(&recorded, PEER), Err(AuthFailure::Stale));
     }
 }
