@@ -397,11 +397,9 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                         let listener = tokio::net::TcpListener::bind(address)
                             .await
                             .map_err(|e| Failure::Usage(format!("binding {address}: {e}")))?;
-                        let _ = writeln!(
-                            std::io::stderr(),
-                            "signer listening on {}",
-                            listener.local_addr().map_err(io)?
-                        );
+                        // The line every tessera server prints when it accepts.
+                        crate::listen::announce(listener.local_addr().map_err(io)?)
+                            .map_err(|e| Failure::Usage(e.to_string()))?;
                         tessera_serve::Listener::from(listener)
                     }
                     (None, Some(path)) => tessera_trust::signer::bind_unix(&path)

@@ -282,3 +282,57 @@ fn regression_double_percent_decoding_through_the_command_line() {
         }
     }
 }
+
+/// Clients that ask for a large file and read no more than its status must
+/// not make the server hold the file (or its encrypted copy) in memory: it
+/// streams in small chunks, and a peer that stops reading stops the stream.
+#[test]
+fn peers_that_never_read_a_large_response_hold_bounded_memory() {
+    use std::io::{Read, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("capsule");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("big.bin"), vec![b'x'; 16 * 1024 * 1024]).unwrap();
+    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    let state = dir.path().join("state");
+    let server = serve(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--cert-dir",
+        state.to_str().unwrap(),
+    ]);
+    let home = anonymous_request(server.addr, "localhost", "gemini://localhost/");
+    assert!(home.starts_with("20 "), "{home}");
+    let (baseline, _) = server.memory_kib();
+
+    let config = tessera_tls::dangerous::insecure_client_config("127.0.0.1", None).unwrap();
+    let silent: Vec<_> = (0..8)
+        .map(|_| {
+            let name = tessera_tls::server_name("localhost").unwrap();
+            let connection = rustls::ClientConnection::new(config.clone(), name).unwrap();
+            let tcp = std::net::TcpStream::connect(server.addr).unwrap();
+            let wait = Some(std::time::Duration::from_secs(20));
+            tcp.set_read_timeout(wait).unwrap();
+            tcp.set_write_timeout(wait).unwrap();
+            let mut tls = rustls::StreamOwned::new(connection, tcp);
+            tls.write_all(b"gemini://localhost/big.bin\r\n").unwrap();
+            // The response has started; nothing more is read.
+            let mut status = [0u8; 3];
+            tls.read_exact(&mut status).unwrap();
+            assert_eq!(&status, b"20 ");
+            tls
+        })
+        .collect();
+    // The server has written what the sockets take and waits; others are served.
+    let home = anonymous_request(server.addr, "localhost", "gemini://localhost/");
+    assert!(home.starts_with("20 "), "{home}");
+    let (_, peak) = server.memory_kib();
+    assert!(
+        peak.saturating_sub(baseline) < 16 * 1024,
+        "8 unread 16 MiB responses: peak {peak} KiB over a {baseline} KiB baseline"
+    );
+    drop(silent);
+    let home = anonymous_request(server.addr, "localhost", "gemini://localhost/");
+    assert!(home.starts_with("20 "), "{home}");
+}

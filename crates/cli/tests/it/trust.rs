@@ -329,3 +329,63 @@ fn regression_the_signer_stops_on_sigterm_and_removes_its_socket() {
     assert_eq!(exit.code(), Some(0));
     assert!(!socket.exists(), "socket file left behind");
 }
+
+/// A client that pipelines requests and never reads the answers must not
+/// make the signer buffer them: it answers one request at a time, so once
+/// the socket is full it stops reading that client, and serves others.
+#[test]
+fn a_client_that_pipelines_and_never_reads_holds_bounded_signer_memory() {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("issuer.key");
+    let keygen = tessera(&["trust", "keygen", "--out", key.to_str().unwrap()]);
+    assert!(keygen.status.success());
+    let server = crate::common::start(
+        &["trust", "signer"],
+        &["--issuer-key", key.to_str().unwrap()],
+    );
+    let request = br#"{"op":"public_key"}"#;
+    let mut frame = (request.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(request);
+    let ask = |server: &crate::common::Server| {
+        let mut tcp = std::net::TcpStream::connect(server.addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        tcp.write_all(&frame).unwrap();
+        let mut length = [0u8; 4];
+        tcp.read_exact(&mut length).unwrap();
+        u32::from_be_bytes(length)
+    };
+    assert!(ask(&server) > 0);
+    let (baseline, _) = server.memory_kib();
+
+    let batch = frame.repeat(4096);
+    let floods: Vec<_> = (0..4)
+        .map(|_| {
+            let batch = batch.clone();
+            let mut tcp = std::net::TcpStream::connect(server.addr).unwrap();
+            std::thread::spawn(move || {
+                tcp.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+                // 64 MiB of requests at most; the signer stops reading long before.
+                let sent = (0..256)
+                    .take_while(|_| tcp.write_all(&batch).is_ok())
+                    .count();
+                (tcp, sent)
+            })
+        })
+        .collect();
+    let floods: Vec<_> = floods.into_iter().map(|f| f.join().unwrap()).collect();
+    for (_, sent) in &floods {
+        assert!(
+            *sent < 256,
+            "the signer kept reading a client that never reads"
+        );
+    }
+    assert!(ask(&server) > 0, "another client is served meanwhile");
+    let (_, peak) = server.memory_kib();
+    assert!(
+        peak.saturating_sub(baseline) < 16 * 1024,
+        "peak {peak} KiB over a {baseline} KiB baseline"
+    );
+}
