@@ -221,3 +221,32 @@ async fn the_per_address_cap_refuses_extra_sessions_at_once() {
     still_serves(&server).await;
     server.stop().await;
 }
+
+/// Peers that complete the handshake and then never read: the server's
+/// lines wait in the socket, each session ends at its reply deadline, and
+/// correct sessions are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_that_never_read_end_at_the_deadline_without_blocking_others() {
+    let mut server = TestServer::start(Sequence::Tutorial, 0, |o| {
+        std::sync::Arc::make_mut(&mut o.session).timeouts.reply = Duration::from_secs(1);
+    })
+    .await;
+    let mut silent = Vec::new();
+    for _ in 0..8 {
+        silent.push(server.raw().await);
+    }
+    still_serves(&server).await;
+    let mut outcomes = Vec::new();
+    while outcomes.len() < 9 {
+        outcomes.push(server.next_record().await.outcome.to_string());
+    }
+    outcomes.sort();
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "timeout").count(),
+        8,
+        "{outcomes:?}"
+    );
+    drop(silent);
+    still_serves(&server).await;
+    server.stop().await;
+}
