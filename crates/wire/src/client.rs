@@ -20,6 +20,7 @@ use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use crate::outbox::{ByteBudget, Outbox, Queued};
 use crate::{Error, Frame, FrameAuth, FrameCodec, Limits, MessageType, FLAG_ONE_WAY};
 
 /// Client settings.
@@ -33,6 +34,10 @@ pub struct ClientOptions {
     pub request_timeout: Duration,
     /// Notifications buffered per subscription; more are dropped (default 256).
     pub subscription_buffer: usize,
+    /// Bytes of notifications buffered per subscription; more are dropped
+    /// (default 4 MiB), so an application that stops reading one costs at
+    /// most this much memory.
+    pub subscription_bytes: usize,
     /// Auth layer: signs what the client sends, checks what it receives.
     pub auth: Option<Arc<dyn FrameAuth>>,
 }
@@ -54,6 +59,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             subscription_buffer: 256,
+            subscription_bytes: 4 * 1024 * 1024,
             auth: None,
         }
     }
@@ -61,7 +67,7 @@ impl Default for ClientOptions {
 
 type Pending = Arc<Mutex<HashMap<u32, oneshot::Sender<Frame>>>>;
 type Writer = FramedWrite<Box<dyn AsyncWrite + Send + Unpin>, FrameCodec>;
-type Subscribers = Arc<Mutex<HashMap<String, mpsc::Sender<Frame>>>>;
+type Subscribers = Arc<Mutex<HashMap<String, Outbox>>>;
 
 /// A connection to a tessera-wire server.
 pub struct Client {
@@ -75,6 +81,7 @@ pub struct Client {
     next_id: AtomicU32,
     request_timeout: Duration,
     subscription_buffer: usize,
+    subscription_bytes: usize,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -166,6 +173,7 @@ impl Client {
             next_id: AtomicU32::new(1),
             request_timeout: options.request_timeout,
             subscription_buffer: options.subscription_buffer.max(1),
+            subscription_bytes: options.subscription_bytes,
             reader,
         }
     }
@@ -249,7 +257,11 @@ impl Client {
     /// As [`Client::request`], or [`Error::Auth`]-style refusals as the
     /// server's reply type other than CONFIRM_SUBSCRIBE.
     pub async fn subscribe(&self, uri: &str) -> Result<Subscription, Error> {
-        let (sender, receiver) = mpsc::channel(self.subscription_buffer);
+        // Each subscription has its own budget: one the application does not
+        // read loses its notifications without holding back the others.
+        let budget = ByteBudget::new(self.subscription_bytes);
+        let (sender, receiver) =
+            Outbox::new(self.subscription_buffer, self.subscription_bytes, &budget);
         lock(&self.subscribers).insert(uri.to_owned(), sender);
         let reply = self
             .request(MessageType::SUBSCRIBE_URI, uri, Bytes::new())
@@ -345,13 +357,16 @@ impl Client {
 /// NOTIFY_URI frames of one subscription.
 #[derive(Debug)]
 pub struct Subscription {
-    receiver: mpsc::Receiver<Frame>,
+    receiver: mpsc::Receiver<Queued>,
 }
 
 impl Subscription {
     /// The next notification; `None` once the connection is gone.
     pub async fn next(&mut self) -> Option<Frame> {
-        self.receiver.recv().await
+        self.receiver
+            .recv()
+            .await
+            .map(|queued| queued.into_parts().0)
     }
 }
 
@@ -359,7 +374,9 @@ impl futures_util::Stream for Subscription {
     type Item = Frame;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
-        self.receiver.poll_recv(cx)
+        self.receiver
+            .poll_recv(cx)
+            .map(|queued| queued.map(|queued| queued.into_parts().0))
     }
 }
 

@@ -307,6 +307,38 @@ async fn pub_sub_fans_out_and_closed_connections_leave_nothing_behind() {
     .expect("subscriptions of closed connections were not removed");
 }
 
+/// A subscription the application does not read holds at most its byte
+/// budget: later notifications are dropped, not buffered without bound.
+#[tokio::test]
+async fn an_unread_subscription_holds_at_most_its_bytes() {
+    use futures_util::FutureExt;
+    let server = start(Transport::PlainLoopback, ServerOptions::default()).await;
+    let publisher = Client::connect_plain(server.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    let options = ClientOptions {
+        subscription_bytes: 100_000,
+        ..ClientOptions::default()
+    };
+    let client = Client::connect_plain(server.addr, options).await.unwrap();
+    let mut subscription = client.subscribe("big").await.unwrap();
+    for _ in 0..10 {
+        publisher.publish("big", vec![0u8; 40_000]).await.unwrap();
+    }
+    // Its reply comes after the notifications: the client has seen them all.
+    let reply = client
+        .request(MessageType::UNSUBSCRIBE_URI, "elsewhere", "")
+        .await
+        .unwrap();
+    assert_eq!(reply.kind, MessageType::CONFIRM_UNSUBSCRIBE);
+    let mut kept = 0;
+    while let Some(Some(note)) = subscription.next().now_or_never() {
+        assert_eq!(note.body.len(), 40_000);
+        kept += 1;
+    }
+    assert_eq!(kept, 2, "two of 40 KB fit in 100 KB; the rest were dropped");
+}
+
 fn hmac_options(secret: &[u8]) -> (ServerOptions, ClientOptions) {
     let server: Arc<dyn FrameAuth> = Arc::new(HmacAuth::new("k1", secret, Role::Server).unwrap());
     let client: Arc<dyn FrameAuth> = Arc::new(HmacAuth::new("k1", secret, Role::Client).unwrap());
