@@ -172,9 +172,34 @@ async fn run_session(
             None => {}
         }
         if let Some(puzzle) = session.poll_work() {
-            match solve(puzzle, options, work).await {
-                Ok(suffix) => session.handle_solution(&suffix, now()),
-                Err(error) => session.handle_work_error(error),
+            // Solve while watching the connection: a server that closes (or
+            // fails the session) stops the solver at once, not at the end of
+            // the work timeout. Dropping the solving future cancels it.
+            let solving = solve(puzzle, options, work);
+            tokio::pin!(solving);
+            let watch_until = tokio::time::Instant::now() + options.work_timeout;
+            loop {
+                tokio::select! {
+                    solved = &mut solving => {
+                        match solved {
+                            Ok(suffix) => session.handle_solution(&suffix, now()),
+                            Err(error) => session.handle_work_error(error),
+                        }
+                        break;
+                    }
+                    line = reader.next_line(watch_until, "the server") => match line {
+                        Ok(line) => {
+                            session.handle_line(&line, now());
+                            if session.outcome().is_some() {
+                                break;
+                            }
+                        }
+                        Err(error) => {
+                            session.handle_work_error(error);
+                            break;
+                        }
+                    },
+                }
             }
             continue;
         }

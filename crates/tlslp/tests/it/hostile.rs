@@ -250,3 +250,27 @@ async fn peers_that_never_read_end_at_the_deadline_without_blocking_others() {
     still_serves(&server).await;
     server.stop().await;
 }
+
+/// The client used to keep solving after the server gave up on it (its WORK
+/// deadline passed and it closed), burning every core until the client's own
+/// work timeout (30 minutes by default). It now stops when the server closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_the_client_stops_solving_when_the_server_closes() {
+    let mut server = TestServer::start(Sequence::Tutorial, 40, |o| {
+        std::sync::Arc::make_mut(&mut o.session).timeouts.work = Duration::from_secs(1);
+    })
+    .await;
+    let mut options = server.client_options();
+    options.work_timeout = Duration::from_secs(600);
+    let report = tokio::time::timeout(TIMEOUT, connect_and_run(&options, &NoLog))
+        .await
+        .expect("the client kept solving after the server closed")
+        .unwrap();
+    assert!(
+        matches!(&report.end, SessionEnd::Error(error) if error.contains("closed")),
+        "{:?}",
+        report.end
+    );
+    assert_eq!(server.next_record().await.outcome.to_string(), "timeout");
+    server.stop().await;
+}
