@@ -56,18 +56,47 @@ fn echo_router() -> Router<()> {
     )
 }
 
+/// Our compat server with the echo router, on a free loopback port.
+struct EchoServer {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<Result<(), tessera_wire::Error>>,
+}
+
+impl EchoServer {
+    async fn start(options: NetaioOptions) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = NetaioServer::new(listener, echo_router(), options).unwrap();
+        let addr = server.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop,
+            running,
+        }
+    }
+
+    /// Stops it and waits (bounded) until it has stopped cleanly.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(WAIT, self.running)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}
+
 async fn netaio_client_against_our_server(secret: Option<&str>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let options = NetaioOptions {
+    let server = EchoServer::start(NetaioOptions {
         hmac: secret.map(|s| Arc::new(NetaioHmac::new(s.as_bytes()))),
         ..NetaioOptions::default()
-    };
-    let server = NetaioServer::new(listener, echo_router(), options).unwrap();
-    let port = server.local_addr().unwrap().port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
+    })
+    .await;
+    let port = server.addr.port();
     let mut command = tokio::process::Command::new("python3");
     command
         .arg(script("netaio_client.py"))
@@ -87,12 +116,7 @@ async fn netaio_client_against_our_server(secret: Option<&str>) {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("\"ok\": true"), "{stdout}");
-    let _ = stop.send(());
-    tokio::time::timeout(WAIT, running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -178,18 +202,13 @@ async fn our_client_gets_the_echo_contract_from_a_netaio_server() {
 #[tokio::test]
 async fn regression_one_client_with_silent_connections_cannot_lock_out_others() {
     use tokio::io::AsyncReadExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let options = NetaioOptions {
+    let server = EchoServer::start(NetaioOptions {
         max_connections_per_client: 2,
         first_bytes_timeout: Duration::from_millis(300),
         ..NetaioOptions::default()
-    };
-    let server = NetaioServer::new(listener, echo_router(), options).unwrap();
-    let addr = server.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
+    })
+    .await;
+    let addr = server.addr;
     let connect = |source: &'static str| async move {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
@@ -218,12 +237,7 @@ async fn regression_one_client_with_silent_connections_cannot_lock_out_others() 
         .unwrap();
     assert_eq!(&reply.content[..], b"back");
     drop((client, other));
-    let _ = stop.send(());
-    tokio::time::timeout(WAIT, running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    server.stop().await;
 }
 
 /// Sends `frame` on a raw connection and returns the next frame back.
@@ -247,17 +261,12 @@ async fn exchange(
 #[tokio::test]
 async fn regression_the_compat_server_is_no_signing_oracle_and_refuses_its_own_frames() {
     let secret = b"compat-secret";
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let options = NetaioOptions {
+    let server = EchoServer::start(NetaioOptions {
         hmac: Some(Arc::new(NetaioHmac::new(secret))),
         ..NetaioOptions::default()
-    };
-    let server = NetaioServer::new(listener, echo_router(), options).unwrap();
-    let addr = server.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
+    })
+    .await;
+    let addr = server.addr;
     // A subscriber that must never see the attacker's publish.
     let subscriber_auth = Arc::new(NetaioHmac::new(secret));
     let mut subscriber = NetaioClient::connect(addr, Some(subscriber_auth), WAIT)
@@ -307,10 +316,5 @@ async fn regression_the_compat_server_is_no_signing_oracle_and_refuses_its_own_f
     assert_eq!(&note.content[..], b"real");
 
     drop((subscriber, publisher, attacker));
-    let _ = stop.send(());
-    tokio::time::timeout(WAIT, running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    server.stop().await;
 }
