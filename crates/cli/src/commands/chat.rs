@@ -50,7 +50,13 @@ pub(crate) fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         Some(path) => load_or_create_identity(path)?,
         None => NodeIdentity::generate(),
     };
-    crate::runtime()?.block_on(chat(args, identity))
+    let runtime = crate::runtime()?;
+    let result = runtime.block_on(chat(args, identity));
+    // Standard input is read on a blocking thread that a pending read keeps
+    // alive: waiting for it (as dropping the runtime does) would leave the
+    // user at a dead prompt after Ctrl-C until they press Enter.
+    runtime.shutdown_background();
+    result
 }
 
 async fn chat(args: ChatArgs, identity: NodeIdentity) -> anyhow::Result<ExitCode> {

@@ -101,3 +101,29 @@ fn two_chatters_meet_talk_and_part() {
     drop(bob.input.take());
     alice.wait_line(|l| l.starts_with("* bob (") && l.ends_with(") left"));
 }
+
+/// Ctrl-C while chat waited for input used to leave it hanging until Enter
+/// (the pending read of standard input kept the runtime from shutting down).
+#[test]
+fn regression_interrupt_while_waiting_for_input_exits_at_once() {
+    let mut alice = Chatter::start("alice", &[]);
+    alice.wait_line(|line| line.starts_with("* you are alice"));
+    // Standard input stays open and unread: chat is waiting for a line.
+    let status = Command::new("kill")
+        .args(["-INT", &alice.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = alice.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chat did not exit on SIGINT while waiting for input"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+}
