@@ -24,9 +24,9 @@ pub(crate) enum GuardCommand {
         /// TOML file with a `[guard]` section.
         #[arg(long)]
         config: PathBuf,
-        /// Client address.
-        #[arg(long)]
-        ip: String,
+        /// Client address (IPv4 or IPv6; brackets and a zone are allowed).
+        #[arg(long, value_parser = client_address)]
+        ip: IpAddr,
         /// Request path (canonicalised as the server would; a bare `%` is a usage error).
         #[arg(long)]
         path: Option<String>,
@@ -61,21 +61,27 @@ pub(crate) fn run(command: GuardCommand) -> anyhow::Result<ExitCode> {
             ip,
             path,
             cert,
-        } => check(&config, &ip, path.as_deref(), cert.as_deref()),
+        } => check(&config, ip, path.as_deref(), cert.as_deref()),
         GuardCommand::Bench(args) => bench(&args),
     }
 }
 
+/// `--ip`: an address as the guard reads clients' (a usage error otherwise,
+/// rather than a check of "no address").
+fn client_address(text: &str) -> Result<IpAddr, String> {
+    parse_client(text).ok_or_else(|| format!("{text:?} is not an IP address"))
+}
+
 fn check(
     config: &std::path::Path,
-    ip: &str,
+    ip: IpAddr,
     path: Option<&str>,
     cert: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
     let chain = GuardConfig::from_toml(&text)?.build()?;
-    let address = parse_client(ip);
+    let address = Some(ip);
     let peer = match cert {
         Some(path) => {
             let der = tessera_tls::load_certificates(path)?.remove(0);

@@ -54,6 +54,10 @@ require_cert = true
         "/public/../private/x",
     ]);
     assert!(String::from_utf8_lossy(&no_cert.stdout).contains("60 Client certificate required"));
+    // Not an address: a usage error (2), not a check of "no address".
+    let not_an_ip = tessera(&["guard", "check", "--config", config, "--ip", "notanip"]);
+    assert_eq!(not_an_ip.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&not_an_ip.stderr).contains("is not an IP address"));
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[guard.acl]\nallow = [\"192.168.1.100/24\"]\n").unwrap();
     let error = tessera(&[
