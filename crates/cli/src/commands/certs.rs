@@ -32,7 +32,7 @@ pub(crate) struct DevArgs {
     #[arg(long, default_value = "certificates")]
     out: PathBuf,
     /// Extra server name (DNS name or IP address); repeatable.
-    #[arg(long = "name", value_name = "NAME")]
+    #[arg(long = "name", value_name = "NAME", value_parser = subject_name)]
     names: Vec<String>,
     /// Common name of the client certificate.
     #[arg(long, default_value = "client")]
@@ -54,13 +54,13 @@ pub(crate) struct DevArgs {
 #[derive(Debug, Args)]
 pub(crate) struct SelfSignedArgs {
     /// Common name, also the first subjectAltName (e.g. the capsule's host name).
-    #[arg(long)]
+    #[arg(long, value_parser = subject_name)]
     cn: String,
     /// Directory to write cert.pem and key.pem into.
     #[arg(long)]
     out: PathBuf,
     /// Extra subjectAltName (DNS name or IP address); repeatable.
-    #[arg(long = "name", value_name = "NAME")]
+    #[arg(long = "name", value_name = "NAME", value_parser = subject_name)]
     names: Vec<String>,
     /// What the certificate is for.
     #[arg(long, value_enum, default_value_t = UsageArg::Server)]
@@ -222,4 +222,16 @@ pub(crate) fn print_certificate(
     writeln!(out, "fingerprint:  {}", info.fingerprint())?;
     writeln!(out, "sha256 colon: {}", info.fingerprint().to_colon_hex())?;
     Ok(())
+}
+
+/// A name a certificate may carry as a subjectAltName: a DNS name or an IP
+/// address, checked as clients will check it (an empty or malformed name is
+/// a usage error rather than a certificate no client accepts).
+fn subject_name(text: &str) -> Result<String, String> {
+    if text.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(text.to_owned());
+    }
+    rustls::pki_types::DnsName::try_from(text)
+        .map(|_| text.to_owned())
+        .map_err(|_| format!("{text:?} is not a DNS name or IP address"))
 }

@@ -26,6 +26,50 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Names that no client could match were written into certificates: an empty
+/// name, one with spaces or punctuation. They are usage errors now, and
+/// nothing is written.
+#[test]
+fn certificate_names_that_are_not_dns_names_or_addresses_are_usage_errors() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("pki");
+    let out = out.to_str().unwrap();
+    for args in [
+        &["certs", "dev", "--out", out, "--name", "bad name!"][..],
+        &["certs", "dev", "--out", out, "--name", ""],
+        &["certs", "self-signed", "--out", out, "--cn", ""],
+        &[
+            "certs",
+            "self-signed",
+            "--out",
+            out,
+            "--cn",
+            "ok.example",
+            "--name",
+            "a b",
+        ],
+    ] {
+        let refused = tessera(args, home.path());
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&refused).contains("is not a DNS name or IP address"));
+        assert!(!Path::new(out).exists(), "{args:?} wrote files");
+    }
+    let accepted = tessera(
+        &[
+            "certs",
+            "self-signed",
+            "--out",
+            out,
+            "--cn",
+            "ok.example",
+            "--name",
+            "::1",
+        ],
+        home.path(),
+    );
+    assert!(accepted.status.success(), "{}", stderr(&accepted));
+}
+
 #[test]
 fn certs_dev_writes_the_reference_layout_with_private_keys() {
     let home = tempfile::tempdir().unwrap();
