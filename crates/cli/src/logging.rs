@@ -8,8 +8,9 @@ use tracing_subscriber::EnvFilter;
 /// Logging flags shared by every command.
 #[derive(Debug, Args)]
 pub(crate) struct LogArgs {
-    /// Log level: error, warn, info, debug or trace (or a RUST_LOG-style filter); give it before the command.
-    #[arg(long, default_value = "warn", env = "TESSERA_LOG")]
+    /// Log level: off, error, warn, info, debug or trace, or a filter such as
+    /// `warn,tessera_wire=debug`; give it before the command.
+    #[arg(long, default_value = "warn", env = "TESSERA_LOG", value_parser = log_filter)]
     log_level: String,
 
     /// Log format: `human` (default) or `json` (one object per line, for machines).
@@ -21,6 +22,26 @@ pub(crate) struct LogArgs {
 enum LogFormat {
     Human,
     Json,
+}
+
+/// `--log-level`: a level name, or a filter of `target=level` directives.
+/// A bare word that is no level is refused (a filter would read it as a
+/// target name and log nothing of ours).
+fn log_filter(text: &str) -> Result<String, String> {
+    let level = text.to_ascii_lowercase();
+    if matches!(
+        level.as_str(),
+        "off" | "error" | "warn" | "info" | "debug" | "trace"
+    ) {
+        return Ok(level);
+    }
+    if text.contains('=') && EnvFilter::try_new(text).is_ok() {
+        return Ok(text.to_owned());
+    }
+    Err(format!(
+        "{text:?} is not a log level (off, error, warn, info, debug, trace) \
+         or a filter such as warn,tessera_wire=debug"
+    ))
 }
 
 pub(crate) fn init(args: &LogArgs) {

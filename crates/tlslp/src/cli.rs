@@ -266,6 +266,8 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("binding {address}"))?;
     let port = listener.local_addr()?.port();
+    // Before the announcement: see shutdown_signal.
+    let shutdown = tessera_serve::shutdown_signal();
     log.record(
         Level::Info,
         &format!(
@@ -319,14 +321,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             step: args.adaptive_step,
             max_bits,
         });
-    serve(
-        listener,
-        options,
-        log,
-        None,
-        tessera_serve::shutdown_signal(),
-    )
-    .await?;
+    serve(listener, options, log, None, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 

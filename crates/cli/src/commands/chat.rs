@@ -74,6 +74,8 @@ async fn chat(args: ChatArgs, identity: NodeIdentity) -> anyhow::Result<ExitCode
     let (node, mut events) = Node::start(identity, config)
         .await
         .with_context(|| format!("cannot start a node on {}", args.listen))?;
+    // Before the announcement: see shutdown_signal.
+    let shutdown = tessera_serve::shutdown_signal();
     crate::listen::announce(node.local_addr())?;
     let groups: Vec<String> = node.discovery().iter().map(ToString::to_string).collect();
     match (args.no_multicast, groups.is_empty()) {
@@ -88,7 +90,6 @@ async fn chat(args: ChatArgs, identity: NodeIdentity) -> anyhow::Result<ExitCode
     ))?;
     let mut names: HashMap<NodeId, String> = HashMap::new();
     let mut input = BufReader::new(tokio::io::stdin()).lines();
-    let shutdown = tessera_serve::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

@@ -166,8 +166,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
         drop(out);
+        let shutdown = tessera_serve::shutdown_signal();
         crate::listen::announce(addr)?;
-        server.run(tessera_serve::shutdown_signal()).await?;
+        server.run(shutdown).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -115,10 +115,9 @@ fn local(args: &LocalArgs) -> anyhow::Result<ExitCode> {
     );
     crate::runtime()?.block_on(async {
         let listener = crate::listen::bind(args.listen).await?;
+        let shutdown = tessera_serve::shutdown_signal();
         crate::listen::announce(listener.local_addr()?)?;
-        entry
-            .serve(listener, tessera_serve::shutdown_signal())
-            .await?;
+        entry.serve(listener, shutdown).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -167,8 +166,9 @@ fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
         let listener = crate::listen::bind(args.listen).await?;
         let exit = TunnelExit::new(listener, transport, services, options)
             .context("invalid tunnel exit")?;
+        let shutdown = tessera_serve::shutdown_signal();
         crate::listen::announce(exit.local_addr()?)?;
-        exit.run(tessera_serve::shutdown_signal()).await;
+        exit.run(shutdown).await;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -384,6 +384,8 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             };
             let runtime = crate::runtime().map_err(|e| Failure::Usage(e.to_string()))?;
             runtime.block_on(async {
+                // Before the socket is there or announced: see shutdown_signal.
+                let shutdown = tessera_serve::shutdown_signal();
                 let listener = match (listen, unix) {
                     (Some(listen), _) => {
                         let address: std::net::SocketAddr = listen.parse().map_err(|_| {
@@ -410,14 +412,9 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                         ))
                     }
                 };
-                tessera_trust::signer::serve_signer(
-                    listener,
-                    keys,
-                    limits,
-                    tessera_serve::shutdown_signal(),
-                )
-                .await
-                .map_err(Failure::Verify)
+                tessera_trust::signer::serve_signer(listener, keys, limits, shutdown)
+                    .await
+                    .map_err(Failure::Verify)
             })?;
         }
         TrustCommand::Bench(_) => unreachable!("handled in run"),

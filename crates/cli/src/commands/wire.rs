@@ -263,8 +263,9 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     crate::runtime()?.block_on(async {
         let listener = crate::listen::bind(args.listen).await?;
         let server = Server::new(listener, transport, echo_router(), options)?;
+        let shutdown = tessera_serve::shutdown_signal();
         crate::listen::announce(server.local_addr()?)?;
-        server.run(tessera_serve::shutdown_signal()).await?;
+        server.run(shutdown).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -298,8 +299,9 @@ fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         let listener = crate::listen::bind(args.listen).await?;
         let server = NetaioServer::new(listener, echo_router(), options)?;
         tracing::warn!("netaio-compat: plain TCP and netaio's weaker HMAC, for migrations only");
+        let shutdown = tessera_serve::shutdown_signal();
         crate::listen::announce(server.local_addr()?)?;
-        server.run(tessera_serve::shutdown_signal()).await?;
+        server.run(shutdown).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
