@@ -8,8 +8,9 @@ use tracing_subscriber::EnvFilter;
 /// Logging flags shared by every command.
 #[derive(Debug, Args)]
 pub(crate) struct LogArgs {
-    /// Log level: off, error, warn, info, debug or trace, or a filter such as
-    /// `warn,tessera_wire=debug`; give it before the command.
+    /// Log level: off, error, warn, info, debug or trace (DEBUG … CRITICAL
+    /// too), or a filter such as `warn,tessera_wire=debug`; give it before the
+    /// command.
     #[arg(long, default_value = "warn", env = "TESSERA_LOG", value_parser = log_filter)]
     log_level: String,
 
@@ -28,7 +29,12 @@ enum LogFormat {
 /// A bare word that is no level is refused (a filter would read it as a
 /// target name and log nothing of ours).
 fn log_filter(text: &str) -> Result<String, String> {
-    let level = text.to_ascii_lowercase();
+    let level = match text.to_ascii_lowercase().as_str() {
+        // The tlslp programs' (Python's) names for the same levels.
+        "warning" => "warn".to_owned(),
+        "critical" => "error".to_owned(),
+        other => other.to_owned(),
+    };
     if matches!(
         level.as_str(),
         "off" | "error" | "warn" | "info" | "debug" | "trace"

@@ -54,6 +54,29 @@ require_cert = true
         "/public/../private/x",
     ]);
     assert!(String::from_utf8_lossy(&no_cert.stdout).contains("60 Client certificate required"));
+    // A log level that is none: a usage error, not a filter that logs nothing.
+    let bogus_level = tessera(&[
+        "--log-level",
+        "nope",
+        "guard",
+        "check",
+        "--config",
+        config,
+        "--ip",
+        "192.0.2.1",
+    ]);
+    assert_eq!(bogus_level.status.code(), Some(2));
+    let python_level = tessera(&[
+        "--log-level",
+        "WARNING",
+        "guard",
+        "check",
+        "--config",
+        config,
+        "--ip",
+        "192.0.2.1",
+    ]);
+    assert!(python_level.status.success());
     // Not an address: a usage error (2), not a check of "no address".
     let not_an_ip = tessera(&["guard", "check", "--config", config, "--ip", "notanip"]);
     assert_eq!(not_an_ip.status.code(), Some(2));
