@@ -238,6 +238,19 @@ async fn wire_client(
     Ok(WireClient(client))
 }
 
+/// `step` within [`STEP_TIMEOUT`]: a stalled connection or round trip fails
+/// the bench with a message instead of hanging it.
+async fn bounded<T>(
+    step: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::time::timeout(STEP_TIMEOUT, step)
+        .await
+        .map_err(|_| anyhow::anyhow!("a connection or round trip stalled for {STEP_TIMEOUT:?}"))?
+}
+
+/// The longest one connection or round trip may take in the bench.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Round trips with `clients` connections made by `connect`, for `duration`.
 async fn measure<C, F, Fut>(clients: usize, duration: Duration, connect: F) -> anyhow::Result<Tally>
 where
@@ -247,8 +260,8 @@ where
 {
     let mut connections = Vec::with_capacity(clients);
     for _ in 0..clients {
-        let mut connection = connect().await?;
-        connection.round_trip().await?;
+        let mut connection = bounded(connect()).await?;
+        bounded(connection.round_trip()).await?;
         connections.push(connection);
     }
     let done = Arc::new(AtomicU64::new(0));
@@ -259,7 +272,7 @@ where
         let done = done.clone();
         tasks.spawn(async move {
             while Instant::now() < deadline {
-                connection.round_trip().await?;
+                bounded(connection.round_trip()).await?;
                 done.fetch_add(1, Ordering::Relaxed);
             }
             anyhow::Ok(())
