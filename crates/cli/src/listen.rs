@@ -1,6 +1,8 @@
 //! What the `tessera` servers share on start: binding with an error that
-//! names the address, and the `listening on ADDR` line scripts and tests wait for.
+//! names the address, and the `listening on ADDR` line scripts and tests wait
+//! for, printed only once the stop signal is installed.
 
+use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -11,6 +13,15 @@ pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpList
     tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// Installs the stop signal's handlers, then announces `addr`: a signal
+/// sent as soon as the line is read stops the server gracefully. Returns
+/// the stop signal, for the server's run.
+pub(crate) fn ready(addr: SocketAddr) -> anyhow::Result<impl Future<Output = ()> + Send> {
+    let shutdown = tessera_serve::shutdown_signal();
+    announce(addr)?;
+    Ok(shutdown)
 }
 
 /// Prints `listening on ADDR` and flushes: the server accepts from now on.

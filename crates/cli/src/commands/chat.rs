@@ -74,9 +74,7 @@ async fn chat(args: ChatArgs, identity: NodeIdentity) -> anyhow::Result<ExitCode
     let (node, mut events) = Node::start(identity, config)
         .await
         .with_context(|| format!("cannot start a node on {}", args.listen))?;
-    // Before the announcement: see shutdown_signal.
-    let shutdown = tessera_serve::shutdown_signal();
-    crate::listen::announce(node.local_addr())?;
+    let shutdown = crate::listen::ready(node.local_addr())?;
     let groups: Vec<String> = node.discovery().iter().map(ToString::to_string).collect();
     match (args.no_multicast, groups.is_empty()) {
         (true, _) => {}

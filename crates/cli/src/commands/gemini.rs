@@ -166,8 +166,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
         drop(out);
-        let shutdown = tessera_serve::shutdown_signal();
-        crate::listen::announce(addr)?;
+        let shutdown = crate::listen::ready(addr)?;
         server.run(shutdown).await?;
         anyhow::Ok(())
     })?;

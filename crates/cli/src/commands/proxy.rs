@@ -115,8 +115,7 @@ fn local(args: &LocalArgs) -> anyhow::Result<ExitCode> {
     );
     crate::runtime()?.block_on(async {
         let listener = crate::listen::bind(args.listen).await?;
-        let shutdown = tessera_serve::shutdown_signal();
-        crate::listen::announce(listener.local_addr()?)?;
+        let shutdown = crate::listen::ready(listener.local_addr()?)?;
         entry.serve(listener, shutdown).await?;
         anyhow::Ok(())
     })?;
@@ -166,8 +165,7 @@ fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
         let listener = crate::listen::bind(args.listen).await?;
         let exit = TunnelExit::new(listener, transport, services, options)
             .context("invalid tunnel exit")?;
-        let shutdown = tessera_serve::shutdown_signal();
-        crate::listen::announce(exit.local_addr()?)?;
+        let shutdown = crate::listen::ready(exit.local_addr()?)?;
         exit.run(shutdown).await;
         anyhow::Ok(())
     })?;

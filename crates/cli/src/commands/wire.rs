@@ -263,8 +263,7 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     crate::runtime()?.block_on(async {
         let listener = crate::listen::bind(args.listen).await?;
         let server = Server::new(listener, transport, echo_router(), options)?;
-        let shutdown = tessera_serve::shutdown_signal();
-        crate::listen::announce(server.local_addr()?)?;
+        let shutdown = crate::listen::ready(server.local_addr()?)?;
         server.run(shutdown).await?;
         anyhow::Ok(())
     })?;
@@ -299,8 +298,7 @@ fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         let listener = crate::listen::bind(args.listen).await?;
         let server = NetaioServer::new(listener, echo_router(), options)?;
         tracing::warn!("netaio-compat: plain TCP and netaio's weaker HMAC, for migrations only");
-        let shutdown = tessera_serve::shutdown_signal();
-        crate::listen::announce(server.local_addr()?)?;
+        let shutdown = crate::listen::ready(server.local_addr()?)?;
         server.run(shutdown).await?;
         anyhow::Ok(())
     })?;
