@@ -4,11 +4,13 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 use crate::{
-    Acl, CanonicalPath, CertRules, Decision, Denial, DenialReason, GlobalLimiter, Limiter, PeerCert,
+    Acl, CanonicalPath, CertRules, Decision, Denial, DenialReason, Fallback, GlobalLimiter,
+    Limiter, PeerCert, SharedRate,
 };
 
 /// What a guard looks at.
@@ -44,8 +46,10 @@ pub struct Chain {
     limiter: Option<Limiter>,
     global: Option<GlobalLimiter>,
     certs: Option<CertRules>,
+    shared: Option<(Arc<dyn SharedRate>, Fallback)>,
     denials: [AtomicU64; 5],
     allowed: AtomicU64,
+    fallbacks: AtomicU64,
 }
 
 impl Chain {
@@ -70,6 +74,20 @@ impl Chain {
     pub fn global(mut self, global: GlobalLimiter) -> Self {
         self.global = Some(global);
         self
+    }
+
+    /// Charges the per-client limit in a store several servers share
+    /// instead of in memory, through [`Chain::admit`]; while the store is
+    /// unavailable, `fallback` decides. Needs [`Chain::limiter`] for the
+    /// limit's settings (and for the local fallback).
+    pub fn shared(mut self, store: Arc<dyn SharedRate>, fallback: Fallback) -> Self {
+        self.shared = Some((store, fallback));
+        self
+    }
+
+    /// Decisions the shared store could not make in time, so the fallback made them.
+    pub fn fallbacks(&self) -> u64 {
+        self.fallbacks.load(Ordering::Relaxed)
     }
 
     /// Adds certificate rules (request stage only).
@@ -115,21 +133,62 @@ impl Chain {
         }
     }
 
-    fn decide(&self, request: &Request<'_>, clock: Clock) -> Result<(), Denial> {
-        if let Some(acl) = &self.acl {
-            if !acl.allows(request.address) {
-                return Err(Denial::new(DenialReason::AccessDenied));
+    /// [`Guard::check`] with the per-client limit charged in the shared
+    /// store when one is set (see [`Chain::shared`]); without one, the same
+    /// decision as `check`. Servers call this; `check` stays for callers that
+    /// cannot wait (and then charges the local limiter).
+    pub async fn admit(&self, request: &Request<'_>, clock: Clock) -> Decision {
+        let outcome = match (&self.shared, &self.limiter) {
+            (Some((store, fallback)), Some(limiter)) => {
+                let shared = async {
+                    self.check_acl(request)?;
+                    let key = limiter.key(client_address(request));
+                    let (interval, tolerance) = limiter.gcra();
+                    match store.check(key, interval, tolerance).await {
+                        Ok(verdict) => verdict.map_err(rate_limited),
+                        Err(crate::Unavailable) => {
+                            self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                            match fallback {
+                                Fallback::Local => limiter
+                                    .check(client_address(request), clock.monotonic_ns)
+                                    .map_err(rate_limited),
+                                Fallback::Open => Ok(()),
+                                Fallback::Closed => Err(rate_limited(Fallback::CLOSED_RETRY)),
+                            }
+                        }
+                    }
+                };
+                match shared.await {
+                    Ok(()) => self.decide_after_limit(request, clock),
+                    Err(denial) => Err(denial),
+                }
             }
+            _ => self.decide(request, clock),
+        };
+        self.count(outcome)
+    }
+
+    fn check_acl(&self, request: &Request<'_>) -> Result<(), Denial> {
+        match &self.acl {
+            Some(acl) if !acl.allows(request.address) => {
+                Err(Denial::new(DenialReason::AccessDenied))
+            }
+            _ => Ok(()),
         }
+    }
+
+    fn decide(&self, request: &Request<'_>, clock: Clock) -> Result<(), Denial> {
+        self.check_acl(request)?;
         if let Some(limiter) = &self.limiter {
-            // "No address" shares one key: the unspecified IPv6 address.
-            let address = request
-                .address
-                .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
             limiter
-                .check(address, clock.monotonic_ns)
+                .check(client_address(request), clock.monotonic_ns)
                 .map_err(rate_limited)?;
         }
+        self.decide_after_limit(request, clock)
+    }
+
+    /// The steps after the per-client limit: the global budget, then certificate rules.
+    fn decide_after_limit(&self, request: &Request<'_>, clock: Clock) -> Result<(), Denial> {
         if let Some(global) = &self.global {
             global.check(clock.monotonic_ns).map_err(rate_limited)?;
         }
@@ -142,7 +201,14 @@ impl Chain {
 
 impl Guard for Chain {
     fn check(&self, request: &Request<'_>, clock: Clock) -> Decision {
-        match self.decide(request, clock) {
+        self.count(self.decide(request, clock))
+    }
+}
+
+impl Chain {
+    /// Counts an outcome as allowed or denied by its reason.
+    fn count(&self, outcome: Result<(), Denial>) -> Decision {
+        match outcome {
             Ok(()) => {
                 self.allowed.fetch_add(1, Ordering::Relaxed);
                 Decision::Allow
@@ -153,6 +219,14 @@ impl Guard for Chain {
             }
         }
     }
+}
+
+/// The address a request is limited under. "No address" shares one key: the
+/// unspecified IPv6 address.
+fn client_address(request: &Request<'_>) -> IpAddr {
+    request
+        .address
+        .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED))
 }
 
 fn rate_limited(wait: std::time::Duration) -> Denial {

@@ -37,6 +37,7 @@ mod error;
 mod limiter;
 mod path;
 mod proxy;
+mod shared;
 
 pub use acl::{Acl, AclDefault};
 pub use address::{normalize, parse_client};
@@ -50,3 +51,4 @@ pub use error::Error;
 pub use limiter::{GlobalLimiter, Limiter, LimiterConfig, MemoryStore, RateKey, RateStore};
 pub use path::CanonicalPath;
 pub use proxy::{parse_proxy_header, ProxyHeader, MAX_PROXY_HEADER};
+pub use shared::{Fallback, SharedCheck, SharedRate, SharedVerdict, Unavailable};

@@ -63,6 +63,21 @@ pub struct RateKey {
     prefix: u8,
 }
 
+impl RateKey {
+    /// The address cut to the prefix (the network's first address).
+    pub fn address(&self) -> IpAddr {
+        match self.bits {
+            Bits::V4(v4) => IpAddr::V4(v4.into()),
+            Bits::V6(v6) => IpAddr::V6(v6.into()),
+        }
+    }
+
+    /// The prefix length, in bits.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+}
+
 impl std::fmt::Display for RateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&crate::address::key_text(self.bits, self.prefix))
@@ -159,6 +174,11 @@ impl Limiter {
         self.store
             .check(self.key(address), now, self.interval, self.tolerance)
             .map_err(Duration::from_nanos)
+    }
+
+    /// The GCRA emission interval and tolerance, in nanoseconds.
+    pub fn gcra(&self) -> (u64, u64) {
+        (self.interval, self.tolerance)
     }
 
     /// Clients tracked now (never above `max_clients`).
