@@ -23,11 +23,7 @@ impl Admission {
         let config = args.guard_config(tessera_guard::GuardConfig::default())?;
         let (max_connections, max_connections_per_client) = args.caps(&config, defaults);
         Ok(Self {
-            guard: if config.has_checks() {
-                Some(Arc::new(config.build()?))
-            } else {
-                None
-            },
+            guard: args.chain(&config)?.map(Arc::new),
             proxy_from: config.relays()?,
             max_connections,
             max_connections_per_client,

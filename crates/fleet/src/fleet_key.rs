@@ -33,7 +33,7 @@ impl FleetKey {
     pub(crate) async fn get(&self) -> Result<[u8; 32], Error> {
         self.key
             .get_or_try_init(|| async {
-                let mut connection = self.store.connection();
+                let mut connection = self.store.connection()?;
                 let fresh: [u8; 32] = rand::random();
                 let budget = self.store.budget().max(FETCH_BUDGET);
                 let _: Option<String> = self

@@ -10,13 +10,13 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use tessera_fleet::{FleetRate, Store, StoreConfig};
-//! use tessera_guard::{Chain, Fallback, Limiter, LimiterConfig};
+//! use tessera_guard::{Chain, Fallback, Limiter, LimiterConfig, SharedLimit};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = Arc::new(Store::open(&StoreConfig::new("redis://127.0.0.1:6379/0"))?);
 //! let chain = Chain::new()
 //!     .limiter(Limiter::new(&LimiterConfig::default())?)
-//!     .shared(Arc::new(FleetRate::new(store)), Fallback::Local);
+//!     .shared(SharedLimit::new(Arc::new(FleetRate::new(store)), Fallback::Local));
 //! # let _ = chain;
 //! # Ok(())
 //! # }

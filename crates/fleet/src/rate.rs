@@ -72,7 +72,7 @@ impl FleetRate {
         let id =
             ClientIds::new(fleet_key, false).id(key.address(), time::OffsetDateTime::UNIX_EPOCH);
         let redis_key = keys::rate(&id, key.prefix());
-        let mut connection = self.store.connection();
+        let mut connection = self.store.connection().map_err(|_| Unavailable)?;
         let mut invocation = self.script.key(redis_key);
         invocation.arg(interval).arg(tolerance);
         let wait: i64 = self

@@ -77,7 +77,7 @@ impl FleetReplay {
         // 128 bits of the digest: no collision among the items one TTL holds.
         let key = keys::replay(kind.name(), &hex::encode(&digest[..16]));
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let mut connection = self.store.connection();
+        let mut connection = self.store.connection()?;
         let set: Option<String> = self
             .store
             .call(

@@ -114,7 +114,7 @@ impl Revocations {
     /// [`Error::Config`] for an empty or over-long id; the store's errors.
     pub async fn revoke(store: &Store, id: &str, budget: Duration) -> Result<bool, Error> {
         check_id(id)?;
-        let mut connection = store.connection();
+        let mut connection = store.connection()?;
         let (added, _receivers): (u64, u64) = store
             .call_within(
                 budget,
@@ -133,7 +133,7 @@ impl Revocations {
     /// # Errors
     /// The store's errors.
     pub async fn list(store: &Store, budget: Duration) -> Result<Vec<String>, Error> {
-        let mut connection = store.connection();
+        let mut connection = store.connection()?;
         store
             .call_within(
                 budget,

@@ -36,7 +36,7 @@ pub struct Status {
 /// # Errors
 /// The store's errors (unreachable, refused).
 pub async fn status(store: &Store, budget: Duration) -> Result<Status, Error> {
-    let mut connection = store.connection();
+    let mut connection = store.connection()?;
     let started = Instant::now();
     let _: String = store
         .call_within(budget, redis::cmd("PING").query_async(&mut connection))
@@ -107,7 +107,7 @@ pub async fn status(store: &Store, budget: Duration) -> Result<Status, Error> {
 
 /// Keys matching `pattern`, by `SCAN` (never `KEYS`, which blocks the server).
 async fn count(store: &Store, budget: Duration, pattern: &str) -> Result<(u64, bool), Error> {
-    let mut connection = store.connection();
+    let mut connection = store.connection()?;
     let mut cursor = 0u64;
     let mut total = 0u64;
     loop {

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -77,7 +78,9 @@ impl StoreConfig {
 pub struct Store {
     url: String,
     client: redis::Client,
-    connection: ConnectionManager,
+    manager: ConnectionManagerConfig,
+    /// Made on first use, inside the runtime that drives it.
+    connection: OnceLock<ConnectionManager>,
     budget: Duration,
     reachable: AtomicBool,
     outages: AtomicU64,
@@ -95,8 +98,7 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Prepares the connection; nothing is sent yet, so a server starts
-    /// while the store is down and uses it once it is back. Must be called
-    /// inside a tokio runtime.
+    /// while the store is down and uses it once it is back.
     ///
     /// # Errors
     /// [`Error::Config`] for an address that is not `redis://` or
@@ -131,11 +133,11 @@ impl Store {
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(2))
             .set_number_of_retries(usize::MAX);
-        let connection = client.get_connection_manager_lazy(manager)?;
         Ok(Self {
             url: redact(url),
             client,
-            connection,
+            manager,
+            connection: OnceLock::new(),
             budget: config.budget,
             reachable: AtomicBool::new(true),
             outages: AtomicU64::new(0),
@@ -163,8 +165,14 @@ impl Store {
     }
 
     /// A handle on the shared connection (cheap to clone; calls pipeline).
-    pub(crate) fn connection(&self) -> ConnectionManager {
-        self.connection.clone()
+    pub(crate) fn connection(&self) -> Result<ConnectionManager, Error> {
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection.clone());
+        }
+        let connection = self
+            .client
+            .get_connection_manager_lazy(self.manager.clone())?;
+        Ok(self.connection.get_or_init(|| connection).clone())
     }
 
     /// The client, for connections of their own (pub/sub).

@@ -174,6 +174,7 @@ impl ConfigFile {
             shutdown_grace: seconds(self.shutdown_grace, 5, "shutdown_grace")?,
             client_ids,
             public_port: None,
+            shared_limit: None,
         })
     }
 }
@@ -208,6 +209,8 @@ pub struct ServerSettings {
     pub client_ids: ClientIds,
     /// The port URLs may name; default the listener's (set it behind port forwarding).
     pub public_port: Option<u16>,
+    /// The per-client rate limit in a store a fleet shares, instead of in memory.
+    pub shared_limit: Option<tessera_guard::SharedLimit>,
 }
 
 impl ServerSettings {
@@ -222,6 +225,7 @@ impl ServerSettings {
             shutdown_grace: Duration::from_secs(5),
             client_ids: ClientIds::random(),
             public_port: None,
+            shared_limit: None,
         }
     }
 }

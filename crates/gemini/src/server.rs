@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tessera_guard::{
-    normalize, Chain, Clock, Decision, Denial, Guard, Limiter, LimiterConfig, PeerCert,
+    normalize, Chain, Clock, Decision, Denial, Limiter, LimiterConfig, PeerCert,
     Request as GuardRequest,
 };
 use tessera_serve::{Admitted, Handler, Listener, Peer, Refusal, Stage, StageConfig};
@@ -93,7 +93,10 @@ impl Server {
             .enumerate()
             .map(|(i, h)| (h.name.clone(), i))
             .collect();
-        let chain = settings.guard.build()?;
+        let mut chain = settings.guard.build()?;
+        if let Some(limit) = settings.shared_limit.clone() {
+            chain = chain.shared(limit);
+        }
         let connections = settings.guard.connections.clone().unwrap_or_default();
         let ipv6_prefix = settings
             .guard
@@ -232,7 +235,7 @@ async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
         path: None,
         cert: peer_cert.as_ref(),
     };
-    if let Decision::Deny(denial) = shared.chain.check(&admission, clock) {
+    if let Decision::Deny(denial) = shared.chain.admit(&admission, clock).await {
         return refuse(shared, stream, address, &denial, exchange).await;
     }
     let request = match line.and_then(|line| parse_request(&line)) {

@@ -4,13 +4,12 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 use crate::{
     Acl, CanonicalPath, CertRules, Decision, Denial, DenialReason, Fallback, GlobalLimiter,
-    Limiter, PeerCert, SharedRate,
+    Limiter, PeerCert, SharedLimit,
 };
 
 /// What a guard looks at.
@@ -46,7 +45,7 @@ pub struct Chain {
     limiter: Option<Limiter>,
     global: Option<GlobalLimiter>,
     certs: Option<CertRules>,
-    shared: Option<(Arc<dyn SharedRate>, Fallback)>,
+    shared: Option<SharedLimit>,
     denials: [AtomicU64; 5],
     allowed: AtomicU64,
     fallbacks: AtomicU64,
@@ -78,10 +77,10 @@ impl Chain {
 
     /// Charges the per-client limit in a store several servers share
     /// instead of in memory, through [`Chain::admit`]; while the store is
-    /// unavailable, `fallback` decides. Needs [`Chain::limiter`] for the
+    /// unavailable, its fallback decides. Needs [`Chain::limiter`] for the
     /// limit's settings (and for the local fallback).
-    pub fn shared(mut self, store: Arc<dyn SharedRate>, fallback: Fallback) -> Self {
-        self.shared = Some((store, fallback));
+    pub fn shared(mut self, limit: SharedLimit) -> Self {
+        self.shared = Some(limit);
         self
     }
 
@@ -139,7 +138,7 @@ impl Chain {
     /// cannot wait (and then charges the local limiter).
     pub async fn admit(&self, request: &Request<'_>, clock: Clock) -> Decision {
         let outcome = match (&self.shared, &self.limiter) {
-            (Some((store, fallback)), Some(limiter)) => {
+            (Some(SharedLimit { store, fallback }), Some(limiter)) => {
                 let shared = async {
                     self.check_acl(request)?;
                     let key = limiter.key(client_address(request));

@@ -51,4 +51,4 @@ pub use error::Error;
 pub use limiter::{GlobalLimiter, Limiter, LimiterConfig, MemoryStore, RateKey, RateStore};
 pub use path::CanonicalPath;
 pub use proxy::{parse_proxy_header, ProxyHeader, MAX_PROXY_HEADER};
-pub use shared::{Fallback, SharedCheck, SharedRate, SharedVerdict, Unavailable};
+pub use shared::{Fallback, SharedCheck, SharedLimit, SharedRate, SharedVerdict, Unavailable};

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::RateKey;
@@ -24,6 +25,22 @@ pub trait SharedRate: Send + Sync + std::fmt::Debug {
     /// every server sees one budget. A denied request costs nothing. Resolves
     /// to [`Unavailable`] instead of waiting longer than the store's budget.
     fn check(&self, key: RateKey, interval: u64, tolerance: u64) -> SharedCheck<'_>;
+}
+
+/// A shared per-client limit: the store, and what to do while it is unavailable.
+#[derive(Clone, Debug)]
+pub struct SharedLimit {
+    /// Where the budgets live.
+    pub store: Arc<dyn SharedRate>,
+    /// What decides while the store cannot answer.
+    pub fallback: Fallback,
+}
+
+impl SharedLimit {
+    /// A limit in `store` with the `fallback` policy.
+    pub fn new(store: Arc<dyn SharedRate>, fallback: Fallback) -> Self {
+        Self { store, fallback }
+    }
 }
 
 /// The shared store did not answer within its budget (down, slow, refused).
@@ -75,7 +92,6 @@ impl Fallback {
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
-    use std::sync::Arc;
     use std::task::{Context, Poll, Waker};
 
     use super::*;
@@ -153,7 +169,7 @@ mod tests {
         let node = || {
             Chain::new()
                 .limiter(limiter(3))
-                .shared(store.clone(), Fallback::Local)
+                .shared(SharedLimit::new(store.clone(), Fallback::Local))
         };
         let (a, b) = (node(), node());
         assert_eq!(admitted(&a, 2) + admitted(&b, 5), 3);
@@ -170,16 +186,16 @@ mod tests {
         let down: Arc<dyn SharedRate> = Arc::new(Down);
         let local = Chain::new()
             .limiter(limiter(2))
-            .shared(down.clone(), Fallback::Local);
+            .shared(SharedLimit::new(down.clone(), Fallback::Local));
         assert_eq!(admitted(&local, 5), 2);
         assert_eq!(local.fallbacks(), 5);
         let open = Chain::new()
             .limiter(limiter(2))
-            .shared(down.clone(), Fallback::Open);
+            .shared(SharedLimit::new(down.clone(), Fallback::Open));
         assert_eq!(admitted(&open, 5), 5);
         let closed = Chain::new()
             .limiter(limiter(2))
-            .shared(down, Fallback::Closed);
+            .shared(SharedLimit::new(down, Fallback::Closed));
         assert_eq!(admitted(&closed, 5), 0);
         assert_eq!(closed.denials(DenialReason::RateLimited), 5);
     }

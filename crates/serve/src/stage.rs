@@ -416,9 +416,7 @@ impl Stage {
                 monotonic_ns: u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX),
                 wall: time::OffsetDateTime::now_utc(),
             };
-            if let tessera_guard::Decision::Deny(denial) =
-                tessera_guard::Guard::check(&**guard, &request, clock)
-            {
+            if let tessera_guard::Decision::Deny(denial) = guard.admit(&request, clock).await {
                 let refusal = match denial.reason {
                     tessera_guard::DenialReason::RateLimited => Refusal::RateLimited,
                     _ => Refusal::AccessDenied,

@@ -304,9 +304,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     options.once = args.tutorial;
     options.print_stdout = true;
     options.trusted_relays = guard.relays()?;
-    if guard.has_checks() {
-        options.guard = Some(Arc::new(guard.build()?));
-    }
+    options.guard = args.admission.chain(&guard)?.map(Arc::new);
     let key_file = match &args.log_key_file {
         Some(path) => Some(path.clone()),
         None => default_log_key_file(),

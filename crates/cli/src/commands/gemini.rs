@@ -136,7 +136,8 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => dir.clone(),
         None => crate::paths::data_dir()?.join("gemini"),
     };
-    let settings = file.resolve(&cert_dir)?;
+    let mut settings = file.resolve(&cert_dir)?;
+    settings.shared_limit = args.admission.shared_limit()?;
     crate::runtime()?.block_on(async {
         let listener = match (args.listen, &file.listen) {
             (Some(listen), _) => crate::listen::bind(listen).await?,

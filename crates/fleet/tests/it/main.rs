@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use tessera_fleet::{
     FleetRate, FleetReplay, LocalOptions, LocalRedis, ReplayKind, Revocations, Store, StoreConfig,
 };
-use tessera_guard::{Chain, Clock, Decision, Fallback, Limiter, LimiterConfig, Request};
+use tessera_guard::{
+    Chain, Clock, Decision, Fallback, Limiter, LimiterConfig, Request, SharedLimit,
+};
 
 /// Every wait on the network in these tests ends by then.
 const WAIT: Duration = Duration::from_secs(10);
@@ -24,6 +26,11 @@ fn redis() -> Option<LocalRedis> {
 
 fn node(url: &str) -> Arc<Store> {
     Arc::new(Store::open(&StoreConfig::new(url)).unwrap())
+}
+
+/// A shared limit on a connection of its own, as another server would have.
+fn fleet_limit(redis: &LocalRedis, fallback: Fallback) -> SharedLimit {
+    SharedLimit::new(Arc::new(FleetRate::new(node(&redis.url()))), fallback)
 }
 
 fn limiter(rate: f64, burst: u32) -> Limiter {
@@ -65,10 +72,9 @@ async fn three_nodes_share_one_budget_per_client() {
     let (rate, burst) = (2.0, 5);
     let nodes: Vec<Chain> = (0..3)
         .map(|_| {
-            Chain::new().limiter(limiter(rate, burst)).shared(
-                Arc::new(FleetRate::new(node(&redis.url()))),
-                Fallback::Closed,
-            )
+            Chain::new()
+                .limiter(limiter(rate, burst))
+                .shared(fleet_limit(&redis, Fallback::Closed))
         })
         .collect();
     let started = Instant::now();
@@ -102,10 +108,9 @@ async fn three_nodes_share_one_budget_per_client() {
 async fn a_shared_denial_says_when_to_come_back_like_the_local_limiter() {
     let Some(redis) = redis() else { return };
     let interval = Duration::from_secs(60);
-    let chain = Chain::new().limiter(limiter(1.0 / 60.0, 2)).shared(
-        Arc::new(FleetRate::new(node(&redis.url()))),
-        Fallback::Closed,
-    );
+    let chain = Chain::new()
+        .limiter(limiter(1.0 / 60.0, 2))
+        .shared(fleet_limit(&redis, Fallback::Closed));
     for _ in 0..2 {
         assert_eq!(
             chain.admit(&request("198.51.100.1"), clock()).await,
@@ -206,7 +211,10 @@ async fn a_store_that_goes_away_costs_at_most_the_budget_then_recovers() {
     let store = node(&redis.url());
     let chain = Chain::new()
         .limiter(limiter(1000.0, 1000))
-        .shared(Arc::new(FleetRate::new(store.clone())), Fallback::Local);
+        .shared(SharedLimit::new(
+            Arc::new(FleetRate::new(store.clone())),
+            Fallback::Local,
+        ));
     let replay = FleetReplay::new(store.clone());
     let revocations = Revocations::follow(node(&redis.url()));
     assert!(revocations.synced(WAIT).await);
@@ -301,7 +309,10 @@ async fn status_reports_what_tessera_keeps() {
     let store = node(&redis.url());
     let chain = Chain::new()
         .limiter(limiter(1.0, 5))
-        .shared(Arc::new(FleetRate::new(store.clone())), Fallback::Closed);
+        .shared(SharedLimit::new(
+            Arc::new(FleetRate::new(store.clone())),
+            Fallback::Closed,
+        ));
     for client in ["192.0.2.1", "192.0.2.2", "2001:db8::1"] {
         assert_eq!(
             chain.admit(&request(client), clock()).await,
