@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    certs, chat, fingerprint, gemini, guard, pow, proxy, tls, tlslp, tofu, trust, wire,
+    certs, chat, fingerprint, fleet, gemini, guard, pow, proxy, tls, tlslp, tofu, trust, wire,
 };
 use demos::tour;
 
@@ -78,6 +78,9 @@ enum Command {
     /// TLS measurements and a tour of tessera-tls.
     #[command(subcommand)]
     Tls(tls::TlsCommand),
+    /// Fleet mode: the shared store (Redis or Valkey) several servers use.
+    #[command(subcommand)]
+    Fleet(fleet::FleetCommand),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +106,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Tofu(args) => tofu::run(args),
         Command::Guard(command) => guard::run(command),
         Command::Pow(command) => pow::run(command),
+        Command::Fleet(command) => fleet::run(command),
         Command::Tlslp(command) => tlslp::run(command),
         Command::Trust(command) => trust::run(command),
         Command::Gemini(command) => gemini::run(command),

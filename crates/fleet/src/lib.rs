@@ -42,6 +42,6 @@ pub use error::Error;
 pub use local::{LocalOptions, LocalRedis};
 pub use rate::FleetRate;
 pub use replay::{FleetReplay, ReplayKind};
-pub use revocation::{Revocations, MAX_ID_LEN, MAX_REVOKED};
+pub use revocation::{Revocations, Revoked, MAX_ID_LEN, MAX_REVOKED};
 pub use status::{status, Status};
 pub use store::{Store, StoreConfig, PASSWORD_ENV};

@@ -107,15 +107,14 @@ impl Revocations {
             .is_ok_and(|outcome| outcome.is_ok())
     }
 
-    /// Revokes `id` on every server of the fleet: `Ok(true)` when it was not
-    /// revoked before.
+    /// Revokes `id` on every server of the fleet.
     ///
     /// # Errors
     /// [`Error::Config`] for an empty or over-long id; the store's errors.
-    pub async fn revoke(store: &Store, id: &str, budget: Duration) -> Result<bool, Error> {
+    pub async fn revoke(store: &Store, id: &str, budget: Duration) -> Result<Revoked, Error> {
         check_id(id)?;
         let mut connection = store.connection()?;
-        let (added, _receivers): (u64, u64) = store
+        let (added, listeners): (u64, u64) = store
             .call_within(
                 budget,
                 redis::pipe()
@@ -125,7 +124,27 @@ impl Revocations {
                     .query_async(&mut connection),
             )
             .await?;
-        Ok(added == 1)
+        Ok(Revoked {
+            new: added == 1,
+            listeners,
+        })
+    }
+
+    /// Whether the store lists `id` as revoked (one round trip, for
+    /// one-shot checks; servers follow the feed instead).
+    ///
+    /// # Errors
+    /// The store's errors.
+    pub async fn is_listed(store: &Store, id: &str) -> Result<bool, Error> {
+        let mut connection = store.connection()?;
+        store
+            .call(
+                redis::cmd("SISMEMBER")
+                    .arg(keys::REVOKED)
+                    .arg(id)
+                    .query_async(&mut connection),
+            )
+            .await
     }
 
     /// Every revoked id in the store.
@@ -160,6 +179,15 @@ impl Revocations {
             let _ = self.announced.send(id.into());
         }
     }
+}
+
+/// What a revocation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Revoked {
+    /// The id was not revoked before.
+    pub new: bool,
+    /// Feeds that received the announcement (one per running server that follows it).
+    pub listeners: u64,
 }
 
 fn check_id(id: &str) -> Result<(), Error> {

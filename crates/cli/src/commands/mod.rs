@@ -3,6 +3,7 @@
 pub(crate) mod certs;
 pub(crate) mod chat;
 pub(crate) mod fingerprint;
+pub(crate) mod fleet;
 pub(crate) mod gemini;
 pub(crate) mod guard;
 pub(crate) mod pow;

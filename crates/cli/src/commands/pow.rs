@@ -86,6 +86,11 @@ pub(crate) enum HashcashCommand {
         resource: String,
         /// The stamp.
         stamp: String,
+        /// With a store, a stamp is spent once across the fleet: a second
+        /// verification anywhere fails. While the store does not answer, every
+        /// stamp is refused (replay checks fail closed).
+        #[command(flatten)]
+        store: tessera_serve::StoreArgs,
     },
 }
 
@@ -133,15 +138,46 @@ pub(crate) fn run(command: PowCommand) -> anyhow::Result<ExitCode> {
             bits,
             resource,
             stamp,
+            store,
         }) => {
-            match hashcash::verify(
-                &stamp,
-                &HashcashPolicy::new(bits, &resource),
-                OffsetDateTime::now_utc(),
-            ) {
-                Ok(_) => Ok(ExitCode::SUCCESS),
+            let now = OffsetDateTime::now_utc();
+            let verified =
+                match hashcash::verify(&stamp, &HashcashPolicy::new(bits, &resource), now) {
+                    Ok(verified) => verified,
+                    Err(error) => {
+                        let _ = writeln!(std::io::stderr(), "tessera: {error}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                };
+            let Some(store) = store.open()? else {
+                return Ok(ExitCode::SUCCESS);
+            };
+            // Spent until it would expire anyway (the CLI's rules always give an expiry).
+            let ttl = verified
+                .expires_at
+                .map_or(time::Duration::days(30), |expires| expires - now);
+            let ttl = Duration::try_from(ttl).unwrap_or(Duration::from_secs(1));
+            let replay = tessera_fleet::FleetReplay::new(store.clone());
+            let first = crate::runtime()?.block_on(replay.first_use(
+                tessera_fleet::ReplayKind::HashcashStamp,
+                verified.text.as_bytes(),
+                ttl,
+            ));
+            match first {
+                Ok(true) => Ok(ExitCode::SUCCESS),
+                Ok(false) => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "tessera: invalid stamp: already spent (in the fleet's store)"
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
                 Err(error) => {
-                    let _ = writeln!(std::io::stderr(), "tessera: {error}");
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "tessera: refused: {}: {error}; replay checks fail closed",
+                        store.url()
+                    );
                     Ok(ExitCode::FAILURE)
                 }
             }

@@ -105,6 +105,20 @@ pub(crate) enum TrustCommand {
         /// NAME=VALUE request fact for the policy (repeatable, distinct names).
         #[arg(long = "request-fact", value_name = "NAME=VALUE", requires = "allow")]
         request_facts: Vec<String>,
+        /// With a store, ids revoked there are refused, and a nonce verified
+        /// once anywhere in the fleet is refused as a replay. While the store
+        /// does not answer, every request is refused (these checks fail closed).
+        #[command(flatten)]
+        store: tessera_serve::StoreArgs,
+    },
+    /// Revoke a token's revocation id across a fleet: added to the store's
+    /// set (servers that start later read it) and announced to running ones,
+    /// which refuse the token from then on. Prints how many servers heard it.
+    Revoke {
+        /// The revocation id (what `mint --revocation-id` set).
+        id: String,
+        #[command(flatten)]
+        store: tessera_serve::StoreArgs,
     },
     /// Sign a job (JSON object file) for a worker; print the signature hex.
     SignJob {
@@ -171,6 +185,8 @@ pub(crate) enum TrustCommand {
 enum Failure {
     Usage(String),
     Verify(tessera_trust::Error),
+    /// The fleet's store could not answer a check that fails closed.
+    Store(String),
 }
 
 impl From<tessera_trust::Error> for Failure {
@@ -188,6 +204,10 @@ pub(crate) fn run(command: TrustCommand) -> anyhow::Result<ExitCode> {
         Err(Failure::Usage(detail)) => {
             let _ = writeln!(std::io::stderr(), "error: usage: {detail}");
             Ok(ExitCode::from(2))
+        }
+        Err(Failure::Store(detail)) => {
+            let _ = writeln!(std::io::stderr(), "error: store_unavailable: {detail}");
+            Ok(ExitCode::FAILURE)
         }
         Err(Failure::Verify(error)) => {
             let _ = writeln!(
@@ -291,6 +311,7 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             revoked,
             allow,
             request_facts,
+            store,
         } => {
             let issuer = read_public(&issuer_public)?;
             let now = number(&now, "--now")?;
@@ -331,8 +352,30 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                 verifier.check_policy(&authenticated, &facts, &allow, now)?;
             }
             let identity = authenticated.identity();
+            if let Some(store) = store.open().map_err(|e| Failure::Usage(e.to_string()))? {
+                fleet_checks(&store, identity, &proof.nonce, max_skew)?;
+            }
             let result = serde_json::json!({"holder_id": identity.holder_id, "worker_key": identity.worker_key, "revocation_id": identity.revocation_id});
             writeln!(out, "{result}").map_err(io)?;
+        }
+        TrustCommand::Revoke { id, store } => {
+            let store = crate::commands::fleet::required(&store)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            let budget = crate::commands::fleet::OPERATOR_BUDGET.max(store.budget());
+            let revoked = runtime()?
+                .block_on(tessera_fleet::Revocations::revoke(&store, &id, budget))
+                .map_err(|e| Failure::Store(e.to_string()))?;
+            let state = if revoked.new {
+                "revoked"
+            } else {
+                "already revoked"
+            };
+            writeln!(
+                out,
+                "{state} {id}; {} running servers told",
+                revoked.listeners
+            )
+            .map_err(io)?;
         }
         TrustCommand::SignJob {
             issuer_key,
@@ -420,6 +463,43 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
         TrustCommand::Bench(_) => unreachable!("handled in run"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    crate::runtime().map_err(|e| Failure::Usage(e.to_string()))
+}
+
+/// The checks a fleet shares for an authenticated request: the token's
+/// revocation id is not in the store's set, and the (holder, nonce) pair is
+/// used here first (kept for twice the skew window, the longest a timestamp
+/// stays acceptable). Both fail closed.
+fn fleet_checks(
+    store: &std::sync::Arc<tessera_fleet::Store>,
+    identity: &tessera_trust::Identity,
+    nonce: &str,
+    max_skew: f64,
+) -> Result<(), Failure> {
+    let unavailable =
+        |error: tessera_fleet::Error| Failure::Store(format!("{}: {error}; refused", store.url()));
+    runtime()?.block_on(async {
+        if tessera_fleet::Revocations::is_listed(store, &identity.revocation_id)
+            .await
+            .map_err(unavailable)?
+        {
+            return Err(Failure::Verify(tessera_trust::Error::Revoked));
+        }
+        let item = format!("{}\0{nonce}", identity.worker_key);
+        let ttl = std::time::Duration::from_secs_f64((2.0 * max_skew).clamp(1.0, 86_400.0));
+        let first = tessera_fleet::FleetReplay::new(store.clone())
+            .first_use(tessera_fleet::ReplayKind::TrustNonce, item.as_bytes(), ttl)
+            .await
+            .map_err(unavailable)?;
+        if first {
+            Ok(())
+        } else {
+            Err(Failure::Verify(tessera_trust::Error::Replay))
+        }
+    })
 }
 
 fn job_format(v2: bool) -> tessera_trust::JobFormat {

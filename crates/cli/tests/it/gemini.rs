@@ -187,7 +187,7 @@ fn help_names_every_flag_scripts_rely_on() {
 
 /// Sends one request line over TLS without a client certificate (SNI `host`)
 /// and returns all the server sent, every wait bounded.
-fn anonymous_request(addr: std::net::SocketAddr, host: &str, line: &str) -> String {
+pub(crate) fn anonymous_request(addr: std::net::SocketAddr, host: &str, line: &str) -> String {
     use std::io::{Read, Write};
     let config = tessera_tls::dangerous::insecure_client_config("127.0.0.1", None).unwrap();
     let name = tessera_tls::server_name(host).unwrap();

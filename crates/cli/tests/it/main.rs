@@ -3,6 +3,7 @@
 mod chat;
 mod cli;
 mod common;
+mod fleet;
 mod gemini;
 mod guard;
 mod pow;

@@ -172,11 +172,13 @@ async fn a_revocation_reaches_running_nodes_and_later_ones() {
     let mut announced = running[0].subscribe();
     let operator = node(&redis.url());
     let started = Instant::now();
-    assert!(Revocations::revoke(&operator, "rev-1", WAIT).await.unwrap());
-    assert!(
-        !Revocations::revoke(&operator, "rev-1", WAIT).await.unwrap(),
-        "already revoked"
-    );
+    let revoked = Revocations::revoke(&operator, "rev-1", WAIT).await.unwrap();
+    assert!(revoked.new);
+    assert_eq!(revoked.listeners, 2, "both running nodes follow the feed");
+    let again = Revocations::revoke(&operator, "rev-1", WAIT).await.unwrap();
+    assert!(!again.new, "already revoked");
+    assert!(Revocations::is_listed(&operator, "rev-1").await.unwrap());
+    assert!(!Revocations::is_listed(&operator, "rev-2").await.unwrap());
     let id = tokio::time::timeout(WAIT, announced.recv())
         .await
         .unwrap()

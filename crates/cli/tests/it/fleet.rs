@@ -1,0 +1,233 @@
+//! Fleet mode through the programs: real server processes and one-shot
+//! commands sharing a real `redis-server` (started per test on a free
+//! loopback port, killed on drop). Without redis-server each test says so
+//! and passes; `.ci/run` installs it.
+
+use std::time::Instant;
+
+use tessera_fleet::LocalRedis;
+
+use crate::common::{self, stderr, stdout, tessera};
+use crate::gemini::anonymous_request;
+
+fn redis() -> Option<LocalRedis> {
+    if !LocalRedis::installed() {
+        eprintln!("SKIPPED: redis-server is not installed (apt install redis-server)");
+        return None;
+    }
+    Some(LocalRedis::start().expect("redis-server starts"))
+}
+
+/// A capsule with one page, served by `tessera gemini serve` with `extra` flags.
+fn capsule(dir: &std::path::Path, name: &str, extra: &[&str]) -> common::Server {
+    let root = dir.join("capsule");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    let state = dir.join(name);
+    let mut args = vec![
+        "--root",
+        root.to_str().unwrap(),
+        "--cert-dir",
+        state.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    common::start(&["gemini", "serve"], &args)
+}
+
+/// Sends `requests` requests spread over `servers` in turn; returns how
+/// many were served (20) and the seconds it took. Anything but 20 or 44 fails.
+fn spread(servers: &[common::Server], requests: usize) -> (u32, f64) {
+    let started = Instant::now();
+    let mut served = 0;
+    for i in 0..requests {
+        let server = &servers[i % servers.len()];
+        let url = format!("gemini://localhost:{}/", server.addr.port());
+        let reply = anonymous_request(server.addr, "localhost", &url);
+        match &reply[..3] {
+            "20 " => served += 1,
+            "44 " => {}
+            _ => panic!("unexpected reply {reply:?}"),
+        }
+    }
+    (served, started.elapsed().as_secs_f64())
+}
+
+#[test]
+fn three_gemini_servers_on_one_store_charge_one_rate_limit() {
+    let Some(redis) = redis() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let (burst, rate) = (5u32, 5.0 / 60.0);
+    let fleet: Vec<_> = (0..3)
+        .map(|i| {
+            capsule(
+                dir.path(),
+                &format!("node-{i}"),
+                &["--rate-limit", "5/60", "--store", &url],
+            )
+        })
+        .collect();
+    let (served, elapsed) = spread(&fleet, 24);
+    let bound = f64::from(burst) + rate * elapsed + 1.0;
+    assert!(served >= burst, "{served} served");
+    assert!(
+        f64::from(served) <= bound,
+        "three servers on one store served {served} in {elapsed:.1} s; the limit allows {bound:.1}"
+    );
+    // Without the store, each server has a budget of its own: three bursts.
+    let alone: Vec<_> = (0..3)
+        .map(|i| capsule(dir.path(), &format!("alone-{i}"), &["--rate-limit", "5/60"]))
+        .collect();
+    let (served_alone, _) = spread(&alone, 24);
+    assert!(
+        served_alone >= 3 * burst,
+        "{served_alone} served without a store"
+    );
+    // One server with the local store, for comparison: the same bound as the fleet.
+    let one = [capsule(dir.path(), "one", &["--rate-limit", "5/60"])];
+    let (served_one, elapsed) = spread(&one, 24);
+    assert!(f64::from(served_one) <= f64::from(burst) + rate * elapsed + 1.0);
+}
+
+#[test]
+fn a_hashcash_stamp_is_spent_once_across_the_fleet() {
+    let Some(redis) = redis() else { return };
+    let minted = tessera(&[
+        "pow",
+        "hashcash",
+        "mint",
+        "--bits",
+        "8",
+        "fleet@example.org",
+    ]);
+    assert!(minted.status.success(), "{}", stderr(&minted));
+    let stamp = stdout(&minted);
+    let url = redis.url();
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "pow",
+            "hashcash",
+            "verify",
+            "--bits",
+            "8",
+            "--resource",
+            "fleet@example.org",
+            &stamp,
+        ];
+        args.extend_from_slice(extra);
+        tessera(&args)
+    };
+    // Without a store nothing remembers it between two runs.
+    assert!(verify(&[]).status.success());
+    assert!(verify(&[]).status.success());
+    let first = verify(&["--store", &url]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let second = verify(&["--store", &url]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        stderr(&second).contains("already spent"),
+        "{}",
+        stderr(&second)
+    );
+    // A store that does not answer refuses (fail closed), quickly and clearly.
+    drop(redis);
+    let gone = verify(&["--store", &url]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(stderr(&gone).contains("fail closed"), "{}", stderr(&gone));
+}
+
+#[test]
+fn trust_requests_are_single_use_and_revocations_reach_the_verifier() {
+    let Some(redis) = redis() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let issuer = stdout(&tessera(&["trust", "keygen", "--out", &p("issuer.key")]));
+    let worker = stdout(&tessera(&["trust", "keygen", "--out", &p("worker.key")]));
+    let token = stdout(&tessera(&[
+        "trust",
+        "mint",
+        "--issuer-key",
+        &p("issuer.key"),
+        "--worker-public",
+        &worker,
+        "--holder-id",
+        "gpu-1",
+        "--revocation-id",
+        "rev-fleet",
+        "--expires-at",
+        "1700003600",
+    ]));
+    let url = redis.url();
+    let request = |nonce: &str| {
+        let headers = p(&format!("{nonce}.json"));
+        let proved = tessera(&[
+            "trust",
+            "prove",
+            "--worker-key",
+            &p("worker.key"),
+            "--token",
+            &token,
+            "--method",
+            "GET",
+            "--path",
+            "/status",
+            "--timestamp",
+            "1700000000",
+            "--nonce",
+            nonce,
+        ]);
+        assert!(proved.status.success(), "{}", stderr(&proved));
+        std::fs::write(&headers, stdout(&proved)).unwrap();
+        tessera(&[
+            "trust",
+            "verify",
+            "--issuer-public",
+            &issuer,
+            "--headers",
+            &headers,
+            "--method",
+            "GET",
+            "--path",
+            "/status",
+            "--now",
+            "1700000000",
+            "--store",
+            &url,
+        ])
+    };
+    let first = request("n-1");
+    assert!(first.status.success(), "{}", stderr(&first));
+    let replayed = request("n-1");
+    assert_eq!(replayed.status.code(), Some(1));
+    assert!(
+        stderr(&replayed).starts_with("error: replay"),
+        "{}",
+        stderr(&replayed)
+    );
+    assert!(request("n-2").status.success());
+
+    let revoked = tessera(&["trust", "revoke", "rev-fleet", "--store", &url]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert!(
+        stdout(&revoked).starts_with("revoked rev-fleet"),
+        "{}",
+        stdout(&revoked)
+    );
+    let refused = request("n-3");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).starts_with("error: revoked"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let status = tessera(&["fleet", "status", "--json", "--store", &url]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    let status: serde_json::Value = serde_json::from_str(&stdout(&status)).unwrap();
+    assert_eq!(status["revocations"], 1);
+    assert_eq!(status["replay_entries"]["nonce"], 2);
+    drop(redis);
+    let gone = tessera(&["fleet", "status", "--store", &url]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(stderr(&gone).contains("unreachable"), "{}", stderr(&gone));
+}
