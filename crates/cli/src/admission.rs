@@ -15,15 +15,17 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
-    /// From the flags, with the server's default caps.
+    /// From the flags (the rate limit in the fleet's store when one is
+    /// named), with the server's default caps.
     pub(crate) fn from_args(
         args: &AdmissionArgs,
+        fleet: &tessera_fleet::FleetArgs,
         defaults: (usize, usize),
     ) -> anyhow::Result<Self> {
         let config = args.guard_config(tessera_guard::GuardConfig::default())?;
         let (max_connections, max_connections_per_client) = args.caps(&config, defaults);
         Ok(Self {
-            guard: args.chain(&config)?.map(Arc::new),
+            guard: AdmissionArgs::chain(&config, fleet.shared_limit()?)?.map(Arc::new),
             proxy_from: config.relays()?,
             max_connections,
             max_connections_per_client,

@@ -28,6 +28,8 @@
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
 )]
 
+#[cfg(feature = "cli")]
+mod args;
 mod error;
 mod fleet_key;
 pub mod keys;
@@ -38,6 +40,8 @@ mod revocation;
 mod status;
 mod store;
 
+#[cfg(feature = "cli")]
+pub use args::{FleetArgs, StoreArgs};
 pub use error::Error;
 pub use local::{LocalOptions, LocalRedis};
 pub use rate::FleetRate;

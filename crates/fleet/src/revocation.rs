@@ -264,3 +264,13 @@ async fn follow_once(this: &Weak<Revocations>, store: &Store) -> Error {
     }
     Error::Config("the revocation feed closed".into())
 }
+
+impl tessera_trust::RevocationList for Revocations {
+    fn check(&self, id: &str) -> Option<bool> {
+        Self::check(self, id).ok()
+    }
+
+    fn announcements(&self) -> broadcast::Receiver<Arc<str>> {
+        self.subscribe()
+    }
+}

@@ -1,15 +1,11 @@
 //! The admission flags every server offers, named and read the same way:
 //! `--guard-config`, `--allow`/`--deny`, `--rate-limit`, the two caps and
 //! `--proxy-from`. They fill one `[guard]` config, so a flag and the same
-//! setting in a file mean the same thing. `--store` puts the per-client rate
-//! limit of a fleet in one shared store (tessera-fleet).
+//! setting in a file mean the same thing.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
-use tessera_fleet::{FleetRate, Store, StoreConfig};
-use tessera_guard::{AclConfig, Fallback, GuardConfig, RateLimitConfig, SharedLimit};
+use tessera_guard::{AclConfig, GuardConfig, RateLimitConfig, SharedLimit};
 
 /// Admission flags (with the `cli` feature): flatten into a server's arguments.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -41,60 +37,6 @@ pub struct AdmissionArgs {
     /// decision. Nobody else may send one.
     #[arg(long = "proxy-from", value_name = "CIDR")]
     pub proxy_from: Vec<String>,
-    /// The fleet's shared store.
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// Rate limits while the store does not answer in time: local (each
-    /// server applies the limit alone), fail-open (allow) or fail-closed (refuse).
-    #[arg(long, value_name = "POLICY", default_value = "local", value_parser = Fallback::parse)]
-    pub store_rate_fallback: Fallback,
-}
-
-/// The flags that name a fleet's shared store (`--store` and its password
-/// and budget), for servers and for one-shot commands alike.
-#[derive(Clone, Debug, clap::Args)]
-pub struct StoreArgs {
-    /// Shared store of a fleet (Redis or Valkey): redis://HOST:PORT/DB, or
-    /// rediss:// for TLS. Programs given the same store share per-client rate
-    /// limits, replay caches and revocations. Without it, state stays in this process.
-    #[arg(long = "store", env = "TESSERA_STORE", value_name = "URL")]
-    pub url: Option<String>,
-    /// File whose first line is the store's password (or its ACL user's;
-    /// name the user in the URL, redis://USER@HOST). Without it,
-    /// TESSERA_STORE_PASSWORD is used when set. Never put a password in the URL.
-    #[arg(long = "store-password-file", value_name = "FILE", requires = "url")]
-    pub password_file: Option<PathBuf>,
-    /// The longest a connection or request waits on the store, in milliseconds.
-    #[arg(long = "store-budget-ms", value_name = "MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
-    pub budget_ms: u64,
-}
-
-impl Default for StoreArgs {
-    /// No store; the default budget.
-    fn default() -> Self {
-        Self {
-            url: None,
-            password_file: None,
-            budget_ms: 50,
-        }
-    }
-}
-
-impl StoreArgs {
-    /// The store named, when one is. It connects on first use, so a server
-    /// starts while the store is down.
-    ///
-    /// # Errors
-    /// [`tessera_fleet::Error::Config`] for a bad address or an unreadable password file.
-    pub fn open(&self) -> Result<Option<Arc<Store>>, tessera_fleet::Error> {
-        let Some(url) = &self.url else {
-            return Ok(None);
-        };
-        let mut config =
-            StoreConfig::new(url.clone()).password_from(self.password_file.as_deref())?;
-        config.budget = Duration::from_millis(self.budget_ms);
-        Ok(Some(Arc::new(Store::open(&config)?)))
-    }
 }
 
 /// Why the admission flags cannot be used.
@@ -111,9 +53,6 @@ pub enum AdmissionError {
     /// `--guard-config` or a flag is not a valid guard setting.
     #[error("{0}")]
     Guard(#[from] tessera_guard::Error),
-    /// `--store` or its password cannot be used.
-    #[error("--store: {0}")]
-    Store(#[from] tessera_fleet::Error),
 }
 
 impl AdmissionArgs {
@@ -153,32 +92,22 @@ impl AdmissionArgs {
         Ok(config)
     }
 
-    /// The guard of `config` with the shared limit of `--store` when given:
-    /// `None` when the config checks nothing.
+    /// The guard of `config`, with `shared` (a fleet's per-client limit)
+    /// when given: `None` when the config checks nothing.
     ///
     /// # Errors
-    /// An invalid guard setting, or as [`AdmissionArgs::shared_limit`].
+    /// An invalid guard setting.
     pub fn chain(
-        &self,
         config: &GuardConfig,
+        shared: Option<SharedLimit>,
     ) -> Result<Option<tessera_guard::Chain>, AdmissionError> {
         if !config.has_checks() {
             return Ok(None);
         }
         let chain = config.build()?;
-        Ok(Some(match self.shared_limit()? {
+        Ok(Some(match shared {
             Some(limit) => chain.shared(limit),
             None => chain,
-        }))
-    }
-
-    /// The shared per-client limit of `--store` and `--store-rate-fallback`, when a store is given.
-    ///
-    /// # Errors
-    /// [`AdmissionError::Store`] for a bad address or an unreadable password file.
-    pub fn shared_limit(&self) -> Result<Option<SharedLimit>, AdmissionError> {
-        Ok(self.store.open()?.map(|store| {
-            SharedLimit::new(Arc::new(FleetRate::new(store)), self.store_rate_fallback)
         }))
     }
 
@@ -323,38 +252,6 @@ mod tests {
         assert!(
             missing.starts_with("/nonexistent/guard.toml: "),
             "{missing}"
-        );
-    }
-
-    #[test]
-    fn store_flags_name_one_shared_store() {
-        let none = flags(&[]).unwrap();
-        assert!(none.shared_limit().unwrap().is_none());
-        assert_eq!(none.store_rate_fallback, Fallback::Local);
-        let fleet = flags(&[
-            "--store",
-            "redis://127.0.0.1:6379/0",
-            "--store-budget-ms",
-            "20",
-            "--store-rate-fallback",
-            "fail-closed",
-        ])
-        .unwrap();
-        let limit = fleet.shared_limit().unwrap().unwrap();
-        assert_eq!(limit.fallback, Fallback::Closed);
-        assert_eq!(fleet.store.budget_ms, 20);
-        for bad in [
-            &["--store-password-file", "/tmp/x"][..],
-            &["--store", "redis://h/0", "--store-rate-fallback", "maybe"],
-            &["--store", "redis://h/0", "--store-budget-ms", "0"],
-        ] {
-            assert!(flags(bad).is_err(), "{bad:?}");
-        }
-        let secret = flags(&["--store", "redis://u:hunter2@127.0.0.1/0"]).unwrap();
-        let error = secret.shared_limit().unwrap_err().to_string();
-        assert!(
-            error.contains("--store-password-file") && !error.contains("hunter2"),
-            "{error}"
         );
     }
 

@@ -46,7 +46,7 @@ mod signal;
 mod stage;
 
 #[cfg(feature = "cli")]
-pub use admission_args::{parse_rate_limit, AdmissionArgs, AdmissionError, StoreArgs};
+pub use admission_args::{parse_rate_limit, AdmissionArgs, AdmissionError};
 pub use error::Error;
 pub use listener::{tune, Listener, LocalAddr, Peer, Socket, UnixSocketFile};
 pub use proxy::{read_proxy_header, ProxyError};

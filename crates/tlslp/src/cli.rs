@@ -94,6 +94,9 @@ pub struct ServerArgs {
     adaptive_step: usize,
     #[command(flatten)]
     admission: tessera_serve::AdmissionArgs,
+    /// Fleet mode: the per-client rate limit in a store other servers share.
+    #[command(flatten)]
+    fleet: tessera_fleet::FleetArgs,
     /// Turn the default per-client rate limit (a burst of 20 sessions, then 2
     /// per second) off.
     #[arg(long, conflicts_with = "rate_limit")]
@@ -304,7 +307,8 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     options.once = args.tutorial;
     options.print_stdout = true;
     options.trusted_relays = guard.relays()?;
-    options.guard = args.admission.chain(&guard)?.map(Arc::new);
+    options.guard =
+        tessera_serve::AdmissionArgs::chain(&guard, args.fleet.shared_limit()?)?.map(Arc::new);
     let key_file = match &args.log_key_file {
         Some(path) => Some(path.clone()),
         None => default_log_key_file(),

@@ -44,6 +44,10 @@ pub enum Error {
     /// The nonce was seen before within the skew window.
     #[error("replay: nonce already used")]
     Replay,
+    /// A shared check (revocation list, replay store) cannot say now, and
+    /// its policy is to refuse.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A job signature is missing, malformed or wrong.
     #[error("job: {0}")]
     Job(String),
@@ -91,6 +95,7 @@ impl Error {
             Self::Limits(_) => "limits",
             Self::Config(_) => "config",
             Self::Replay => "replay",
+            Self::Unavailable(_) => "unavailable",
             Self::Job(_) => "job",
             Self::Invalid(_) => "usage",
             Self::Frame(_) | Self::Io(_) | Self::Stage(_) => "wire",

@@ -38,6 +38,7 @@ mod keys;
 mod mint;
 mod proof;
 mod replay;
+mod revocation;
 pub mod signer;
 mod strict_json;
 mod verify;
@@ -56,4 +57,5 @@ pub use proof::{
     MAX_NONCE,
 };
 pub use replay::{MemoryReplayCache, ReplayCache};
+pub use revocation::{RevocationList, WhenUnknown};
 pub use verify::{Authenticated, Identity, TokenCache, Verifier};

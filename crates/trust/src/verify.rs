@@ -17,6 +17,7 @@ use crate::proof::{
     canonical_v1, canonical_v2, parse_timestamp, Proof, Request, V2Context, MAX_NONCE,
 };
 use crate::{Error, PublicKey, ReplayCache};
+use crate::{RevocationList, WhenUnknown};
 
 /// Who a verified request comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +53,7 @@ pub struct Verifier {
     max_token_len: usize,
     max_blocks: usize,
     revoked: HashSet<String>,
+    revocation_list: Option<(Arc<dyn RevocationList>, WhenUnknown)>,
     replay: Option<Arc<dyn ReplayCache>>,
     tokens: Option<Arc<TokenCache>>,
     require_v2: bool,
@@ -163,6 +165,7 @@ impl Verifier {
             max_token_len: 16 * 1024,
             max_blocks: 4,
             revoked: HashSet::new(),
+            revocation_list: None,
             replay: None,
             tokens: Some(Arc::new(TokenCache::new(10_000))),
             require_v2: false,
@@ -182,6 +185,17 @@ impl Verifier {
     /// Revoked application ids.
     pub fn revoked(&mut self, ids: impl IntoIterator<Item = String>) -> &mut Self {
         self.revoked.extend(ids);
+        self
+    }
+
+    /// Also refuses ids on `list`, which may change while this verifier runs
+    /// (a fleet's shared list); `when_unknown` decides while it cannot say.
+    pub fn revocation_list(
+        &mut self,
+        list: Arc<dyn RevocationList>,
+        when_unknown: WhenUnknown,
+    ) -> &mut Self {
+        self.revocation_list = Some((list, when_unknown));
         self
     }
 
@@ -251,6 +265,17 @@ impl Verifier {
         let identity = parsed.identity.clone();
         if self.revoked.contains(&identity.revocation_id) {
             return Err(Error::Revoked);
+        }
+        if let Some((list, when_unknown)) = &self.revocation_list {
+            match (list.check(&identity.revocation_id), when_unknown) {
+                (Some(true), _) => return Err(Error::Revoked),
+                (None, WhenUnknown::Refuse) => {
+                    return Err(Error::Unavailable(
+                        "the revocation list cannot say now".into(),
+                    ))
+                }
+                (Some(false), _) | (None, WhenUnknown::Accept) => {}
+            }
         }
         if now.floor() > parsed.expiry as f64 {
             return Err(Error::Expired);

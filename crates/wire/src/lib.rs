@@ -41,6 +41,7 @@ pub mod node;
 mod outbox;
 mod pow_gate;
 mod reply;
+mod revocation_watch;
 mod router;
 mod rules;
 mod server;

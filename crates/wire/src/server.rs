@@ -26,11 +26,12 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::outbox::{ByteBudget, Outbox, Queued};
 use crate::pow_gate::{PowAdmission, PowGate};
+use crate::revocation_watch::{revoked, RevocationWatch};
 use crate::rules::{peer_cert, FrameRules};
 use crate::topics::ConnectionId;
 use crate::{
-    Error, Frame, FrameAuth, FrameCodec, IntoReply, Limits, Principal, Rejection, Request,
-    Response, Router, Topics,
+    AuthFailure, Error, Frame, FrameAuth, FrameCodec, IntoReply, Limits, Principal, Rejection,
+    Request, Response, Router, Topics,
 };
 
 /// How connections are secured.
@@ -128,6 +129,12 @@ pub struct ServerOptions {
     pub proxy_from: Option<tessera_guard::Acl>,
     /// Proof of work each connection must show before anything else (see [`PowAdmission`]).
     pub pow: Option<PowAdmission>,
+    /// A revocation list that changes while the server runs (a fleet's):
+    /// a connection that used a capability token is closed, with an auth
+    /// error naming `revoked`, as soon as the token's revocation id is
+    /// announced. Give the same list to the capability layer's verifier,
+    /// which refuses the token's frames.
+    pub revocations: Option<Arc<dyn tessera_trust::RevocationList>>,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -161,6 +168,7 @@ impl Default for ServerOptions {
             proxy_from: None,
             max_connections_per_client: 64,
             pow: None,
+            revocations: None,
         }
     }
 }
@@ -353,8 +361,17 @@ async fn connection<S: Send + Sync + 'static>(
     let held_requests = Arc::new(Semaphore::new(in_flight_bytes));
     let mut handlers = tokio::task::JoinSet::new();
     let mut gate = PowGate::new(options.pow);
+    let mut watch = options.revocations.clone().map(RevocationWatch::new);
     loop {
-        let next = match tokio::time::timeout(options.idle_timeout, frames.next()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout(options.idle_timeout, frames.next()) => next,
+            id = revoked(&mut watch) => {
+                tracing::debug!(%peer, revocation_id = %id, "capability revoked; closing connection");
+                let _ = queue.try_send(Frame::unprompted("", Rejection::Auth(AuthFailure::Revoked)));
+                break;
+            }
+        };
+        let next = match next {
             Ok(Some(next)) => next,
             Ok(None) => break,
             Err(_) => {
@@ -374,7 +391,15 @@ async fn connection<S: Send + Sync + 'static>(
         // Reap finished handlers so the set stays small.
         while handlers.try_join_next().is_some() {}
         let principal = match shared.screen(&frame, &mut gate, peer_cert.as_ref()) {
-            Ok(principal) => principal,
+            Ok(principal) => {
+                if let (Some(watch), Some(capability)) = (
+                    watch.as_mut(),
+                    principal.as_ref().and_then(Principal::capability),
+                ) {
+                    watch.hold(&capability.identity().revocation_id);
+                }
+                principal
+            }
             Err(answer) => {
                 tracing::debug!(%peer, kind = %frame.kind, reply = %answer.kind, "answered before routing");
                 if queue.send(frame.answer(answer)).await.is_err() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use tessera_fleet::Store;
-use tessera_serve::StoreArgs;
+use tessera_fleet::StoreArgs;
 
 /// The budget of an operator's command: it is not a request, so it may wait longer.
 pub(crate) const OPERATOR_BUDGET: Duration = Duration::from_secs(2);

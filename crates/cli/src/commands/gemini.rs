@@ -84,6 +84,9 @@ pub(crate) struct ServeArgs {
     /// `[guard]` section of --config.
     #[command(flatten)]
     admission: tessera_serve::AdmissionArgs,
+    /// Fleet mode: the per-client rate limit in a store other servers share.
+    #[command(flatten)]
+    fleet: tessera_fleet::FleetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -137,7 +140,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         None => crate::paths::data_dir()?.join("gemini"),
     };
     let mut settings = file.resolve(&cert_dir)?;
-    settings.shared_limit = args.admission.shared_limit()?;
+    settings.shared_limit = args.fleet.shared_limit()?;
     crate::runtime()?.block_on(async {
         let listener = match (args.listen, &file.listen) {
             (Some(listen), _) => crate::listen::bind(listen).await?,

@@ -90,7 +90,7 @@ pub(crate) enum HashcashCommand {
         /// verification anywhere fails. While the store does not answer, every
         /// stamp is refused (replay checks fail closed).
         #[command(flatten)]
-        store: tessera_serve::StoreArgs,
+        store: tessera_fleet::StoreArgs,
     },
 }
 

@@ -68,6 +68,9 @@ pub(crate) struct ExitArgs {
     /// --guard-config apply to `/tunnel/<service>`).
     #[command(flatten)]
     admission: tessera_serve::AdmissionArgs,
+    /// Fleet mode: the per-client rate limit in a store other servers share.
+    #[command(flatten)]
+    fleet: tessera_fleet::FleetArgs,
 }
 
 fn parse_service(text: &str) -> Result<(String, String), String> {
@@ -147,6 +150,7 @@ fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
     let defaults = TunnelExitOptions::default();
     let admission = crate::admission::Admission::from_args(
         &args.admission,
+        &args.fleet,
         (
             defaults.max_connections,
             defaults.max_connections_per_client,

@@ -109,7 +109,7 @@ pub(crate) enum TrustCommand {
         /// once anywhere in the fleet is refused as a replay. While the store
         /// does not answer, every request is refused (these checks fail closed).
         #[command(flatten)]
-        store: tessera_serve::StoreArgs,
+        store: tessera_fleet::StoreArgs,
     },
     /// Revoke a token's revocation id across a fleet: added to the store's
     /// set (servers that start later read it) and announced to running ones,
@@ -118,7 +118,7 @@ pub(crate) enum TrustCommand {
         /// The revocation id (what `mint --revocation-id` set).
         id: String,
         #[command(flatten)]
-        store: tessera_serve::StoreArgs,
+        store: tessera_fleet::StoreArgs,
     },
     /// Sign a job (JSON object file) for a worker; print the signature hex.
     SignJob {

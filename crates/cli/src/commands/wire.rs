@@ -107,6 +107,9 @@ pub(crate) struct EchoArgs {
     /// --guard-config apply to each frame's "/" + URI).
     #[command(flatten)]
     admission: tessera_serve::AdmissionArgs,
+    /// Fleet mode: the per-client rate limit in a store other servers share.
+    #[command(flatten)]
+    fleet: tessera_fleet::FleetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -237,6 +240,7 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     let defaults = ServerOptions::default();
     let admission = crate::admission::Admission::from_args(
         &args.admission,
+        &args.fleet,
         (
             defaults.max_connections,
             defaults.max_connections_per_client,
@@ -274,6 +278,7 @@ fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     let defaults = NetaioOptions::default();
     let admission = crate::admission::Admission::from_args(
         &args.admission,
+        &args.fleet,
         (
             defaults.max_connections,
             defaults.max_connections_per_client,

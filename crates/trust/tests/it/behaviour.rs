@@ -337,3 +337,44 @@ proptest! {
         prop_assert!(verifier.authenticate(&changed, &request, NOW).is_err());
     }
 }
+
+/// A list that changes under the verifier, as a fleet's does.
+#[derive(Debug, Default)]
+struct Changing {
+    revoked: std::sync::Mutex<Option<Vec<String>>>,
+}
+
+impl tessera_trust::RevocationList for Changing {
+    fn check(&self, id: &str) -> Option<bool> {
+        let revoked = self.revoked.lock().unwrap();
+        revoked.as_ref().map(|ids| ids.iter().any(|r| r == id))
+    }
+
+    fn announcements(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        // Not used by the verifier: it asks on every request.
+        tokio::sync::broadcast::channel(1).1
+    }
+}
+
+#[test]
+fn a_revocation_list_that_changes_is_consulted_on_every_request() {
+    use tessera_trust::WhenUnknown;
+    let (issuer, holder, request) = setup();
+    let token = mint(&issuer, &request).unwrap();
+    let list = Arc::new(Changing {
+        revoked: std::sync::Mutex::new(Some(Vec::new())),
+    });
+    let mut verifier = Verifier::new(&issuer.public()).unwrap();
+    verifier.revocation_list(list.clone(), WhenUnknown::Refuse);
+    let proof = prove(&holder, &token, &http(), "1700000000", "n-1");
+    assert!(verifier.authenticate(&proof, &http(), NOW).is_ok());
+    *list.revoked.lock().unwrap() = Some(vec!["rev-1".into()]);
+    let refused = verifier.authenticate(&proof, &http(), NOW).unwrap_err();
+    assert_eq!(refused.kind(), "revoked");
+    // The list cannot say: refused by default, accepted when asked to.
+    *list.revoked.lock().unwrap() = None;
+    let unknown = verifier.authenticate(&proof, &http(), NOW).unwrap_err();
+    assert_eq!(unknown.kind(), "unavailable");
+    verifier.revocation_list(list, WhenUnknown::Accept);
+    assert!(verifier.authenticate(&proof, &http(), NOW).is_ok());
+}

@@ -141,6 +141,8 @@ impl FrameAuth for CapabilityAuth {
                     tessera_trust::Error::Replay => AuthFailure::Replayed,
                     tessera_trust::Error::Pop => AuthFailure::BadMac,
                     tessera_trust::Error::Expired => AuthFailure::Expired,
+                    tessera_trust::Error::Revoked => AuthFailure::Revoked,
+                    tessera_trust::Error::Unavailable(_) => AuthFailure::Unavailable,
                     _ => AuthFailure::InvalidToken,
                 })?;
         Ok(Some(Principal::Capability(Capability {

@@ -22,8 +22,13 @@ pub enum AuthFailure {
     Reflected,
     /// A capability token past its expiry.
     Expired,
-    /// A capability token that is not valid here (other issuer, revoked, malformed).
+    /// A capability token that is not valid here (other issuer, malformed).
     InvalidToken,
+    /// A capability token whose revocation id was revoked.
+    Revoked,
+    /// A shared check (the fleet's revocation list) cannot say now, and its
+    /// policy is to refuse.
+    Unavailable,
 }
 
 impl AuthFailure {
@@ -39,6 +44,8 @@ impl AuthFailure {
             Self::Overloaded => "overloaded",
             Self::Expired => "expired",
             Self::InvalidToken => "invalid_token",
+            Self::Revoked => "revoked",
+            Self::Unavailable => "unavailable",
         }
     }
 }

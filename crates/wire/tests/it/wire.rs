@@ -825,6 +825,89 @@ async fn capability_tokens_with_proof_of_possession_per_frame() {
     );
 }
 
+/// A fleet's revocation (a real redis-server) reaches a running server: the
+/// connection that used the token is closed at once, and its frames on a new
+/// connection are refused.
+#[tokio::test]
+async fn a_fleet_revocation_closes_the_connections_that_hold_the_token() {
+    use tessera_fleet::{LocalRedis, Revocations, Store, StoreConfig};
+    use tessera_trust::{mint, MintRequest, SecretKey, Verifier, WhenUnknown};
+    use tessera_wire::CapabilityAuth;
+
+    if !LocalRedis::installed() {
+        eprintln!("SKIPPED: redis-server is not installed (apt install redis-server)");
+        return;
+    }
+    let redis = LocalRedis::start().unwrap();
+    let store = Arc::new(Store::open(&StoreConfig::new(redis.url())).unwrap());
+    let revocations = Revocations::follow(store.clone());
+    assert!(revocations.synced(WAIT).await);
+    let issuer = SecretKey::generate();
+    let mut verifier = Verifier::new(&issuer.public()).unwrap();
+    verifier.revocation_list(revocations.clone(), WhenUnknown::Refuse);
+    let server = start(
+        Transport::PlainLoopback,
+        ServerOptions {
+            auth: Some(Arc::new(CapabilityAuth::server(verifier))),
+            revocations: Some(revocations),
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let holder = SecretKey::generate();
+    let token = |revocation_id: &str| {
+        mint(
+            &issuer,
+            &MintRequest {
+                worker_public: holder.public().to_hex(),
+                holder_id: "worker-1".into(),
+                facts: Vec::new(),
+                revocation_id: revocation_id.into(),
+                expires_at: 4_000_000_000.0,
+            },
+        )
+        .unwrap()
+    };
+    let connect = |token: String| {
+        let auth = CapabilityAuth::client(SecretKey::from_hex(&holder.to_hex()).unwrap(), token);
+        let options = ClientOptions {
+            auth: Some(Arc::new(auth)),
+            ..ClientOptions::default()
+        };
+        Client::connect_plain(server.addr, options)
+    };
+    let doomed = connect(token("rev-doomed")).await.unwrap();
+    let mut feed = doomed.subscribe("news").await.unwrap();
+    let other = connect(token("rev-other")).await.unwrap();
+    let mut other_feed = other.subscribe("news").await.unwrap();
+
+    Revocations::revoke(&store, "rev-doomed", WAIT)
+        .await
+        .unwrap();
+    // The connection ends without the client sending anything more.
+    let ended = tokio::time::timeout(WAIT, feed.next()).await.unwrap();
+    assert!(ended.is_none(), "the connection is closed: {ended:?}");
+    // A new connection with the revoked token is refused frame by frame.
+    let again = connect(token("rev-doomed")).await.unwrap();
+    let refused = again
+        .request(MessageType::REQUEST_URI, "echo", "x")
+        .await
+        .unwrap();
+    assert_eq!(
+        (refused.kind, &refused.body[..]),
+        (MessageType::AUTH_ERROR, &b"revoked"[..])
+    );
+    // Another token's connection is untouched.
+    let reply = other
+        .request(MessageType::REQUEST_URI, "echo", "still here")
+        .await
+        .unwrap();
+    assert_eq!(reply.kind, MessageType::RESPOND_URI);
+    server.topics.publish("news", &Bytes::from_static(b"hello"));
+    let news = tokio::time::timeout(WAIT, other_feed.next()).await.unwrap();
+    assert!(news.is_some());
+}
+
 #[tokio::test]
 async fn stacked_auth_gives_handlers_the_caller_and_route_policies_refuse_more() {
     use tessera_trust::{mint, MintRequest, SecretKey, Verifier};
