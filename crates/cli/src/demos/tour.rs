@@ -32,12 +32,21 @@ pub(crate) struct DemoArgs {
     /// WORK difficulty (trailing zero bits); 26 takes a few seconds on 2 cores.
     #[arg(long = "n_bits", default_value_t = 26)]
     n_bits: u32,
+    /// Instead: fleet mode. Starts redis-server on a free loopback port and
+    /// three servers that share it, and shows a fleet-wide rate limit, a
+    /// replay refused by another server and a revocation closing connections
+    /// on all three; exits 0 only if all of that happened.
+    #[arg(long)]
+    fleet: bool,
 }
 
 /// Each network step of the demo ends by then.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    if args.fleet {
+        return crate::demos::fleet::run();
+    }
     anyhow::ensure!((1..=64).contains(&args.clients), "--clients must be 1-64");
     anyhow::ensure!(args.n_bits <= 32, "--n_bits must be 0-32 for the demo");
     crate::runtime()?.block_on(demo(args))

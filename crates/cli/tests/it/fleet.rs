@@ -231,3 +231,21 @@ fn trust_requests_are_single_use_and_revocations_reach_the_verifier() {
     assert_eq!(gone.status.code(), Some(1));
     assert!(stderr(&gone).contains("unreachable"), "{}", stderr(&gone));
 }
+
+#[test]
+fn the_fleet_demo_shows_all_three_and_exits_0() {
+    if !LocalRedis::installed() {
+        eprintln!("SKIPPED: redis-server is not installed (apt install redis-server)");
+        let missing = tessera(&["demo", "--fleet"]);
+        assert_eq!(missing.status.code(), Some(1));
+        assert!(stderr(&missing).contains("apt install redis-server"));
+        return;
+    }
+    let demo = tessera(&["demo", "--fleet"]);
+    let out = stdout(&demo);
+    assert!(demo.status.success(), "{out}\n{}", stderr(&demo));
+    assert!(out.contains("rate limit: 6 of 12"), "{out}");
+    assert!(out.contains("(accepted) is refused by server 2 (refused)"), "{out}");
+    assert!(out.contains("6 of 6 connections"), "{out}");
+    assert!(out.ends_with("fleet demo: ok"), "{out}");
+}
