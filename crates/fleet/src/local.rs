@@ -24,6 +24,9 @@ const ATTEMPTS: usize = 5;
 pub struct LocalOptions {
     /// An ACL user `(name, password)` allowed everything, with the default user disabled.
     pub user: Option<(String, String)>,
+    /// Pin the server to this CPU (with `taskset`), for benchmarks that keep
+    /// the load generator on another.
+    pub cpu: Option<usize>,
 }
 
 /// A running `redis-server`, killed (and its directory removed) on drop.
@@ -132,7 +135,15 @@ impl LocalRedis {
         // Errors in the configuration go to stdout before the log file is open.
         let early = std::fs::File::create(self.dir.join("stdout.log"))
             .map_err(|error| Error::LocalServer(format!("{}: {error}", self.dir.display())))?;
-        let child = Command::new("redis-server")
+        let mut command = match self.options.cpu {
+            Some(cpu) => {
+                let mut taskset = Command::new("taskset");
+                taskset.arg("-c").arg(cpu.to_string()).arg("redis-server");
+                taskset
+            }
+            None => Command::new("redis-server"),
+        };
+        let child = command
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(early)

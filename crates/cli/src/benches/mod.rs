@@ -1,6 +1,7 @@
 //! The `bench` subcommands, each measuring ours against its baseline in one
 //! run, and the measuring they share.
 
+pub(crate) mod fleet;
 pub(crate) mod gemini;
 mod measure;
 pub(crate) mod tls;

@@ -24,10 +24,16 @@ pub(crate) enum FleetCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Shared rate-limit decisions per second and their latency from one
+    /// server, next to redis-benchmark running the same script on the same
+    /// redis-server (started here), and the store's bytes per tracked client
+    /// and per replay entry.
+    Bench(crate::benches::fleet::BenchArgs),
 }
 
 pub(crate) fn run(command: FleetCommand) -> anyhow::Result<ExitCode> {
     match command {
+        FleetCommand::Bench(args) => crate::benches::fleet::run(&args),
         FleetCommand::Status { store, json } => crate::runtime()?.block_on(async {
             let store = required(&store)?;
             let budget = OPERATOR_BUDGET.max(store.budget());

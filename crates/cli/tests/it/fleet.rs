@@ -245,7 +245,10 @@ fn the_fleet_demo_shows_all_three_and_exits_0() {
     let out = stdout(&demo);
     assert!(demo.status.success(), "{out}\n{}", stderr(&demo));
     assert!(out.contains("rate limit: 6 of 12"), "{out}");
-    assert!(out.contains("(accepted) is refused by server 2 (refused)"), "{out}");
+    assert!(
+        out.contains("(accepted) is refused by server 2 (refused)"),
+        "{out}"
+    );
     assert!(out.contains("6 of 6 connections"), "{out}");
     assert!(out.ends_with("fleet demo: ok"), "{out}");
 }

@@ -286,6 +286,7 @@ async fn an_acl_user_needs_its_password() {
     let password = "correct horse battery staple";
     let redis = LocalRedis::start_with(LocalOptions {
         user: Some(("tessera".into(), password.into())),
+        ..LocalOptions::default()
     })
     .unwrap();
     let replay = |config: StoreConfig| FleetReplay::new(Arc::new(Store::open(&config).unwrap()));
