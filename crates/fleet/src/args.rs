@@ -23,6 +23,10 @@ pub struct StoreArgs {
     /// TESSERA_STORE_PASSWORD is used when set. Never put a password in the URL.
     #[arg(long = "store-password-file", value_name = "FILE", requires = "url")]
     pub password_file: Option<PathBuf>,
+    /// For rediss:// stores: the CA certificates (PEM) the store's
+    /// certificate must chain to [default: the system's trust store].
+    #[arg(long = "store-ca-file", value_name = "FILE", requires = "url")]
+    pub ca_file: Option<PathBuf>,
     /// The longest a connection or request waits on the store, in milliseconds.
     #[arg(long = "store-budget-ms", value_name = "MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub budget_ms: u64,
@@ -34,6 +38,7 @@ impl Default for StoreArgs {
         Self {
             url: None,
             password_file: None,
+            ca_file: None,
             budget_ms: 50,
         }
     }
@@ -52,6 +57,7 @@ impl StoreArgs {
         let mut config =
             StoreConfig::new(url.clone()).password_from(self.password_file.as_deref())?;
         config.budget = Duration::from_millis(self.budget_ms);
+        config.ca_file.clone_from(&self.ca_file);
         Ok(Some(Arc::new(Store::open(&config)?)))
     }
 }

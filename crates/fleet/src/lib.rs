@@ -43,7 +43,7 @@ mod store;
 #[cfg(feature = "cli")]
 pub use args::{FleetArgs, StoreArgs};
 pub use error::Error;
-pub use local::{LocalOptions, LocalRedis};
+pub use local::{LocalOptions, LocalRedis, LocalTls};
 pub use rate::FleetRate;
 pub use replay::{FleetReplay, ReplayKind};
 pub use revocation::{Revocations, Revoked, MAX_ID_LEN, MAX_REVOKED};

@@ -27,6 +27,19 @@ pub struct LocalOptions {
     /// Pin the server to this CPU (with `taskset`), for benchmarks that keep
     /// the load generator on another.
     pub cpu: Option<usize>,
+    /// Serve TLS only, with this certificate and key (PEM files).
+    pub tls: Option<LocalTls>,
+}
+
+/// The certificate a TLS-only local server presents.
+#[derive(Clone, Debug)]
+pub struct LocalTls {
+    /// Certificate chain (PEM), for `localhost`.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// The CA that issued it (PEM); Redis needs one even when clients send no certificate.
+    pub ca: PathBuf,
 }
 
 /// A running `redis-server`, killed (and its directory removed) on drop.
@@ -91,11 +104,16 @@ impl LocalRedis {
         self.port
     }
 
-    /// `redis://127.0.0.1:PORT/0`, with the ACL user when there is one.
+    /// `redis://127.0.0.1:PORT/0` (`rediss://localhost:PORT/0` with TLS),
+    /// with the ACL user when there is one.
     pub fn url(&self) -> String {
+        let (scheme, host) = match self.options.tls {
+            Some(_) => ("rediss", "localhost"),
+            None => ("redis", "127.0.0.1"),
+        };
         match &self.options.user {
-            Some((user, _)) => format!("redis://{user}@127.0.0.1:{}/0", self.port),
-            None => format!("redis://127.0.0.1:{}/0", self.port),
+            Some((user, _)) => format!("{scheme}://{user}@{host}:{}/0", self.port),
+            None => format!("{scheme}://{host}:{}/0", self.port),
         }
     }
 
@@ -119,11 +137,21 @@ impl LocalRedis {
     fn launch(&mut self, port: u16) -> Result<(), Error> {
         let config = self.dir.join("redis.conf");
         let mut text = format!(
-            "port {port}\nbind 127.0.0.1\nprotected-mode yes\nsave \"\"\nappendonly no\n\
+            "bind 127.0.0.1\nprotected-mode yes\nsave \"\"\nappendonly no\n\
              daemonize no\nloglevel warning\ndir {}\nlogfile {}\n",
             self.dir.display(),
             self.dir.join("redis.log").display()
         );
+        match &self.options.tls {
+            Some(tls) => text.push_str(&format!(
+                "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\n\
+                 tls-ca-cert-file {}\ntls-auth-clients no\n",
+                tls.cert.display(),
+                tls.key.display(),
+                tls.ca.display()
+            )),
+            None => text.push_str(&format!("port {port}\n")),
+        }
         if let Some((user, password)) = &self.options.user {
             // The password as its SHA-256 (`#hex`): no quoting, and not in clear on disk.
             let digest = hex::encode(sha2::Sha256::digest(password.as_bytes()));
@@ -173,7 +201,12 @@ impl LocalRedis {
                     )));
                 }
             }
-            if answers_ping(self.port) {
+            let ready = match self.options.tls {
+                // Our PING is plain text; a TLS port that accepts is ready.
+                Some(_) => TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok(),
+                None => answers_ping(self.port),
+            };
+            if ready {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -27,6 +27,9 @@ pub struct StoreConfig {
     pub budget: Duration,
     /// The password (or the ACL user's), from a file or the environment.
     pub password: Option<Zeroizing<String>>,
+    /// For `rediss://`: the CA certificates (PEM) the store's certificate
+    /// must chain to; without it, the system's trust store.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for StoreConfig {
@@ -36,6 +39,7 @@ impl std::fmt::Debug for StoreConfig {
             .field("url", &self.url)
             .field("budget", &self.budget)
             .field("password", &self.password.as_ref().map(|_| "set"))
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -50,6 +54,7 @@ impl StoreConfig {
             url: url.into(),
             budget: Self::DEFAULT_BUDGET,
             password: None,
+            ca_file: None,
         }
     }
 
@@ -126,7 +131,36 @@ impl Store {
             redis_settings = redis_settings.set_password(password.as_str());
         }
         let info = info.set_redis_settings(redis_settings);
-        let client = redis::Client::open(info)?;
+        let client = match info.addr() {
+            redis::ConnectionAddr::TcpTls { insecure: true, .. } => {
+                return Err(Error::Config(format!(
+                    "{}: the store's certificate is always verified (#insecure is refused); \
+                     give its CA with --store-ca-file",
+                    redact(url)
+                )));
+            }
+            redis::ConnectionAddr::TcpTls { .. } => {
+                let root_cert = match &config.ca_file {
+                    Some(path) => Some(std::fs::read(path).map_err(|error| {
+                        Error::Config(format!("CA file {}: {error}", path.display()))
+                    })?),
+                    None => None,
+                };
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert,
+                };
+                redis::Client::build_with_tls(info, certificates)
+                    .map_err(|error| Error::Config(format!("{}: {error}", redact(url))))?
+            }
+            _ if config.ca_file.is_some() => {
+                return Err(Error::Config(format!(
+                    "{}: a CA file is for rediss:// (TLS) addresses",
+                    redact(url)
+                )));
+            }
+            _ => redis::Client::open(info)?,
+        };
         let manager = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.budget.max(Duration::from_millis(500))))
             .set_response_timeout(None)

@@ -307,6 +307,58 @@ async fn an_acl_user_needs_its_password() {
 }
 
 #[tokio::test]
+async fn a_tls_store_is_verified_against_its_ca() {
+    use tessera_fleet::LocalTls;
+    use tessera_tls::{DevPki, PkiOptions};
+
+    if !LocalRedis::installed() {
+        eprintln!("SKIPPED: redis-server is not installed (apt install redis-server)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = DevPki::generate(&PkiOptions::default()).unwrap();
+    pki.write(dir.path(), false).unwrap();
+    let file = |name: &str| dir.path().join(name);
+    use tessera_tls::layout::{CA_CERT, SERVER_CERT, SERVER_KEY};
+    let redis = LocalRedis::start_with(LocalOptions {
+        tls: Some(LocalTls {
+            cert: file(SERVER_CERT),
+            key: file(SERVER_KEY),
+            ca: file(CA_CERT),
+        }),
+        ..LocalOptions::default()
+    })
+    .unwrap();
+    assert!(redis.url().starts_with("rediss://localhost:"));
+    let mut config = StoreConfig::new(redis.url());
+    config.ca_file = Some(file(CA_CERT));
+    let replay = FleetReplay::new(Arc::new(Store::open(&config).unwrap()));
+    assert!(replay
+        .first_use(ReplayKind::TrustNonce, b"t", WAIT)
+        .await
+        .unwrap());
+    // Another CA: the store's certificate does not verify, nothing is sent.
+    let other = DevPki::generate(&PkiOptions::default()).unwrap();
+    std::fs::write(file("other-ca.pem"), other.ca.cert_pem()).unwrap();
+    config.ca_file = Some(file("other-ca.pem"));
+    let stranger = FleetReplay::new(Arc::new(Store::open(&config).unwrap()));
+    assert!(stranger
+        .first_use(ReplayKind::TrustNonce, b"u", WAIT)
+        .await
+        .is_err());
+    // Verification cannot be turned off.
+    let insecure = Store::open(&StoreConfig::new(format!("{}#insecure", redis.url())));
+    assert!(insecure
+        .unwrap_err()
+        .to_string()
+        .contains("always verified"));
+    // A CA file with a plain address is a mistake, said at start.
+    let mut plain = StoreConfig::new("redis://127.0.0.1:6379/0");
+    plain.ca_file = Some(file(CA_CERT));
+    assert!(Store::open(&plain).is_err());
+}
+
+#[tokio::test]
 async fn status_reports_what_tessera_keeps() {
     let Some(redis) = redis() else { return };
     let store = node(&redis.url());
