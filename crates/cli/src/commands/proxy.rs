@@ -24,7 +24,7 @@ pub(crate) enum ProxyCommand {
     /// The remote end: serve tunnels to the services named with --service
     /// (never anywhere else), to clients with a certificate of the PKI and,
     /// with --hmac-secret, a valid MAC. Runs until SIGINT/SIGTERM.
-    Exit(ExitArgs),
+    Exit(Box<ExitArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -92,7 +92,7 @@ fn parse_service(text: &str) -> Result<(String, String), String> {
 pub(crate) fn run(command: ProxyCommand) -> anyhow::Result<ExitCode> {
     match command {
         ProxyCommand::Local(args) => local(&args),
-        ProxyCommand::Exit(args) => exit(args),
+        ProxyCommand::Exit(args) => exit(*args),
     }
 }
 
