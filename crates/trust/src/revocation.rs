@@ -15,7 +15,8 @@ pub trait RevocationList: Send + Sync + std::fmt::Debug {
     fn announcements(&self) -> tokio::sync::broadcast::Receiver<Arc<str>>;
 }
 
-/// What a verifier does when its [`RevocationList`] cannot say.
+/// What a check of shared state (a revocation list, a fleet's replay cache)
+/// does when that state cannot say.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum WhenUnknown {
     /// Refuse the request (default): a revoked token must not slip through.
@@ -23,4 +24,18 @@ pub enum WhenUnknown {
     Refuse,
     /// Accept it, as if the id were not revoked.
     Accept,
+}
+
+impl WhenUnknown {
+    /// Reads `fail-closed` ([`WhenUnknown::Refuse`]) or `fail-open` ([`WhenUnknown::Accept`]).
+    ///
+    /// # Errors
+    /// A message naming both values.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "fail-closed" => Ok(Self::Refuse),
+            "fail-open" => Ok(Self::Accept),
+            other => Err(format!("{other:?}: expected fail-closed or fail-open")),
+        }
+    }
 }

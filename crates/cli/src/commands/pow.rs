@@ -87,10 +87,13 @@ pub(crate) enum HashcashCommand {
         /// The stamp.
         stamp: String,
         /// With a store, a stamp is spent once across the fleet: a second
-        /// verification anywhere fails. While the store does not answer, every
-        /// stamp is refused (replay checks fail closed).
+        /// verification anywhere fails.
         #[command(flatten)]
         store: tessera_fleet::StoreArgs,
+        /// Replay and revocation checks while the store does not answer in
+        /// time: fail-closed (refuse) or fail-open (accept as if unseen).
+        #[arg(long, value_name = "POLICY", default_value = "fail-closed", value_parser = tessera_trust::WhenUnknown::parse, requires = "url")]
+        store_fallback: tessera_trust::WhenUnknown,
     },
 }
 
@@ -139,6 +142,7 @@ pub(crate) fn run(command: PowCommand) -> anyhow::Result<ExitCode> {
             resource,
             stamp,
             store,
+            store_fallback,
         }) => {
             let now = OffsetDateTime::now_utc();
             let verified =
@@ -171,6 +175,14 @@ pub(crate) fn run(command: PowCommand) -> anyhow::Result<ExitCode> {
                         "tessera: invalid stamp: already spent (in the fleet's store)"
                     );
                     Ok(ExitCode::FAILURE)
+                }
+                Err(error) if store_fallback == tessera_trust::WhenUnknown::Accept => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "tessera: {}: {error}; accepted unchecked (--store-fallback fail-open)",
+                        store.url()
+                    );
+                    Ok(ExitCode::SUCCESS)
                 }
                 Err(error) => {
                     let _ = writeln!(

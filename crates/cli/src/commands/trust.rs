@@ -106,10 +106,13 @@ pub(crate) enum TrustCommand {
         #[arg(long = "request-fact", value_name = "NAME=VALUE", requires = "allow")]
         request_facts: Vec<String>,
         /// With a store, ids revoked there are refused, and a nonce verified
-        /// once anywhere in the fleet is refused as a replay. While the store
-        /// does not answer, every request is refused (these checks fail closed).
+        /// once anywhere in the fleet is refused as a replay.
         #[command(flatten)]
         store: tessera_fleet::StoreArgs,
+        /// Replay and revocation checks while the store does not answer in
+        /// time: fail-closed (refuse) or fail-open (accept as if unseen).
+        #[arg(long, value_name = "POLICY", default_value = "fail-closed", value_parser = tessera_trust::WhenUnknown::parse, requires = "url")]
+        store_fallback: tessera_trust::WhenUnknown,
     },
     /// Revoke a token's revocation id across a fleet: added to the store's
     /// set (servers that start later read it) and announced to running ones,
@@ -312,6 +315,7 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             allow,
             request_facts,
             store,
+            store_fallback,
         } => {
             let issuer = read_public(&issuer_public)?;
             let now = number(&now, "--now")?;
@@ -353,7 +357,7 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             }
             let identity = authenticated.identity();
             if let Some(store) = store.open().map_err(|e| Failure::Usage(e.to_string()))? {
-                fleet_checks(&store, identity, &proof.nonce, max_skew)?;
+                fleet_checks(&store, store_fallback, identity, &proof.nonce, max_skew)?;
             }
             let result = serde_json::json!({"holder_id": identity.holder_id, "worker_key": identity.worker_key, "revocation_id": identity.revocation_id});
             writeln!(out, "{result}").map_err(io)?;
@@ -472,32 +476,36 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 /// The checks a fleet shares for an authenticated request: the token's
 /// revocation id is not in the store's set, and the (holder, nonce) pair is
 /// used here first (kept for twice the skew window, the longest a timestamp
-/// stays acceptable). Both fail closed.
+/// stays acceptable). While the store cannot answer, `fallback` decides.
 fn fleet_checks(
     store: &std::sync::Arc<tessera_fleet::Store>,
+    fallback: tessera_trust::WhenUnknown,
     identity: &tessera_trust::Identity,
     nonce: &str,
     max_skew: f64,
 ) -> Result<(), Failure> {
-    let unavailable =
-        |error: tessera_fleet::Error| Failure::Store(format!("{}: {error}; refused", store.url()));
+    // `Ok(None)`: the store could not say and the fallback accepts.
+    let answered = |outcome: Result<bool, tessera_fleet::Error>| match outcome {
+        Ok(answer) => Ok(Some(answer)),
+        Err(error) if fallback == tessera_trust::WhenUnknown::Accept => {
+            tracing::warn!(store = store.url(), %error, "accepted unchecked (--store-fallback fail-open)");
+            Ok(None)
+        }
+        Err(error) => Err(Failure::Store(format!("{}: {error}; refused", store.url()))),
+    };
     runtime()?.block_on(async {
-        if tessera_fleet::Revocations::is_listed(store, &identity.revocation_id)
-            .await
-            .map_err(unavailable)?
-        {
+        let listed = tessera_fleet::Revocations::is_listed(store, &identity.revocation_id).await;
+        if answered(listed)? == Some(true) {
             return Err(Failure::Verify(tessera_trust::Error::Revoked));
         }
         let item = format!("{}\0{nonce}", identity.worker_key);
         let ttl = std::time::Duration::from_secs_f64((2.0 * max_skew).clamp(1.0, 86_400.0));
         let first = tessera_fleet::FleetReplay::new(store.clone())
             .first_use(tessera_fleet::ReplayKind::TrustNonce, item.as_bytes(), ttl)
-            .await
-            .map_err(unavailable)?;
-        if first {
-            Ok(())
-        } else {
-            Err(Failure::Verify(tessera_trust::Error::Replay))
+            .await;
+        match answered(first)? {
+            Some(false) => Err(Failure::Verify(tessera_trust::Error::Replay)),
+            Some(true) | None => Ok(()),
         }
     })
 }

@@ -134,6 +134,16 @@ fn a_hashcash_stamp_is_spent_once_across_the_fleet() {
     let gone = verify(&["--store", &url]);
     assert_eq!(gone.status.code(), Some(1));
     assert!(stderr(&gone).contains("fail closed"), "{}", stderr(&gone));
+    // Unless the operator chose to accept unchecked.
+    let open = verify(&["--store", &url, "--store-fallback", "fail-open"]);
+    assert!(open.status.success(), "{}", stderr(&open));
+    assert!(
+        stderr(&open).contains("accepted unchecked"),
+        "{}",
+        stderr(&open)
+    );
+    let bad = verify(&["--store", &url, "--store-fallback", "maybe"]);
+    assert_eq!(bad.status.code(), Some(2));
 }
 
 #[test]
@@ -227,6 +237,13 @@ fn trust_requests_are_single_use_and_revocations_reach_the_verifier() {
     assert_eq!(status["revocations"], 1);
     assert_eq!(status["replay_entries"]["nonce"], 2);
     drop(redis);
+    let closed = request("n-4");
+    assert_eq!(closed.status.code(), Some(1));
+    assert!(
+        stderr(&closed).contains("error: store_unavailable"),
+        "{}",
+        stderr(&closed)
+    );
     let gone = tessera(&["fleet", "status", "--store", &url]);
     assert_eq!(gone.status.code(), Some(1));
     assert!(stderr(&gone).contains("unreachable"), "{}", stderr(&gone));
