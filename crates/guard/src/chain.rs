@@ -186,6 +186,20 @@ impl Chain {
         self.decide_after_limit(request, clock)
     }
 
+    /// Counts an outcome as allowed or denied by its reason.
+    fn count(&self, outcome: Result<(), Denial>) -> Decision {
+        match outcome {
+            Ok(()) => {
+                self.allowed.fetch_add(1, Ordering::Relaxed);
+                Decision::Allow
+            }
+            Err(denial) => {
+                self.denials[index(denial.reason)].fetch_add(1, Ordering::Relaxed);
+                Decision::Deny(denial)
+            }
+        }
+    }
+
     /// The steps after the per-client limit: the global budget, then certificate rules.
     fn decide_after_limit(&self, request: &Request<'_>, clock: Clock) -> Result<(), Denial> {
         if let Some(global) = &self.global {
@@ -201,22 +215,6 @@ impl Chain {
 impl Guard for Chain {
     fn check(&self, request: &Request<'_>, clock: Clock) -> Decision {
         self.count(self.decide(request, clock))
-    }
-}
-
-impl Chain {
-    /// Counts an outcome as allowed or denied by its reason.
-    fn count(&self, outcome: Result<(), Denial>) -> Decision {
-        match outcome {
-            Ok(()) => {
-                self.allowed.fetch_add(1, Ordering::Relaxed);
-                Decision::Allow
-            }
-            Err(denial) => {
-                self.denials[index(denial.reason)].fetch_add(1, Ordering::Relaxed);
-                Decision::Deny(denial)
-            }
-        }
     }
 }
 
