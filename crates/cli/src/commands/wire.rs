@@ -15,8 +15,8 @@ use tessera_tls::{
 };
 use tessera_wire::netaio::{NetaioClient, NetaioHmac, NetaioOptions, NetaioServer};
 use tessera_wire::{
-    Client, ClientOptions, FrameAuth, HmacAuth, MessageType, Request, Response, Role, Router,
-    Server, ServerOptions, Transport,
+    AuthStack, CapabilityAuth, Client, ClientOptions, FrameAuth, HmacAuth, MessageType, Request,
+    Response, Role, Router, Server, ServerOptions, Transport,
 };
 use tokio_rustls::rustls::ClientConfig;
 
@@ -107,6 +107,14 @@ pub(crate) struct EchoArgs {
     /// --guard-config apply to each frame's "/" + URI).
     #[command(flatten)]
     admission: tessera_serve::AdmissionArgs,
+    /// Require a capability token (tessera trust mint) from this issuer,
+    /// public key in 64 hex digits, with proof of possession on every frame
+    /// (AUTH_ERROR otherwise). With --hmac-secret too, a frame needs both. With
+    /// --store, tokens revoked in the fleet (tessera trust revoke) are refused
+    /// and connections that used them are closed; while the store's
+    /// revocation feed is down, tokens are refused.
+    #[arg(long, value_name = "HEX", conflicts_with = "netaio_compat")]
+    capability_issuer: Option<String>,
     /// Fleet mode: the per-client rate limit in a store other servers share.
     #[command(flatten)]
     fleet: tessera_fleet::FleetArgs,
@@ -137,6 +145,14 @@ pub(crate) struct RequestArgs {
     netaio_compat: bool,
     #[command(flatten)]
     security: Security,
+    /// File holding a capability token (tessera trust mint) to present,
+    /// with --worker-key, the key it was minted for.
+    #[arg(long, value_name = "FILE", requires = "worker_key")]
+    token: Option<PathBuf>,
+    /// The token holder's key file (tessera trust keygen), which proves
+    /// possession on every frame.
+    #[arg(long, value_name = "FILE", requires = "token")]
+    worker_key: Option<PathBuf>,
 }
 
 fn parse_type(text: &str) -> Result<MessageType, String> {
@@ -252,7 +268,7 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     } else {
         security.pki.server_transport()?
     };
-    let options = ServerOptions {
+    let mut options = ServerOptions {
         limits: tessera_wire::Limits {
             max_frame: args.max_frame,
             ..tessera_wire::Limits::default()
@@ -264,7 +280,27 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         max_connections_per_client: admission.max_connections_per_client,
         ..ServerOptions::default()
     };
+    let issuer = args
+        .capability_issuer
+        .as_deref()
+        .map(tessera_trust::PublicKey::from_hex)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--capability-issuer: {}", e.detail()))?;
+    let store = args.fleet.store.open()?;
     crate::runtime()?.block_on(async {
+        if let Some(issuer) = issuer {
+            let mut verifier = tessera_trust::Verifier::new(&issuer)?;
+            if let Some(store) = store {
+                let revocations = tessera_fleet::Revocations::follow(store);
+                verifier.revocation_list(revocations.clone(), tessera_trust::WhenUnknown::Refuse);
+                options.revocations = Some(revocations);
+            }
+            let capability: Arc<dyn FrameAuth> = Arc::new(CapabilityAuth::server(verifier));
+            options.auth = Some(match options.auth.take() {
+                Some(hmac) => Arc::new(AuthStack::new(vec![hmac, capability])),
+                None => capability,
+            });
+        }
         let listener = crate::listen::bind(args.listen).await?;
         let server = Server::new(listener, transport, echo_router(), options)?;
         let shutdown = crate::listen::ready(server.local_addr()?)?;
@@ -355,9 +391,23 @@ fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
         return netaio_request(args, Duration::from_secs_f64(args.timeout));
     }
     let security = &args.security;
+    let mut auth = security.hmac.auth(Role::Client)?;
+    if let (Some(token), Some(key)) = (&args.token, &args.worker_key) {
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        };
+        let holder = tessera_trust::SecretKey::from_hex(read(key)?.trim())
+            .map_err(|e| anyhow::anyhow!("--worker-key {}: {}", key.display(), e.detail()))?;
+        let capability: Arc<dyn FrameAuth> =
+            Arc::new(CapabilityAuth::client(holder, read(token)?.trim()));
+        auth = Some(match auth {
+            Some(hmac) => Arc::new(AuthStack::new(vec![hmac, capability])),
+            None => capability,
+        });
+    }
     let options = ClientOptions {
         request_timeout: Duration::from_secs_f64(args.timeout),
-        auth: security.hmac.auth(Role::Client)?,
+        auth,
         ..ClientOptions::default()
     };
     let reply = crate::runtime()?.block_on(async {

@@ -269,3 +269,67 @@ fn the_fleet_demo_shows_all_three_and_exits_0() {
     assert!(out.contains("6 of 6 connections"), "{out}");
     assert!(out.ends_with("fleet demo: ok"), "{out}");
 }
+
+#[test]
+fn a_wire_server_with_a_store_refuses_a_token_revoked_in_the_fleet() {
+    let Some(redis) = redis() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let issuer = stdout(&tessera(&["trust", "keygen", "--out", &p("issuer.key")]));
+    let worker = stdout(&tessera(&["trust", "keygen", "--out", &p("worker.key")]));
+    let token = stdout(&tessera(&[
+        "trust",
+        "mint",
+        "--issuer-key",
+        &p("issuer.key"),
+        "--worker-public",
+        &worker,
+        "--holder-id",
+        "w-1",
+        "--revocation-id",
+        "rev-wire",
+        "--expires-at",
+        "4000000000",
+    ]));
+    std::fs::write(p("token"), &token).unwrap();
+    let url = redis.url();
+    let server = common::start(
+        &["wire", "echo-server"],
+        &["--plain", "--capability-issuer", &issuer, "--store", &url],
+    );
+    let port = server.addr.to_string();
+    let request = |extra: &[&str]| {
+        let mut args = vec![
+            "wire",
+            "request",
+            "--plain",
+            "--connect",
+            &port,
+            "--body",
+            "hi",
+        ];
+        args.extend_from_slice(extra);
+        tessera(&args)
+    };
+    let with_token = ["--token", &p("token"), "--worker-key", &p("worker.key")];
+    let ok = request(&with_token);
+    assert!(ok.status.success(), "{}{}", stdout(&ok), stderr(&ok));
+    assert_eq!(stdout(&ok), "RESPOND_URI hi");
+    let anonymous = request(&[]);
+    assert_eq!(anonymous.status.code(), Some(1));
+    assert!(
+        stdout(&anonymous).starts_with("AUTH_ERROR"),
+        "{}",
+        stdout(&anonymous)
+    );
+
+    let revoked = tessera(&["trust", "revoke", "rev-wire", "--store", &url]);
+    assert!(
+        stdout(&revoked).contains("1 running servers told"),
+        "{}",
+        stdout(&revoked)
+    );
+    let refused = request(&with_token);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(stdout(&refused), "AUTH_ERROR revoked");
+}
