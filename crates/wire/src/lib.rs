@@ -31,6 +31,8 @@ mod auth;
 mod client;
 mod codec;
 mod error;
+#[cfg(feature = "fleet")]
+mod fleet_replay;
 mod frame;
 mod handler;
 mod layer;
@@ -55,6 +57,8 @@ pub use auth::{
 pub use client::{Client, ClientOptions, Subscription};
 pub use codec::FrameCodec;
 pub use error::Error;
+#[cfg(feature = "fleet")]
+pub use fleet_replay::FleetFrameReplay;
 pub use frame::{Frame, Limits, FLAG_ONE_WAY, HEADER_LEN, MAGIC, VERSION};
 pub use handler::{Handler, HandlerFuture, Request};
 pub use layer::{CheckLayer, ConcurrencyLimitLayer, Layer, PolicyLayer, TimeoutLayer};

@@ -135,6 +135,10 @@ pub struct ServerOptions {
     /// announced. Give the same list to the capability layer's verifier,
     /// which refuses the token's frames.
     pub revocations: Option<Arc<dyn tessera_trust::RevocationList>>,
+    /// Signed frames accepted once across a fleet (its shared store), not
+    /// only once by this server.
+    #[cfg(feature = "fleet")]
+    pub fleet_replay: Option<crate::FleetFrameReplay>,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -169,6 +173,8 @@ impl Default for ServerOptions {
             max_connections_per_client: 64,
             pow: None,
             revocations: None,
+            #[cfg(feature = "fleet")]
+            fleet_replay: None,
         }
     }
 }
@@ -392,6 +398,17 @@ async fn connection<S: Send + Sync + 'static>(
         while handlers.try_join_next().is_some() {}
         let principal = match shared.screen(&frame, &mut gate, peer_cert.as_ref()) {
             Ok(principal) => {
+                #[cfg(feature = "fleet")]
+                if let Some(replay) = &options.fleet_replay {
+                    if let Err(failure) = replay.check(&frame).await {
+                        shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+                        let answer = Rejection::Auth(failure).into_reply();
+                        if queue.send(frame.answer(answer)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                }
                 if let (Some(watch), Some(capability)) = (
                     watch.as_mut(),
                     principal.as_ref().and_then(Principal::capability),

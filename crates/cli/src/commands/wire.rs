@@ -112,7 +112,9 @@ pub(crate) struct EchoArgs {
     /// (AUTH_ERROR otherwise). With --hmac-secret too, a frame needs both. With
     /// --store, tokens revoked in the fleet (tessera trust revoke) are refused
     /// and connections that used them are closed; while the store's
-    /// revocation feed is down, tokens are refused.
+    /// revocation feed is down, tokens are refused. (With --store, every
+    /// signed frame, HMAC or token, is also accepted once across the fleet,
+    /// and refused while the store cannot say.)
     #[arg(long, value_name = "HEX", conflicts_with = "netaio_compat")]
     capability_issuer: Option<String>,
     /// Fleet mode: the per-client rate limit in a store other servers share.
@@ -288,6 +290,20 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("--capability-issuer: {}", e.detail()))?;
     let store = args.fleet.store.open()?;
     crate::runtime()?.block_on(async {
+        if let Some(store) = &store {
+            // Twice the longest acceptance window of the auth layers (the HMAC
+            // window; a capability verifier's default 300 s skew).
+            let window = if issuer.is_some() {
+                security.hmac.hmac_window.max(300)
+            } else {
+                security.hmac.hmac_window
+            };
+            let replay = tessera_fleet::FleetReplay::new(store.clone());
+            options.fleet_replay = Some(tessera_wire::FleetFrameReplay::new(
+                replay,
+                Duration::from_secs(2 * window),
+            ));
+        }
         if let Some(issuer) = issuer {
             let mut verifier = tessera_trust::Verifier::new(&issuer)?;
             if let Some(store) = store {

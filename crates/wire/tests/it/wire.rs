@@ -438,6 +438,79 @@ async fn hmac_accepts_signed_frames_and_refuses_everything_else() {
     );
 }
 
+/// Two live servers sharing an HMAC key: on its own each accepts a frame
+/// the other accepted; sharing a fleet's store (a real redis-server), the
+/// copy is refused by the second.
+#[tokio::test]
+async fn a_signed_frame_is_accepted_once_across_a_fleet() {
+    use tessera_fleet::{FleetReplay, LocalRedis, Store, StoreConfig};
+    use tessera_wire::FleetFrameReplay;
+
+    let signed = |id: u32, nonce: [u8; 16]| {
+        let mut frame = Frame::new(MessageType::REQUEST_URI, id, "echo", &b"pay 10"[..]);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        frame.auth = hmac_section("k1", b"shared secret", Role::Client, &frame, now, nonce);
+        frame
+    };
+    let replies = async |servers: &[&Running], frame: &Frame| {
+        let mut kinds = Vec::new();
+        for server in servers {
+            let mut raw = TcpStream::connect(server.addr).await.unwrap();
+            let reply = exchange(&mut raw, std::slice::from_ref(frame), 1).await;
+            kinds.push((reply[0].kind, reply[0].body.clone()));
+        }
+        kinds
+    };
+    // Alone: both accept the same frame.
+    let (a, b) = (
+        start(Transport::PlainLoopback, hmac_options(b"shared secret").0).await,
+        start(Transport::PlainLoopback, hmac_options(b"shared secret").0).await,
+    );
+    let frame = signed(1, [1; 16]);
+    let kinds = replies(&[&a, &b], &frame).await;
+    assert!(
+        kinds
+            .iter()
+            .all(|(kind, _)| *kind == MessageType::RESPOND_URI),
+        "{kinds:?}"
+    );
+
+    if !LocalRedis::installed() {
+        eprintln!(
+            "SKIPPED (the fleet half): redis-server is not installed (apt install redis-server)"
+        );
+        return;
+    }
+    let redis = LocalRedis::start().unwrap();
+    let fleet_node = async || {
+        let store = Arc::new(Store::open(&StoreConfig::new(redis.url())).unwrap());
+        let mut options = hmac_options(b"shared secret").0;
+        options.fleet_replay = Some(FleetFrameReplay::new(FleetReplay::new(store), WAIT));
+        start(Transport::PlainLoopback, options).await
+    };
+    let (c, d) = (fleet_node().await, fleet_node().await);
+    let frame = signed(2, [2; 16]);
+    let kinds = replies(&[&c, &d], &frame).await;
+    assert_eq!(kinds[0].0, MessageType::RESPOND_URI);
+    assert_eq!(
+        (kinds[1].0, &kinds[1].1[..]),
+        (MessageType::AUTH_ERROR, &b"replayed"[..])
+    );
+    // Another frame still passes on either.
+    let kinds = replies(&[&d], &signed(3, [3; 16])).await;
+    assert_eq!(kinds[0].0, MessageType::RESPOND_URI);
+    // The store gone: signed frames are refused (fail closed), not waved through.
+    drop(redis);
+    let kinds = replies(&[&c], &signed(4, [4; 16])).await;
+    assert_eq!(
+        (kinds[0].0, &kinds[0].1[..]),
+        (MessageType::AUTH_ERROR, &b"unavailable"[..])
+    );
+}
+
 /// Writes `frames` and reads `count` frames back.
 async fn exchange(stream: &mut TcpStream, frames: &[Frame], count: usize) -> Vec<Frame> {
     let mut out = BytesMut::new();
