@@ -251,7 +251,7 @@ impl Store {
 
     fn note_reachable(&self) {
         if !self.reachable.swap(true, Ordering::Relaxed) {
-            tracing::warn!(store = %self.url, "shared store reachable again");
+            tracing::info!(store = %self.url, "shared store reachable again");
         }
     }
 
