@@ -111,12 +111,15 @@ pub(crate) struct EchoArgs {
     /// public key in 64 hex digits, with proof of possession on every frame
     /// (AUTH_ERROR otherwise). With --hmac-secret too, a frame needs both. With
     /// --store, tokens revoked in the fleet (tessera trust revoke) are refused
-    /// and connections that used them are closed; while the store's
-    /// revocation feed is down, tokens are refused. (With --store, every
-    /// signed frame, HMAC or token, is also accepted once across the fleet,
-    /// and refused while the store cannot say.)
+    /// and connections that used them are closed. (With --store, every
+    /// signed frame, HMAC or token, is also accepted once across the fleet.)
     #[arg(long, value_name = "HEX", conflicts_with = "netaio_compat")]
     capability_issuer: Option<String>,
+    /// With --store: signed-frame replay and revocation checks while the
+    /// store does not answer in time: fail-closed (refuse the frame) or
+    /// fail-open (accept it as if unseen and not revoked).
+    #[arg(long, value_name = "POLICY", default_value = "fail-closed", value_parser = tessera_trust::WhenUnknown::parse)]
+    store_fallback: tessera_trust::WhenUnknown,
     /// Fleet mode: the per-client rate limit in a store other servers share.
     #[command(flatten)]
     fleet: tessera_fleet::FleetArgs,
@@ -299,16 +302,16 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
                 security.hmac.hmac_window
             };
             let replay = tessera_fleet::FleetReplay::new(store.clone());
-            options.fleet_replay = Some(tessera_wire::FleetFrameReplay::new(
-                replay,
-                Duration::from_secs(2 * window),
-            ));
+            options.fleet_replay = Some(
+                tessera_wire::FleetFrameReplay::new(replay, Duration::from_secs(2 * window))
+                    .when_unknown(args.store_fallback),
+            );
         }
         if let Some(issuer) = issuer {
             let mut verifier = tessera_trust::Verifier::new(&issuer)?;
             if let Some(store) = store {
                 let revocations = tessera_fleet::Revocations::follow(store);
-                verifier.revocation_list(revocations.clone(), tessera_trust::WhenUnknown::Refuse);
+                verifier.revocation_list(revocations.clone(), args.store_fallback);
                 options.revocations = Some(revocations);
             }
             let capability: Arc<dyn FrameAuth> = Arc::new(CapabilityAuth::server(verifier));

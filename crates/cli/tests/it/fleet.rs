@@ -10,6 +10,10 @@ use tessera_fleet::LocalRedis;
 use crate::common::{self, stderr, stdout, tessera};
 use crate::gemini::anonymous_request;
 
+/// The store budget these tests give programs: one no busy test machine
+/// exceeds, so they see the store's answers rather than the fallbacks.
+const BUDGET: &str = "5000";
+
 fn redis() -> Option<LocalRedis> {
     if !LocalRedis::installed() {
         eprintln!("SKIPPED: redis-server is not installed (apt install redis-server)");
@@ -63,7 +67,14 @@ fn three_gemini_servers_on_one_store_charge_one_rate_limit() {
             capsule(
                 dir.path(),
                 &format!("node-{i}"),
-                &["--rate-limit", "5/60", "--store", &url],
+                &[
+                    "--rate-limit",
+                    "5/60",
+                    "--store",
+                    &url,
+                    "--store-budget-ms",
+                    BUDGET,
+                ],
             )
         })
         .collect();
@@ -120,9 +131,9 @@ fn a_hashcash_stamp_is_spent_once_across_the_fleet() {
     // Without a store nothing remembers it between two runs.
     assert!(verify(&[]).status.success());
     assert!(verify(&[]).status.success());
-    let first = verify(&["--store", &url]);
+    let first = verify(&["--store", &url, "--store-budget-ms", BUDGET]);
     assert!(first.status.success(), "{}", stderr(&first));
-    let second = verify(&["--store", &url]);
+    let second = verify(&["--store", &url, "--store-budget-ms", BUDGET]);
     assert_eq!(second.status.code(), Some(1));
     assert!(
         stderr(&second).contains("already spent"),
@@ -131,18 +142,32 @@ fn a_hashcash_stamp_is_spent_once_across_the_fleet() {
     );
     // A store that does not answer refuses (fail closed), quickly and clearly.
     drop(redis);
-    let gone = verify(&["--store", &url]);
+    let gone = verify(&["--store", &url, "--store-budget-ms", BUDGET]);
     assert_eq!(gone.status.code(), Some(1));
     assert!(stderr(&gone).contains("fail closed"), "{}", stderr(&gone));
     // Unless the operator chose to accept unchecked.
-    let open = verify(&["--store", &url, "--store-fallback", "fail-open"]);
+    let open = verify(&[
+        "--store",
+        &url,
+        "--store-budget-ms",
+        BUDGET,
+        "--store-fallback",
+        "fail-open",
+    ]);
     assert!(open.status.success(), "{}", stderr(&open));
     assert!(
         stderr(&open).contains("accepted unchecked"),
         "{}",
         stderr(&open)
     );
-    let bad = verify(&["--store", &url, "--store-fallback", "maybe"]);
+    let bad = verify(&[
+        "--store",
+        &url,
+        "--store-budget-ms",
+        BUDGET,
+        "--store-fallback",
+        "maybe",
+    ]);
     assert_eq!(bad.status.code(), Some(2));
 }
 
@@ -203,6 +228,8 @@ fn trust_requests_are_single_use_and_revocations_reach_the_verifier() {
             "1700000000",
             "--store",
             &url,
+            "--store-budget-ms",
+            BUDGET,
         ])
     };
     let first = request("n-1");
@@ -295,7 +322,15 @@ fn a_wire_server_with_a_store_refuses_a_token_revoked_in_the_fleet() {
     let url = redis.url();
     let server = common::start(
         &["wire", "echo-server"],
-        &["--plain", "--capability-issuer", &issuer, "--store", &url],
+        &[
+            "--plain",
+            "--capability-issuer",
+            &issuer,
+            "--store",
+            &url,
+            "--store-budget-ms",
+            BUDGET,
+        ],
     );
     let port = server.addr.to_string();
     let request = |extra: &[&str]| {

@@ -486,7 +486,9 @@ async fn a_signed_frame_is_accepted_once_across_a_fleet() {
     }
     let redis = LocalRedis::start().unwrap();
     let fleet_node = async || {
-        let store = Arc::new(Store::open(&StoreConfig::new(redis.url())).unwrap());
+        let mut config = StoreConfig::new(redis.url());
+        config.budget = WAIT;
+        let store = Arc::new(Store::open(&config).unwrap());
         let mut options = hmac_options(b"shared secret").0;
         options.fleet_replay = Some(FleetFrameReplay::new(FleetReplay::new(store), WAIT));
         start(Transport::PlainLoopback, options).await
@@ -912,7 +914,9 @@ async fn a_fleet_revocation_closes_the_connections_that_hold_the_token() {
         return;
     }
     let redis = LocalRedis::start().unwrap();
-    let store = Arc::new(Store::open(&StoreConfig::new(redis.url())).unwrap());
+    let mut config = StoreConfig::new(redis.url());
+    config.budget = WAIT;
+    let store = Arc::new(Store::open(&config).unwrap());
     let revocations = Revocations::follow(store.clone());
     assert!(revocations.synced(WAIT).await);
     let issuer = SecretKey::generate();
