@@ -209,6 +209,8 @@ async fn follow_feed(this: Weak<Revocations>, store: Arc<Store>) {
         };
         if revocations.synced.send_replace(false) {
             tracing::warn!(store = store.url(), %error, "revocation feed lost; following it again");
+            // It was followed until now: start the back-off over.
+            backoff = Duration::from_millis(50);
         }
         drop(revocations);
         tokio::time::sleep(backoff).await;
