@@ -1,0 +1,307 @@
+//! `tessera.guard`: the admission chain every Tessera server runs (ACL →
+//! per-client GCRA rate limit → certificate rules), with the same
+//! configuration and the same decisions, plus keyed client ids for logs.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use tessera_guard::{
+    parse_client, AclConfig, CanonicalPath, CertFingerprint, CertRuleConfig, Clock,
+    Decision as GuardDecision, DenialReason, Guard, GuardConfig, PeerCert, RateLimitConfig,
+    Request,
+};
+use tessera_tls::CertificateInfo;
+
+use crate::errors::{self, GuardError};
+use crate::time_arg;
+
+pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<Chain>()?;
+    module.add_class::<Decision>()?;
+    module.add_class::<ClientIds>()?;
+    Ok(())
+}
+
+/// What a certificate rule requires: `"public"`, `"any"` certificate, or a
+/// list of `sha256:` fingerprints.
+#[derive(FromPyObject)]
+enum RuleArg {
+    Mode(String),
+    Listed(Vec<String>),
+}
+
+/// The admission chain. Build it from keywords or from the `[guard]` TOML
+/// every Tessera server reads (`Chain.from_toml`); decide with `check`.
+#[pyclass(frozen, module = "tessera.guard")]
+pub(crate) struct Chain {
+    chain: tessera_guard::Chain,
+    /// Origin of the monotonic clock the rate limits run on.
+    started: Instant,
+}
+
+#[pymethods]
+impl Chain {
+    /// `allow` / `deny` / `default` form the ACL (addresses or CIDRs; deny
+    /// wins); `rate` (per second) and `burst` the per-client limit, keyed by
+    /// `ipv4_prefix` / `ipv6_prefix` and tracking at most `max_clients`;
+    /// `global_rate` / `global_burst` a budget for everyone; `cert_rules`
+    /// maps path prefixes to `"public"`, `"any"` or a list of fingerprints.
+    #[new]
+    #[pyo3(signature = (*, allow=None, deny=None, default=None, rate=None, burst=10, ipv4_prefix=32, ipv6_prefix=64, max_clients=65_536, global_rate=None, global_burst=None, cert_rules=None, accept_expired_certs=false))]
+    fn new(
+        allow: Option<Vec<String>>,
+        deny: Option<Vec<String>>,
+        default: Option<String>,
+        rate: Option<f64>,
+        burst: u32,
+        ipv4_prefix: u8,
+        ipv6_prefix: u8,
+        max_clients: usize,
+        global_rate: Option<f64>,
+        global_burst: Option<u32>,
+        cert_rules: Option<HashMap<String, RuleArg>>,
+        accept_expired_certs: bool,
+    ) -> PyResult<Self> {
+        let acl = (allow.is_some() || deny.is_some() || default.is_some()).then(|| AclConfig {
+            allow: allow.unwrap_or_default(),
+            deny: deny.unwrap_or_default(),
+            default,
+        });
+        if rate.is_none() && global_rate.is_some() {
+            return Err(GuardError::new_err(
+                "global_rate needs a per-client rate as well",
+            ));
+        }
+        let rate_limit = rate.map(|rate| RateLimitConfig {
+            rate,
+            burst,
+            ipv4_prefix,
+            ipv6_prefix,
+            max_clients,
+            global_rate,
+            global_burst,
+        });
+        let mut rules: Vec<_> = cert_rules.unwrap_or_default().into_iter().collect();
+        // Deterministic order: the longest prefix is matched, whatever the order given.
+        rules.sort_by(|a, b| a.0.cmp(&b.0));
+        let cert_rules = rules
+            .into_iter()
+            .map(|(prefix, rule)| {
+                let (mode, fingerprints) = match rule {
+                    RuleArg::Mode(mode) => (mode, Vec::new()),
+                    RuleArg::Listed(list) => ("listed".to_owned(), list),
+                };
+                CertRuleConfig {
+                    prefix,
+                    mode: Some(mode),
+                    fingerprints,
+                    require_cert: false,
+                    allowed_fingerprints: None,
+                }
+            })
+            .collect();
+        let config = GuardConfig {
+            acl,
+            rate_limit,
+            cert_rules,
+            accept_expired_client_certs: accept_expired_certs,
+            ..GuardConfig::default()
+        };
+        Self::build(&config)
+    }
+
+    /// A chain from the guard TOML Tessera's servers read (a document with a
+    /// `[guard]` table, or the table itself).
+    #[staticmethod]
+    fn from_toml(text: &str) -> PyResult<Self> {
+        Self::build(&GuardConfig::from_toml(text).map_err(errors::guard)?)
+    }
+
+    /// Decides one request. `ip` is the client's address (IPv4-mapped IPv6
+    /// is read as IPv4; `None`: no address, e.g. a Unix socket), `path` the
+    /// request path (for certificate rules), `cert` the client certificate's
+    /// DER (`ssl.SSLSocket.getpeercert(binary_form=True)`) or, when only that
+    /// is known, its `sha256:` fingerprint (dates unchecked). `now` (UNIX
+    /// seconds) dates the certificate check; `monotonic` (seconds from any
+    /// fixed origin) replaces the chain's own clock for the rate limits.
+    #[pyo3(signature = (ip=None, path=None, cert=None, *, now=None, monotonic=None))]
+    fn check(
+        &self,
+        ip: Option<&str>,
+        path: Option<&str>,
+        cert: Option<Bound<'_, PyAny>>,
+        now: Option<f64>,
+        monotonic: Option<f64>,
+    ) -> PyResult<Decision> {
+        let address = ip
+            .map(|text| {
+                parse_client(text)
+                    .ok_or_else(|| GuardError::new_err(format!("{text:?} is not an IP address")))
+            })
+            .transpose()?;
+        let path = path
+            .map(|raw| CanonicalPath::parse(raw).map_err(errors::guard))
+            .transpose()?;
+        let cert = cert.map(|cert| peer_cert(&cert)).transpose()?;
+        let monotonic_ns = match monotonic {
+            Some(seconds) => time_arg::seconds(seconds, "monotonic")?.as_nanos(),
+            None => self.started.elapsed().as_nanos(),
+        };
+        let clock = Clock {
+            monotonic_ns: u64::try_from(monotonic_ns).unwrap_or(u64::MAX),
+            wall: time_arg::at(now)?,
+        };
+        let request = Request {
+            address,
+            path: path.as_ref(),
+            cert: cert.as_ref(),
+        };
+        Ok(Decision::from(self.chain.check(&request, clock)))
+    }
+
+    /// Requests allowed so far.
+    #[getter]
+    fn allowed(&self) -> u64 {
+        self.chain.allowed()
+    }
+
+    /// Requests denied so far, by reason (`"rate_limited"`, `"access_denied"`, …).
+    #[getter]
+    fn denials(&self) -> HashMap<&'static str, u64> {
+        DenialReason::ALL
+            .iter()
+            .map(|reason| (reason.name(), self.chain.denials(*reason)))
+            .collect()
+    }
+
+    /// Clients the rate limiter tracks now (bounded by `max_clients`).
+    #[getter]
+    fn tracked_clients(&self) -> usize {
+        self.chain
+            .rate_limiter()
+            .map_or(0, tessera_guard::Limiter::tracked)
+    }
+}
+
+impl Chain {
+    fn build(config: &GuardConfig) -> PyResult<Self> {
+        Ok(Self {
+            chain: config.build().map_err(errors::guard)?,
+            started: Instant::now(),
+        })
+    }
+}
+
+/// The client certificate as DER bytes, or as its fingerprint text when the
+/// caller has only that (its dates are then not checked).
+fn peer_cert(cert: &Bound<'_, PyAny>) -> PyResult<PeerCert> {
+    if let Ok(text) = cert.extract::<&str>() {
+        let fingerprint = text.parse::<CertFingerprint>().map_err(errors::guard)?;
+        return Ok(PeerCert {
+            fingerprint,
+            not_before: time::OffsetDateTime::UNIX_EPOCH,
+            not_after: time::PrimitiveDateTime::MAX.assume_utc(),
+        });
+    }
+    let der = cert
+        .cast::<pyo3::types::PyBytes>()
+        .map_err(|_| PyValueError::new_err("cert is DER bytes or a fingerprint string"))?;
+    let info =
+        CertificateInfo::parse(der.as_bytes(), "client certificate").map_err(errors::cert)?;
+    Ok(PeerCert {
+        fingerprint: CertFingerprint(*info.fingerprint().as_bytes()),
+        not_before: info.not_before(),
+        not_after: info.not_after(),
+    })
+}
+
+/// A decision: true when allowed. A denial has a `reason` and, when rate
+/// limited, `retry_after` (seconds, float) and `retry_after_secs` (whole
+/// seconds to advertise, at least 1).
+#[pyclass(frozen, get_all, module = "tessera.guard")]
+pub(crate) struct Decision {
+    allowed: bool,
+    reason: Option<&'static str>,
+    retry_after: Option<f64>,
+    retry_after_secs: Option<u64>,
+}
+
+impl From<GuardDecision> for Decision {
+    fn from(decision: GuardDecision) -> Self {
+        match decision {
+            GuardDecision::Allow => Self {
+                allowed: true,
+                reason: None,
+                retry_after: None,
+                retry_after_secs: None,
+            },
+            GuardDecision::Deny(denial) => Self {
+                allowed: false,
+                reason: Some(denial.reason.name()),
+                retry_after: denial.retry_after.map(|wait| wait.as_secs_f64()),
+                retry_after_secs: denial.retry_after.map(|_| denial.retry_after_secs()),
+            },
+        }
+    }
+}
+
+#[pymethods]
+impl Decision {
+    fn __bool__(&self) -> bool {
+        self.allowed
+    }
+
+    fn __repr__(&self) -> String {
+        match (self.reason, self.retry_after) {
+            (None, _) => "Decision(allowed=True)".to_owned(),
+            (Some(reason), None) => format!("Decision(allowed=False, reason={reason:?})"),
+            (Some(reason), Some(wait)) => {
+                format!("Decision(allowed=False, reason={reason:?}, retry_after={wait:.3})")
+            }
+        }
+    }
+}
+
+/// Keyed client ids: an HMAC of the address, so logs and rate-limit keys
+/// never hold a raw address. `daily=True` rotates the id every UTC day.
+#[pyclass(frozen, module = "tessera.guard")]
+pub(crate) struct ClientIds(tessera_guard::ClientIds);
+
+#[pymethods]
+impl ClientIds {
+    /// With `key` (32 bytes) the ids are stable across restarts; without, a
+    /// random key is drawn.
+    #[new]
+    #[pyo3(signature = (key=None, *, daily=false))]
+    fn new(key: Option<&[u8]>, daily: bool) -> PyResult<Self> {
+        match key {
+            None => Ok(Self(tessera_guard::ClientIds::new(rand::random(), daily))),
+            Some(key) => {
+                let key: [u8; 32] = key
+                    .try_into()
+                    .map_err(|_| PyValueError::new_err("key must be exactly 32 bytes"))?;
+                Ok(Self(tessera_guard::ClientIds::new(key, daily)))
+            }
+        }
+    }
+
+    /// The key from a file (created with a random key when missing), as the
+    /// servers' `--log-key-file`.
+    #[staticmethod]
+    #[pyo3(signature = (path, *, daily=false))]
+    fn from_key_file(path: std::path::PathBuf, daily: bool) -> PyResult<Self> {
+        tessera_guard::ClientIds::from_key_file(&path, daily)
+            .map(Self)
+            .map_err(errors::guard)
+    }
+
+    /// The id of `ip` (at `now`, UNIX seconds, for daily ids).
+    #[pyo3(signature = (ip, *, now=None))]
+    fn id(&self, ip: &str, now: Option<f64>) -> PyResult<String> {
+        let address = parse_client(ip)
+            .ok_or_else(|| GuardError::new_err(format!("{ip:?} is not an IP address")))?;
+        Ok(self.0.id(address, time_arg::at(now)?))
+    }
+}
