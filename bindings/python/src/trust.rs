@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 use tessera_trust::{JobFormat, MemoryReplayCache, MintRequest, Request, V2Context};
 
-use crate::errors;
+use crate::errors::{self, InvalidInput};
 
 pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<SecretKey>()?;
@@ -56,6 +57,13 @@ impl SecretKey {
     #[getter]
     fn public(&self) -> PublicKey {
         PublicKey(self.0.public())
+    }
+
+    /// A detached Ed25519 signature (64 bytes) over `message`.
+    fn sign<'py>(&self, py: Python<'py>, message: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let signature = hex::decode(self.0.sign_hex(message))
+            .map_err(|error| InvalidInput::new_err(error.to_string()))?;
+        Ok(PyBytes::new(py, &signature))
     }
 
     /// Never shows the seed.
