@@ -161,6 +161,42 @@ impl Chain {
         Ok(Decision::from(self.chain.check(&request, clock)))
     }
 
+    /// Decides a request given as tlacacoca's middleware sees it: the request
+    /// URL (its path is checked), the client address as text (text that is
+    /// not an address counts as no address, which an ACL refuses) and the
+    /// client certificate's fingerprint text (one that does not parse matches
+    /// no list, but still counts as a certificate). A path with a broken
+    /// percent-escape is refused as `access_denied`.
+    #[pyo3(signature = (request_url, client_ip, fingerprint=None))]
+    fn check_request(
+        &self,
+        request_url: &str,
+        client_ip: &str,
+        fingerprint: Option<&str>,
+    ) -> Decision {
+        let Ok(path) = CanonicalPath::parse(url_path(request_url)) else {
+            return Decision::from(GuardDecision::Deny(tessera_guard::Denial {
+                reason: DenialReason::AccessDenied,
+                retry_after: None,
+            }));
+        };
+        let cert = fingerprint.map(|text| PeerCert {
+            fingerprint: text.parse().unwrap_or_else(|_| unlisted(text)),
+            not_before: time::OffsetDateTime::UNIX_EPOCH,
+            not_after: time::PrimitiveDateTime::MAX.assume_utc(),
+        });
+        let request = Request {
+            address: parse_client(client_ip),
+            path: Some(&path),
+            cert: cert.as_ref(),
+        };
+        let clock = Clock {
+            monotonic_ns: u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            wall: time::OffsetDateTime::now_utc(),
+        };
+        Decision::from(self.chain.check(&request, clock))
+    }
+
     /// Requests allowed so far.
     #[getter]
     fn allowed(&self) -> u64 {
@@ -192,6 +228,32 @@ impl Chain {
             started: Instant::now(),
         })
     }
+}
+
+/// The path of a request URL as tlacacoca reads it (`urllib.parse.urlparse`):
+/// after `scheme://authority`, without query or fragment; `/` when empty.
+fn url_path(url: &str) -> &str {
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("", |start| &rest[start..]),
+        None => url,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    if path.is_empty() {
+        "/"
+    } else {
+        path
+    }
+}
+
+/// A fingerprint for text that is not one: its SHA-256 under a domain tag,
+/// so it can match no certificate's fingerprint on a list.
+fn unlisted(text: &str) -> CertFingerprint {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"tessera: not a fingerprint\n")
+        .chain_update(text.as_bytes())
+        .finalize();
+    CertFingerprint(digest.into())
 }
 
 /// The client certificate as DER bytes, or as its fingerprint text when the

@@ -1,0 +1,210 @@
+"""tessera.compat.tlacacoca against the real tlacacoca 0.3.0: the same names
+and signatures, the same decisions wherever the guard vectors say the two
+agree, and the documented refusals where they differ."""
+
+import asyncio
+import importlib
+import inspect
+import ipaddress
+
+import pytest
+
+import tessera.compat.tlacacoca as ours
+from tessera import certs
+
+theirs = pytest.importorskip("tlacacoca", reason="tlacacoca 0.3.0 is not installed (pip install tlacacoca==0.3.0)")
+
+MODULES = [
+    "",
+    ".middleware",
+    ".middleware.base",
+    ".middleware.rate_limit",
+    ".middleware.access_control",
+    ".middleware.certificate_auth",
+    ".security.certificates",
+    ".logging",
+]
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def _parameters(function):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+
+@pytest.mark.parametrize("suffix", MODULES)
+def test_provided_names_match_tlacacoca(suffix):
+    our_module = importlib.import_module("tessera.compat.tlacacoca" + suffix)
+    their_module = importlib.import_module("tlacacoca" + suffix)
+    for name in our_module.__all__:
+        if not hasattr(their_module, name):
+            assert name in {"set_log_key", "set_log_key_file"}, name
+            continue
+        ours_object, theirs_object = getattr(our_module, name), getattr(their_module, name)
+        if inspect.isfunction(theirs_object):
+            assert _parameters(ours_object) == _parameters(theirs_object), name
+        elif inspect.isclass(theirs_object):
+            for member, value in vars(theirs_object).items():
+                if member.startswith("_") or member == "buckets":
+                    continue
+                assert hasattr(ours_object, member), f"{name}.{member}"
+                if inspect.isfunction(value):
+                    assert _parameters(getattr(ours_object, member)) == _parameters(value), f"{name}.{member}"
+            if hasattr(theirs_object, "__dataclass_fields__"):
+                their_fields = list(theirs_object.__dataclass_fields__)
+                assert list(ours_object.__dataclass_fields__)[: len(their_fields)] == their_fields, name
+
+
+def test_access_control_agrees_where_the_vectors_say_so(guard_vectors):
+    for case in guard_vectors["acl"]:
+        config = dict(allow_list=case["allow"], deny_list=case["deny"], default_allow=case["default_allow"])
+        if "config_error" in case["tessera"]:
+            with pytest.raises(ValueError):
+                ours.AccessControl(ours.AccessControlConfig(**config))
+            continue
+        mine = run(ours.AccessControl(ours.AccessControlConfig(**config)).process_request("/", case["ip"]))
+        real = run(theirs.AccessControl(theirs.AccessControlConfig(**config)).process_request("/", case["ip"]))
+        assert mine.allowed is case["tessera"]["allowed"], case
+        if not case["differs"]:
+            assert (mine.allowed, mine.denial_reason) == (real.allowed, real.denial_reason), case
+
+
+def test_certificate_rules_agree_where_the_vectors_say_so(guard_vectors):
+    section = guard_vectors["cert_auth"]
+    compared = 0
+    for case in section["cases"]:
+        if case.get("cert_valid") is False:
+            continue  # fingerprints carry no dates: tlacacoca's middleware never checks them
+        rules = section["rulesets"][case["rules"]]
+
+        def config(module):
+            return module.CertificateAuthConfig(
+                [
+                    module.CertificateAuthPathRule(
+                        rule["prefix"],
+                        rule.get("require_cert", False),
+                        set(rule["allowed_fingerprints"]) if rule.get("allowed_fingerprints") else None,
+                    )
+                    for rule in rules
+                ]
+            )
+
+        url = "gemini://example.org" + case["path"]
+        mine = run(ours.CertificateAuth(config(ours)).process_request(url, "192.0.2.1", case["fingerprint"]))
+        assert mine.allowed is case["tessera"]["allowed"], case
+        assert mine.denial_reason == case["tessera"]["reason"], case
+        if not case["differs"]:
+            real = run(theirs.CertificateAuth(config(theirs)).process_request(url, "192.0.2.1", case["fingerprint"]))
+            assert (mine.allowed, mine.denial_reason) == (real.allowed, real.denial_reason), case
+            compared += 1
+    assert compared >= 5
+
+
+def test_rate_limit_and_chain_results():
+    limiter = ours.RateLimiter(ours.RateLimitConfig(capacity=2, refill_rate=0.001))
+    results = [run(limiter.process_request("/", "192.0.2.1")) for _ in range(3)]
+    assert [r.allowed for r in results] == [True, True, False]
+    assert results[2].denial_reason == ours.DenialReason.RATE_LIMIT == "rate_limit"
+    assert results[2].retry_after >= 1
+    assert run(limiter.process_request("/", "192.0.2.2")).allowed
+    limiter.start()
+    run(limiter.stop())
+    admin = certs.self_signed("admin").fingerprint
+    chain = ours.MiddlewareChain(
+        [
+            ours.AccessControl(ours.AccessControlConfig(deny_list=["198.51.100.0/24"])),
+            ours.RateLimiter(ours.RateLimitConfig(capacity=100)),
+            ours.CertificateAuth(
+                ours.CertificateAuthConfig([ours.CertificateAuthPathRule("/admin/", True, {admin})])
+            ),
+        ]
+    )
+    assert chain._fused is not None
+    check = lambda url, ip, fp=None: run(chain.process_request(url, ip, fp))  # noqa: E731
+    assert check("gemini://h/", "198.51.100.4").denial_reason == "access_denied"
+    assert check("gemini://h/admin/", "192.0.2.1").denial_reason == "cert_required"
+    assert check("gemini://h/admin/", "192.0.2.1", "sha256:" + "00" * 32).denial_reason == "cert_not_authorized"
+    assert check("gemini://h/admin/", "192.0.2.1", "not a fingerprint").denial_reason == "cert_not_authorized"
+    assert check("gemini://h/admin/x?q=1", "192.0.2.1", admin.upper().replace("SHA256", "sha256")).allowed
+    assert check("gemini://h/%2e%2e/admin/", "192.0.2.1").denial_reason == "cert_required"
+    assert check("gemini://h/%zz", "192.0.2.1").denial_reason == "access_denied"
+    assert check("gemini://h/x", "not an ip").allowed is False
+
+
+def test_chains_in_another_order_or_with_foreign_middleware_run_in_turn():
+    class Deny:
+        async def process_request(self, request_url, client_ip, client_cert_fingerprint=None):
+            return ours.MiddlewareResult(False, "custom")
+
+    limiter = ours.RateLimiter(ours.RateLimitConfig(capacity=1, refill_rate=0.001))
+    auth = ours.CertificateAuth(ours.CertificateAuthConfig([ours.CertificateAuthPathRule("/a/", True)]))
+    reordered = ours.MiddlewareChain([auth, limiter])
+    assert reordered._fused is None
+    # The certificate rule refuses first, so the limiter is not charged.
+    assert run(reordered.process_request("/a/", "192.0.2.1")).denial_reason == "cert_required"
+    assert run(reordered.process_request("/b/", "192.0.2.1")).allowed
+    assert run(reordered.process_request("/b/", "192.0.2.1")).denial_reason == "rate_limit"
+    foreign = ours.MiddlewareChain([Deny()])
+    assert run(foreign.process_request("/", "192.0.2.1")).denial_reason == "custom"
+    assert run(ours.MiddlewareChain([]).process_request("/", "192.0.2.1")).allowed
+
+
+def test_bad_configuration_raises_value_error():
+    with pytest.raises(ValueError):
+        ours.AccessControl(ours.AccessControlConfig(allow_list=["not an address"]))
+    with pytest.raises(ValueError):
+        ours.RateLimiter(ours.RateLimitConfig(capacity=0))
+    with pytest.raises(ValueError):
+        ours.CertificateAuth(ours.CertificateAuthConfig([ours.CertificateAuthPathRule("/a/", True, {"sha256:nothex"})]))
+    with pytest.raises(ValueError):
+        ours.CertificateAuth(ours.CertificateAuthConfig([ours.CertificateAuthPathRule("/a/", True, set())]))
+
+
+def test_rate_limiter_memory_stays_bounded():
+    limiter = ours.RateLimiter(ours.RateLimitConfig(capacity=5, max_clients=10_000))
+    base = int(ipaddress.IPv4Address("10.0.0.0"))
+
+    async def fill():
+        for index in range(50_000):
+            assert (await limiter.process_request("/", str(ipaddress.IPv4Address(base + index)))).allowed
+
+    run(fill())
+    assert limiter.tracked_clients <= 10_000
+
+
+def test_certificate_helpers_match(tmp_path):
+    cert_pem, key_pem = ours.generate_self_signed_cert("localhost", "Org")
+    assert b"BEGIN CERTIFICATE" in cert_pem and b"BEGIN PRIVATE KEY" in key_pem
+    path = tmp_path / "cert.pem"
+    path.write_bytes(cert_pem)
+    loaded = ours.load_certificate(path)
+    assert ours.get_certificate_fingerprint(loaded) == theirs.get_certificate_fingerprint(loaded)
+    assert ours.get_certificate_fingerprint_from_path(path) == theirs.get_certificate_fingerprint_from_path(path)
+    assert ours.get_certificate_fingerprint(cert_pem.decode()) == ours.get_certificate_fingerprint(loaded)
+    with pytest.raises(ValueError):
+        ours.get_certificate_fingerprint(loaded, "sha1")
+    with pytest.raises(FileNotFoundError):
+        ours.load_certificate(tmp_path / "missing.pem")
+    (tmp_path / "bad.pem").write_text("garbage")
+    with pytest.raises(ValueError):
+        ours.load_certificate(tmp_path / "bad.pem")
+    with pytest.raises(ValueError):
+        ours.generate_self_signed_cert("localhost", "Org", key_size=1024)
+
+
+def test_log_processor_is_keyed():
+    from tessera.compat.tlacacoca import logging as log
+
+    event = log.hash_ip_processor(None, "info", {"event": "x", "client_ip": "203.0.113.7"})
+    assert "client_ip" not in event
+    assert len(event["client_ip_hash"]) == 16
+    real = theirs.hash_ip_processor(None, "info", {"client_ip": "203.0.113.7"})["client_ip_hash"]
+    assert event["client_ip_hash"] != real  # not the unkeyed, reversible SHA-256
+    log.set_log_key(bytes(range(32)))
+    first = log.hash_ip_processor(None, "info", {"client_ip": "203.0.113.7"})["client_ip_hash"]
+    log.set_log_key(bytes(range(32)))
+    assert log.hash_ip_processor(None, "info", {"client_ip": "203.0.113.7"})["client_ip_hash"] == first
+    assert log.hash_ip_processor(None, "info", {"client_ip": "junk"})["client_ip_hash"] == "invalid"
+    assert log.hash_ip_processor(None, "info", {"client_ip": "unknown"}) == {"client_ip": "unknown"}
