@@ -197,6 +197,30 @@ impl From<tessera_trust::Proof> for Proof {
 
 #[pymethods]
 impl Proof {
+    /// A proof from its parts (as received some other way than headers or a query).
+    #[new]
+    #[pyo3(signature = (token, signature, timestamp, nonce, *, version=1))]
+    fn new(
+        token: String,
+        signature: String,
+        timestamp: String,
+        nonce: String,
+        version: u8,
+    ) -> PyResult<Self> {
+        if !matches!(version, 1 | 2) {
+            return Err(PyValueError::new_err(format!(
+                "version must be 1 or 2, not {version}"
+            )));
+        }
+        Ok(Self {
+            version,
+            token,
+            signature,
+            timestamp,
+            nonce,
+        })
+    }
+
     /// The request headers (`Authorization: Biscuit …`, `X-EP-Signature`,
     /// `X-EP-Timestamp`, `X-EP-Nonce`, and `X-EP-Version: 2` for v2).
     fn headers(&self) -> HashMap<&'static str, String> {

@@ -141,6 +141,10 @@ def test_v2_proofs_bind_authority_and_query_and_tokens_can_require_them():
         verifier.authenticate(trust.prove(holder, token, "GET", "/a"), "GET", "/a")
     with pytest.raises(ValueError):
         trust.prove(holder, token, "GET", "/a", version=3)
+    parts = trust.Proof(proof.token, proof.signature, proof.timestamp, proof.nonce, version=2)
+    assert parts.headers() == proof.headers()
+    with pytest.raises(ValueError):
+        trust.Proof("t", "s", "1", "n", version=0)
 
 
 def test_jobs_sign_and_verify_both_formats():

@@ -270,6 +270,9 @@ class SecretKey:
 
 @final
 class Proof:
+    def __init__(
+        self, token: str, signature: str, timestamp: str, nonce: str, *, version: int = 1
+    ) -> None: ...
     @property
     def version(self) -> int: ...
     @property

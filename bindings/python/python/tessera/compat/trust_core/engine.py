@@ -113,14 +113,7 @@ def authenticate(
 ) -> tuple[object, VerifiedIdentity]:
     """Authenticates a request; returns ``(token, identity)`` for :func:`check_policy`."""
     verifier = _verifier(issuer_public_hex, max_skew_seconds)
-    native = trust.Proof.from_headers(
-        {
-            "Authorization": f"Biscuit {proof.token}",
-            "X-EP-Signature": proof.signature,
-            "X-EP-Timestamp": proof.timestamp,
-            "X-EP-Nonce": proof.nonce,
-        }
-    )
+    native = trust.Proof(proof.token, proof.signature, proof.timestamp, proof.nonce)
     authenticated = verifier.authenticate(
         native, request.method, request.path, request.body, now=now
     )
