@@ -5,6 +5,7 @@
 //! ├── PowError ── SearchCancelled, SearchTimeout, InvalidStamp, StampSpent, InvalidChallenge
 //! ├── GuardError
 //! ├── CertError
+//! ├── TofuError ── CertificateChanged
 //! └── TrustError ── MalformedRequest, TokenInvalid, IdentityInvalid, Revoked, Stale,
 //!                   PopFailed, Expired, PolicyDenied, LimitsExceeded, ConfigInvalid,
 //!                   Replayed, Unavailable, JobInvalid, InvalidInput, SignerError
@@ -73,6 +74,19 @@ create_exception!(
     CertError,
     TesseraError,
     "A certificate, key or PEM file is unusable."
+);
+
+create_exception!(
+    tessera.tofu,
+    TofuError,
+    TesseraError,
+    "The TOFU store failed, or a host or fingerprint is invalid."
+);
+create_exception!(
+    tessera.tofu,
+    CertificateChanged,
+    TofuError,
+    "A server presented another certificate than the pinned one."
 );
 
 create_exception!(
@@ -190,6 +204,8 @@ pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
         InvalidChallenge,
         GuardError,
         CertError,
+        TofuError,
+        CertificateChanged,
         TrustError,
         MalformedRequest,
         TokenInvalid,

@@ -17,6 +17,7 @@ mod errors;
 mod guard;
 mod pow;
 mod time_arg;
+mod tofu;
 mod trust;
 
 #[pymodule]
@@ -26,6 +27,7 @@ fn _tessera(module: &Bound<'_, PyModule>) -> PyResult<()> {
     pow::register(module)?;
     guard::register(module)?;
     certs::register(module)?;
+    tofu::register(module)?;
     trust::register(module)?;
     Ok(())
 }
