@@ -216,3 +216,61 @@ def test_threads_share_one_verifier():
     assert failures == []
     with pytest.raises(trust.Replayed):
         verifier.authenticate(proofs[0], "GET", "/0")
+
+
+def _tessera_cli():
+    import pathlib
+    import shutil
+
+    root = pathlib.Path(__file__).resolve().parents[3]
+    for profile in ("debug", "release"):
+        candidate = root / "target" / profile / "tessera"
+        if candidate.exists():
+            return candidate
+    return shutil.which("tessera")
+
+
+def test_signer_client_against_the_tessera_signer(tmp_path):
+    import queue
+    import subprocess
+
+    cli = _tessera_cli()
+    if cli is None:
+        pytest.skip("the tessera CLI is not built (cargo build): the signer client was not checked")
+    issuer = trust.SecretKey.generate()
+    key_file = tmp_path / "issuer.key"
+    key_file.write_text(issuer.hex + "\n")
+    key_file.chmod(0o600)
+    signer = subprocess.Popen(
+        [str(cli), "trust", "signer", "--issuer-key", str(key_file), "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = queue.Queue()
+        threading.Thread(target=lambda: lines.put(signer.stdout.readline()), daemon=True).start()
+        line = lines.get(timeout=30)
+        assert line.startswith("listening on "), (line, signer.stderr.read() if signer.poll() is not None else "")
+        host, port = line.split()[-1].rsplit(":", 1)
+        holder = trust.SecretKey.generate()
+        with trust.SignerClient((host, int(port)), timeout=10) as client:
+            assert client.public_key() == issuer.public.hex
+            token = client.mint(holder.public.hex, "w-1", expires_at=time.time() + 60, facts={"op": ["read"]})
+            verifier = trust.Verifier(issuer.public)
+            who = verifier.authenticate(trust.prove(holder, token, "GET", "/x"), "GET", "/x")
+            verifier.check_policy(who, 'allow if op("read")')
+            job = {"job_id": "j-1", "n": 2}
+            for format in ("v1", "v2"):
+                signature = client.sign_job(job, "w-1", format=format)
+                trust.verify_job(issuer.public, dict(job, sig=signature), "w-1", format=format)
+            with pytest.raises(trust.SignerError, match="bad_request"):
+                client.mint("not-a-key", "w", expires_at=time.time())
+            with pytest.raises(ValueError):
+                client.sign_job(job, "w", format="v3")
+            assert client.public_key() == issuer.public.hex  # the connection survives a refusal
+    finally:
+        signer.kill()
+        signer.wait(timeout=30)
+    with pytest.raises(trust.SignerError):
+        trust.SignerClient(("127.0.0.1", int(port)), timeout=5)
