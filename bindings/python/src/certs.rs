@@ -220,7 +220,7 @@ impl CertInfo {
 }
 
 /// The DER of a certificate given as DER bytes or PEM text.
-fn der_of(certificate: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+pub(crate) fn der_of(certificate: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     if let Ok(bytes) = certificate.cast::<PyBytes>() {
         return Ok(bytes.as_bytes().to_vec());
     }

@@ -46,6 +46,10 @@ fn changed(mismatch: &tessera_tls::tofu::TofuMismatch) -> PyErr {
     ))
 }
 
+fn server_certificate(cert: &Bound<'_, PyAny>) -> PyResult<CertificateInfo> {
+    CertificateInfo::parse(&crate::certs::der_of(cert)?, "server certificate").map_err(errors::cert)
+}
+
 fn key(host: &str, port: u16) -> PyResult<HostKey> {
     HostKey::new(host, port).map_err(tofu)
 }
@@ -150,7 +154,7 @@ impl Store {
         self.0.path().to_owned()
     }
 
-    /// Checks the certificate (DER) a server presented: pins it on first
+    /// Checks the certificate (DER bytes or PEM text) a server presented: pins it on first
     /// contact, accepts a match, and raises `CertificateChanged` (writing
     /// nothing) when it differs from the pin.
     #[pyo3(signature = (host, port, cert, *, now=None))]
@@ -159,11 +163,11 @@ impl Store {
         py: Python<'_>,
         host: &str,
         port: u16,
-        cert: &[u8],
+        cert: &Bound<'_, PyAny>,
         now: Option<f64>,
     ) -> PyResult<TofuVerdict> {
         let key = key(host, port)?;
-        let info = CertificateInfo::parse(cert, "server certificate").map_err(errors::cert)?;
+        let info = server_certificate(cert)?;
         let now = time_arg::at(now)?;
         let verdict = py
             .detach(|| self.0.verify_or_trust(&key, &info, now))
@@ -196,11 +200,11 @@ impl Store {
         py: Python<'_>,
         host: &str,
         port: u16,
-        cert: &[u8],
+        cert: &Bound<'_, PyAny>,
         now: Option<f64>,
     ) -> PyResult<bool> {
         let key = key(host, port)?;
-        let info = CertificateInfo::parse(cert, "server certificate").map_err(errors::cert)?;
+        let info = server_certificate(cert)?;
         let now = time_arg::at(now)?;
         let (mismatch, known) = py
             .detach(|| {

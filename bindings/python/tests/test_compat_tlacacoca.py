@@ -21,7 +21,10 @@ MODULES = [
     ".middleware.rate_limit",
     ".middleware.access_control",
     ".middleware.certificate_auth",
+    ".security",
     ".security.certificates",
+    ".security.tls",
+    ".security.tofu",
     ".logging",
 ]
 
@@ -208,3 +211,98 @@ def test_log_processor_is_keyed():
     assert log.hash_ip_processor(None, "info", {"client_ip": "203.0.113.7"})["client_ip_hash"] == first
     assert log.hash_ip_processor(None, "info", {"client_ip": "junk"})["client_ip_hash"] == "invalid"
     assert log.hash_ip_processor(None, "info", {"client_ip": "unknown"}) == {"client_ip": "unknown"}
+
+
+def _cert_objects(name):
+    from cryptography import x509
+
+    cert = certs.self_signed(name)
+    return cert, x509.load_der_x509_certificate(cert.der)
+
+
+def test_tofu_database_behaves_as_tlacacoca(tmp_path):
+    mine = ours.TOFUDatabase(tmp_path / "ours.sqlite3")
+    real = theirs.TOFUDatabase(tmp_path / "theirs.db")
+    first, first_x509 = _cert_objects("gem.example")
+    second, second_x509 = _cert_objects("gem.example")
+    for db in (mine, real):
+        assert db.verify("gem.example", 1965, first_x509) == (True, "first_use")
+        assert db.get_host_info("gem.example", 1965) is None
+        db.trust("gem.example", 1965, first_x509)
+        assert db.verify("gem.example", 1965, first_x509) == (True, "")
+        assert db.verify("gem.example", 1965, second_x509) == (False, "changed")
+        db.trust("gem.example", 1966, first_x509)
+        assert db.count_by_hostname("gem.example") == 2
+        assert db.revoke("gem.example", 1966) is True
+        assert db.revoke("gem.example", 1966) is False
+    assert mine.get_host_info("gem.example", 1965)["fingerprint"] == real.get_host_info("gem.example", 1965)["fingerprint"]
+    assert [h["hostname"] for h in mine.list_hosts()] == [h["hostname"] for h in real.list_hosts()]
+    # Pins move between the two through tlacacoca's TOML layout, both ways.
+    real.trust("other.example", 1965, second_x509)
+    real.export_toml(tmp_path / "theirs.toml")
+    assert mine.import_toml(tmp_path / "theirs.toml") == (1, 0, 1)
+    assert mine.get_host_info("other.example", 1965)["fingerprint"] == second.fingerprint
+    conflicts = []
+    real.trust("gem.example", 1965, second_x509)
+    real.export_toml(tmp_path / "changed.toml")
+    assert mine.import_toml(tmp_path / "changed.toml") == (0, 0, 2)
+    assert mine.import_toml(tmp_path / "changed.toml", on_conflict=lambda *a: conflicts.append(a) or True) == (0, 1, 1)
+    assert conflicts == [("gem.example", 1965, first.fingerprint, second.fingerprint)]
+    assert mine.export_toml(tmp_path / "ours.toml") == 2
+    fresh = theirs.TOFUDatabase(tmp_path / "fresh.db")
+    assert fresh.import_toml(tmp_path / "ours.toml") == (2, 0, 0)
+    assert mine.clear() == 2
+    assert mine.list_hosts() == []
+    (tmp_path / "bad.toml").write_text("[hosts.x]\nhostname = 'x'\n")
+    with pytest.raises(ValueError):
+        mine.import_toml(tmp_path / "bad.toml")
+    with pytest.raises(FileNotFoundError):
+        mine.import_toml(tmp_path / "missing.toml")
+    with pytest.raises(ValueError):
+        mine.verify("bad host!", 1965, first_x509)
+    error = ours.CertificateChangedError("h", 1, "sha256:a", "sha256:b")
+    assert (error.hostname, error.old_fingerprint) == ("h", "sha256:a")
+
+
+def test_tls_contexts_handshake_and_match_tlacacoca(tmp_path):
+    import socket
+    import ssl
+    import threading
+
+    server_cert = certs.self_signed("localhost", usage="server")
+    server_cert.write(tmp_path / "cert.pem", tmp_path / "key.pem")
+    client_cert = certs.self_signed("client", usage="client")
+    client_cert.write(tmp_path / "client.pem", tmp_path / "client-key.pem")
+    args = (str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"), True, [str(tmp_path / "client.pem")])
+    server_context = ours.create_server_context(*args)
+    their_server = theirs.create_server_context(*args)
+    client_context = ours.create_client_context(certfile=str(tmp_path / "client.pem"), keyfile=str(tmp_path / "client-key.pem"))
+    their_client = theirs.create_client_context()
+    for mine, real in ((server_context, their_server), (client_context, their_client)):
+        assert (mine.minimum_version, mine.verify_mode, mine.check_hostname) == (
+            real.minimum_version,
+            real.verify_mode,
+            real.check_hostname,
+        )
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(30)
+    seen = {}
+
+    def serve():
+        connection, _ = listener.accept()
+        with server_context.wrap_socket(connection, server_side=True) as tls:
+            seen["client"] = tls.getpeercert(binary_form=True)
+            tls.sendall(b"20 text/gemini\r\n")
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=30) as raw:
+            with client_context.wrap_socket(raw, server_hostname="localhost") as tls:
+                presented = tls.getpeercert(binary_form=True)
+                assert tls.recv(64).startswith(b"20 ")
+    finally:
+        thread.join(timeout=30)
+        listener.close()
+    assert certs.fingerprint(presented) == server_cert.fingerprint
+    assert certs.fingerprint(seen["client"]) == client_cert.fingerprint

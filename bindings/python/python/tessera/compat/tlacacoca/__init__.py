@@ -10,11 +10,15 @@ Provided, with tlacacoca's names, signatures and module layout:
 - ``security.certificates``: ``generate_self_signed_cert``,
   ``load_certificate``, ``get_certificate_fingerprint``,
   ``get_certificate_fingerprint_from_path``;
+- ``security.tls``: ``create_client_context``, ``create_server_context``;
+- ``security.tofu``: ``TOFUDatabase``, ``CertificateChangedError``;
 - ``logging``: ``hash_ip_processor`` (keyed).
 
 Each submodule says where it refuses what tlacacoca accepts. Not provided
-yet: the TLS contexts, ``TOFUDatabase``, the PROXY protocol parser and the
-pyOpenSSL helpers.
+yet: the PROXY protocol parser, the pyOpenSSL helpers, ``TLSServerProtocol``
+and the remaining certificate helpers (``get_certificate_info``,
+``is_certificate_expired``, ``is_certificate_valid_for_hostname``,
+``validate_certificate_file``), and ``configure_logging`` / ``get_logger``.
 """
 
 from .logging import hash_ip_processor
@@ -33,6 +37,10 @@ from .middleware import (
     TokenBucket,
 )
 from .security import (
+    CertificateChangedError,
+    TOFUDatabase,
+    create_client_context,
+    create_server_context,
     generate_self_signed_cert,
     get_certificate_fingerprint,
     get_certificate_fingerprint_from_path,
@@ -41,6 +49,10 @@ from .security import (
 
 __all__ = [
     "AccessControl",
+    "CertificateChangedError",
+    "TOFUDatabase",
+    "create_client_context",
+    "create_server_context",
     "AccessControlConfig",
     "CertificateAuth",
     "CertificateAuthConfig",

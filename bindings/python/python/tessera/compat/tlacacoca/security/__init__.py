@@ -1,4 +1,5 @@
-"""``tlacacoca.security`` (the certificate helpers; see the package docstring for what is not provided)."""
+"""``tlacacoca.security``: TLS contexts, certificate helpers and TOFU (see
+the package docstring for what is not provided)."""
 
 from .certificates import (
     generate_self_signed_cert,
@@ -6,8 +7,14 @@ from .certificates import (
     get_certificate_fingerprint_from_path,
     load_certificate,
 )
+from .tls import create_client_context, create_server_context
+from .tofu import CertificateChangedError, TOFUDatabase
 
 __all__ = [
+    "CertificateChangedError",
+    "TOFUDatabase",
+    "create_client_context",
+    "create_server_context",
     "generate_self_signed_cert",
     "get_certificate_fingerprint",
     "get_certificate_fingerprint_from_path",
