@@ -39,6 +39,51 @@ pub(crate) struct Chain {
     chain: tessera_guard::Chain,
     /// Origin of the monotonic clock the rate limits run on.
     started: Instant,
+    /// The decisions that carry no wait, made once and shared (they are frozen).
+    shared: SharedDecisions,
+}
+
+/// Allow, and each denial without a `retry_after`.
+struct SharedDecisions {
+    allowed: Py<Decision>,
+    denied: Vec<(DenialReason, Py<Decision>)>,
+}
+
+impl SharedDecisions {
+    fn new(py: Python<'_>) -> PyResult<Self> {
+        let denied = DenialReason::ALL
+            .iter()
+            .filter(|reason| **reason != DenialReason::RateLimited)
+            .map(|reason| {
+                let denial = tessera_guard::Denial {
+                    reason: *reason,
+                    retry_after: None,
+                };
+                Ok((
+                    *reason,
+                    Py::new(py, Decision::from(GuardDecision::Deny(denial)))?,
+                ))
+            })
+            .collect::<PyResult<_>>()?;
+        Ok(Self {
+            allowed: Py::new(py, Decision::from(GuardDecision::Allow))?,
+            denied,
+        })
+    }
+
+    /// `decision` as a Python object, shared when it has no wait.
+    fn get(&self, py: Python<'_>, decision: GuardDecision) -> PyResult<Py<Decision>> {
+        match &decision {
+            GuardDecision::Allow => return Ok(self.allowed.clone_ref(py)),
+            GuardDecision::Deny(denial) if denial.retry_after.is_none() => {
+                if let Some((_, shared)) = self.denied.iter().find(|(r, _)| *r == denial.reason) {
+                    return Ok(shared.clone_ref(py));
+                }
+            }
+            GuardDecision::Deny(_) => {}
+        }
+        Py::new(py, Decision::from(decision))
+    }
 }
 
 #[pymethods]
@@ -51,6 +96,7 @@ impl Chain {
     #[new]
     #[pyo3(signature = (*, allow=None, deny=None, default=None, rate=None, burst=10, ipv4_prefix=32, ipv6_prefix=64, max_clients=65_536, global_rate=None, global_burst=None, cert_rules=None, accept_expired_certs=false))]
     fn new(
+        py: Python<'_>,
         allow: Option<Vec<String>>,
         deny: Option<Vec<String>>,
         default: Option<String>,
@@ -109,14 +155,14 @@ impl Chain {
             accept_expired_client_certs: accept_expired_certs,
             ..GuardConfig::default()
         };
-        Self::build(&config)
+        Self::build(py, &config)
     }
 
     /// A chain from the guard TOML Tessera's servers read (a document with a
     /// `[guard]` table, or the table itself).
     #[staticmethod]
-    fn from_toml(text: &str) -> PyResult<Self> {
-        Self::build(&GuardConfig::from_toml(text).map_err(errors::guard)?)
+    fn from_toml(py: Python<'_>, text: &str) -> PyResult<Self> {
+        Self::build(py, &GuardConfig::from_toml(text).map_err(errors::guard)?)
     }
 
     /// Decides one request. `ip` is the client's address (IPv4-mapped IPv6
@@ -129,12 +175,13 @@ impl Chain {
     #[pyo3(signature = (ip=None, path=None, cert=None, *, now=None, monotonic=None))]
     fn check(
         &self,
+        py: Python<'_>,
         ip: Option<&str>,
         path: Option<&str>,
         cert: Option<Bound<'_, PyAny>>,
         now: Option<f64>,
         monotonic: Option<f64>,
-    ) -> PyResult<Decision> {
+    ) -> PyResult<Py<Decision>> {
         let address = ip
             .map(|text| {
                 parse_client(text)
@@ -146,11 +193,12 @@ impl Chain {
             .transpose()?;
         let cert = cert.map(|cert| peer_cert(&cert)).transpose()?;
         let monotonic_ns = match monotonic {
-            Some(seconds) => time_arg::seconds(seconds, "monotonic")?.as_nanos(),
-            None => self.started.elapsed().as_nanos(),
+            Some(seconds) => u64::try_from(time_arg::seconds(seconds, "monotonic")?.as_nanos())
+                .unwrap_or(u64::MAX),
+            None => self.monotonic_ns(),
         };
         let clock = Clock {
-            monotonic_ns: u64::try_from(monotonic_ns).unwrap_or(u64::MAX),
+            monotonic_ns,
             wall: time_arg::at(now)?,
         };
         let request = Request {
@@ -158,7 +206,7 @@ impl Chain {
             path: path.as_ref(),
             cert: cert.as_ref(),
         };
-        Ok(Decision::from(self.chain.check(&request, clock)))
+        self.shared.get(py, self.chain.check(&request, clock))
     }
 
     /// Decides a request given as tlacacoca's middleware sees it: the request
@@ -170,15 +218,17 @@ impl Chain {
     #[pyo3(signature = (request_url, client_ip, fingerprint=None))]
     fn check_request(
         &self,
+        py: Python<'_>,
         request_url: &str,
         client_ip: &str,
         fingerprint: Option<&str>,
-    ) -> Decision {
+    ) -> PyResult<Py<Decision>> {
         let Ok(path) = CanonicalPath::parse(url_path(request_url)) else {
-            return Decision::from(GuardDecision::Deny(tessera_guard::Denial {
+            let denial = tessera_guard::Denial {
                 reason: DenialReason::AccessDenied,
                 retry_after: None,
-            }));
+            };
+            return self.shared.get(py, GuardDecision::Deny(denial));
         };
         let cert = fingerprint.map(|text| PeerCert {
             fingerprint: text.parse().unwrap_or_else(|_| unlisted(text)),
@@ -190,11 +240,12 @@ impl Chain {
             path: Some(&path),
             cert: cert.as_ref(),
         };
+        // Fingerprint-only certificates carry no dates: no wall clock needed.
         let clock = Clock {
-            monotonic_ns: u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX),
-            wall: time::OffsetDateTime::now_utc(),
+            monotonic_ns: self.monotonic_ns(),
+            wall: time::OffsetDateTime::UNIX_EPOCH,
         };
-        Decision::from(self.chain.check(&request, clock))
+        self.shared.get(py, self.chain.check(&request, clock))
     }
 
     /// Requests allowed so far.
@@ -222,22 +273,30 @@ impl Chain {
 }
 
 impl Chain {
-    fn build(config: &GuardConfig) -> PyResult<Self> {
+    fn build(py: Python<'_>, config: &GuardConfig) -> PyResult<Self> {
         Ok(Self {
             chain: config.build().map_err(errors::guard)?,
             started: Instant::now(),
+            shared: SharedDecisions::new(py)?,
         })
+    }
+
+    fn monotonic_ns(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
 /// The path of a request URL as tlacacoca reads it (`urllib.parse.urlparse`):
 /// after `scheme://authority`, without query or fragment; `/` when empty.
 fn url_path(url: &str) -> &str {
-    let path = match url.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("", |start| &rest[start..]),
-        None => url,
+    let path = match url.find(':') {
+        Some(colon) if url[colon..].starts_with("://") => {
+            let rest = &url[colon + 3..];
+            rest.find('/').map_or("", |start| &rest[start..])
+        }
+        _ => url,
     };
-    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
     if path.is_empty() {
         "/"
     } else {

@@ -47,21 +47,43 @@ impl FromStr for CertFingerprint {
             Some(prefix) if prefix.eq_ignore_ascii_case("sha256:") => &trimmed[7..],
             _ => trimmed,
         };
-        let digits: String = if body.contains(':') {
-            let pairs: Vec<&str> = body.split(':').collect();
-            if pairs.len() != 32 || pairs.iter().any(|p| p.len() != 2) {
-                return Err(invalid());
-            }
-            pairs.concat()
-        } else {
-            body.to_owned()
-        };
+        // 64 hex digits, or 32 colon-separated pairs (3 × 32 − 1 characters);
+        // decoded in place, without allocating.
         let mut bytes = [0u8; 32];
-        if digits.len() != 64 {
+        let digits = body.as_bytes();
+        let decoded = match digits.len() {
+            64 => digits
+                .chunks_exact(2)
+                .zip(&mut bytes)
+                .all(|(pair, byte)| decode_pair(pair, byte)),
+            95 => digits.chunks(3).zip(&mut bytes).all(|(chunk, byte)| {
+                chunk.get(2).is_none_or(|c| *c == b':') && decode_pair(&chunk[..2], byte)
+            }),
+            _ => false,
+        };
+        if !decoded {
             return Err(invalid());
         }
-        hex::decode_to_slice(&digits, &mut bytes).map_err(|_| invalid())?;
         Ok(Self(bytes))
+    }
+}
+
+/// Two hex digits (either case) into `byte`; false for anything else.
+fn decode_pair(pair: &[u8], byte: &mut u8) -> bool {
+    fn nibble(digit: u8) -> Option<u8> {
+        match digit {
+            b'0'..=b'9' => Some(digit - b'0'),
+            b'a'..=b'f' => Some(digit - b'a' + 10),
+            b'A'..=b'F' => Some(digit - b'A' + 10),
+            _ => None,
+        }
+    }
+    match (nibble(pair[0]), nibble(pair[1])) {
+        (Some(high), Some(low)) => {
+            *byte = high << 4 | low;
+            true
+        }
+        _ => false,
     }
 }
 
@@ -212,5 +234,50 @@ impl CertRules {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::CertFingerprint;
+
+    #[test]
+    fn every_documented_spelling_parses_to_the_same_value() {
+        let hex = "ab".repeat(31) + "cd";
+        let expected: CertFingerprint = format!("sha256:{hex}").parse().unwrap();
+        let pairs: Vec<String> = (0..32).map(|i| hex[2 * i..2 * i + 2].to_owned()).collect();
+        for spelling in [
+            hex.clone(),
+            hex.to_uppercase(),
+            format!("SHA256:{hex}"),
+            format!("  sha256:{hex}\n"),
+            pairs.join(":"),
+            format!("sha256:{}", pairs.join(":").to_uppercase()),
+        ] {
+            assert_eq!(
+                spelling.parse::<CertFingerprint>().unwrap(),
+                expected,
+                "{spelling}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_lengths_and_digits_are_refused() {
+        let hex = "ab".repeat(32);
+        let pairs = vec!["ab"; 32].join(":");
+        for bad in [
+            String::new(),
+            hex[..63].to_owned(),
+            format!("{hex}0"),
+            format!("sha256:{}", "zz".repeat(32)),
+            "a".repeat(95),
+            vec!["ab"; 31].join(":"),
+            format!("{}:abc", vec!["ab"; 30].join(":")),
+            pairs.replacen(':', ";", 1),
+            format!("sha1:{hex}"),
+        ] {
+            assert!(bad.parse::<CertFingerprint>().is_err(), "{bad:?}");
+        }
     }
 }
