@@ -9,6 +9,7 @@ mod demos;
 mod listen;
 mod logging;
 mod paths;
+mod secrets;
 
 use std::io::Write;
 use std::process::ExitCode;

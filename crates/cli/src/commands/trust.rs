@@ -10,6 +10,7 @@ use clap::Subcommand;
 use tessera_trust::{
     mint, parse_timestamp, prove, MintRequest, Proof, PublicKey, Request, SecretKey, Verifier,
 };
+use zeroize::Zeroizing;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TrustCommand {
@@ -51,9 +52,12 @@ pub(crate) enum TrustCommand {
         /// Holder key file.
         #[arg(long)]
         worker_key: PathBuf,
-        /// The token.
-        #[arg(long)]
-        token: String,
+        /// The token. Visible in `ps`: prefer --token-file.
+        #[arg(long, required_unless_present = "token_file")]
+        token: Option<String>,
+        /// The token from a file (its first line), so it stays out of `ps`.
+        #[arg(long, value_name = "FILE", conflicts_with = "token")]
+        token_file: Option<PathBuf>,
         /// Request method, verbatim.
         #[arg(long)]
         method: String,
@@ -276,6 +280,7 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
         TrustCommand::Prove {
             worker_key,
             token,
+            token_file,
             method,
             path,
             body_file,
@@ -284,6 +289,14 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
         } => {
             let holder = read_key(&worker_key)?;
             let body = read_body(body_file.as_deref())?;
+            let token = match (token_file, token) {
+                (Some(path), _) => crate::secrets::read_secret_file(&path, "token")
+                    .map_err(|e| Failure::Usage(format!("{e:#}")))?,
+                (None, Some(token)) => Zeroizing::new(token),
+                (None, None) => {
+                    return Err(Failure::Usage("--token or --token-file is required".into()))
+                }
+            };
             let proof = prove(
                 &holder,
                 &token,

@@ -19,6 +19,7 @@ use tessera_wire::{
     Response, Role, Router, Server, ServerOptions, Transport,
 };
 use tokio_rustls::rustls::ClientConfig;
+use zeroize::Zeroizing;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum WireCommand {
@@ -71,7 +72,8 @@ pub(crate) struct PkiArgs {
 /// HMAC frame authentication.
 #[derive(Debug, Args)]
 pub(crate) struct HmacArgs {
-    /// Shared secret for HMAC frame authentication.
+    /// Shared secret for HMAC frame authentication. Visible in `ps`: prefer
+    /// --hmac-secret-file or the environment variable.
     #[arg(
         long,
         env = "TESSERA_WIRE_HMAC_SECRET",
@@ -79,6 +81,14 @@ pub(crate) struct HmacArgs {
         hide_env_values = true
     )]
     hmac_secret: Option<String>,
+    /// The HMAC secret from a file (its first line), so it stays out of `ps`.
+    #[arg(
+        long,
+        env = "TESSERA_WIRE_HMAC_SECRET_FILE",
+        value_name = "FILE",
+        conflicts_with = "hmac_secret"
+    )]
+    hmac_secret_file: Option<PathBuf>,
     /// Key id sent with HMAC frames.
     #[arg(long, default_value = "default", value_name = "ID")]
     key_id: String,
@@ -195,8 +205,17 @@ pub(crate) fn echo_router() -> Router<()> {
 }
 
 impl HmacArgs {
+    /// The secret, from --hmac-secret-file or --hmac-secret, if either is given.
+    fn secret(&self) -> anyhow::Result<Option<Zeroizing<String>>> {
+        match (&self.hmac_secret_file, &self.hmac_secret) {
+            (Some(path), _) => Ok(Some(crate::secrets::read_secret_file(path, "HMAC secret")?)),
+            (None, Some(secret)) => Ok(Some(Zeroizing::new(secret.clone()))),
+            (None, None) => Ok(None),
+        }
+    }
+
     pub(crate) fn auth(&self, role: Role) -> anyhow::Result<Option<Arc<dyn FrameAuth>>> {
-        let Some(secret) = &self.hmac_secret else {
+        let Some(secret) = self.secret()? else {
             return Ok(None);
         };
         let auth = HmacAuth::new(&self.key_id, secret.as_bytes(), role)?
@@ -343,8 +362,7 @@ fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         hmac: args
             .security
             .hmac
-            .hmac_secret
-            .as_ref()
+            .secret()?
             .map(|secret| Arc::new(NetaioHmac::new(secret.as_bytes()))),
         max_body: args.max_frame.min(usize::from(u16::MAX)),
         guard: admission.guard,
@@ -377,8 +395,7 @@ fn netaio_request(args: &RequestArgs, timeout: Duration) -> anyhow::Result<ExitC
     let hmac = args
         .security
         .hmac
-        .hmac_secret
-        .as_ref()
+        .secret()?
         .map(|secret| Arc::new(NetaioHmac::new(secret.as_bytes())));
     let reply = crate::runtime()?.block_on(async {
         let mut client = NetaioClient::connect(args.connect, hmac, timeout).await?;

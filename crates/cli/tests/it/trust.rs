@@ -69,6 +69,51 @@ fn keygen_mint_prove_verify_and_jobs() {
         "n-1",
     ]);
     assert!(proved.status.success(), "{}", stderr(&proved));
+    // The token from a file (kept out of `ps`) signs the same request alike.
+    std::fs::write(p("token"), format!("{token}\n")).unwrap();
+    let from_file = tessera(&[
+        "trust",
+        "prove",
+        "--worker-key",
+        &p("worker.key"),
+        "--token-file",
+        &p("token"),
+        "--method",
+        "POST",
+        "--path",
+        "/lease",
+        "--body-file",
+        &p("body"),
+        "--timestamp",
+        "1700000000",
+        "--nonce",
+        "n-1",
+    ]);
+    assert_eq!(
+        stdout(&from_file),
+        stdout(&proved),
+        "{}",
+        stderr(&from_file)
+    );
+    std::fs::write(p("empty"), "\n").unwrap();
+    let empty = tessera(&[
+        "trust",
+        "prove",
+        "--worker-key",
+        &p("worker.key"),
+        "--token-file",
+        &p("empty"),
+        "--method",
+        "GET",
+        "--path",
+        "/",
+        "--timestamp",
+        "1",
+        "--nonce",
+        "n",
+    ]);
+    assert_eq!(empty.status.code(), Some(2), "{}", stderr(&empty));
+    assert!(stderr(&empty).contains("empty"), "{}", stderr(&empty));
     std::fs::write(p("headers.json"), stdout(&proved)).unwrap();
     let (headers, body) = (p("headers.json"), p("body"));
     let verify = |extra: &[&str]| {

@@ -108,6 +108,38 @@ fn the_echo_contract_with_hmac_over_loopback() {
 }
 
 #[test]
+fn the_hmac_secret_can_come_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("hmac.secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let secret = secret.to_str().unwrap();
+    let server = echo_server(&["--plain", "--hmac-secret-file", secret]);
+    // A client given the same secret on the command line is accepted: the
+    // file's line ending is not part of the secret.
+    let echo = request(
+        &server,
+        &["--plain", "--hmac-secret", "s3cret", "--body", "filed"],
+    );
+    assert_eq!(
+        (echo.status.code(), stdout(&echo).as_str()),
+        (Some(0), "RESPOND_URI filed")
+    );
+    let both = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "wire",
+            "echo-server",
+            "--plain",
+            "--hmac-secret",
+            "x",
+            "--hmac-secret-file",
+            secret,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+}
+
+#[test]
 fn plain_tcp_is_refused_off_loopback() {
     let refused = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(["wire", "echo-server", "--plain", "--listen", "0.0.0.0:0"])
