@@ -20,7 +20,7 @@ pub(crate) enum ProxyCommand {
     /// forward each over mutual TLS to the exit, which connects it to
     /// --service. An app sees its connection closed if the exit refuses
     /// (the reason is logged). Runs until SIGINT/SIGTERM.
-    Local(LocalArgs),
+    Local(Box<LocalArgs>),
     /// The remote end: serve tunnels to the services named with --service
     /// (never anywhere else), to clients with a certificate of the PKI and,
     /// with --hmac-secret, a valid MAC. Runs until SIGINT/SIGTERM.
