@@ -14,10 +14,10 @@ mod secrets;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use commands::{
-    certs, chat, fingerprint, fleet, gemini, guard, pow, proxy, tls, tlslp, tofu, trust, wire,
+    certs, chat, docs, fingerprint, fleet, gemini, guard, pow, proxy, tls, tlslp, tofu, trust, wire,
 };
 use demos::tour;
 
@@ -32,7 +32,7 @@ use demos::tour;
     propagate_version = true,
     infer_long_args = true
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     logging: logging::LogArgs,
 
@@ -82,10 +82,30 @@ enum Command {
     /// Fleet mode: the shared store (Redis or Valkey) several servers use.
     #[command(subcommand)]
     Fleet(fleet::FleetCommand),
+    /// Print the shell completion script, e.g. `tessera completions bash > /etc/bash_completion.d/tessera`.
+    Completions(docs::CompletionsArgs),
+    /// Write man pages for tessera, each subcommand and the tlslp binaries.
+    Man(docs::ManArgs),
+}
+
+/// What `--version` prints: the version, the commit it was built from, and
+/// the proof-of-work kernels this CPU can run.
+fn long_version() -> String {
+    let kernels: Vec<String> = tessera_pow::Kernel::available()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    format!(
+        "{} (commit {})\nproof-of-work kernels on this CPU: {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("TESSERA_GIT_COMMIT"),
+        kernels.join(", ")
+    )
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().long_version(long_version()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     logging::init(&cli.logging);
     match run(cli.command) {
         Ok(code) => code,
@@ -115,6 +135,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Wire(command) => wire::run(command),
         Command::Chat(args) => chat::run(args),
         Command::Proxy(command) => proxy::run(command),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     }
 }
 

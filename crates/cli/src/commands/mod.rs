@@ -2,6 +2,7 @@
 
 pub(crate) mod certs;
 pub(crate) mod chat;
+pub(crate) mod docs;
 pub(crate) mod fingerprint;
 pub(crate) mod fleet;
 pub(crate) mod gemini;

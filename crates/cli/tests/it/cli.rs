@@ -500,3 +500,74 @@ fn every_server_offers_the_same_admission_flags() {
         }
     }
 }
+
+#[test]
+fn completions_are_valid_shell_and_man_pages_cover_every_command() {
+    let home = tempfile::tempdir().unwrap();
+    let bash = tessera(&["completions", "bash"], home.path());
+    assert!(bash.status.success(), "{bash:?}");
+    let script = home.path().join("tessera.bash");
+    std::fs::write(&script, &bash.stdout).unwrap();
+    // bash itself checks the script's syntax.
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{syntax:?}");
+    assert!(String::from_utf8_lossy(&bash.stdout).contains("echo-server"));
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = tessera(&["completions", shell], home.path());
+        assert!(
+            out.status.success() && out.stdout.len() > 1000,
+            "{shell}: {out:?}"
+        );
+    }
+    let bad = tessera(&["completions", "tcsh"], home.path());
+    assert_eq!(bad.status.code(), Some(2));
+
+    let dir = home.path().join("man");
+    let man = tessera(&["man", "--out", dir.to_str().unwrap()], home.path());
+    assert!(man.status.success(), "{man:?}");
+    let listed = String::from_utf8_lossy(&man.stdout).lines().count();
+    for page in [
+        "tessera.1",
+        "tessera-certs-dev.1",
+        "tessera-wire-echo-server.1",
+        "tessera-gemini-serve.1",
+        "tessera-trust-signer.1",
+        "tlslp-server.1",
+        "tlslp-client.1",
+    ] {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap();
+        let name = page.trim_end_matches(".1");
+        assert!(text.contains(&format!(".TH {name} 1 ")), "{page}");
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), listed);
+    let tlslp = std::fs::read_to_string(dir.join("tlslp-server.1")).unwrap();
+    assert!(
+        tlslp.contains("n_bits") || tlslp.contains("n\\_bits"),
+        "the reference's flags"
+    );
+}
+
+#[test]
+fn version_names_the_commit_and_the_proof_of_work_kernels() {
+    let home = tempfile::tempdir().unwrap();
+    let long = tessera(&["--version"], home.path());
+    assert!(long.status.success(), "{long:?}");
+    let text = String::from_utf8_lossy(&long.stdout);
+    assert!(
+        text.starts_with(&format!("tessera {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    assert!(
+        text.contains("proof-of-work kernels on this CPU: portable"),
+        "{text}"
+    );
+    let short = tessera(&["-V"], home.path());
+    assert_eq!(
+        String::from_utf8_lossy(&short.stdout).trim(),
+        format!("tessera {}", env!("CARGO_PKG_VERSION"))
+    );
+}
