@@ -96,11 +96,7 @@ impl LogFile {
     ) -> std::io::Result<Self> {
         fs::create_dir_all(dir)?;
         let path = dir.join(name);
-        let file = if tutorial {
-            File::create(&path)?
-        } else {
-            OpenOptions::new().create(true).append(true).open(&path)?
-        };
+        let file = open_private(&path, tutorial)?;
         let written = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(Self {
             logger,
@@ -184,14 +180,29 @@ fn rotate(state: &mut State) {
         );
     }
     let _ = fs::rename(&state.path, numbered(&state.path, 1));
-    if let Ok(file) = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&state.path)
-    {
+    if let Ok(file) = open_private(&state.path, false) {
         state.file = file;
         state.written = 0;
     }
+}
+
+/// Opens a log for appending (or truncated), readable by its owner only:
+/// the log holds what clients answered (names, e-mail addresses). A file an
+/// earlier release left readable by others is tightened.
+fn open_private(path: &Path, truncate: bool) -> std::io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut options = OpenOptions::new();
+    options.create(true).mode(0o600);
+    if truncate {
+        options.write(true).truncate(true);
+    } else {
+        options.append(true);
+    }
+    let file = options.open(path)?;
+    if file.metadata()?.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
 }
 
 fn numbered(path: &Path, index: usize) -> PathBuf {
@@ -203,6 +214,35 @@ fn numbered(path: &Path, index: usize) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logs_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |name: &str| {
+            fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        LogFile::open(dir.path(), "server.log", "tlslp.server", Level::Info, false).unwrap();
+        assert_eq!(mode("server.log"), 0o600);
+        fs::write(dir.path().join("old.log"), "from an earlier release\n").unwrap();
+        fs::set_permissions(
+            dir.path().join("old.log"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        LogFile::open(dir.path(), "old.log", "tlslp.server", Level::Info, false).unwrap();
+        assert_eq!(mode("old.log"), 0o600);
+        assert_eq!(
+            fs::read_to_string(dir.path().join("old.log")).unwrap(),
+            "from an earlier release\n"
+        );
+        LogFile::open(dir.path(), "old.log", "tlslp.server", Level::Info, true).unwrap();
+        assert_eq!(fs::read_to_string(dir.path().join("old.log")).unwrap(), "");
+    }
 
     #[test]
     fn tutorial_lines_have_the_fixed_timestamp_and_level_filter() {
