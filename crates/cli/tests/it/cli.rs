@@ -571,3 +571,84 @@ fn version_names_the_commit_and_the_proof_of_work_kernels() {
         format!("tessera {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn systemd_units_verify_and_name_real_flags_and_pages() {
+    let units_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/systemd");
+    let mut units: Vec<_> = std::fs::read_dir(&units_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "service"))
+        .collect();
+    units.sort();
+    assert_eq!(units.len(), 3, "{units:?}");
+    let home = tempfile::tempdir().unwrap();
+    let man_dir = home.path().join("man");
+    assert!(
+        tessera(&["man", "--out", man_dir.to_str().unwrap()], home.path())
+            .status
+            .success()
+    );
+    let analyze = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !analyze {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED (systemd-analyze verify of contrib/systemd): systemd-analyze is not installed"
+        );
+    }
+    for unit in units {
+        let text = std::fs::read_to_string(&unit).unwrap();
+        let name = unit.file_name().unwrap().to_str().unwrap();
+        for page in text
+            .lines()
+            .filter_map(|l| l.strip_prefix("Documentation=man:"))
+        {
+            let page = page.trim_end_matches("(1)");
+            assert!(
+                man_dir.join(format!("{page}.1")).exists(),
+                "{name}: no page {page}"
+            );
+        }
+        // The command line uses flags tessera has (clap checks names before --help).
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart=/usr/local/bin/tessera "))
+            .unwrap_or_else(|| panic!("{name}: no ExecStart of /usr/local/bin/tessera"));
+        let flags = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(exec.split_whitespace())
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(flags.status.success(), "{name}: {flags:?}");
+        for hardening in [
+            "DynamicUser=yes",
+            "ProtectSystem=strict",
+            "NoNewPrivileges=yes",
+            "CapabilityBoundingSet=\n",
+        ] {
+            assert!(text.contains(hardening), "{name}: {hardening}");
+        }
+        if analyze {
+            let local = home.path().join(name);
+            std::fs::write(
+                &local,
+                text.replace("/usr/local/bin/tessera", env!("CARGO_BIN_EXE_tessera")),
+            )
+            .unwrap();
+            let verify = Command::new("systemd-analyze")
+                .args(["verify", "--man=no"])
+                .arg(&local)
+                .output()
+                .unwrap();
+            assert!(
+                verify.status.success() && verify.stderr.is_empty(),
+                "{name}: {}",
+                String::from_utf8_lossy(&verify.stderr)
+            );
+        }
+    }
+}
