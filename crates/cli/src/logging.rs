@@ -10,8 +10,9 @@ use tracing_subscriber::EnvFilter;
 pub(crate) struct LogArgs {
     /// Log level: off, error, warn, info, debug or trace (DEBUG … CRITICAL
     /// too), or a filter such as `warn,tessera_wire=debug`; give it before the
-    /// command.
-    #[arg(long, default_value = "warn", env = "TESSERA_LOG", value_parser = log_filter)]
+    /// command. The default shows warnings and every server's access lines
+    /// (one per request or session, target `tessera::access`).
+    #[arg(long, default_value = "warn,tessera::access=info", env = "TESSERA_LOG", value_parser = log_filter)]
     log_level: String,
 
     /// Log format: `human` (default) or `json` (one object per line, for machines).

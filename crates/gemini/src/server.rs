@@ -418,7 +418,8 @@ fn access_log(
     let client = client_id(shared, address);
     let ip = shared.log_client_ip.then(|| address.to_string());
     tracing::info!(
-        target: "tessera::gemini::access",
+        target: "tessera::access",
+        protocol = "gemini",
         client = %client,
         ip = ip.as_deref(),
         host = %exchange.host,

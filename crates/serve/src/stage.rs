@@ -20,7 +20,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tessera_guard::{Acl, Chain, ClientIds, ConnectionLimits, ConnectionPermit, ConnectionRefused};
+use tessera_guard::{
+    Acl, Chain, ClientIds, ConnectionLimits, ConnectionPermit, ConnectionRefused, Limiter,
+    LimiterConfig,
+};
 use tessera_tls::CertificateInfo;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -259,6 +262,8 @@ pub struct Admitted {
     pub sni: Option<String>,
     /// This server's number for the connection (also in its span).
     pub id: u64,
+    /// The client's keyed id (HMAC of its address), for logs: never the address.
+    pub client: String,
     /// Cancelled when the server starts to stop: a protocol closes idle
     /// connections at once and lets a request in progress finish (within the
     /// grace period, after which the connection's task is dropped).
@@ -286,6 +291,11 @@ pub struct Stage {
     next_id: AtomicU64,
     stats: StageStats,
     stopping: CancellationToken,
+    /// At most a few refusal lines per client per 10 s, so a flood does not
+    /// flood the log. (Its settings are constants; `None` never happens.)
+    refusal_log: Option<Limiter>,
+    /// Keyed ids for logs: the configured key, or a random one per process.
+    client_ids: ClientIds,
 }
 
 impl std::fmt::Debug for Stage {
@@ -318,14 +328,22 @@ impl Stage {
             config.max_connections_per_client,
             config.ipv6_prefix,
         );
+        let client_ids = config.client_ids.clone().unwrap_or_else(ClientIds::random);
         Ok(Self {
             config,
+            client_ids,
             acceptor,
             limits,
             origin: Instant::now(),
             next_id: AtomicU64::new(1),
             stats: StageStats::default(),
             stopping: CancellationToken::new(),
+            refusal_log: Limiter::new(&LimiterConfig {
+                rate: 0.1,
+                burst: 3,
+                ..LimiterConfig::default()
+            })
+            .ok(),
         })
     }
 
@@ -367,7 +385,8 @@ impl Stage {
             let handler = handler.clone();
             async move {
                 let id = stage.next_id.fetch_add(1, Ordering::Relaxed);
-                let span = tracing::debug_span!("connection", id, client = tracing::field::Empty);
+                // Info, so access and refusal lines carry the keyed client id.
+                let span = tracing::info_span!("connection", id, client = tracing::field::Empty);
                 async move {
                     match stage.admit(socket, peer, id).await {
                         Ok(connection) => handler.clone().serve(connection).await,
@@ -402,10 +421,8 @@ impl Stage {
             }
         }
         let key = client_key(peer);
-        if let Some(ids) = &self.config.client_ids {
-            let client = ids.id(key, time::OffsetDateTime::now_utc());
-            tracing::Span::current().record("client", client.as_str());
-        }
+        let client = self.client_ids.id(key, time::OffsetDateTime::now_utc());
+        tracing::Span::current().record("client", client.as_str());
         if let (Some(guard), Some(address)) = (&self.config.guard, peer.ip()) {
             let request = tessera_guard::Request {
                 address: Some(tessera_guard::normalize(address)),
@@ -452,6 +469,7 @@ impl Stage {
                 certificate: None,
                 sni: None,
                 id,
+                client,
                 stopping: self.stopping.clone(),
                 _slot: slot,
             });
@@ -476,12 +494,15 @@ impl Stage {
             certificate,
             sni,
             id,
+            client,
             stopping: self.stopping.clone(),
             _slot: slot,
         })
     }
 
-    /// Counts and logs a refusal (peer misbehaviour is debug: attackers set its volume).
+    /// Counts and logs a refusal: admission refusals (ACL, limits, rate) at
+    /// info, a few per client per 10 s; other peer failures at debug, as
+    /// attackers set their volume.
     fn refuse(&self, peer: Peer, refusal: Refusal) -> (Peer, Refusal) {
         let counter = if refusal.is_admission() {
             &self.stats.refused
@@ -489,7 +510,26 @@ impl Stage {
             &self.stats.failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(reason = refusal.name(), detail = %refusal, "connection refused");
+        let now = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let logged = refusal.is_admission()
+            && self
+                .refusal_log
+                .as_ref()
+                .is_some_and(|log| log.check(client_key(peer), now).is_ok());
+        if logged {
+            let client = self
+                .client_ids
+                .id(client_key(peer), time::OffsetDateTime::now_utc());
+            tracing::info!(
+                target: "tessera::access",
+                client,
+                reason = refusal.name(),
+                detail = %refusal,
+                "connection refused"
+            );
+        } else {
+            tracing::debug!(reason = refusal.name(), detail = %refusal, "connection refused");
+        }
         (peer, refusal)
     }
 }

@@ -350,6 +350,7 @@ async fn connection<S: Send + Sync + 'static>(
     let options = &shared.options;
     let id: ConnectionId = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let certificate = admitted.certificate.as_ref();
+    let client = admitted.client.clone();
     let fingerprint = certificate.map(|c| *c.fingerprint().as_bytes());
     let peer_cert = certificate.map(peer_cert);
     let (read, write) = tokio::io::split(admitted.stream);
@@ -368,12 +369,16 @@ async fn connection<S: Send + Sync + 'static>(
     let mut handlers = tokio::task::JoinSet::new();
     let mut gate = PowGate::new(options.pow);
     let mut watch = options.revocations.clone().map(RevocationWatch::new);
+    let started = std::time::Instant::now();
+    let mut frames_in: u64 = 0;
+    let mut ended = "closed";
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(options.idle_timeout, frames.next()) => next,
             id = revoked(&mut watch) => {
-                tracing::debug!(%peer, revocation_id = %id, "capability revoked; closing connection");
+                tracing::debug!(revocation_id = %id, "capability revoked; closing connection");
                 let _ = queue.try_send(Frame::unprompted("", Rejection::Auth(AuthFailure::Revoked)));
+                ended = "revoked";
                 break;
             }
         };
@@ -381,7 +386,8 @@ async fn connection<S: Send + Sync + 'static>(
             Ok(Some(next)) => next,
             Ok(None) => break,
             Err(_) => {
-                tracing::debug!(%peer, "idle connection closed");
+                tracing::debug!("idle connection closed");
+                ended = "idle";
                 break;
             }
         };
@@ -389,11 +395,13 @@ async fn connection<S: Send + Sync + 'static>(
             Ok(frame) => frame,
             Err(error) => {
                 shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%peer, %error, "closing connection");
+                tracing::debug!(%error, "closing connection");
                 let _ = queue.try_send(Frame::unprompted("", Rejection::Malformed(error)));
+                ended = "malformed frame";
                 break;
             }
         };
+        frames_in += 1;
         // Reap finished handlers so the set stays small.
         while handlers.try_join_next().is_some() {}
         let principal = match shared.screen(&frame, &mut gate, peer_cert.as_ref()) {
@@ -418,7 +426,7 @@ async fn connection<S: Send + Sync + 'static>(
                 principal
             }
             Err(answer) => {
-                tracing::debug!(%peer, kind = %frame.kind, reply = %answer.kind, "answered before routing");
+                tracing::debug!(kind = %frame.kind, reply = %answer.kind, "answered before routing");
                 if queue.send(frame.answer(answer)).await.is_err() {
                     break;
                 }
@@ -482,6 +490,16 @@ async fn connection<S: Send + Sync + 'static>(
     handlers.shutdown().await;
     drop(queue);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    tracing::info!(
+        target: "tessera::access",
+        protocol = "wire",
+        client,
+        frames = frames_in,
+        cert = certificate.map(|c| c.fingerprint().short()),
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        ended,
+        "session"
+    );
 }
 
 /// Signs and writes frames until the queue closes, then closes the stream.

@@ -140,6 +140,31 @@ fn the_hmac_secret_can_come_from_a_file() {
 }
 
 #[test]
+fn every_session_has_an_access_line_at_the_default_level_without_the_address() {
+    let (server, log) = common::start_logged(&["wire", "echo-server"], &["--plain"]);
+    let echo = request(&server, &["--plain", "--body", "logged"]);
+    assert_eq!(stdout(&echo), "RESPOND_URI logged");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let line = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = log.recv_timeout(left).expect("an access line within 30 s");
+        if line.contains("session") {
+            break line;
+        }
+    };
+    assert!(line.contains("tessera::access"), "{line}");
+    assert!(
+        line.contains("protocol=\"wire\"") && line.contains("frames=1"),
+        "{line}"
+    );
+    assert!(line.contains("client="), "the keyed client id: {line}");
+    assert!(
+        !line.contains("127.0.0.1"),
+        "no raw address by default: {line}"
+    );
+}
+
+#[test]
 fn plain_tcp_is_refused_off_loopback() {
     let refused = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(["wire", "echo-server", "--plain", "--listen", "0.0.0.0:0"])

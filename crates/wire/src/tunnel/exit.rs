@@ -168,8 +168,8 @@ impl TunnelExit {
 impl Handler for Shared {
     async fn serve(self: Arc<Self>, admitted: Admitted) {
         // An exit listens on TCP only.
-        if let Peer::Tcp(peer) = admitted.peer {
-            tunnel(&self, admitted, peer).await;
+        if let Peer::Tcp(_) = admitted.peer {
+            tunnel(&self, admitted).await;
         }
     }
 
@@ -181,14 +181,15 @@ impl Handler for Shared {
 }
 
 /// One tunnel: the open request, then bytes both ways until either side ends.
-async fn tunnel(shared: &Shared, admitted: Admitted, peer: SocketAddr) {
+async fn tunnel(shared: &Shared, admitted: Admitted) {
     let options = &shared.options;
     let certificate = admitted.certificate.as_ref().map(peer_cert);
+    let client = admitted.client.clone();
     let mut framed = Framed::new(admitted.stream, FrameCodec::new(open_limits()));
     let request = match tokio::time::timeout(options.open_timeout, framed.next()).await {
         Ok(Some(Ok(frame))) => frame,
         Ok(Some(Err(error))) => {
-            tracing::debug!(%peer, %error, "bad open request");
+            tracing::debug!(%error, "bad open request");
             return;
         }
         Ok(None) | Err(_) => return,
@@ -196,7 +197,7 @@ async fn tunnel(shared: &Shared, admitted: Admitted, peer: SocketAddr) {
     let target = match check(shared, &request, certificate.as_ref()) {
         Ok(target) => target,
         Err(refusal) => {
-            tracing::debug!(%peer, uri = %request.uri, %refusal, "tunnel refused");
+            tracing::info!(target: "tessera::access", protocol = "tunnel", client, uri = %request.uri, %refusal, "tunnel refused");
             let _ = answer(&mut framed, options, request.answer(refusal)).await;
             return;
         }
@@ -205,7 +206,7 @@ async fn tunnel(shared: &Shared, admitted: Admitted, peer: SocketAddr) {
         tokio::time::timeout(options.open_timeout, TcpStream::connect(target.as_str())).await;
     let Ok(Ok(mut service)) = dial else {
         shared.stats.unreachable.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(%peer, target, "service unreachable");
+        tracing::warn!(service = target, "service unreachable");
         let reply = request.answer(Rejection::ServiceUnreachable);
         let _ = answer(&mut framed, options, reply).await;
         return;
@@ -228,10 +229,22 @@ async fn tunnel(shared: &Shared, admitted: Admitted, peer: SocketAddr) {
     if !parts.read_buf.is_empty() && service.write_all(&parts.read_buf).await.is_err() {
         return;
     }
-    match tokio::io::copy_bidirectional(&mut link, &mut service).await {
-        Ok((up, down)) => tracing::debug!(%peer, target, up, down, "tunnel closed"),
-        Err(error) => tracing::debug!(%peer, target, %error, "tunnel broken"),
-    }
+    let started = std::time::Instant::now();
+    let (up, down, ended) = match tokio::io::copy_bidirectional(&mut link, &mut service).await {
+        Ok((up, down)) => (up, down, "closed".to_owned()),
+        Err(error) => (0, 0, format!("broken: {error}")),
+    };
+    tracing::info!(
+        target: "tessera::access",
+        protocol = "tunnel",
+        client,
+        uri = %request.uri,
+        up,
+        down,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        ended,
+        "tunnel"
+    );
 }
 
 /// The service an open request may reach, or the refusal to send.

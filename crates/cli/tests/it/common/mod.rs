@@ -37,12 +37,34 @@ impl Server {
 
 /// Runs `tessera <command...> --listen 127.0.0.1:0 <args...>` and waits for its address.
 pub(crate) fn start(command: &[&str], args: &[&str]) -> Server {
+    start_with_stderr(command, args, Stdio::null())
+}
+
+/// [`start`], with the server's log lines (stderr) sent to the receiver.
+pub(crate) fn start_logged(
+    command: &[&str],
+    args: &[&str],
+) -> (Server, std::sync::mpsc::Receiver<String>) {
+    let mut server = start_with_stderr(command, args, Stdio::piped());
+    let stderr = server.child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (server, received)
+}
+
+fn start_with_stderr(command: &[&str], args: &[&str], stderr: Stdio) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(command)
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
