@@ -46,8 +46,17 @@ fn changed(mismatch: &tessera_tls::tofu::TofuMismatch) -> PyErr {
     ))
 }
 
-fn server_certificate(cert: &Bound<'_, PyAny>) -> PyResult<CertificateInfo> {
-    CertificateInfo::parse(&crate::certs::der_of(cert)?, "server certificate").map_err(errors::cert)
+/// What a server presented, checked: its key, its certificate (DER bytes or
+/// PEM text) and the time to judge it at.
+fn presented(
+    host: &str,
+    port: u16,
+    cert: &Bound<'_, PyAny>,
+    now: Option<f64>,
+) -> PyResult<(HostKey, CertificateInfo, time::OffsetDateTime)> {
+    let info = CertificateInfo::parse(&crate::certs::der_of(cert)?, "server certificate")
+        .map_err(errors::cert)?;
+    Ok((key(host, port)?, info, time_arg::at(now)?))
 }
 
 fn key(host: &str, port: u16) -> PyResult<HostKey> {
@@ -166,9 +175,7 @@ impl Store {
         cert: &Bound<'_, PyAny>,
         now: Option<f64>,
     ) -> PyResult<TofuVerdict> {
-        let key = key(host, port)?;
-        let info = server_certificate(cert)?;
-        let now = time_arg::at(now)?;
+        let (key, info, now) = presented(host, port, cert, now)?;
         let verdict = py
             .detach(|| self.0.verify_or_trust(&key, &info, now))
             .map_err(tofu)?;
@@ -203,9 +210,7 @@ impl Store {
         cert: &Bound<'_, PyAny>,
         now: Option<f64>,
     ) -> PyResult<bool> {
-        let key = key(host, port)?;
-        let info = server_certificate(cert)?;
-        let now = time_arg::at(now)?;
+        let (key, info, now) = presented(host, port, cert, now)?;
         let (mismatch, known) = py
             .detach(|| {
                 let mismatch = self.0.check(&key, &info, now)?;

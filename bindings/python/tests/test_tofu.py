@@ -1,4 +1,3 @@
-import shutil
 import subprocess
 import time
 
@@ -84,19 +83,8 @@ def test_bad_input(tmp_path):
     assert str(tofu.default_path()).endswith("tofu.sqlite3")
 
 
-def _tessera_cli():
-    import pathlib
-
-    root = pathlib.Path(__file__).resolve().parents[3]
-    for profile in ("debug", "release"):
-        candidate = root / "target" / profile / "tessera"
-        if candidate.exists():
-            return candidate
-    return shutil.which("tessera")
-
-
-def test_pins_are_shared_with_the_cli(tmp_path):
-    cli = _tessera_cli()
+def test_pins_are_shared_with_the_cli(tmp_path, tessera_cli):
+    cli = tessera_cli
     if cli is None:
         pytest.skip("the tessera CLI is not built (cargo build): the shared store was not checked")
     db = tmp_path / "tofu.sqlite3"

@@ -218,23 +218,11 @@ def test_threads_share_one_verifier():
         verifier.authenticate(proofs[0], "GET", "/0")
 
 
-def _tessera_cli():
-    import pathlib
-    import shutil
-
-    root = pathlib.Path(__file__).resolve().parents[3]
-    for profile in ("debug", "release"):
-        candidate = root / "target" / profile / "tessera"
-        if candidate.exists():
-            return candidate
-    return shutil.which("tessera")
-
-
-def test_signer_client_against_the_tessera_signer(tmp_path):
+def test_signer_client_against_the_tessera_signer(tmp_path, tessera_cli):
     import queue
     import subprocess
 
-    cli = _tessera_cli()
+    cli = tessera_cli
     if cli is None:
         pytest.skip("the tessera CLI is not built (cargo build): the signer client was not checked")
     issuer = trust.SecretKey.generate()

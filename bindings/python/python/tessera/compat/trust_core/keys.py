@@ -17,13 +17,6 @@ from tessera import trust
 from .errors import TrustError
 
 
-def _seed_from_hex(secret_hex: str, role: str) -> bytes:
-    try:
-        return bytes.fromhex(secret_hex)
-    except (ValueError, TypeError) as exc:
-        raise TrustError(f"{role} seed is not valid hex") from exc
-
-
 @dataclass(frozen=True)
 class _Key:
     seed: bytes = field(repr=False)
@@ -35,6 +28,20 @@ class _Key:
 
     def _secret(self) -> trust.SecretKey:
         return trust.SecretKey(self.seed.hex())
+
+    @classmethod
+    def generate(cls):
+        """A fresh key."""
+        return cls(seed=bytes.fromhex(trust.SecretKey.generate().hex))
+
+    @classmethod
+    def from_secret_hex(cls, secret_hex: str):
+        """The key of a stored hex seed; anything malformed raises :class:`TrustError`."""
+        try:
+            seed = bytes.fromhex(secret_hex)
+        except (ValueError, TypeError) as exc:
+            raise TrustError(f"{cls._role} seed is not valid hex") from exc
+        return cls(seed=seed)
 
     @property
     def secret_hex(self) -> str:
@@ -53,16 +60,6 @@ class IssuerKey(_Key):
 
     _role = "issuer"
 
-    @classmethod
-    def generate(cls) -> IssuerKey:
-        """A fresh issuer key."""
-        return cls(seed=bytes.fromhex(trust.SecretKey.generate().hex))
-
-    @classmethod
-    def from_secret_hex(cls, secret_hex: str) -> IssuerKey:
-        """The key of a stored hex seed; anything malformed raises :class:`TrustError`."""
-        return cls(seed=_seed_from_hex(secret_hex, "issuer"))
-
     def biscuit_private_key(self) -> trust.SecretKey:
         """The key that signs tokens (a :class:`tessera.trust.SecretKey`)."""
         return self._secret()
@@ -73,16 +70,6 @@ class WorkerKey(_Key):
     """A holder's key: signs each request (proof of possession)."""
 
     _role = "worker"
-
-    @classmethod
-    def generate(cls) -> WorkerKey:
-        """A fresh holder key, generated on the holder."""
-        return cls(seed=bytes.fromhex(trust.SecretKey.generate().hex))
-
-    @classmethod
-    def from_secret_hex(cls, secret_hex: str) -> WorkerKey:
-        """The key of a stored hex seed; anything malformed raises :class:`TrustError`."""
-        return cls(seed=_seed_from_hex(secret_hex, "worker"))
 
     def sign(self, message: bytes) -> bytes:
         """A detached Ed25519 signature (64 bytes) over ``message``."""

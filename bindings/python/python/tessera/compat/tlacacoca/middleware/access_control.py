@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tessera import guard
-
 from .base import _GuardMiddleware
 
 
@@ -30,12 +28,10 @@ class AccessControl(_GuardMiddleware):
 
     _STAGE = 0
 
+    _CONFIG = AccessControlConfig
+
     def __init__(self, config: AccessControlConfig | None = None):
-        self.config = config or AccessControlConfig()
-        try:
-            self._chain = guard.Chain(**self._settings())
-        except guard.GuardError as error:
-            raise ValueError(str(error)) from error
+        super().__init__(config)
 
     def _settings(self) -> dict:
         return {

@@ -76,10 +76,19 @@ def _result(decision: guard.Decision) -> MiddlewareResult:
 
 
 class _GuardMiddleware:
-    """A middleware backed by a native chain: a stage of ``_STAGE`` order."""
+    """A middleware backed by a native chain: a stage of ``_STAGE`` order,
+    configured by a ``_CONFIG`` dataclass."""
 
     _STAGE = 0
+    _CONFIG: type = type(None)
     _chain: guard.Chain
+
+    def __init__(self, config=None):
+        self.config = config or self._CONFIG()
+        try:
+            self._chain = guard.Chain(**self._settings())
+        except guard.GuardError as error:
+            raise ValueError(str(error)) from error
 
     def _settings(self) -> dict:
         raise NotImplementedError

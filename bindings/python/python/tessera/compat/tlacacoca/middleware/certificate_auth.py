@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tessera import guard
-
 from .base import _GuardMiddleware
 
 
@@ -43,12 +41,10 @@ class CertificateAuth(_GuardMiddleware):
 
     _STAGE = 2
 
+    _CONFIG = CertificateAuthConfig
+
     def __init__(self, config: CertificateAuthConfig | None = None):
-        self.config = config or CertificateAuthConfig()
-        try:
-            self._chain = guard.Chain(**self._settings())
-        except guard.GuardError as error:
-            raise ValueError(str(error)) from error
+        super().__init__(config)
 
     def _settings(self) -> dict:
         rules: dict[str, object] = {}

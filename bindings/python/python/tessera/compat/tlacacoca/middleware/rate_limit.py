@@ -18,8 +18,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from tessera import guard
-
 from .base import _GuardMiddleware
 
 
@@ -59,12 +57,10 @@ class RateLimiter(_GuardMiddleware):
 
     _STAGE = 1
 
+    _CONFIG = RateLimitConfig
+
     def __init__(self, config: RateLimitConfig | None = None):
-        self.config = config or RateLimitConfig()
-        try:
-            self._chain = guard.Chain(**self._settings())
-        except guard.GuardError as error:
-            raise ValueError(str(error)) from error
+        super().__init__(config)
 
     def _settings(self) -> dict:
         return {
