@@ -121,7 +121,9 @@ impl Server {
             .ipv6_prefix(ipv6_prefix)
             .hold_in_backlog(false)
             .handshake_timeout(settings.handshake_timeout)
-            .shutdown_grace(settings.shutdown_grace);
+            .shutdown_grace(settings.shutdown_grace)
+            // One key, so the stage's refusal lines and the access lines name a client alike.
+            .client_ids(settings.client_ids.clone());
         if let Some(relays) = settings.guard.relays()? {
             stage.proxy_from(relays);
         }

@@ -385,7 +385,8 @@ impl Stage {
             let handler = handler.clone();
             async move {
                 let id = stage.next_id.fetch_add(1, Ordering::Relaxed);
-                // Info, so access and refusal lines carry the keyed client id.
+                // Info: at --log-level info every line of a connection names
+                // it and its keyed client.
                 let span = tracing::info_span!("connection", id, client = tracing::field::Empty);
                 async move {
                     match stage.admit(socket, peer, id).await {
