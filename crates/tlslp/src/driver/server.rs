@@ -50,8 +50,12 @@ pub struct ServerOptions {
     pub print_stdout: bool,
     /// Admission before the TLS handshake (ACL, rate limit); `None` admits everyone.
     pub guard: Option<Arc<tessera_guard::Chain>>,
-    /// Pseudonyms for client addresses in records and denial logs.
+    /// Pseudonyms for client addresses in records and logs.
     pub client_ids: tessera_guard::ClientIds,
+    /// Write raw client addresses in the connection lines (default: the
+    /// keyed id, except a tutorial session on loopback, which writes the
+    /// reference's lines exactly).
+    pub log_client_ip: bool,
     /// Raise WORK difficulty under load; `None` keeps `session.n_bits`.
     pub adaptive_work: Option<AdaptiveWork>,
     /// Relays whose connections start with a PROXY v1/v2 header naming the client.
@@ -74,6 +78,7 @@ impl ServerOptions {
             print_stdout: false,
             guard: None,
             client_ids: tessera_guard::ClientIds::random(),
+            log_client_ip: false,
             adaptive_work: None,
             trusted_relays: None,
             proxy_timeout: Duration::from_secs(5),
@@ -237,22 +242,26 @@ impl TlslpServer {
             .to_string()
     }
 
-    /// The reference's lines for a new connection.
+    /// The reference's lines for a new connection. They name the client by
+    /// its keyed id unless the operator asked for addresses, or this is the
+    /// tutorial's one session on loopback (the reference's golden log).
     fn log_connection(&self, peer: SocketAddr) {
+        let tutorial_on_loopback = self.options.once && peer.ip().is_loopback();
+        let client = if self.options.log_client_ip || tutorial_on_loopback {
+            peer.ip().to_string()
+        } else {
+            self.client_id(peer)
+        };
         if self.options.print_stdout {
             let _ = writeln!(
                 std::io::stdout(),
-                "Connection from ('{}', {})",
-                peer.ip(),
+                "Connection from ('{client}', {})",
                 peer.port()
             );
         }
         self.sink.record(
             Level::Info,
-            &format!(
-                "Connection from address: {}",
-                py_repr(&peer.ip().to_string())
-            ),
+            &format!("Connection from address: {}", py_repr(&client)),
         );
         self.sink.record(
             Level::Debug,

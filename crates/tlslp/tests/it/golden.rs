@@ -1,7 +1,7 @@
 //! The real binaries in tutorial mode reproduce the reference's golden logs
 //! (`tests/data/golden/`, copied from the shared reference data), compared as its README prescribes.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -127,4 +127,74 @@ fn tutorial_logs_match_the_golden_files() {
         .lines()
         .all(|l| l.starts_with("2000-01-01T00:00:00+0100 ")));
     assert_eq!(ours_server.lines().count(), 23);
+}
+
+/// Outside the tutorial, the connection lines name the client by its keyed
+/// id; `--log-client-ip` brings the address back.
+#[test]
+fn connection_lines_carry_the_keyed_id_unless_addresses_are_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    tessera_tls::DevPki::generate(&tessera_tls::PkiOptions::default())
+        .unwrap()
+        .write(&dir.path().join("certificates"), false)
+        .unwrap();
+    for (extra, want_address) in [(None, false), (Some("--log-client-ip"), true)] {
+        let state = dir.path().join(format!("state-{want_address}"));
+        let mut args = vec!["--n_bits", "4", "--port", "0"];
+        args.extend(extra);
+        let server = Command::new(bin("tlslp-server"))
+            .args(&args)
+            .current_dir(dir.path())
+            .env("XDG_STATE_HOME", &state)
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut server = KillOnDrop(server);
+        let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let port = first.trim().rsplit(':').next().unwrap().to_owned();
+        let client = Command::new(bin("tlslp-client"))
+            .args(["--ports", &port])
+            .current_dir(dir.path())
+            .env("XDG_STATE_HOME", dir.path().join("client-state"))
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        // The session may end in the reference's random FAIL: only its lines matter here.
+        assert!(
+            client.status.code().is_some(),
+            "client killed: {:?}",
+            client.status
+        );
+        // Stopped first, so reading its stdout ends (at EOF) whatever it printed.
+        drop(server);
+        let mut printed = String::new();
+        stdout.read_to_string(&mut printed).unwrap();
+        let connection = printed
+            .lines()
+            .find(|line| line.starts_with("Connection from ("))
+            .expect("the reference's stdout line for the session")
+            .to_owned();
+        let log = std::fs::read_to_string(state.join("tlslp/logs/server.log")).unwrap();
+        let line = log
+            .lines()
+            .find(|line| line.contains("Connection from address: "))
+            .expect("a connection line");
+        assert_eq!(line.contains("'127.0.0.1'"), want_address, "{line}");
+        assert_eq!(
+            connection.contains("'127.0.0.1'"),
+            want_address,
+            "{connection}"
+        );
+        if !want_address {
+            let id = line.rsplit("address: ").next().unwrap().trim_matches('\'');
+            assert!(
+                id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+                "a keyed id: {line}"
+            );
+        }
+    }
 }
