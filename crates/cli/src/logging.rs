@@ -12,7 +12,7 @@ pub(crate) struct LogArgs {
     /// too), or a filter such as `warn,tessera_wire=debug`; give it before the
     /// command. The default shows warnings and every server's access lines
     /// (one per request or session, target `tessera::access`).
-    #[arg(long, default_value = "warn,tessera::access=info", env = "TESSERA_LOG", value_parser = log_filter)]
+    #[arg(long, default_value = DEFAULT_FILTER, env = "TESSERA_LOG", value_parser = log_filter)]
     log_level: String,
 
     /// Log format: `human` (default) or `json` (one object per line, for machines).
@@ -51,8 +51,19 @@ fn log_filter(text: &str) -> Result<String, String> {
     ))
 }
 
-pub(crate) fn init(args: &LogArgs) {
-    let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("warn"));
+/// Warnings, and the servers' access lines.
+const DEFAULT_FILTER: &str = "warn,tessera::access=info";
+
+/// Installs the subscriber. `quiet_by_default`: a command that prints its
+/// own report (the demos, whose servers run in-process) drops the access
+/// lines unless the user asked for a level.
+pub(crate) fn init(args: &LogArgs, quiet_by_default: bool) {
+    let level = if quiet_by_default && args.log_level == DEFAULT_FILTER {
+        "warn"
+    } else {
+        args.log_level.as_str()
+    };
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

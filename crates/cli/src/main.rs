@@ -106,7 +106,7 @@ fn long_version() -> String {
 fn main() -> ExitCode {
     let matches = Cli::command().long_version(long_version()).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
-    logging::init(&cli.logging);
+    logging::init(&cli.logging, matches!(cli.command, Command::Demo(_)));
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {
