@@ -107,6 +107,7 @@ fn main() -> ExitCode {
     let matches = Cli::command().long_version(long_version()).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     logging::init(&cli.logging, matches!(cli.command, Command::Demo(_)));
+    tessera_pow::cache_kernel_choice(None);
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {

@@ -33,6 +33,7 @@ mod bench;
 mod challenge;
 mod error;
 pub mod hashcash;
+mod kernel_choice;
 mod search;
 mod simd;
 mod tlslp;
@@ -42,6 +43,7 @@ use std::future::Future;
 pub use bench::{compress256_rate, digest_per_candidate_rate, kernel_rate, BenchTarget};
 pub use challenge::{Challenge, MAX_CHALLENGE_BITS, MAX_NONCE_LEN};
 pub use error::Error;
+pub use kernel_choice::cache_kernel_choice;
 pub use search::{CancelToken, SearchOptions};
 pub use simd::Kernel;
 pub use tlslp::{

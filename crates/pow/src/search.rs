@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::kernel_choice::fastest;
 use crate::simd::{encode_word, scan_sha1, scan_sha256, sha1, sha256, Kernel, WordTables};
 use crate::Error;
 
@@ -395,41 +396,6 @@ fn search_length(
         Some(error) => Err(error),
         None => Ok(None),
     }
-}
-
-/// The SIMD kernel that scans `target` fastest here, measured once per process
-/// (`../shared/spec/pow.md` §5.6: detection plus measurement, not assumption).
-fn fastest(target: Target) -> Kernel {
-    use std::sync::OnceLock;
-    static SHA256: OnceLock<Kernel> = OnceLock::new();
-    static SHA1: OnceLock<Kernel> = OnceLock::new();
-    let cell = if target == Target::Sha1Leading {
-        &SHA1
-    } else {
-        &SHA256
-    };
-    *cell.get_or_init(|| {
-        let available = Kernel::available();
-        let candidates: Vec<Kernel> = if available.len() > 1 {
-            available
-                .into_iter()
-                .filter(|k| *k != Kernel::Portable)
-                .collect()
-        } else {
-            available
-        };
-        if candidates.len() == 1 {
-            return candidates[0];
-        }
-        let mut best = (Kernel::Portable, 0.0);
-        for kernel in candidates {
-            let rate = measure(kernel, target, 4);
-            if rate > best.1 {
-                best = (kernel, rate);
-            }
-        }
-        best.0
-    })
 }
 
 /// Candidates per second of `kernel` on one thread for `target`, scanning

@@ -14,5 +14,6 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tessera_pow::cache_kernel_choice(None);
     run_main("tlslp-client", || run_client(cli.args))
 }
