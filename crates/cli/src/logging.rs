@@ -9,14 +9,20 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Args)]
 pub(crate) struct LogArgs {
     /// Log level: off, error, warn, info, debug or trace (DEBUG … CRITICAL
-    /// too), or a filter such as `warn,tessera_wire=debug`; give it before the
-    /// command. The default shows warnings and every server's access lines
+    /// too), or a filter such as `warn,tessera_wire=debug`; before or after
+    /// the command. The default shows warnings and every server's access lines
     /// (one per request or session, target `tessera::access`).
-    #[arg(long, default_value = DEFAULT_FILTER, env = "TESSERA_LOG", value_parser = log_filter)]
+    #[arg(
+        long,
+        global = true,
+        default_value = DEFAULT_FILTER,
+        env = "TESSERA_LOG",
+        value_parser = log_filter
+    )]
     log_level: String,
 
     /// Log format: `human` (default) or `json` (one object per line, for machines).
-    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
 }
 
@@ -49,6 +55,18 @@ fn log_filter(text: &str) -> Result<String, String> {
         "{text:?} is not a log level (off, error, warn, info, debug, trace) \
          or a filter such as warn,tessera_wire=debug"
     ))
+}
+
+/// The `--log-level` text the user gave (flag or TESSERA_LOG), not the default.
+pub(crate) fn given_level(matches: &clap::ArgMatches) -> Option<String> {
+    use clap::parser::ValueSource;
+    match matches.value_source("log_level") {
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable) => matches
+            .get_raw("log_level")
+            .and_then(|mut values| values.next())
+            .map(|value| value.to_string_lossy().into_owned()),
+        _ => None,
+    }
 }
 
 /// Warnings, and the servers' access lines.

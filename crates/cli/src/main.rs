@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod admission;
+mod args;
 mod benches;
 mod commands;
 mod demos;
@@ -103,24 +104,40 @@ fn long_version() -> String {
     )
 }
 
+/// The whole command line: the derived one, plus what clap's derive cannot
+/// say (the long version, `tessera tlslp`'s extra names). Parsing, help,
+/// completions and man pages all use this one.
+pub(crate) fn command() -> clap::Command {
+    Cli::command()
+        .long_version(long_version())
+        .mut_subcommand("tlslp", tlslp::with_tessera_names)
+}
+
 fn main() -> ExitCode {
-    let matches = Cli::command().long_version(long_version()).get_matches();
+    let matches = command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     logging::init(&cli.logging, matches!(cli.command, Command::Demo(_)));
     tessera_pow::cache_kernel_choice(None);
-    match run(cli.command) {
+    let log_level = logging::given_level(&matches);
+    match run(cli.command, log_level.as_deref()) {
         Ok(code) => code,
         Err(error) => {
             if is_broken_pipe(&error) {
                 return ExitCode::SUCCESS;
             }
             let _ = writeln!(std::io::stderr(), "tessera: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<args::UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
 
-fn run(command: Command) -> anyhow::Result<ExitCode> {
+/// `log_level`: the global `--log-level` when given (on the command line
+/// or in TESSERA_LOG), for commands that keep a log of their own.
+fn run(command: Command, log_level: Option<&str>) -> anyhow::Result<ExitCode> {
     match command {
         Command::Demo(args) => tour::run(&args),
         Command::Certs(command) => certs::run(command),
@@ -129,7 +146,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Guard(command) => guard::run(command),
         Command::Pow(command) => pow::run(command),
         Command::Fleet(command) => fleet::run(command),
-        Command::Tlslp(command) => tlslp::run(command),
+        Command::Tlslp(command) => tlslp::run(command, log_level),
         Command::Trust(command) => trust::run(command),
         Command::Gemini(command) => gemini::run(command),
         Command::Tls(command) => tls::run(command),
@@ -154,4 +171,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every flag of every subcommand, the global ones propagated and the
+    /// tlslp aliases added, is defined without a clash.
+    #[test]
+    fn the_whole_command_line_is_consistent() {
+        super::command().debug_assert();
+    }
 }

@@ -21,7 +21,7 @@ use crate::profile::Profile;
 use crate::server::{Sequence, SessionConfig, Timeouts};
 use crate::{Body, DEFAULT_TOKEN};
 
-/// The reference's refusal text for `--insecure` toward anything but `localhost`.
+/// The reference's refusal text for `--insecure` toward a host that is not loopback.
 fn insecure_refusal(host: &str) -> String {
     format!(
         "Refusing insecure TLS to {host}. For non-local hosts, enable certificate verification."
@@ -35,7 +35,8 @@ fn insecure_refusal(host: &str) -> String {
 /// configuration, certificate or bind error; 2 on a usage error.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// IPv4 address or name to bind; must be `localhost` with --insecure.
+    /// Address (IPv4 or IPv6) or name to bind; loopback (localhost,
+    /// 127.0.0.0/8, ::1) with --insecure.
     #[arg(long, default_value = "localhost")]
     host: String,
     /// TCP port (0 picks a free one and prints it).
@@ -56,7 +57,8 @@ pub struct ServerArgs {
     /// Seconds to wait for every other reply (whole line).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     other_timeout: u64,
-    /// Do not request client certificates (only with --host localhost).
+    /// Do not request client certificates (only on loopback: localhost,
+    /// 127.0.0.0/8 or ::1).
     #[arg(long)]
     insecure: bool,
     /// WORK token.
@@ -69,7 +71,7 @@ pub struct ServerArgs {
     #[arg(long = "n_bits", default_value_t = 28, allow_negative_numbers = true)]
     n_bits: i64,
     /// DEBUG, INFO, WARNING, ERROR or CRITICAL.
-    #[arg(long, default_value = "INFO", value_parser = parse_level)]
+    #[arg(id = LOG_LEVEL_ID, long = "log-level", default_value = "INFO", value_parser = parse_level)]
     log_level: Level,
     /// Tutorial: fixed sequence, one session, then exit; fixed log timestamps, log truncated.
     #[arg(long)]
@@ -161,11 +163,12 @@ pub struct ClientArgs {
     /// Seconds for connect + handshake and for each server line.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     other_timeout: u64,
-    /// Skip server verification (only with --host localhost); presents no client certificate.
+    /// Skip server verification (only toward loopback: localhost, 127.0.0.0/8
+    /// or ::1); presents no client certificate.
     #[arg(long)]
     insecure: bool,
     /// DEBUG, INFO, WARNING, ERROR or CRITICAL.
-    #[arg(long, default_value = "INFO", value_parser = parse_level)]
+    #[arg(id = LOG_LEVEL_ID, long = "log-level", default_value = "INFO", value_parser = parse_level)]
     log_level: Level,
     /// Tutorial logging: fixed timestamps, log truncated (the protocol is unchanged).
     #[arg(long)]
@@ -219,6 +222,25 @@ fn parse_ports(text: &str) -> Result<PortList, String> {
         .map(PortList)
 }
 
+/// The clap id of both programs' `--log-level`, distinct from `tessera`'s
+/// global flag of the same name (whose values are strings), so that
+/// `tessera tlslp` can rename this one and feed it from the global one.
+pub const LOG_LEVEL_ID: &str = "tlslp_log_level";
+
+impl ServerArgs {
+    /// Sets the log file's level (as `--log-level` does).
+    pub fn set_log_level(&mut self, level: Level) {
+        self.log_level = level;
+    }
+}
+
+impl ClientArgs {
+    /// Sets the log file's level (as `--log-level` does).
+    pub fn set_log_level(&mut self, level: Level) {
+        self.log_level = level;
+    }
+}
+
 fn parse_level(text: &str) -> Result<Level, String> {
     Level::parse(text).ok_or_else(|| {
         format!("invalid choice {text:?} (choose from DEBUG, INFO, WARNING, ERROR, CRITICAL)")
@@ -242,7 +264,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("opening the log in {}", dir.display()))?,
     );
     log.record(Level::Info, "Server starting");
-    if args.insecure && args.host != "localhost" {
+    if args.insecure && !tessera_tls::is_loopback_host(&args.host) {
         anyhow::bail!(insecure_refusal(&args.host));
     }
     log.record(
@@ -260,11 +282,19 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let identity = Identity::load(&args.server_cert, &args.server_key)?;
     let guard = server_guard(&args)?;
     anyhow::ensure!(args.adaptive_step > 0, "--adaptive-step must be at least 1");
-    let address = tokio::net::lookup_host((args.host.as_str(), args.port))
-        .await
-        .with_context(|| format!("resolving {}", args.host))?
-        .find(std::net::SocketAddr::is_ipv4)
-        .with_context(|| format!("{} has no IPv4 address", args.host))?;
+    // A name's IPv4 address first, as the reference binds (`localhost` is
+    // 127.0.0.1), else its IPv6 one; an address literal of either family as is.
+    let addresses: Vec<std::net::SocketAddr> =
+        tokio::net::lookup_host((args.host.as_str(), args.port))
+            .await
+            .with_context(|| format!("resolving {}", args.host))?
+            .collect();
+    let address = addresses
+        .iter()
+        .find(|address| address.is_ipv4())
+        .or_else(|| addresses.first())
+        .copied()
+        .with_context(|| format!("{} has no address", args.host))?;
     let tls = if args.insecure {
         dangerous::insecure_server_config(address, &identity)?
     } else {
@@ -276,18 +306,23 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let port = listener.local_addr()?.port();
     // Before the announcement: see shutdown_signal.
     let shutdown = tessera_serve::shutdown_signal();
+    // An IPv6 literal in brackets, as in any URL.
+    let url_host = if args.host.contains(':') {
+        format!("[{}]", args.host)
+    } else {
+        args.host.clone()
+    };
     log.record(
         Level::Info,
         &format!(
             "Server listening on https://{}:{port}",
-            crate::py_repr(&args.host)
+            crate::py_repr(&url_host)
         ),
     );
     use std::io::Write;
     let _ = writeln!(
         std::io::stdout(),
-        "Server listening on https://{}:{port}",
-        args.host
+        "Server listening on https://{url_host}:{port}"
     );
     let _ = std::io::stdout().flush();
 
@@ -383,7 +418,7 @@ pub async fn run_client(args: ClientArgs) -> anyhow::Result<ExitCode> {
     }
 
     let tls = if args.insecure {
-        if args.host != "localhost" {
+        if !tessera_tls::is_loopback_host(&args.host) {
             for port in &args.ports.0 {
                 log.record(
                     Level::Warning,

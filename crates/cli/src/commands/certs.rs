@@ -98,10 +98,9 @@ pub(crate) fn run(command: CertsCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.days > 0 && args.ca_days > 0,
-        "--days and --ca-days must be at least 1"
-    );
+    crate::args::require(args.days > 0 && args.ca_days > 0, || {
+        "--days and --ca-days must be at least 1".into()
+    })?;
     let mut options = PkiOptions::default();
     options
         .key_type(args.key_type)
@@ -140,7 +139,7 @@ fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn self_signed_cmd(args: &SelfSignedArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.days > 0, "--days must be at least 1");
+    crate::args::require(args.days > 0, || "--days must be at least 1".into())?;
     let usage = match args.usage {
         UsageArg::Server => Usage::Server,
         UsageArg::Client => Usage::Client,

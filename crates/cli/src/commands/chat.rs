@@ -37,8 +37,8 @@ pub(crate) struct ChatArgs {
     no_multicast: bool,
     /// A peer's node address to announce ourselves to directly, for links
     /// without multicast (repeatable).
-    #[arg(long = "seed", value_name = "ADDR")]
-    seeds: Vec<SocketAddr>,
+    #[arg(long = "seed", value_name = "HOST:PORT", value_parser = crate::args::PeerAddr::parse)]
+    seeds: Vec<crate::args::PeerAddr>,
     /// Keep this node's keys in FILE (created, mode 0600, if missing), so that
     /// peers see the same id after a restart. Without it the keys are fresh.
     #[arg(long, value_name = "FILE")]
@@ -68,7 +68,12 @@ async fn chat(args: ChatArgs, identity: NodeIdentity) -> anyhow::Result<ExitCode
         } else {
             Discovery::defaults(args.discovery_port)
         },
-        seeds: args.seeds.clone(),
+        seeds: args
+            .seeds
+            .iter()
+            .map(crate::args::PeerAddr::resolve)
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .concat(),
         ..NodeConfig::default()
     };
     let (node, mut events) = Node::start(identity, config)

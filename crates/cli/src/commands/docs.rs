@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Command, CommandFactory};
+use clap::{Args, Command};
 use tessera_tlslp::cli::{ClientArgs, ServerArgs};
 
 /// `tessera completions`.
@@ -29,7 +29,7 @@ pub(crate) struct ManArgs {
 
 /// Prints the completion script for `shell` to stdout.
 pub(crate) fn completions(args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
-    let mut command = crate::Cli::command();
+    let mut command = crate::command();
     // Rendered first: the generator panics on a write error (a closed pipe).
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "tessera", &mut script);
@@ -42,7 +42,7 @@ pub(crate) fn man(args: &ManArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut written = Vec::new();
-    let mut tessera = crate::Cli::command();
+    let mut tessera = crate::command();
     tessera.build();
     write_tree(&tessera, "tessera", &args.out, &mut written)?;
     for program in tlslp_programs() {

@@ -20,8 +20,8 @@ pub(crate) struct FingerprintArgs {
     #[arg(long)]
     colon: bool,
     /// Seconds to wait for the server (connect + handshake).
-    #[arg(long, default_value_t = 10)]
-    timeout: u64,
+    #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = crate::args::seconds)]
+    timeout: Duration,
 }
 
 pub(crate) fn run(args: &FingerprintArgs) -> anyhow::Result<ExitCode> {
@@ -39,7 +39,7 @@ pub(crate) fn run(args: &FingerprintArgs) -> anyhow::Result<ExitCode> {
         let chain = crate::runtime()?.block_on(tessera_tls::fetch_server_certificates(
             key.host(),
             key.port(),
-            Duration::from_secs(args.timeout),
+            args.timeout,
         ))?;
         chain.into_iter().take(1).collect()
     };

@@ -110,5 +110,5 @@ pub(crate) fn run(command: FleetCommand) -> anyhow::Result<ExitCode> {
 /// The store a command cannot do without.
 pub(crate) fn required(args: &StoreArgs) -> anyhow::Result<Arc<Store>> {
     args.open()?
-        .ok_or_else(|| anyhow::anyhow!("--store URL (or TESSERA_STORE) is required"))
+        .ok_or_else(|| crate::args::usage_error("--store URL (or TESSERA_STORE) is required"))
 }

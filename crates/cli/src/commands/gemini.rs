@@ -93,15 +93,31 @@ pub(crate) struct ServeArgs {
 pub(crate) struct GetArgs {
     /// The gemini:// URL.
     url: String,
-    /// Client certificate and key presented when the server asks: CERT.pem,KEY.pem.
-    #[arg(long, value_name = "CERT,KEY")]
+    /// Client certificate presented when the server asks (PEM), with --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// The same as --cert CERT --key KEY, in one flag.
+    #[arg(
+        long,
+        value_name = "CERT,KEY",
+        conflicts_with = "cert",
+        hide_short_help = true
+    )]
     identity: Option<String>,
     /// Write the body here instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
     /// TOFU store [default: $XDG_DATA_HOME/tessera/tofu.sqlite3].
-    #[arg(long, env = "TESSERA_TOFU_DB", value_name = "FILE")]
-    tofu_db: Option<PathBuf>,
+    #[arg(
+        long,
+        visible_alias = "tofu-db",
+        env = "TESSERA_TOFU_DB",
+        value_name = "FILE"
+    )]
+    db: Option<PathBuf>,
     /// What a changed certificate means: always a mismatch, or accepted once
     /// the pinned one has expired.
     #[arg(long, value_enum, default_value_t = Rotation::Never)]
@@ -110,8 +126,8 @@ pub(crate) struct GetArgs {
     #[arg(long, default_value_t = 5)]
     max_redirects: usize,
     /// Seconds allowed for each step (connect, handshake, header, body).
-    #[arg(long, default_value_t = 30.0)]
-    timeout: f64,
+    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = crate::args::seconds)]
+    timeout: Duration,
     /// Largest body accepted, in bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     max_size: u64,
@@ -196,7 +212,9 @@ fn settings_file(args: &ServeArgs) -> anyhow::Result<ConfigFile> {
             file.hosts.insert(0, host);
         }
         None if args.cert.is_some() => {
-            anyhow::bail!("--cert and --key are for the --root capsule; give --root too")
+            return Err(crate::args::usage_error(
+                "--cert and --key are for the --root capsule; give --root too",
+            ))
         }
         None => {}
     }
@@ -258,22 +276,19 @@ fn settings_file(args: &ServeArgs) -> anyhow::Result<ConfigFile> {
     Ok(file)
 }
 
-/// `N/SECONDS`: burst N, refilled at N per SECONDS.
+/// Fetches one URL (following redirects) and prints or saves the body.
 fn get(args: &GetArgs) -> anyhow::Result<ExitCode> {
-    let identity = match &args.identity {
-        Some(pair) => {
-            let (cert, key) = pair
-                .split_once(',')
-                .with_context(|| format!("--identity {pair:?}: expected CERT.pem,KEY.pem"))?;
+    let identity = match (&args.identity, &args.cert, &args.key) {
+        (_, Some(cert), Some(key)) => Some(Identity::load(cert, key)?),
+        (Some(pair), _, _) => {
+            let (cert, key) = pair.split_once(',').ok_or_else(|| {
+                crate::args::usage_error(format!("--identity {pair:?}: expected CERT.pem,KEY.pem"))
+            })?;
             Some(Identity::load(cert.as_ref(), key.as_ref())?)
         }
-        None => None,
+        _ => None,
     };
-    anyhow::ensure!(
-        args.timeout.is_finite() && args.timeout > 0.0,
-        "--timeout must be a positive number of seconds"
-    );
-    let db = match &args.tofu_db {
+    let db = match &args.db {
         Some(path) => path.clone(),
         None => crate::paths::default_tofu_db()?,
     };
@@ -286,7 +301,7 @@ fn get(args: &GetArgs) -> anyhow::Result<ExitCode> {
         Arc::new(store),
         ClientOptions {
             identity,
-            timeout: Duration::from_secs_f64(args.timeout),
+            timeout: args.timeout,
             max_body: args.max_size,
             max_redirects: args.max_redirects,
         },

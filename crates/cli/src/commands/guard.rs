@@ -130,10 +130,9 @@ fn check(
 }
 
 fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.seconds > 0.0 && args.seconds <= 60.0,
-        "--seconds must be in (0, 60]"
-    );
+    crate::args::require(args.seconds > 0.0 && args.seconds <= 60.0, || {
+        "--seconds must be in (0, 60]".into()
+    })?;
     let seconds = args.seconds;
     // The limiter takes `now` from its caller (sans-IO); the bench reads the
     // monotonic clock once per batch of 1024 decisions, as a server that

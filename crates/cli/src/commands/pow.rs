@@ -25,7 +25,7 @@ pub(crate) enum PowCommand {
         #[arg(long)]
         token: String,
         /// Required trailing zero bits (0-64).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=64))]
         bits: u32,
         /// The suffix to check.
         suffix: String,
@@ -43,7 +43,7 @@ pub(crate) struct SolveArgs {
     #[arg(long)]
     token: String,
     /// Required trailing zero bits (0-64).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=64))]
     bits: u32,
     #[command(flatten)]
     search: SearchArgs,
@@ -51,23 +51,23 @@ pub(crate) struct SolveArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct SearchArgs {
-    /// Worker threads. Default: every core.
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Worker threads, 1-1024. Default: every core.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
     /// Kernel: portable, avx2 or avx512. Default: the fastest available.
     #[arg(long)]
     kernel: Option<Kernel>,
     /// Give up after this many seconds (exit 1).
-    #[arg(long)]
-    timeout: Option<f64>,
+    #[arg(long, value_name = "SECONDS", value_parser = crate::args::seconds)]
+    timeout: Option<Duration>,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum HashcashCommand {
     /// Mint a stamp for RESOURCE worth --bits; prints the stamp alone.
     Mint {
-        /// Zero bits of the stamp (the CLI's default is 20).
-        #[arg(long, default_value_t = 20)]
+        /// Zero bits of the stamp, 0-60 (the CLI's default is 20).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=60))]
         bits: u32,
         /// What the stamp is for (e-mail address, host name, service id); lower-cased.
         resource: String,
@@ -78,8 +78,8 @@ pub(crate) enum HashcashCommand {
     ///
     /// Exits 0 iff valid for --bits and --resource; otherwise 1 with the reason on stderr.
     Verify {
-        /// Required zero bits.
-        #[arg(long)]
+        /// Required zero bits, 0-160.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=160))]
         bits: u32,
         /// Required resource (compared ignoring case).
         #[arg(long)]
@@ -202,18 +202,13 @@ impl SearchArgs {
     fn options(&self) -> anyhow::Result<SearchOptions> {
         let mut options = SearchOptions::default();
         if let Some(threads) = self.threads {
-            anyhow::ensure!((1..=1024).contains(&threads), "--threads must be 1-1024");
-            options.threads(threads);
+            options.threads(usize::from(threads));
         }
         if let Some(kernel) = self.kernel {
             options.kernel(kernel)?;
         }
         if let Some(timeout) = self.timeout {
-            anyhow::ensure!(
-                timeout > 0.0 && timeout.is_finite(),
-                "--timeout must be positive"
-            );
-            options.timeout(Duration::from_secs_f64(timeout));
+            options.timeout(timeout);
         }
         Ok(options)
     }
@@ -271,10 +266,9 @@ fn solve(args: &SolveArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        (1..=1_000_000).contains(&args.steps),
-        "--steps must be 1-1000000"
-    );
+    crate::args::require((1..=1_000_000).contains(&args.steps), || {
+        "--steps must be 1-1000000".into()
+    })?;
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let calls = args.steps * 65_536 / 4;
     let compress = tessera_pow::compress256_rate(calls);

@@ -4,7 +4,7 @@
 //! node, serves tunnels to the services it names and nothing else.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -12,6 +12,7 @@ use clap::{Args, Subcommand};
 use tessera_wire::tunnel::{TunnelEntry, TunnelEntryOptions, TunnelExit, TunnelExitOptions};
 use tessera_wire::Role;
 
+use crate::args::PeerAddr;
 use crate::commands::wire::{HmacArgs, PkiArgs};
 
 #[derive(Debug, Subcommand)]
@@ -34,8 +35,8 @@ pub(crate) struct LocalArgs {
     listen: SocketAddr,
     /// The exit, as HOST:PORT (a name is resolved once, at start; its
     /// addresses are tried in order).
-    #[arg(long, value_name = "HOST:PORT")]
-    exit: String,
+    #[arg(long, value_name = "HOST:PORT", value_parser = PeerAddr::parse)]
+    exit: PeerAddr,
     /// The service at the exit to connect apps to.
     #[arg(long, value_name = "NAME")]
     service: String,
@@ -97,18 +98,19 @@ pub(crate) fn run(command: ProxyCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn local(args: &LocalArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.listen.ip().is_loopback(),
-        "--listen {}: apps connect in plain TCP, so the local side listens on loopback only",
-        args.listen
-    );
+    crate::args::require(args.listen.ip().is_loopback(), || {
+        format!(
+            "--listen {}: apps connect in plain TCP, so the local side listens on loopback only",
+            args.listen
+        )
+    })?;
     let options = TunnelEntryOptions {
         auth: args.hmac.auth(Role::Client)?,
         max_connections: args.max_connections,
         ..TunnelEntryOptions::default()
     };
-    let (exits, host) = resolve(&args.exit)?;
-    let server_name = args.server_name.as_deref().unwrap_or(host);
+    let exits = args.exit.resolve()?;
+    let server_name = args.server_name.as_deref().unwrap_or(args.exit.host());
     let entry = TunnelEntry::new(
         exits,
         tessera_tls::server_name(server_name)?,
@@ -125,27 +127,12 @@ fn local(args: &LocalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The addresses of HOST:PORT, and the host (without IPv6 brackets).
-fn resolve(target: &str) -> anyhow::Result<(Vec<SocketAddr>, &str)> {
-    let (host, _) = target
-        .rsplit_once(':')
-        .with_context(|| format!("--exit {target}: expected HOST:PORT"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = target
-        .to_socket_addrs()
-        .with_context(|| format!("--exit {target}: cannot resolve"))?
-        .collect();
-    anyhow::ensure!(!addrs.is_empty(), "--exit {target}: no address");
-    Ok((addrs, host))
-}
-
 fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
     let mut services = HashMap::new();
     for (name, target) in args.services {
-        anyhow::ensure!(
-            services.insert(name.clone(), target).is_none(),
-            "service {name:?} given twice"
-        );
+        crate::args::require(services.insert(name.clone(), target).is_none(), || {
+            format!("service {name:?} given twice")
+        })?;
     }
     let defaults = TunnelExitOptions::default();
     let admission = crate::admission::Admission::from_args(
@@ -199,15 +186,5 @@ mod tests {
         ] {
             assert!(parse_service(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn exits_resolve_and_name_their_host() {
-        let (addrs, host) = resolve("[::1]:7800").unwrap();
-        assert_eq!((addrs[0].to_string().as_str(), host), ("[::1]:7800", "::1"));
-        let (addrs, host) = resolve("localhost:7800").unwrap();
-        assert!(addrs.iter().all(|a| a.ip().is_loopback()));
-        assert_eq!(host, "localhost");
-        assert!(resolve("no-port").is_err());
     }
 }

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use tessera_tlslp::cli::{run_client, run_server, ClientArgs, ServerArgs};
+use tessera_tlslp::cli::{run_client, run_server, ClientArgs, ServerArgs, LOG_LEVEL_ID};
+use tessera_tlslp::Level;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TlslpCommand {
@@ -16,11 +17,57 @@ pub(crate) enum TlslpCommand {
     Bench(crate::benches::tlslp::BenchArgs),
 }
 
-pub(crate) fn run(command: TlslpCommand) -> anyhow::Result<ExitCode> {
+/// `tessera tlslp` also takes Tessera's names for the flags the reference
+/// names its own way (`--cert`/`--key` for the certificate and key, `--bits`
+/// for the difficulty); the drop-in binaries keep the reference's alone.
+/// Its `--log-level` is the global one, which sets the log file's level too.
+pub(crate) fn with_tessera_names(tlslp: clap::Command) -> clap::Command {
+    let alias = |name: &'static str| move |arg: clap::Arg| arg.visible_alias(name);
+    let global_log_level = |arg: clap::Arg| arg.long("tlslp-log-level").hide(true);
+    tlslp
+        .mut_subcommand("server", |server| {
+            server
+                .mut_arg("server_cert", alias("cert"))
+                .mut_arg("server_key", alias("key"))
+                .mut_arg("n_bits", alias("bits"))
+                .mut_arg(LOG_LEVEL_ID, global_log_level)
+        })
+        .mut_subcommand("client", |client| {
+            client
+                .mut_arg("client_cert", alias("cert"))
+                .mut_arg("private_key", alias("key"))
+                .mut_arg(LOG_LEVEL_ID, global_log_level)
+        })
+}
+
+/// The tlslp log file's level for a global `--log-level` the user gave: the
+/// reference's names as they are, ours mapped to the nearest.
+fn file_level(text: &str) -> Option<Level> {
+    Level::parse(&text.to_ascii_uppercase()).or(match text.to_ascii_lowercase().as_str() {
+        "trace" => Some(Level::Debug),
+        "warn" => Some(Level::Warning),
+        "off" => Some(Level::Critical),
+        _ => None,
+    })
+}
+
+/// Runs the subcommand; `log_level`: the global `--log-level`, when given.
+pub(crate) fn run(command: TlslpCommand, log_level: Option<&str>) -> anyhow::Result<ExitCode> {
     let runtime = crate::runtime()?;
+    let level = log_level.and_then(file_level);
     match command {
-        TlslpCommand::Server(args) => runtime.block_on(run_server(args)),
-        TlslpCommand::Client(args) => runtime.block_on(run_client(args)),
+        TlslpCommand::Server(mut args) => {
+            if let Some(level) = level {
+                args.set_log_level(level);
+            }
+            runtime.block_on(run_server(args))
+        }
+        TlslpCommand::Client(mut args) => {
+            if let Some(level) = level {
+                args.set_log_level(level);
+            }
+            runtime.block_on(run_client(args))
+        }
         TlslpCommand::Bench(args) => crate::benches::tlslp::run(&args),
     }
 }

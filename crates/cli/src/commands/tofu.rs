@@ -13,6 +13,11 @@ use tessera_tls::{FileMode, Fingerprint, TofuStore};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// `tofu check`'s exit code when the server presents another certificate than its pin.
+const CHECK_MISMATCH: u8 = 3;
+/// `tofu check`'s exit code when the server is not pinned.
+const CHECK_UNKNOWN: u8 = 4;
+
 #[derive(Debug, Args)]
 pub(crate) struct TofuArgs {
     /// The store (SQLite). Default: $XDG_DATA_HOME/tessera/tofu.sqlite3.
@@ -37,8 +42,8 @@ enum TofuCommand {
         #[arg(long)]
         fingerprint: Option<Fingerprint>,
         /// Seconds to wait for the server.
-        #[arg(long, default_value_t = 10)]
-        timeout: u64,
+        #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = crate::args::seconds)]
+        timeout: Duration,
     },
     /// Remove the pin of HOST:PORT (or of every port of HOST with --all-ports).
     ///
@@ -52,13 +57,15 @@ enum TofuCommand {
     },
     /// Compare the certificate HOST:PORT presents with its pin, without changing the store.
     ///
-    /// Exits 0 on a match, 1 on a mismatch or when the server is not pinned.
+    /// Exits 0 on a match, 3 on a mismatch, 4 when the server is not pinned,
+    /// 1 when the server could not be reached (or another error), 2 on a
+    /// usage error.
     Check {
         /// HOST:PORT (port defaults to 1965).
         target: String,
         /// Seconds to wait for the server.
-        #[arg(long, default_value_t = 10)]
-        timeout: u64,
+        #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = crate::args::seconds)]
+        timeout: Duration,
     },
     /// Write every pin as JSON to stdout or --output.
     Export {
@@ -176,7 +183,7 @@ pub(crate) fn run(args: TofuArgs) -> anyhow::Result<ExitCode> {
                         pin.fingerprint,
                         date(pin.first_seen)
                     )?;
-                    return Ok(ExitCode::FAILURE);
+                    return Ok(ExitCode::from(CHECK_MISMATCH));
                 }
                 None => {
                     writeln!(
@@ -184,7 +191,7 @@ pub(crate) fn run(args: TofuArgs) -> anyhow::Result<ExitCode> {
                         "unknown: {key} is not pinned; it presents {}",
                         info.fingerprint()
                     )?;
-                    return Ok(ExitCode::FAILURE);
+                    return Ok(ExitCode::from(CHECK_UNKNOWN));
                 }
             }
         }
@@ -281,17 +288,17 @@ fn run_without_store(command: &TofuCommand, path: &std::path::Path) -> anyhow::R
                 path.display(),
                 info.fingerprint()
             )?;
-            Ok(ExitCode::FAILURE)
+            Ok(ExitCode::from(CHECK_UNKNOWN))
         }
         _ => anyhow::bail!("there is no TOFU store at {}", path.display()),
     }
 }
 
-fn fetch(key: &HostKey, timeout: u64) -> anyhow::Result<tessera_tls::CertificateInfo> {
+fn fetch(key: &HostKey, timeout: Duration) -> anyhow::Result<tessera_tls::CertificateInfo> {
     let chain = crate::runtime()?.block_on(tessera_tls::fetch_server_certificates(
         key.host(),
         key.port(),
-        Duration::from_secs(timeout),
+        timeout,
     ))?;
     chain
         .into_iter()

@@ -21,6 +21,8 @@ use tessera_wire::{
 use tokio_rustls::rustls::ClientConfig;
 use zeroize::Zeroizing;
 
+use crate::args::PeerAddr;
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum WireCommand {
     /// Serve the echo contract scripts rely on.
@@ -137,9 +139,9 @@ pub(crate) struct EchoArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RequestArgs {
-    /// Server address.
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7700")]
-    connect: SocketAddr,
+    /// The server, as HOST:PORT (a name's addresses are tried in order).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7700", value_parser = PeerAddr::parse)]
+    connect: PeerAddr,
     /// Message type: a name (REQUEST_URI, PUBLISH_URI, …) or a number.
     #[arg(long = "type", default_value = "REQUEST_URI", value_parser = parse_type)]
     kind: MessageType,
@@ -153,8 +155,8 @@ pub(crate) struct RequestArgs {
     #[arg(long, default_value = "localhost")]
     server_name: String,
     /// Seconds to wait for the reply.
-    #[arg(long, default_value_t = 10.0)]
-    timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::args::seconds)]
+    timeout: Duration,
     /// Speak netaio 0.0.9's wire format to a netaio (or compat) server.
     #[arg(long)]
     netaio_compat: bool,
@@ -398,7 +400,13 @@ fn netaio_request(args: &RequestArgs, timeout: Duration) -> anyhow::Result<ExitC
         .secret()?
         .map(|secret| Arc::new(NetaioHmac::new(secret.as_bytes())));
     let reply = crate::runtime()?.block_on(async {
-        let mut client = NetaioClient::connect(args.connect, hmac, timeout).await?;
+        let mut client = args
+            .connect
+            .connect_first(|addr| {
+                let hmac = hmac.clone();
+                async move { Ok(NetaioClient::connect(addr, hmac, timeout).await?) }
+            })
+            .await?;
         anyhow::Ok(
             client
                 .request(args.kind, args.uri.as_bytes(), args.body.as_bytes())
@@ -419,12 +427,8 @@ fn netaio_request(args: &RequestArgs, timeout: Duration) -> anyhow::Result<ExitC
 }
 
 fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.timeout.is_finite() && args.timeout > 0.0,
-        "--timeout must be a positive number of seconds"
-    );
     if args.netaio_compat {
-        return netaio_request(args, Duration::from_secs_f64(args.timeout));
+        return netaio_request(args, args.timeout);
     }
     let security = &args.security;
     let mut auth = security.hmac.auth(Role::Client)?;
@@ -442,17 +446,27 @@ fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let options = ClientOptions {
-        request_timeout: Duration::from_secs_f64(args.timeout),
+        request_timeout: args.timeout,
         auth,
         ..ClientOptions::default()
     };
     let reply = crate::runtime()?.block_on(async {
         let client = if security.plain {
-            Client::connect_plain(args.connect, options).await?
+            args.connect
+                .connect_first(|addr| {
+                    let options = options.clone();
+                    async move { Ok(Client::connect_plain(addr, options).await?) }
+                })
+                .await?
         } else {
             let config = security.pki.client_tls()?;
             let name = tessera_tls::server_name(&args.server_name)?;
-            Client::connect_tls(args.connect, name, config, options).await?
+            args.connect
+                .connect_first(|addr| {
+                    let (name, config, options) = (name.clone(), config.clone(), options.clone());
+                    async move { Ok(Client::connect_tls(addr, name, config, options).await?) }
+                })
+                .await?
         };
         anyhow::Ok(
             client

@@ -14,6 +14,8 @@ fn tessera(args: &[&str], home: &Path) -> Output {
         .env("XDG_DATA_HOME", home.join("data"))
         .env("HOME", home)
         .env_remove("TESSERA_TOFU_DB")
+        .env_remove("TESSERA_STORE")
+        .env_remove("TESSERA_LOG")
         .output()
         .unwrap()
 }
@@ -215,6 +217,182 @@ fn errors_are_one_line_on_stderr_with_a_nonzero_exit() {
     }
 }
 
+/// Exit codes are the same everywhere: 2 for a usage error, clap's own or
+/// one of the command's range checks, before anything runs.
+#[test]
+fn usage_errors_exit_2_and_global_flags_go_before_or_after_the_command() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &[
+            "--log-level",
+            "debug",
+            "pow",
+            "verify",
+            "--token",
+            "abc",
+            "--bits",
+            "0",
+            "x",
+        ][..],
+        &[
+            "pow",
+            "verify",
+            "--token",
+            "abc",
+            "--bits",
+            "0",
+            "x",
+            "--log-level",
+            "debug",
+        ],
+        &[
+            "pow",
+            "verify",
+            "--token",
+            "abc",
+            "--log-format",
+            "json",
+            "--bits",
+            "0",
+            "x",
+        ],
+        &[
+            "pow",
+            "verify",
+            "--token",
+            "abc",
+            "--bits",
+            "0",
+            "x",
+            "--log-level",
+            "WARNING",
+        ],
+    ] {
+        let ok = tessera(args, home.path());
+        assert_eq!(ok.status.code(), Some(0), "{args:?}: {}", stderr(&ok));
+    }
+    for args in [
+        &[
+            "pow",
+            "verify",
+            "--token",
+            "abc",
+            "--bits",
+            "0",
+            "x",
+            "--log-level",
+            "bogus",
+        ][..],
+        &[
+            "--log-format",
+            "xml",
+            "pow",
+            "verify",
+            "--token",
+            "abc",
+            "--bits",
+            "0",
+            "x",
+        ],
+        &["pow", "solve", "--token", "abc", "--bits", "65"],
+        &[
+            "pow",
+            "solve",
+            "--token",
+            "abc",
+            "--bits",
+            "1",
+            "--threads",
+            "0",
+        ],
+        &[
+            "pow",
+            "solve",
+            "--token",
+            "abc",
+            "--bits",
+            "1",
+            "--timeout",
+            "-1",
+        ],
+        &["pow", "hashcash", "mint", "--bits", "61", "x"],
+        &["fleet", "status"],
+        &["wire", "request", "--timeout", "0"],
+        &["wire", "request", "--connect", "no-port"],
+        &["wire", "request", "--connect", "bad host!:7700"],
+        &["guard", "check", "--ip", "notanip", "--path", "/"],
+        &["fingerprint", "127.0.0.1:1", "--timeout", "NaN"],
+        &[
+            "gemini",
+            "get",
+            "gemini://localhost/",
+            "--identity",
+            "only-one-file",
+        ],
+    ] {
+        let refused = tessera(args, home.path());
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&refused)
+        );
+        assert!(stdout(&refused).is_empty(), "{args:?}");
+    }
+}
+
+/// `tessera tlslp` takes Tessera's flag names next to the reference's, and
+/// binds IPv6 as well as IPv4; `--insecure` follows the loopback rule of
+/// every other command (127.0.0.0/8 and ::1 count).
+#[test]
+fn tlslp_server_takes_both_vocabularies_and_binds_ipv6_loopback() {
+    let home = tempfile::tempdir().unwrap();
+    let pki = DevPki::generate(&PkiOptions::default()).unwrap();
+    let dir = home.path().join("pki");
+    pki.write(&dir, false).unwrap();
+    let file = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let logs = home.path().join("logs");
+    for (host, extra) in [("::1", vec![]), ("127.0.0.2", vec!["--insecure"])] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args([
+                "tlslp", "server", "--host", host, "--port", "0", "--bits", "1",
+            ])
+            .args([
+                "--cert",
+                &file("server-cert.pem"),
+                "--key",
+                &file("server-key.pem"),
+            ])
+            .args([
+                "--ca-cert",
+                &file("ca_cert.pem"),
+                "--log-dir",
+                logs.to_str().unwrap(),
+            ])
+            .args(&extra)
+            .env("HOME", home.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let line = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()))
+            .map_while(Result::ok)
+            .next();
+        let _ = child.kill();
+        let _ = child.wait();
+        let line = line.unwrap_or_default();
+        let expected = if host.contains(':') {
+            format!("https://[{host}]:")
+        } else {
+            format!("https://{host}:")
+        };
+        assert!(
+            line.starts_with(&format!("Server listening on {expected}")),
+            "{host}: {line:?}"
+        );
+    }
+}
+
 #[test]
 fn regression_a_missing_certificate_file_is_not_looked_up_as_a_host() {
     let home = tempfile::tempdir().unwrap();
@@ -313,7 +491,7 @@ fn tofu_commands_against_a_live_server() {
     assert_eq!(stdout(&fp).trim(), expected);
 
     let unknown = tessera(&["tofu", "--db", db, "check", &target], home.path());
-    assert!(!unknown.status.success());
+    assert_eq!(unknown.status.code(), Some(4), "not pinned");
     assert!(stdout(&unknown).starts_with("unknown"));
 
     let trust = tessera(&["tofu", "--db", db, "trust", &target], home.path());
@@ -345,11 +523,34 @@ fn tofu_commands_against_a_live_server() {
     .status
     .success());
     let mismatch = tessera(&["tofu", "--db", db, "check", &target], home.path());
-    assert!(!mismatch.status.success());
+    assert_eq!(mismatch.status.code(), Some(3), "a mismatch");
     assert!(
         stdout(&mismatch).contains(&expected) && stdout(&mismatch).contains(&other),
         "{}",
         stdout(&mismatch)
+    );
+
+    // Nobody listens: neither a mismatch nor unknown.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let unreachable = tessera(
+        &[
+            "tofu",
+            "--db",
+            db,
+            "check",
+            &format!("127.0.0.1:{closed_port}"),
+            "--timeout",
+            "5",
+        ],
+        home.path(),
+    );
+    assert_eq!(
+        unreachable.status.code(),
+        Some(1),
+        "{}",
+        stderr(&unreachable)
     );
 
     // Export, revoke, import.

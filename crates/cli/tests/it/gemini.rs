@@ -82,7 +82,12 @@ fn serve_and_get_with_certificate_paths_and_exit_statuses() {
         get(&db, &format!("{base}/private/"), &[]).status.code(),
         Some(60)
     );
-    let private = get(&db, &format!("{base}/private"), &["--identity", &guest]);
+    let (guest_cert, guest_key) = (p("guest.crt"), p("guest.key"));
+    let private = get(
+        &db,
+        &format!("{base}/private"),
+        &["--cert", &guest_cert, "--key", &guest_key],
+    );
     assert_eq!(
         (private.status.code(), text(&private.stdout).as_str()),
         (Some(0), "# Private\n")

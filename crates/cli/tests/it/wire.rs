@@ -17,7 +17,8 @@ fn request(server: &common::Server, args: &[&str]) -> Output {
             "wire",
             "request",
             "--connect",
-            &server.addr.to_string(),
+            // A name, not an address: peers are HOST:PORT everywhere.
+            &format!("localhost:{}", server.addr.port()),
             "--timeout",
             "20",
         ])

@@ -98,6 +98,9 @@ pub struct TofuMismatch {
     pub first_seen: OffsetDateTime,
     /// The stored certificate's not-after, when known.
     pub stored_not_after: Option<OffsetDateTime>,
+    /// The store that holds the pin, named in the hint so that the command
+    /// it suggests edits the same file.
+    pub store: std::path::PathBuf,
 }
 
 impl fmt::Display for TofuMismatch {
@@ -105,7 +108,7 @@ impl fmt::Display for TofuMismatch {
         write!(
             f,
             "certificate of {} has changed: pinned {} (first seen {}{}), presented {}; \
-             if the change is expected, run `tessera tofu trust {}`",
+             if the change is expected, run `tessera tofu trust --db {} {}`",
             self.key,
             self.stored,
             rfc3339(self.first_seen),
@@ -114,9 +117,40 @@ impl fmt::Display for TofuMismatch {
                 None => String::new(),
             },
             self.presented,
+            shell_word(&self.store.to_string_lossy()),
             self.key,
         )
     }
 }
 
 impl std::error::Error for TofuMismatch {}
+
+/// `text` as one shell word: as is when it holds nothing a shell treats
+/// specially, single-quoted otherwise.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn store_paths_in_the_hint_are_one_shell_word() {
+        assert_eq!(
+            shell_word("/home/a/.local/tofu.sqlite3"),
+            "/home/a/.local/tofu.sqlite3"
+        );
+        assert_eq!(shell_word("/tmp/my pins.db"), "'/tmp/my pins.db'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+}

@@ -231,7 +231,7 @@ impl TofuStore {
                     previous: pin.fingerprint,
                 }
             }
-            Some(pin) => Verdict::Mismatch(mismatch(key, &pin, fingerprint)),
+            Some(pin) => Verdict::Mismatch(self.mismatch(key, &pin, fingerprint)),
         };
         tx.commit().map_err(|e| self.error(e))?;
         Ok(verdict)
@@ -252,7 +252,7 @@ impl TofuStore {
         let fingerprint = presented.fingerprint();
         Ok(self.lookup(key)?.and_then(|pin| {
             (pin.fingerprint != fingerprint && !self.may_rotate(&pin, now))
-                .then(|| mismatch(key, &pin, fingerprint))
+                .then(|| self.mismatch(key, &pin, fingerprint))
         }))
     }
 
@@ -458,15 +458,16 @@ impl TofuStore {
             detail,
         }
     }
-}
 
-fn mismatch(key: &HostKey, pin: &KnownHost, presented: Fingerprint) -> TofuMismatch {
-    TofuMismatch {
-        key: key.clone(),
-        stored: pin.fingerprint,
-        presented,
-        first_seen: pin.first_seen,
-        stored_not_after: pin.not_after,
+    fn mismatch(&self, key: &HostKey, pin: &KnownHost, presented: Fingerprint) -> TofuMismatch {
+        TofuMismatch {
+            key: key.clone(),
+            stored: pin.fingerprint,
+            presented,
+            first_seen: pin.first_seen,
+            stored_not_after: pin.not_after,
+            store: self.path.clone(),
+        }
     }
 }
 

@@ -65,6 +65,16 @@ fn first_use_then_match_then_mismatch_with_both_fingerprints() {
         text.contains(&a.fingerprint().to_string()) && text.contains(&b.fingerprint().to_string()),
         "{text}"
     );
+    // The hint names the store the pin is in, so that it edits the same file.
+    let db = dir.path().join("tofu.sqlite3");
+    assert!(
+        text.contains(&format!(
+            "`tessera tofu trust --db {} {}`",
+            db.display(),
+            key()
+        )),
+        "{text}"
+    );
     // A mismatch writes nothing.
     assert_eq!(
         store.lookup(&key()).unwrap().unwrap().fingerprint,
