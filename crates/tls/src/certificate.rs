@@ -27,6 +27,9 @@ pub struct CertificateInfo {
     serial: String,
     version: u32,
     is_ca: bool,
+    path_len: Option<u32>,
+    key_usage: Vec<&'static str>,
+    extended_key_usage: Vec<String>,
 }
 
 /// One subjectAltName entry.
@@ -113,6 +116,21 @@ impl CertificateInfo {
             serial: cert.raw_serial_as_string(),
             version: cert.version().0 + 1,
             is_ca: cert.is_ca(),
+            path_len: match cert.basic_constraints() {
+                Ok(Some(ext)) => ext.value.path_len_constraint,
+                Ok(None) => None,
+                Err(e) => return Err(invalid(format!("basicConstraints: {e}"))),
+            },
+            key_usage: match cert.key_usage() {
+                Ok(Some(ext)) => key_usage_names(ext.value),
+                Ok(None) => Vec::new(),
+                Err(e) => return Err(invalid(format!("keyUsage: {e}"))),
+            },
+            extended_key_usage: match cert.extended_key_usage() {
+                Ok(Some(ext)) => extended_key_usage_names(ext.value),
+                Ok(None) => Vec::new(),
+                Err(e) => return Err(invalid(format!("extendedKeyUsage: {e}"))),
+            },
         })
     }
 
@@ -184,6 +202,23 @@ impl CertificateInfo {
         self.is_ca
     }
 
+    /// basicConstraints' path length limit of a CA, if any.
+    pub fn path_len(&self) -> Option<u32> {
+        self.path_len
+    }
+
+    /// The keyUsage bits set, by their RFC 5280 names (`digitalSignature`,
+    /// `keyCertSign`, …); empty without the extension.
+    pub fn key_usage(&self) -> &[&'static str] {
+        &self.key_usage
+    }
+
+    /// The extendedKeyUsage purposes (`serverAuth`, `clientAuth`, …; other
+    /// purposes by OID); empty without the extension.
+    pub fn extended_key_usage(&self) -> &[String] {
+        &self.extended_key_usage
+    }
+
     /// Where `now` falls in the validity period.
     pub fn validity_at(&self, now: OffsetDateTime) -> Validity {
         if now < self.not_before {
@@ -242,6 +277,40 @@ impl fmt::Display for KeyAlgorithm {
 pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339)
         .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+fn key_usage_names(usage: &x509_parser::extensions::KeyUsage) -> Vec<&'static str> {
+    [
+        (usage.digital_signature(), "digitalSignature"),
+        (usage.non_repudiation(), "nonRepudiation"),
+        (usage.key_encipherment(), "keyEncipherment"),
+        (usage.data_encipherment(), "dataEncipherment"),
+        (usage.key_agreement(), "keyAgreement"),
+        (usage.key_cert_sign(), "keyCertSign"),
+        (usage.crl_sign(), "cRLSign"),
+        (usage.encipher_only(), "encipherOnly"),
+        (usage.decipher_only(), "decipherOnly"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect()
+}
+
+fn extended_key_usage_names(usage: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Vec<String> {
+    [
+        (usage.any, "anyExtendedKeyUsage"),
+        (usage.server_auth, "serverAuth"),
+        (usage.client_auth, "clientAuth"),
+        (usage.code_signing, "codeSigning"),
+        (usage.email_protection, "emailProtection"),
+        (usage.time_stamping, "timeStamping"),
+        (usage.ocsp_signing, "OCSPSigning"),
+    ]
+    .into_iter()
+    .filter(|(set, _)| *set)
+    .map(|(_, name)| name.to_owned())
+    .chain(usage.other.iter().map(ToString::to_string))
+    .collect()
 }
 
 fn san_of(name: &GeneralName<'_>) -> SubjectAltName {

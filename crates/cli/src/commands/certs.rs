@@ -87,13 +87,16 @@ enum UsageArg {
 pub(crate) struct InspectArgs {
     /// PEM file holding one or more certificates.
     file: PathBuf,
+    /// Print a JSON array, one object per certificate.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn run(command: CertsCommand) -> anyhow::Result<ExitCode> {
     match command {
         CertsCommand::Dev(args) => dev(&args),
         CertsCommand::SelfSigned(args) => self_signed_cmd(&args),
-        CertsCommand::Inspect(args) => inspect(&args.file),
+        CertsCommand::Inspect(args) => inspect(&args.file, args.json),
     }
 }
 
@@ -161,17 +164,61 @@ fn self_signed_cmd(args: &SelfSignedArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
+fn inspect(file: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let certs = tessera_tls::load_certificates(file)?;
+    let infos = certs
+        .iter()
+        .map(|der| CertificateInfo::parse(der.as_ref(), &file.display().to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut out = std::io::stdout().lock();
-    for (index, der) in certs.iter().enumerate() {
-        let info = CertificateInfo::parse(der.as_ref(), &file.display().to_string())?;
-        if certs.len() > 1 {
+    if json {
+        let array: Vec<serde_json::Value> = infos.iter().map(certificate_json).collect();
+        writeln!(out, "{}", serde_json::Value::Array(array))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (index, info) in infos.iter().enumerate() {
+        if infos.len() > 1 {
             writeln!(out, "certificate {} of {}", index + 1, certs.len())?;
         }
-        print_certificate(&mut out, &info)?;
+        print_certificate(&mut out, info)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A time as RFC 3339, as every command prints times.
+pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn validity_now(info: &CertificateInfo) -> Validity {
+    info.validity_at(OffsetDateTime::now_utc())
+}
+
+/// The facts `print_certificate` shows, as one JSON object.
+pub(crate) fn certificate_json(info: &CertificateInfo) -> serde_json::Value {
+    serde_json::json!({
+        "subject": info.subject(),
+        "issuer": info.issuer(),
+        "common_name": info.common_name(),
+        "subject_alt_names": info.subject_alt_names().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "not_before": rfc3339(info.not_before()),
+        "not_after": rfc3339(info.not_after()),
+        "validity": match validity_now(info) {
+            Validity::Valid => "valid",
+            Validity::Expired => "expired",
+            Validity::NotYetValid => "not_yet_valid",
+        },
+        "key": info.key_algorithm().to_string(),
+        "version": info.version(),
+        "serial": info.serial(),
+        "is_ca": info.is_ca(),
+        "path_len": info.path_len(),
+        "key_usage": info.key_usage(),
+        "extended_key_usage": info.extended_key_usage(),
+        "fingerprint": info.fingerprint().to_string(),
+        "fingerprint_colon": info.fingerprint().to_colon_hex(),
+    })
 }
 
 /// Prints the facts of one certificate, one `key: value` per line.
@@ -179,11 +226,7 @@ pub(crate) fn print_certificate(
     out: &mut impl Write,
     info: &CertificateInfo,
 ) -> std::io::Result<()> {
-    let rfc3339 = |at: OffsetDateTime| {
-        at.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    };
-    let validity = match info.validity_at(OffsetDateTime::now_utc()) {
+    let validity = match validity_now(info) {
         Validity::Valid => "valid now",
         Validity::Expired => "EXPIRED",
         Validity::NotYetValid => "NOT YET VALID",
@@ -211,11 +254,29 @@ pub(crate) fn print_certificate(
         rfc3339(info.not_after())
     )?;
     writeln!(out, "key:          {}", info.key_algorithm())?;
+    let ca = match (info.is_ca(), info.path_len()) {
+        (true, Some(len)) => format!(", CA (path length {len})"),
+        (true, None) => ", CA".to_owned(),
+        (false, _) => String::new(),
+    };
+    writeln!(out, "version:      v{}{ca}", info.version())?;
+    let list = |items: Vec<&str>| {
+        if items.is_empty() {
+            "(none)".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    writeln!(out, "key usage:    {}", list(info.key_usage().to_vec()))?;
     writeln!(
         out,
-        "version:      v{}{}",
-        info.version(),
-        if info.is_ca() { ", CA" } else { "" }
+        "ext. usage:   {}",
+        list(
+            info.extended_key_usage()
+                .iter()
+                .map(String::as_str)
+                .collect()
+        )
     )?;
     writeln!(out, "serial:       {}", info.serial())?;
     writeln!(out, "fingerprint:  {}", info.fingerprint())?;

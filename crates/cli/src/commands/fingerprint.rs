@@ -17,8 +17,12 @@ pub(crate) struct FingerprintArgs {
     /// path (a `/`, or ending in .pem, .crt, .cer or .der) is an error, not a host.
     target: String,
     /// Print the colon-separated upper-case form (as openssl) instead of `sha256:<hex>`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     colon: bool,
+    /// Print one JSON object: the fingerprint in both forms and the
+    /// certificate's facts (as `certs inspect --json`).
+    #[arg(long)]
+    json: bool,
     /// Seconds to wait for the server (connect + handshake).
     #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = crate::args::seconds)]
     timeout: Duration,
@@ -45,7 +49,11 @@ pub(crate) fn run(args: &FingerprintArgs) -> anyhow::Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     for info in infos {
-        if args.colon {
+        if args.json {
+            let mut object = crate::commands::certs::certificate_json(&info);
+            object["target"] = serde_json::Value::from(args.target.as_str());
+            writeln!(out, "{object}")?;
+        } else if args.colon {
             writeln!(out, "{}", info.fingerprint().to_colon_hex())?;
         } else {
             writeln!(out, "{}", info.fingerprint())?;

@@ -128,6 +128,10 @@ pub(crate) struct GetArgs {
     /// Seconds allowed for each step (connect, handshake, header, body).
     #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = crate::args::seconds)]
     timeout: Duration,
+    /// Print the response header line (`20 text/gemini`) on stdout before
+    /// the body, whatever the status.
+    #[arg(long)]
+    header: bool,
     /// Largest body accepted, in bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     max_size: u64,
@@ -309,6 +313,11 @@ fn get(args: &GetArgs) -> anyhow::Result<ExitCode> {
     let response = crate::runtime()?.block_on(client.get(&args.url))?;
     for hop in &response.redirects {
         tracing::info!(to = %hop, "redirected");
+    }
+    if args.header {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", response.header)?;
+        out.flush()?;
     }
     if response.header.class() != Some(StatusClass::Success) {
         let what = match response.header.class() {

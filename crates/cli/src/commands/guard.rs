@@ -33,6 +33,10 @@ pub(crate) enum GuardCommand {
         /// Client certificate (PEM) the request presents.
         #[arg(long)]
         cert: Option<PathBuf>,
+        /// Print one JSON object: {"client", "path", "allowed", "reason",
+        /// "gemini_status", "retry_after_secs"}.
+        #[arg(long)]
+        json: bool,
     },
     /// Decisions per second on one core, and memory after 1,000,000 clients.
     Bench(BenchArgs),
@@ -61,7 +65,8 @@ pub(crate) fn run(command: GuardCommand) -> anyhow::Result<ExitCode> {
             ip,
             path,
             cert,
-        } => check(&config, ip, path.as_deref(), cert.as_deref()),
+            json,
+        } => check(&config, ip, path.as_deref(), cert.as_deref(), json),
         GuardCommand::Bench(args) => bench(&args),
     }
 }
@@ -77,6 +82,7 @@ fn check(
     ip: IpAddr,
     path: Option<&str>,
     cert: Option<&std::path::Path>,
+    json: bool,
 ) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
@@ -96,7 +102,10 @@ fn check(
         None => None,
     };
     let canonical = path
-        .map(|raw| CanonicalPath::parse(raw).with_context(|| format!("--path {raw:?}")))
+        .map(|raw| {
+            CanonicalPath::parse(raw)
+                .map_err(|error| crate::args::usage_error(format!("--path {raw:?}: {error}")))
+        })
         .transpose()?;
     let request = Request {
         address,
@@ -107,7 +116,28 @@ fn check(
         monotonic_ns: 0,
         wall: OffsetDateTime::now_utc(),
     };
+    let decision = chain.check(&request, clock);
     let mut out = std::io::stdout().lock();
+    if json {
+        let denial = match &decision {
+            Decision::Allow => None,
+            Decision::Deny(denial) => Some(denial),
+        };
+        let object = serde_json::json!({
+            "client": ip.to_string(),
+            "path": canonical.as_ref().map(ToString::to_string),
+            "allowed": denial.is_none(),
+            "reason": denial.map(|d| d.reason.to_string()),
+            "gemini_status": denial.map(|d| tessera_gemini::Header::denied(d).status),
+            "retry_after_secs": denial.and_then(|d| d.retry_after.map(|_| d.retry_after_secs())),
+        });
+        writeln!(out, "{object}")?;
+        return Ok(if denial.is_none() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     writeln!(
         out,
         "client: {}",
@@ -116,7 +146,7 @@ fn check(
     if let Some(path) = &canonical {
         writeln!(out, "path:   {path}")?;
     }
-    match chain.check(&request, clock) {
+    match decision {
         Decision::Allow => {
             writeln!(out, "allow")?;
             Ok(ExitCode::SUCCESS)

@@ -10,8 +10,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use tessera_tls::tofu::{HostKey, ImportMode, ImportReport, DEFAULT_PORT};
 use tessera_tls::{FileMode, Fingerprint, TofuStore};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+
+use crate::commands::certs::rfc3339 as date;
 
 /// `tofu check`'s exit code when the server presents another certificate than its pin.
 const CHECK_MISMATCH: u8 = 3;
@@ -31,7 +32,11 @@ pub(crate) struct TofuArgs {
 #[derive(Debug, Subcommand)]
 enum TofuCommand {
     /// List pinned servers.
-    List,
+    List {
+        /// Print a JSON array, one object per pin.
+        #[arg(long)]
+        json: bool,
+    },
     /// Pin the certificate HOST:PORT presents now (or --fingerprint), replacing any pin.
     ///
     /// Use this after you have confirmed that a changed certificate is legitimate.
@@ -104,7 +109,7 @@ pub(crate) fn run(args: TofuArgs) -> anyhow::Result<ExitCode> {
     // Reading commands open the store read-only and never create it.
     let reads = matches!(
         args.command,
-        TofuCommand::List | TofuCommand::Check { .. } | TofuCommand::Export { .. }
+        TofuCommand::List { .. } | TofuCommand::Check { .. } | TofuCommand::Export { .. }
     );
     if reads && !path.exists() {
         return run_without_store(&args.command, &path);
@@ -117,7 +122,25 @@ pub(crate) fn run(args: TofuArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let now = OffsetDateTime::now_utc();
     match args.command {
-        TofuCommand::List => {
+        TofuCommand::List { json: true } => {
+            let pins: Vec<serde_json::Value> = store
+                .list()?
+                .into_iter()
+                .map(|pin| {
+                    serde_json::json!({
+                        "host": pin.key.host(),
+                        "port": pin.key.port(),
+                        "fingerprint": pin.fingerprint.to_string(),
+                        "first_seen": date(pin.first_seen),
+                        "last_seen": date(pin.last_seen),
+                        "not_after": pin.not_after.map(date),
+                        "trusted_by": pin.trusted_by,
+                    })
+                })
+                .collect();
+            writeln!(out, "{}", serde_json::Value::Array(pins))?;
+        }
+        TofuCommand::List { json: false } => {
             let hosts = store.list()?;
             if hosts.is_empty() {
                 writeln!(out, "no pinned servers in {}", path.display())?;
@@ -271,12 +294,16 @@ fn print_report(out: &mut impl Write, report: &ImportReport) -> anyhow::Result<E
 fn run_without_store(command: &TofuCommand, path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match command {
-        TofuCommand::List => {
-            writeln!(
-                out,
-                "no pinned servers: there is no TOFU store at {}",
-                path.display()
-            )?;
+        TofuCommand::List { json } => {
+            if *json {
+                writeln!(out, "[]")?;
+            } else {
+                writeln!(
+                    out,
+                    "no pinned servers: there is no TOFU store at {}",
+                    path.display()
+                )?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         TofuCommand::Check { target, timeout } => {
@@ -304,8 +331,4 @@ fn fetch(key: &HostKey, timeout: Duration) -> anyhow::Result<tessera_tls::Certif
         .into_iter()
         .next()
         .with_context(|| format!("{key} presented no certificate"))
-}
-
-fn date(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_default()
 }

@@ -117,6 +117,10 @@ pub(crate) enum TrustCommand {
         /// time: fail-closed (refuse) or fail-open (accept as if unseen).
         #[arg(long, value_name = "POLICY", default_value = "fail-closed", value_parser = tessera_trust::WhenUnknown::parse, requires = "url")]
         store_fallback: tessera_trust::WhenUnknown,
+        /// A refusal is a JSON object on stdout too, {"valid": false,
+        /// "error", "detail"}, next to the accepted request's object.
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke a token's revocation id across a fleet: added to the store's
     /// set (servers that start later read it) and announced to running ones,
@@ -206,8 +210,18 @@ pub(crate) fn run(command: TrustCommand) -> anyhow::Result<ExitCode> {
     if let TrustCommand::Bench(args) = &command {
         return crate::benches::trust::run(args);
     }
+    let json = matches!(command, TrustCommand::Verify { json: true, .. });
     match execute(command) {
         Ok(code) => Ok(code),
+        Err(Failure::Verify(error)) if json => {
+            let object = serde_json::json!({
+                "valid": false,
+                "error": error.kind(),
+                "detail": error.detail(),
+            });
+            let _ = writeln!(std::io::stdout(), "{object}");
+            Ok(ExitCode::FAILURE)
+        }
         Err(Failure::Usage(detail)) => {
             let _ = writeln!(std::io::stderr(), "error: usage: {detail}");
             Ok(ExitCode::from(2))
@@ -329,6 +343,7 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             request_facts,
             store,
             store_fallback,
+            json: _,
         } => {
             let issuer = read_public(&issuer_public)?;
             let now = number(&now, "--now")?;

@@ -146,9 +146,55 @@ fn certs_dev_writes_the_reference_layout_with_private_keys() {
         "ECDSA P-256",
         "sha256:",
         "valid now",
+        "key usage:    digitalSignature",
+        "ext. usage:   serverAuth",
     ] {
         assert!(text.contains(expected), "{expected} missing in {text}");
     }
+
+    // The same facts for machines, the CA's flags among them.
+    let json = |file: &str| {
+        let output = tessera(
+            &[
+                "certs",
+                "inspect",
+                "--json",
+                out.join(file).to_str().unwrap(),
+            ],
+            home.path(),
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_str::<serde_json::Value>(&stdout(&output)).unwrap()
+    };
+    let server = &json("server-cert.pem")[0];
+    assert_eq!(server["common_name"], "localhost");
+    assert_eq!(server["is_ca"], false);
+    assert_eq!(
+        server["extended_key_usage"],
+        serde_json::json!(["serverAuth"])
+    );
+    assert!(server["subject_alt_names"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("DNS:node.test")));
+    assert_eq!(server["validity"], "valid");
+    let ca = &json("ca_cert.pem")[0];
+    assert_eq!(ca["is_ca"], true);
+    assert!(ca["key_usage"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("keyCertSign")));
+    let fingerprint = tessera(
+        &[
+            "fingerprint",
+            "--json",
+            out.join("ca_cert.pem").to_str().unwrap(),
+        ],
+        home.path(),
+    );
+    let fingerprint: serde_json::Value = serde_json::from_str(&stdout(&fingerprint)).unwrap();
+    assert_eq!(fingerprint["fingerprint"], ca["fingerprint"]);
+    assert_eq!(fingerprint["fingerprint_colon"], ca["fingerprint_colon"]);
 }
 
 #[test]
@@ -504,6 +550,22 @@ fn tofu_commands_against_a_live_server() {
         stdout(&list).contains(&target)
             && stdout(&list).contains(&expected)
             && stdout(&list).contains("manual")
+    );
+    let list = tessera(&["tofu", "list", "--json", "--db", db], home.path());
+    let pins: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(
+        (
+            &pins[0]["host"],
+            &pins[0]["port"],
+            &pins[0]["fingerprint"],
+            &pins[0]["trusted_by"]
+        ),
+        (
+            &serde_json::json!("127.0.0.1"),
+            &serde_json::json!(port),
+            &serde_json::json!(expected),
+            &serde_json::json!("manual")
+        )
     );
 
     // Pin something else: check reports the mismatch with both fingerprints.

@@ -70,6 +70,13 @@ fn serve_and_get_with_certificate_paths_and_exit_statuses() {
         (Some(0), "# Home\n")
     );
 
+    let with_header = get(&db, &format!("{base}/"), &["--header"]);
+    assert_eq!(
+        text(&with_header.stdout),
+        "20 text/gemini; charset=utf-8\n# Home\n"
+    );
+    let missing = get(&db, &format!("{base}/missing.gmi"), &["--header"]);
+    assert_eq!(text(&missing.stdout), "51 Not found\n");
     let missing = get(&db, &format!("{base}/missing.gmi"), &[]);
     assert_eq!(missing.status.code(), Some(51));
     assert!(

@@ -54,6 +54,31 @@ require_cert = true
         "/public/../private/x",
     ]);
     assert!(String::from_utf8_lossy(&no_cert.stdout).contains("60 Client certificate required"));
+    let as_json = tessera(&[
+        "guard",
+        "check",
+        "--json",
+        "--config",
+        config,
+        "--ip",
+        "192.0.2.1",
+        "--path",
+        "/public/../private/x",
+    ]);
+    assert_eq!(as_json.status.code(), Some(1));
+    let decision: serde_json::Value = serde_json::from_slice(&as_json.stdout).unwrap();
+    assert_eq!(
+        (
+            &decision["allowed"],
+            &decision["gemini_status"],
+            &decision["path"]
+        ),
+        (
+            &serde_json::json!(false),
+            &serde_json::json!(60),
+            &serde_json::json!("/private/x")
+        )
+    );
     // A log level that is none: a usage error, not a filter that logs nothing.
     let bogus_level = tessera(&[
         "--log-level",

@@ -181,6 +181,17 @@ fn keygen_mint_prove_verify_and_jobs() {
             "{extra:?}: {}",
             stderr(&failed)
         );
+        // With --json the refusal is an object on stdout as well.
+        let mut json = extra.clone();
+        json.push("--json");
+        let failed = verify(&json);
+        assert_eq!(failed.status.code(), Some(1), "{extra:?}");
+        let refusal: serde_json::Value = serde_json::from_str(&stdout(&failed)).unwrap();
+        assert_eq!(
+            (&refusal["valid"], &refusal["error"]),
+            (&serde_json::json!(false), &serde_json::json!(kind)),
+            "{extra:?}"
+        );
     }
     let wrong_path = tessera(&[
         "trust",
