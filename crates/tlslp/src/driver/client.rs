@@ -141,11 +141,26 @@ async fn connect(
         TlsConnector::from(options.tls.clone())
             .connect(name.clone(), tcp)
             .await
-            .map_err(|e| format!("TLS handshake with {host}:{port} failed: {e}"))
+            .map_err(|e| handshake_failure(host, port, &e))
     };
     tokio::time::timeout(options.read_timeout, attempt)
         .await
         .map_err(|_| format!("Failed to connect to {host}:{port} (timed out)"))?
+}
+
+/// Why a handshake failed, in words. A server that closes the connection
+/// before answering the ClientHello refused the client at admission (its
+/// access list, rate limit or connection caps), before any TLS: say that,
+/// rather than rustls' `tls handshake eof`.
+fn handshake_failure(host: &str, port: u16, error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => format!(
+            "{host}:{port} closed the connection before the TLS handshake: the server \
+             refused this client (access list, rate limit or connection cap; its log says which)"
+        ),
+        _ => format!("TLS handshake with {host}:{port} failed: {error}"),
+    }
 }
 
 async fn run_session(

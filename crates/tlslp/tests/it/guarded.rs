@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use tessera_guard::{Acl, AclDefault, Chain, Limiter, LimiterConfig};
-use tessera_tlslp::driver::AdaptiveWork;
+use tessera_tlslp::driver::{connect_and_run, AdaptiveWork};
+use tessera_tlslp::logfile::MemoryLog;
 use tessera_tlslp::Sequence;
 use tokio::io::AsyncReadExt;
 
@@ -35,6 +36,18 @@ async fn an_acl_denied_client_is_closed_before_the_handshake() {
     assert_eq!(
         server.next_record().await.outcome.to_string(),
         "refused:access_denied"
+    );
+    // The client says it was refused before TLS, not only `tls handshake eof`.
+    let log = MemoryLog::default();
+    let refused = tokio::time::timeout(TIMEOUT, connect_and_run(&server.client_options(), &log))
+        .await
+        .expect("the client gives up");
+    assert!(refused.is_err());
+    let warning = &log.events()[0].message;
+    assert!(
+        warning.contains("closed the connection before the TLS handshake")
+            && warning.contains("refused this client"),
+        "{warning}"
     );
     server.stop().await;
 }
