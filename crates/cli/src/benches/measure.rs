@@ -3,7 +3,6 @@
 //! measured on the same machine at the same time.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -34,31 +33,68 @@ pub(crate) fn rate(
     Ok(count as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Runs `benches/{script}` with `args` under python3 and parses the one JSON
-/// object it prints; `package` names what to `pip install` when it fails.
+/// The Python baselines of `benches/`, built into the binary so that an
+/// installed `tessera` runs them as well as one in the build tree.
+const BASELINE_SCRIPTS: [(&str, &str); 3] = [
+    (
+        "tlacacoca_guard.py",
+        include_str!("../../../../benches/tlacacoca_guard.py"),
+    ),
+    (
+        "trust_core_bench.py",
+        include_str!("../../../../benches/trust_core_bench.py"),
+    ),
+    (
+        "netaio_bench.py",
+        include_str!("../../../../benches/netaio_bench.py"),
+    ),
+];
+
+/// Runs the baseline `script` with `args` under python3 and parses the one
+/// JSON object it prints. A baseline that cannot run (no python3, `package`
+/// not installed) is not fatal: the note on stderr says why and how to
+/// install it, and the bench prints its own results alone.
 pub(crate) fn python_baseline(
     script: &str,
     args: &[String],
     package: &str,
-) -> anyhow::Result<serde_json::Value> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../benches")
-        .join(script);
+) -> Option<serde_json::Value> {
+    match run_baseline(script, args) {
+        Ok(results) => Some(results),
+        Err(error) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "tessera: the {script} baseline was not measured: {error:#}\n\
+                 tessera: install it with `python3 -m pip install {package}` and run again"
+            );
+            None
+        }
+    }
+}
+
+fn run_baseline(script: &str, args: &[String]) -> anyhow::Result<serde_json::Value> {
+    let source = BASELINE_SCRIPTS
+        .iter()
+        .find(|(name, _)| *name == script)
+        .map(|(_, source)| *source)
+        .with_context(|| format!("no baseline named {script}"))?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join(script);
+    std::fs::write(&path, source)?;
     let output = std::process::Command::new("python3")
-        .arg(&script)
+        .arg(&path)
         .args(args)
         .output()
-        .with_context(|| format!("running {}", script.display()))?;
+        .context("running python3")?;
     anyhow::ensure!(
         output.status.success(),
-        "baseline {} failed (pip install {package}): {}",
-        script.display(),
+        "{}",
         String::from_utf8_lossy(&output.stderr)
             .lines()
             .last()
-            .unwrap_or_default()
+            .unwrap_or("python3 failed")
     );
-    Ok(serde_json::from_slice(&output.stdout)?)
+    serde_json::from_slice(&output.stdout).context("reading its results")
 }
 
 /// How a bench prints: the baseline's name as a JSON key and a column title,

@@ -256,7 +256,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     );
 
     let baseline = if args.baseline {
-        Some(crate::benches::python_baseline(
+        crate::benches::python_baseline(
             "tlacacoca_guard.py",
             &[
                 "--seconds".into(),
@@ -265,7 +265,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 args.clients.to_string(),
             ],
             "tlacacoca==0.3.0",
-        )?)
+        )
     } else {
         None
     };

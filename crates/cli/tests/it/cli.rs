@@ -439,6 +439,39 @@ fn tlslp_server_takes_both_vocabularies_and_binds_ipv6_loopback() {
     }
 }
 
+/// A bench whose Python baseline cannot run still prints its own results,
+/// and says how to install the baseline.
+#[test]
+fn a_missing_baseline_leaves_our_results_and_an_install_hint() {
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "guard",
+            "bench",
+            "--seconds",
+            "0.05",
+            "--clients",
+            "1000",
+            "--baseline",
+        ])
+        // No python3 on this PATH.
+        .env("PATH", home.path())
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("chain_per_s"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("python3 -m pip install tlacacoca==0.3.0"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 #[test]
 fn regression_a_missing_certificate_file_is_not_looked_up_as_a_host() {
     let home = tempfile::tempdir().unwrap();
