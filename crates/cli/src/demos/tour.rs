@@ -30,7 +30,7 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value_t = 4)]
     clients: usize,
     /// WORK difficulty (trailing zero bits); 26 takes a few seconds on 2 cores.
-    #[arg(long = "n_bits", default_value_t = 26)]
+    #[arg(long = "bits", visible_alias = "n_bits", default_value_t = 26, value_parser = clap::value_parser!(u32).range(0..=32))]
     n_bits: u32,
     /// Instead: fleet mode. Starts redis-server on a free loopback port and
     /// three servers that share it, and shows a fleet-wide rate limit, a
@@ -48,7 +48,6 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         return crate::demos::fleet::run();
     }
     anyhow::ensure!((1..=64).contains(&args.clients), "--clients must be 1-64");
-    anyhow::ensure!(args.n_bits <= 32, "--n_bits must be 0-32 for the demo");
     crate::runtime()?.block_on(demo(args))
 }
 
@@ -231,13 +230,15 @@ async fn run_clients(
     let style = ProgressStyle::with_template("{spinner} {prefix:<9} {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());
     let expected = 2f64.powi(args.n_bits as i32);
+    // Rows aligned: every prefix as wide as the last client's.
+    let width = args.clients.to_string().len();
     let mut tasks = Vec::new();
     for i in 0..args.clients {
         let counter = Arc::new(AtomicU64::new(0));
         let bar = multi.add(
             ProgressBar::new_spinner()
                 .with_style(style.clone())
-                .with_prefix(format!("client {}", i + 1)),
+                .with_prefix(format!("client {:>width$}", i + 1)),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
         let mut options = base.clone();
@@ -245,24 +246,33 @@ async fn run_clients(
         let task = tokio::spawn(async move { connect_and_run(&options, &NoLog).await });
         tasks.push((task, counter, bar));
     }
-    let mut results = Vec::new();
-    for (mut task, counter, bar) in tasks {
-        let result = loop {
-            tokio::select! {
-                result = &mut task => break result,
-                () = tokio::time::sleep(Duration::from_millis(100)) => {
-                    let tried = counter.load(Ordering::Relaxed) as f64;
-                    bar.set_message(format!("proof of work: {tried:.2e} candidates tried, {expected:.2e} expected"));
-                }
+    // Every bar moves at once: each tick updates all running clients and
+    // finishes the bars of those that ended.
+    let mut results: Vec<Option<Result<ClientReport, tessera_tlslp::Error>>> =
+        (0..tasks.len()).map(|_| None).collect();
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    while results.iter().any(Option::is_none) {
+        ticker.tick().await;
+        for ((task, counter, bar), slot) in tasks.iter_mut().zip(results.iter_mut()) {
+            if slot.is_some() {
+                continue;
             }
-        };
-        let result = result.context("client task")?;
-        bar.finish_with_message(match &result {
-            Ok(report) => format!("{:?}", report.end),
-            Err(error) => error.to_string(),
-        });
-        results.push(result);
+            if task.is_finished() {
+                let result = task.await.context("client task")?;
+                bar.finish_with_message(match &result {
+                    Ok(report) => format!("{:?}", report.end),
+                    Err(error) => error.to_string(),
+                });
+                *slot = Some(result);
+            } else {
+                let tried = counter.load(Ordering::Relaxed) as f64;
+                bar.set_message(format!(
+                    "proof of work: {tried:>9.2e} candidates tried, {expected:.2e} expected"
+                ));
+            }
+        }
     }
+    let results = results.into_iter().flatten().collect();
     Ok(results)
 }
 

@@ -705,7 +705,7 @@ fn tls_demo_runs_every_step_as_expected() {
 #[test]
 fn demo_runs_tlslp_sessions_and_refuses_both_hostile_clients() {
     let home = tempfile::tempdir().unwrap();
-    let output = tessera(&["demo", "--clients", "3", "--n_bits", "10"], home.path());
+    let output = tessera(&["demo", "--clients", "3", "--bits", "10"], home.path());
     assert!(
         output.status.success(),
         "{}\n{}",
