@@ -44,6 +44,12 @@ pub(crate) enum WireCommand {
     /// CONFIRM_UNSUBSCRIBE; 1 for any other reply (NOT_FOUND, AUTH_ERROR, …)
     /// or error.
     Request(RequestArgs),
+    /// Subscribe to a URI and print each notification as it arrives, one
+    /// line each: `NOTIFY_URI URI BODY` (control characters escaped).
+    ///
+    /// Exit 0 after --count notifications or on SIGINT/SIGTERM; 1 when the
+    /// subscription is refused or the server closes the connection.
+    Subscribe(SubscribeArgs),
     /// Round trips per second of 64-byte requests, 1 and 32 clients, with and
     /// without HMAC, next to a raw tokio-rustls echo measured in the same run.
     Bench(crate::benches::wire::BenchArgs),
@@ -137,29 +143,18 @@ pub(crate) struct EchoArgs {
     fleet: tessera_fleet::FleetArgs,
 }
 
+/// How a client reaches a server: `wire request` and `wire subscribe`.
 #[derive(Debug, Args)]
-pub(crate) struct RequestArgs {
+pub(crate) struct ConnectArgs {
     /// The server, as HOST:PORT (a name's addresses are tried in order).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7700", value_parser = PeerAddr::parse)]
     connect: PeerAddr,
-    /// Message type: a name (REQUEST_URI, PUBLISH_URI, …) or a number.
-    #[arg(long = "type", default_value = "REQUEST_URI", value_parser = parse_type)]
-    kind: MessageType,
-    /// The URI.
-    #[arg(long, default_value = "echo")]
-    uri: String,
-    /// The body.
-    #[arg(long, default_value = "")]
-    body: String,
     /// TLS server name to verify.
     #[arg(long, default_value = "localhost")]
     server_name: String,
-    /// Seconds to wait for the reply.
+    /// Seconds to wait for the connection and each reply.
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::args::seconds)]
     timeout: Duration,
-    /// Speak netaio 0.0.9's wire format to a netaio (or compat) server.
-    #[arg(long)]
-    netaio_compat: bool,
     #[command(flatten)]
     security: Security,
     /// File holding a capability token (tessera trust mint) to present,
@@ -170,6 +165,39 @@ pub(crate) struct RequestArgs {
     /// possession on every frame.
     #[arg(long, value_name = "FILE", requires = "token")]
     worker_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RequestArgs {
+    #[command(flatten)]
+    peer: ConnectArgs,
+    /// Message type: a name (REQUEST_URI, PUBLISH_URI, …) or a number.
+    #[arg(long = "type", default_value = "REQUEST_URI", value_parser = parse_type)]
+    kind: MessageType,
+    /// The URI.
+    #[arg(long, default_value = "echo")]
+    uri: String,
+    /// The body.
+    #[arg(long, default_value = "", conflicts_with = "body_file")]
+    body: String,
+    /// Read the body from FILE (`-`: standard input), up to the frame limit (1 MiB).
+    #[arg(long, value_name = "FILE")]
+    body_file: Option<PathBuf>,
+    /// Speak netaio 0.0.9's wire format to a netaio (or compat) server.
+    #[arg(long)]
+    netaio_compat: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SubscribeArgs {
+    #[command(flatten)]
+    peer: ConnectArgs,
+    /// The URI to follow.
+    uri: String,
+    /// Exit 0 after this many notifications (default: run until SIGINT/SIGTERM
+    /// or the server closes the connection, which exits 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
 }
 
 fn parse_type(text: &str) -> Result<MessageType, String> {
@@ -191,6 +219,7 @@ pub(crate) fn run(command: WireCommand) -> anyhow::Result<ExitCode> {
     match command {
         WireCommand::EchoServer(args) => echo_server(&args),
         WireCommand::Request(args) => request(&args),
+        WireCommand::Subscribe(args) => subscribe(&args),
         WireCommand::Bench(args) => crate::benches::wire::run(&args),
     }
 }
@@ -393,25 +422,24 @@ const SUCCESS: [MessageType; 4] = [
     MessageType::CONFIRM_UNSUBSCRIBE,
 ];
 
-fn netaio_request(args: &RequestArgs, timeout: Duration) -> anyhow::Result<ExitCode> {
+fn netaio_request(args: &RequestArgs, body: &[u8]) -> anyhow::Result<ExitCode> {
+    let timeout = args.peer.timeout;
     let hmac = args
+        .peer
         .security
         .hmac
         .secret()?
         .map(|secret| Arc::new(NetaioHmac::new(secret.as_bytes())));
     let reply = crate::runtime()?.block_on(async {
         let mut client = args
+            .peer
             .connect
             .connect_first(|addr| {
                 let hmac = hmac.clone();
                 async move { Ok(NetaioClient::connect(addr, hmac, timeout).await?) }
             })
             .await?;
-        anyhow::Ok(
-            client
-                .request(args.kind, args.uri.as_bytes(), args.body.as_bytes())
-                .await?,
-        )
+        anyhow::Ok(client.request(args.kind, args.uri.as_bytes(), body).await?)
     })?;
     let kind = MessageType(reply.kind);
     writeln!(
@@ -427,70 +455,137 @@ fn netaio_request(args: &RequestArgs, timeout: Duration) -> anyhow::Result<ExitC
 }
 
 fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
-    if args.netaio_compat {
-        return netaio_request(args, args.timeout);
-    }
-    let security = &args.security;
-    let mut auth = security.hmac.auth(Role::Client)?;
-    if let (Some(token), Some(key)) = (&args.token, &args.worker_key) {
-        let read = |path: &PathBuf| {
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-        };
-        let holder = tessera_trust::SecretKey::from_hex(read(key)?.trim())
-            .map_err(|e| anyhow::anyhow!("--worker-key {}: {}", key.display(), e.detail()))?;
-        let capability: Arc<dyn FrameAuth> =
-            Arc::new(CapabilityAuth::client(holder, read(token)?.trim()));
-        auth = Some(match auth {
-            Some(hmac) => Arc::new(AuthStack::new(vec![hmac, capability])),
-            None => capability,
-        });
-    }
-    let options = ClientOptions {
-        request_timeout: args.timeout,
-        auth,
-        ..ClientOptions::default()
+    let body = match &args.body_file {
+        Some(path) => read_body(path)?,
+        None => args.body.clone().into_bytes(),
     };
+    if args.netaio_compat {
+        return netaio_request(args, &body);
+    }
     let reply = crate::runtime()?.block_on(async {
-        let client = if security.plain {
-            args.connect
-                .connect_first(|addr| {
-                    let options = options.clone();
-                    async move { Ok(Client::connect_plain(addr, options).await?) }
-                })
-                .await?
-        } else {
-            let config = security.pki.client_tls()?;
-            let name = tessera_tls::server_name(&args.server_name)?;
-            args.connect
-                .connect_first(|addr| {
-                    let (name, config, options) = (name.clone(), config.clone(), options.clone());
-                    async move { Ok(Client::connect_tls(addr, name, config, options).await?) }
-                })
-                .await?
-        };
-        anyhow::Ok(
-            client
-                .request(args.kind, &args.uri, args.body.clone())
-                .await?,
-        )
+        let client = args.peer.client().await?;
+        anyhow::Ok(client.request(args.kind, &args.uri, body).await?)
     })?;
-    let mut out = std::io::stdout().lock();
     writeln!(
-        out,
+        std::io::stdout().lock(),
         "{} {}",
         reply.kind,
         String::from_utf8_lossy(&reply.body)
     )?;
-    let success = [
-        MessageType::RESPOND_URI,
-        MessageType::OK,
-        MessageType::CONFIRM_SUBSCRIBE,
-        MessageType::CONFIRM_UNSUBSCRIBE,
-    ]
-    .contains(&reply.kind);
-    Ok(if success {
+    Ok(if SUCCESS.contains(&reply.kind) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A request body from a file or `-` (standard input), refused past the
+/// frame limit rather than read whole.
+fn read_body(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = tessera_wire::Limits::default().max_frame;
+    let mut body = Vec::new();
+    let source: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?)
+    };
+    source
+        .take(limit as u64 + 1)
+        .read_to_end(&mut body)
+        .with_context(|| format!("reading {}", path.display()))?;
+    anyhow::ensure!(
+        body.len() <= limit,
+        "--body-file {}: more than the frame limit of {limit} bytes",
+        path.display()
+    );
+    Ok(body)
+}
+
+fn subscribe(args: &SubscribeArgs) -> anyhow::Result<ExitCode> {
+    let runtime = crate::runtime()?;
+    runtime.block_on(async {
+        let client = args.peer.client().await?;
+        let shutdown = tessera_serve::shutdown_signal();
+        tokio::pin!(shutdown);
+        let mut subscription = client.subscribe(&args.uri).await?;
+        // On stderr, so that stdout holds notifications alone; scripts (and
+        // tests) wait for it before publishing.
+        let _ = writeln!(
+            std::io::stderr(),
+            "subscribed to {}",
+            args.uri.escape_debug()
+        );
+        let mut seen = 0u64;
+        loop {
+            let frame = tokio::select! {
+                frame = subscription.next() => frame,
+                () = &mut shutdown => return Ok(ExitCode::SUCCESS),
+            };
+            let Some(frame) = frame else {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "tessera: the server closed the connection"
+                );
+                return Ok(ExitCode::FAILURE);
+            };
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{} {} {}",
+                frame.kind,
+                frame.uri.escape_debug(),
+                String::from_utf8_lossy(&frame.body).escape_debug()
+            )?;
+            out.flush()?;
+            seen += 1;
+            if args.count == Some(seen) {
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    })
+}
+
+impl ConnectArgs {
+    /// Connects as the flags say: mutual TLS (or plain on loopback), with
+    /// HMAC and a capability token when given.
+    async fn client(&self) -> anyhow::Result<Client> {
+        let security = &self.security;
+        let mut auth = security.hmac.auth(Role::Client)?;
+        if let (Some(token), Some(key)) = (&self.token, &self.worker_key) {
+            let read = |path: &PathBuf| {
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+            };
+            let holder = tessera_trust::SecretKey::from_hex(read(key)?.trim())
+                .map_err(|e| anyhow::anyhow!("--worker-key {}: {}", key.display(), e.detail()))?;
+            let capability: Arc<dyn FrameAuth> =
+                Arc::new(CapabilityAuth::client(holder, read(token)?.trim()));
+            auth = Some(match auth {
+                Some(hmac) => Arc::new(AuthStack::new(vec![hmac, capability])),
+                None => capability,
+            });
+        }
+        let options = ClientOptions {
+            request_timeout: self.timeout,
+            auth,
+            ..ClientOptions::default()
+        };
+        if security.plain {
+            return self
+                .connect
+                .connect_first(|addr| {
+                    let options = options.clone();
+                    async move { Ok(Client::connect_plain(addr, options).await?) }
+                })
+                .await;
+        }
+        let config = security.pki.client_tls()?;
+        let name = tessera_tls::server_name(&self.server_name)?;
+        self.connect
+            .connect_first(|addr| {
+                let (name, config, options) = (name.clone(), config.clone(), options.clone());
+                async move { Ok(Client::connect_tls(addr, name, config, options).await?) }
+            })
+            .await
+    }
 }

@@ -392,3 +392,110 @@ fn send_raw(server: &common::Server, bytes: &[u8]) -> tessera_wire::Frame {
         received.extend_from_slice(&chunk[..read]);
     }
 }
+
+/// `wire subscribe` streams what others publish; `--body-file` (a file or
+/// `-` for stdin) sends bodies a flag cannot hold.
+#[test]
+fn subscribe_streams_notifications_published_from_files_and_stdin() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+
+    /// The subscriber, killed on every path.
+    struct Subscriber(std::process::Child);
+    impl Drop for Subscriber {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let pki = pki.to_str().unwrap();
+    let server = echo_server(&["--pki", pki]);
+    let mut subscriber = Subscriber(
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["wire", "subscribe", "news", "--count", "2", "--pki", pki])
+            .args(["--connect", &format!("localhost:{}", server.addr.port())])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Ready once it says so (EOF first means it failed: the test fails).
+    let mut stderr = BufReader::new(subscriber.0.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "subscribed to news");
+
+    let body_file = dir.path().join("body.txt");
+    std::fs::write(&body_file, "from a file").unwrap();
+    let from_file = request(
+        &server,
+        &[
+            "--pki",
+            pki,
+            "--type",
+            "PUBLISH_URI",
+            "--uri",
+            "news",
+            "--body-file",
+            body_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(stdout(&from_file), "OK");
+    let mut from_stdin = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "wire",
+            "request",
+            "--pki",
+            pki,
+            "--type",
+            "PUBLISH_URI",
+            "--uri",
+            "news",
+        ])
+        .args(["--connect", &server.addr.to_string(), "--body-file", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    from_stdin
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin")
+        .unwrap();
+    let from_stdin = from_stdin.wait_with_output().unwrap();
+    assert_eq!(stdout(&from_stdin), "OK");
+
+    // Two notifications, then it exits 0 by itself.
+    let mut printed = String::new();
+    subscriber
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut printed)
+        .unwrap();
+    assert_eq!(
+        printed,
+        "NOTIFY_URI news from a file\nNOTIFY_URI news from stdin\n"
+    );
+    assert_eq!(subscriber.0.wait().unwrap().code(), Some(0));
+
+    // A body past the frame limit is refused before anything is sent.
+    let big = dir.path().join("big");
+    std::fs::write(&big, vec![b'x'; 2 * 1024 * 1024]).unwrap();
+    let refused = request(
+        &server,
+        &["--pki", pki, "--body-file", big.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(common::stderr(&refused).contains("frame limit"));
+    let sent = request(
+        &server,
+        &["--pki", pki, "--body-file", body_file.to_str().unwrap()],
+    );
+    assert_eq!(stdout(&sent), "RESPOND_URI from a file");
+}
