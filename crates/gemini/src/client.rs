@@ -135,7 +135,12 @@ impl Client {
             .await
             .map_err(|_| Error::Timeout("in the TLS handshake"))?
             .map_err(handshake_error)?;
-        tokio::time::timeout(deadline, tls.write_all(request.as_bytes()))
+        // Flushed: a TLS stream buffers like a BufWriter.
+        let sent = async {
+            tls.write_all(request.as_bytes()).await?;
+            tls.flush().await
+        };
+        tokio::time::timeout(deadline, sent)
             .await
             .map_err(|_| Error::Timeout("sending the request"))?
             .map_err(Error::io("send the request"))?;

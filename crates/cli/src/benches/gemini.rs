@@ -215,6 +215,7 @@ async fn request(connector: &TlsConnector, addr: SocketAddr, url: &str) -> anyho
             .connect(tessera_tls::server_name("localhost")?, tcp)
             .await?;
         tls.write_all(url.as_bytes()).await?;
+        tls.flush().await?;
         let mut response = Vec::with_capacity(256);
         match tls.read_to_end(&mut response).await {
             Ok(_) => {}

@@ -249,6 +249,7 @@ async fn memory_per_session(hold: usize) -> anyhow::Result<(usize, f64, u64, u64
             let mut line = String::new();
             stream.read_line(&mut line).await.ok()?;
             stream.get_mut().write_all(b"HELLOBACK\n").await.ok()?;
+            stream.get_mut().flush().await.ok()?;
             line.clear();
             stream.read_line(&mut line).await.ok()?;
             line.starts_with("WORK ").then_some(stream)

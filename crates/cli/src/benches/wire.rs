@@ -90,13 +90,15 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<std::process::ExitCode> {
             let (mut raw_total, mut wire_total, mut hmac_total) =
                 (Tally::default(), Tally::default(), Tally::default());
             for _ in 0..args.rounds {
-                raw_total +=
-                    measure(clients, slice, || raw_client(raw, client_tls.clone())).await?;
-                wire_total += measure(clients, slice, || {
+                raw_total += measure("raw echo", clients, slice, || {
+                    raw_client(raw, client_tls.clone())
+                })
+                .await?;
+                wire_total += measure("wire", clients, slice, || {
                     wire_client(plain, client_tls.clone(), None)
                 })
                 .await?;
-                hmac_total += measure(clients, slice, || {
+                hmac_total += measure("wire+hmac", clients, slice, || {
                     wire_client(
                         hmac,
                         client_tls.clone(),
@@ -185,6 +187,10 @@ struct RawClient(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
 impl RoundTrip for RawClient {
     async fn round_trip(&mut self) -> anyhow::Result<()> {
         self.0.write_all(&PAYLOAD).await?;
+        // tokio-rustls may keep a record that the socket did not take at once
+        // until the next write or a flush: without it, a round trip can wait
+        // forever for an echo of bytes never sent.
+        self.0.flush().await?;
         let mut back = [0u8; 64];
         self.0.read_exact(&mut back).await?;
         anyhow::ensure!(back == PAYLOAD, "raw echo mismatch");
@@ -241,18 +247,24 @@ async fn wire_client(
 /// `step` within [`STEP_TIMEOUT`]: a stalled connection or round trip fails
 /// the bench with a message instead of hanging it.
 async fn bounded<T>(
+    what: &str,
     step: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
     tokio::time::timeout(STEP_TIMEOUT, step)
         .await
-        .map_err(|_| anyhow::anyhow!("a connection or round trip stalled for {STEP_TIMEOUT:?}"))?
+        .map_err(|_| anyhow::anyhow!("{what} stalled for {STEP_TIMEOUT:?}"))?
 }
 
 /// The longest one connection or round trip may take in the bench.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Round trips with `clients` connections made by `connect`, for `duration`.
-async fn measure<C, F, Fut>(clients: usize, duration: Duration, connect: F) -> anyhow::Result<Tally>
+async fn measure<C, F, Fut>(
+    name: &'static str,
+    clients: usize,
+    duration: Duration,
+    connect: F,
+) -> anyhow::Result<Tally>
 where
     C: RoundTrip,
     F: Fn() -> Fut,
@@ -260,8 +272,12 @@ where
 {
     let mut connections = Vec::with_capacity(clients);
     for _ in 0..clients {
-        let mut connection = bounded(connect()).await?;
-        bounded(connection.round_trip()).await?;
+        let mut connection = bounded(&format!("{name}: a connection"), connect()).await?;
+        bounded(
+            &format!("{name}: the first round trip"),
+            connection.round_trip(),
+        )
+        .await?;
         connections.push(connection);
     }
     let done = Arc::new(AtomicU64::new(0));
@@ -272,7 +288,7 @@ where
         let done = done.clone();
         tasks.spawn(async move {
             while Instant::now() < deadline {
-                bounded(connection.round_trip()).await?;
+                bounded(&format!("{name}: a round trip"), connection.round_trip()).await?;
                 done.fetch_add(1, Ordering::Relaxed);
             }
             anyhow::Ok(())

@@ -94,6 +94,7 @@ pub(crate) async fn request(
         let mut tls = TlsConnector::from(config).connect(server_name, tcp).await?;
         let summary = HandshakeSummary::of(tls.get_ref().1);
         tls.write_all(format!("{line}\n").as_bytes()).await?;
+        tls.flush().await?;
         let mut answer = String::new();
         BufReader::new(&mut tls)
             .take(MAX_LINE)

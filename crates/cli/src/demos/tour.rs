@@ -276,6 +276,15 @@ async fn run_clients(
     Ok(results)
 }
 
+/// Writes `bytes` and flushes (a TLS stream buffers like a BufWriter).
+async fn send_line(
+    stream: &mut (impl tokio::io::AsyncWrite + Unpin),
+    bytes: &[u8],
+) -> Result<(), String> {
+    stream.write_all(bytes).await.map_err(|e| e.to_string())?;
+    stream.flush().await.map_err(|e| e.to_string())
+}
+
 /// A session that answers correctly up to the first body command and then
 /// sends a wrong checksum; returns the server's next line.
 async fn wrong_checksum_session(
@@ -298,11 +307,7 @@ async fn wrong_checksum_session(
             .read_line(&mut line)
             .await
             .map_err(|e| e.to_string())?;
-        stream
-            .get_mut()
-            .write_all(b"HELLOBACK\n")
-            .await
-            .map_err(|e| e.to_string())?;
+        send_line(stream.get_mut(), b"HELLOBACK\n").await?;
         line.clear();
         stream
             .read_line(&mut line)
@@ -314,21 +319,21 @@ async fn wrong_checksum_session(
             tessera_pow::solve_tlslp_async(puzzle, tessera_pow::SearchOptions::default())
                 .await
                 .map_err(|e| e.to_string())?;
-        stream
-            .get_mut()
-            .write_all(format!("{}\n", solution.suffix).as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
+        send_line(
+            stream.get_mut(),
+            format!("{}\n", solution.suffix).as_bytes(),
+        )
+        .await?;
         line.clear();
         stream
             .read_line(&mut line)
             .await
             .map_err(|e| e.to_string())?;
-        stream
-            .get_mut()
-            .write_all(format!("{} Sample Person\n", "0".repeat(64)).as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
+        send_line(
+            stream.get_mut(),
+            format!("{} Sample Person\n", "0".repeat(64)).as_bytes(),
+        )
+        .await?;
         line.clear();
         stream
             .read_line(&mut line)

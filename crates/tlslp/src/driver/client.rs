@@ -243,7 +243,15 @@ async fn send<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     timeout: Duration,
 ) -> Result<(), Error> {
     let bytes = encode(line)?;
-    tokio::time::timeout(timeout, reader.get_mut().write_all(&bytes))
+    // A TLS stream buffers like a BufWriter: without the flush, a line the
+    // socket did not take at once waits for the next write, and the session
+    // for an answer to it.
+    let stream = reader.get_mut();
+    let sent = async {
+        stream.write_all(&bytes).await?;
+        stream.flush().await
+    };
+    tokio::time::timeout(timeout, sent)
         .await
         .map_err(|_| Error::Timeout("sending"))?
         .map_err(Error::from)

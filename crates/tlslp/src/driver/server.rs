@@ -319,7 +319,13 @@ async fn session(
         loop {
             while let Some(line) = session.poll_transmit() {
                 let bytes = encode(&line)?;
-                tokio::time::timeout(reply_timeout, reader.get_mut().write_all(&bytes))
+                // Flushed: a TLS stream buffers like a BufWriter.
+                let stream = reader.get_mut();
+                let sent = async {
+                    stream.write_all(&bytes).await?;
+                    stream.flush().await
+                };
+                tokio::time::timeout(reply_timeout, sent)
                     .await
                     .map_err(|_| Error::Timeout("sending"))??;
             }
