@@ -392,6 +392,8 @@ impl SignerClient {
     /// unusable reply.
     pub async fn call(&mut self, request: &Value) -> Result<Map<String, Value>, Error> {
         self.stream.write_all(&encode_frame(request)?).await?;
+        // The stream may buffer (TLS does): the request must leave now.
+        self.stream.flush().await?;
         match read_frame(&mut self.stream, MAX_FRAME).await? {
             Some(Frame::Object(reply)) => Ok(reply),
             Some(Frame::Bad) => Err(Error::Frame(FrameFault::NotAnObject)),

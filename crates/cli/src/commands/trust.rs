@@ -6,7 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+use tessera_trust::signer::SignerClient;
 use tessera_trust::{
     mint, parse_timestamp, prove, MintRequest, Proof, PublicKey, Request, SecretKey, Verifier,
 };
@@ -28,9 +29,8 @@ pub(crate) enum TrustCommand {
     },
     /// Mint a token (trust-core's encoding) and print it.
     Mint {
-        /// Issuer key file.
-        #[arg(long)]
-        issuer_key: PathBuf,
+        #[command(flatten)]
+        issuer: IssuerArgs,
         /// Holder public key, 64 hex digits.
         #[arg(long)]
         worker_public: String,
@@ -133,9 +133,8 @@ pub(crate) enum TrustCommand {
     },
     /// Sign a job (JSON object file) for a worker; print the signature hex.
     SignJob {
-        /// Issuer (or job) key file.
-        #[arg(long)]
-        issuer_key: PathBuf,
+        #[command(flatten)]
+        issuer: IssuerArgs,
         /// The job file.
         #[arg(long)]
         job: PathBuf,
@@ -193,8 +192,71 @@ pub(crate) enum TrustCommand {
 }
 
 /// A failure and how it exits.
+/// Where the signing key is: a key file here, or a running signer sidecar
+/// that keeps it (`tessera trust signer`).
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct IssuerArgs {
+    /// Issuer (or job) key file.
+    #[arg(long, value_name = "FILE")]
+    issuer_key: Option<PathBuf>,
+    /// Ask the signer sidecar instead, so the key never leaves it: its Unix
+    /// socket (a path, with a `/`) or its HOST:PORT.
+    #[arg(long, value_name = "SOCKET")]
+    signer: Option<String>,
+}
+
+/// How long the signer may take to answer.
+const SIGNER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One request to the signer sidecar at `socket`; its reply when `ok`.
+fn ask_signer(
+    socket: &str,
+    request: &serde_json::Value,
+) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+    let failed = |detail: String| Failure::Signer(format!("{socket}: {detail}"));
+    let runtime = crate::runtime().map_err(|e| failed(e.to_string()))?;
+    let reply = runtime.block_on(async {
+        let connected = if socket.contains('/') {
+            SignerClient::connect_unix(Path::new(socket)).await
+        } else {
+            SignerClient::connect(socket).await
+        };
+        let mut client = connected.map_err(|e| failed(e.detail()))?;
+        tokio::time::timeout(SIGNER_TIMEOUT, client.call(request))
+            .await
+            .map_err(|_| failed(format!("no answer within {SIGNER_TIMEOUT:?}")))?
+            .map_err(|e| failed(e.detail()))
+    })?;
+    if reply.get("ok") == Some(&serde_json::Value::Bool(true)) {
+        return Ok(reply);
+    }
+    let field = |name: &str| reply.get(name).and_then(serde_json::Value::as_str);
+    Err(failed(format!(
+        "{}{}",
+        field("error").unwrap_or("refused"),
+        field("detail")
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default()
+    )))
+}
+
+/// The string `field` of a signer reply.
+fn reply_text(
+    reply: &serde_json::Map<String, serde_json::Value>,
+    field: &str,
+) -> Result<String, Failure> {
+    reply
+        .get(field)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| Failure::Signer(format!("the reply has no {field}")))
+}
+
 enum Failure {
     Usage(String),
+    /// The signer sidecar could not be reached or refused the request.
+    Signer(String),
     Verify(tessera_trust::Error),
     /// The fleet's store could not answer a check that fails closed.
     Store(String),
@@ -225,6 +287,10 @@ pub(crate) fn run(command: TrustCommand) -> anyhow::Result<ExitCode> {
         Err(Failure::Usage(detail)) => {
             let _ = writeln!(std::io::stderr(), "error: usage: {detail}");
             Ok(ExitCode::from(2))
+        }
+        Err(Failure::Signer(detail)) => {
+            let _ = writeln!(std::io::stderr(), "error: signer: {detail}");
+            Ok(ExitCode::FAILURE)
         }
         Err(Failure::Store(detail)) => {
             let _ = writeln!(std::io::stderr(), "error: store_unavailable: {detail}");
@@ -262,14 +328,13 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             writeln!(out, "{}", read_key(&key)?.public().to_hex()).map_err(io)?;
         }
         TrustCommand::Mint {
-            issuer_key,
+            issuer,
             worker_public,
             holder_id,
             facts,
             revocation_id,
             expires_at,
         } => {
-            let issuer = read_key(&issuer_key)?;
             let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
             for fact in &facts {
                 let (name, value) = fact
@@ -288,7 +353,31 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                 revocation_id: revocation_id.unwrap_or_else(tessera_trust::random_revocation_id),
                 expires_at,
             };
-            let token = mint(&issuer, &request).map_err(|e| Failure::Usage(e.detail()))?;
+            let token = match (&issuer.issuer_key, &issuer.signer) {
+                (Some(key), _) => {
+                    mint(&read_key(key)?, &request).map_err(|e| Failure::Usage(e.detail()))?
+                }
+                (None, Some(socket)) => {
+                    let facts: serde_json::Map<String, serde_json::Value> = request
+                        .facts
+                        .iter()
+                        .map(|(name, values)| (name.clone(), serde_json::json!(values)))
+                        .collect();
+                    let reply = ask_signer(
+                        socket,
+                        &serde_json::json!({
+                            "op": "mint",
+                            "worker_public": request.worker_public,
+                            "holder_id": request.holder_id,
+                            "facts": facts,
+                            "revocation_id": request.revocation_id,
+                            "expires_at": request.expires_at,
+                        }),
+                    )?;
+                    reply_text(&reply, "token")?
+                }
+                (None, None) => unreachable!("clap requires --issuer-key or --signer"),
+            };
             writeln!(out, "{token}").map_err(io)?;
         }
         TrustCommand::Prove {
@@ -410,21 +499,33 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             .map_err(io)?;
         }
         TrustCommand::SignJob {
-            issuer_key,
+            issuer,
             job,
             worker_id,
             v2,
         } => {
-            let issuer = read_key(&issuer_key)?;
             let text = read_text(&job)?;
             let job = tessera_trust::parse_job(&text).map_err(|e| Failure::Usage(e.detail()))?;
-            writeln!(
-                out,
-                "{}",
-                tessera_trust::sign_job_as(job_format(v2), &issuer, &job, &worker_id)
-                    .map_err(|e| Failure::Usage(e.detail()))?
-            )
-            .map_err(io)?;
+            let signature = match (&issuer.issuer_key, &issuer.signer) {
+                (Some(key), _) => {
+                    tessera_trust::sign_job_as(job_format(v2), &read_key(key)?, &job, &worker_id)
+                        .map_err(|e| Failure::Usage(e.detail()))?
+                }
+                (None, Some(socket)) => {
+                    let reply = ask_signer(
+                        socket,
+                        &serde_json::json!({
+                            "op": "sign_job",
+                            "job": job,
+                            "worker_id": worker_id,
+                            "format": if v2 { 2 } else { 1 },
+                        }),
+                    )?;
+                    reply_text(&reply, "signature")?
+                }
+                (None, None) => unreachable!("clap requires --issuer-key or --signer"),
+            };
+            writeln!(out, "{signature}").map_err(io)?;
         }
         TrustCommand::VerifyJob {
             issuer_public,

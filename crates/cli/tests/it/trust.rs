@@ -365,6 +365,101 @@ fn regression_the_signer_stops_on_sigterm_and_removes_its_socket() {
     stream.write_all(request).unwrap();
     let mut length = [0u8; 4];
     stream.read_exact(&mut length).unwrap();
+
+    // The CLI signs through the sidecar: the same job signature as with the
+    // key file, and a token that verifies against the issuer's public key.
+    let socket_arg = socket.to_str().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    std::fs::write(path("job.json"), r#"{"job_id": "j-1"}"#).unwrap();
+    let job = path("job.json");
+    let sign = |issuer: &[&str]| {
+        let mut args = vec!["trust", "sign-job", "--job", &job];
+        args.extend_from_slice(issuer);
+        args.extend_from_slice(&["--worker-id", "gpu-1"]);
+        tessera(&args)
+    };
+    let by_signer = sign(&["--signer", socket_arg]);
+    assert!(by_signer.status.success(), "{}", stderr(&by_signer));
+    assert_eq!(
+        stdout(&by_signer),
+        stdout(&sign(&["--issuer-key", key.to_str().unwrap()]))
+    );
+    let both = sign(&[
+        "--signer",
+        socket_arg,
+        "--issuer-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+    let nowhere = sign(&["--signer", &path("nothing.sock")]);
+    assert_eq!(nowhere.status.code(), Some(1));
+    assert!(
+        stderr(&nowhere).starts_with("error: signer: "),
+        "{}",
+        stderr(&nowhere)
+    );
+
+    let worker = path("worker.key");
+    let worker_public = stdout(&tessera(&["trust", "keygen", "--out", &worker]));
+    let minted = tessera(&[
+        "trust",
+        "mint",
+        "--signer",
+        socket_arg,
+        "--worker-public",
+        &worker_public,
+        "--holder-id",
+        "gpu-1",
+        "--fact",
+        "right=lease",
+        "--expires-at",
+        "2000000000",
+    ]);
+    assert!(minted.status.success(), "{}", stderr(&minted));
+    let proved = tessera(&[
+        "trust",
+        "prove",
+        "--worker-key",
+        &worker,
+        "--token",
+        &stdout(&minted),
+        "--method",
+        "GET",
+        "--path",
+        "/",
+        "--timestamp",
+        "1700000000",
+        "--nonce",
+        "n-1",
+    ]);
+    std::fs::write(path("headers.json"), stdout(&proved)).unwrap();
+    let issuer_public = stdout(&tessera(&[
+        "trust",
+        "pubkey",
+        "--key",
+        key.to_str().unwrap(),
+    ]));
+    let verified = tessera(&[
+        "trust",
+        "verify",
+        "--issuer-public",
+        &issuer_public,
+        "--headers",
+        &path("headers.json"),
+        "--method",
+        "GET",
+        "--path",
+        "/",
+        "--now",
+        "1700000000",
+    ]);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    assert!(
+        stdout(&verified).contains("\"holder_id\":\"gpu-1\""),
+        "{}",
+        stdout(&verified)
+    );
+
     let status = Command::new("kill")
         .arg("-TERM")
         .arg(child.0.id().to_string())
