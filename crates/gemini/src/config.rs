@@ -90,7 +90,13 @@ impl ConfigFile {
     pub fn load(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        toml::from_str(&text).map_err(|e| {
+            Error::Config(format!(
+                "{}: {}",
+                path.display(),
+                tessera_guard::toml_error_sentence(&e, &text)
+            ))
+        })
     }
 
     /// The MIME type of `.gmi` files: `text/gemini; charset=…` plus `lang` when set.

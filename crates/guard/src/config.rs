@@ -29,8 +29,8 @@
 use serde::Deserialize;
 
 use crate::{
-    Acl, AclDefault, CertFingerprint, CertMode, CertRule, CertRules, Chain, Error, GlobalLimiter,
-    Limiter, LimiterConfig,
+    toml_error_sentence, Acl, AclDefault, CertFingerprint, CertMode, CertRule, CertRules, Chain,
+    Error, GlobalLimiter, Limiter, LimiterConfig,
 };
 
 /// The `[guard]` section.
@@ -187,16 +187,13 @@ impl GuardConfig {
         struct Document {
             guard: Option<toml::Value>,
         }
-        let document: Document = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        let config_error = |e: toml::de::Error| Error::Config(toml_error_sentence(&e, text));
+        let document: Document = toml::from_str(text).map_err(config_error)?;
         let table = match document.guard {
             Some(table) => table,
-            None => {
-                toml::from_str::<toml::Value>(text).map_err(|e| Error::Config(e.to_string()))?
-            }
+            None => toml::from_str::<toml::Value>(text).map_err(config_error)?,
         };
-        table
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::Config(e.to_string()))
+        table.try_into().map_err(config_error)
     }
 
     /// The trusted relays of `proxy_from` (`None` when there are none).

@@ -38,6 +38,7 @@ mod limiter;
 mod path;
 mod proxy;
 mod shared;
+mod toml_error;
 
 pub use acl::{Acl, AclDefault};
 pub use address::{normalize, parse_client};
@@ -52,3 +53,4 @@ pub use limiter::{GlobalLimiter, Limiter, LimiterConfig, MemoryStore, RateKey, R
 pub use path::CanonicalPath;
 pub use proxy::{parse_proxy_header, ProxyHeader, MAX_PROXY_HEADER};
 pub use shared::{Fallback, SharedCheck, SharedLimit, SharedRate, SharedVerdict, Unavailable};
+pub use toml_error::toml_error_sentence;

@@ -54,8 +54,13 @@ impl Profile {
     pub fn load(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        let profile: Self =
-            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let profile: Self = toml::from_str(&text).map_err(|e| {
+            Error::Config(format!(
+                "{}: {}",
+                path.display(),
+                tessera_guard::toml_error_sentence(&e, &text)
+            ))
+        })?;
         for (body, value) in crate::command::BODY.iter().map(|b| (b, profile.value(*b))) {
             if value.contains('\n') || value.len() > 900 {
                 return Err(Error::Config(format!(

@@ -349,7 +349,7 @@ impl Verifier {
                 .fact(Fact::new(name.clone(), vec![Term::Str(value.clone())]))
                 .map_err(config)?;
         }
-        let allow = Policy::try_from(allow).map_err(config)?;
+        let allow = Policy::try_from(allow).map_err(|error| policy_error(allow, &error))?;
         builder = builder
             .policy(allow)
             .map_err(config)?
@@ -471,6 +471,28 @@ fn predicates_of(authority: &str) -> HashSet<String> {
         .filter_map(|line| line.split_once('(').map(|(name, _)| name.trim().to_owned()))
         .filter(|name| is_identifier(name))
         .collect()
+}
+
+/// A policy that does not parse, as one sentence: the column where parsing
+/// stopped and the text from there, not the parser's debug dump.
+fn policy_error(policy: &str, error: &BiscuitError) -> Error {
+    use biscuit_parser::error::LanguageError;
+    if let BiscuitError::Language(LanguageError::ParseError(errors)) = error {
+        if let Some(first) = errors.errors.first() {
+            let consumed = policy.len().saturating_sub(first.input.len());
+            let column = policy
+                .get(..consumed)
+                .map_or(1, |before| before.chars().count() + 1);
+            let near: String = first.input.chars().take(24).collect();
+            let what = first.message.as_deref().unwrap_or("unexpected text");
+            return Error::Config(if near.is_empty() {
+                format!("the policy ends too early (column {column}): {what}")
+            } else {
+                format!("the policy does not parse at column {column} (at {near:?}): {what}")
+            });
+        }
+    }
+    Error::Config(error.to_string())
 }
 
 #[cfg(test)]

@@ -86,7 +86,9 @@ fn check(
 ) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
-    let chain = GuardConfig::from_toml(&text)?.build()?;
+    let chain = GuardConfig::from_toml(&text)
+        .and_then(|config| config.build())
+        .with_context(|| config.display().to_string())?;
     let address = Some(ip);
     let peer = match cert {
         Some(path) => {

@@ -193,6 +193,13 @@ fn keygen_mint_prove_verify_and_jobs() {
             "{extra:?}"
         );
     }
+    // A policy that does not parse: one sentence with the column, no debug dump.
+    let unparsable = verify(&["--now", "1700000000", "--allow", "allow if right($r"]);
+    assert_eq!(unparsable.status.code(), Some(1));
+    assert_eq!(
+        stderr(&unparsable),
+        "error: config: the policy does not parse at column 10 (at \"right($r\"): unexpected text"
+    );
     let wrong_path = tessera(&[
         "trust",
         "verify",
