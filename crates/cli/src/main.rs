@@ -118,8 +118,11 @@ fn main() -> ExitCode {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     logging::init(&cli.logging, matches!(cli.command, Command::Demo(_)));
     tessera_pow::cache_kernel_choice(None);
-    let log_level = logging::given_level(&matches);
-    match run(cli.command, log_level.as_deref()) {
+    let given = Given {
+        log_level: logging::given_level(&matches),
+        tlslp_listen: tlslp::listen_given(&matches),
+    };
+    match run(cli.command, given) {
         Ok(code) => code,
         Err(error) => {
             if is_broken_pipe(&error) {
@@ -135,9 +138,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// `log_level`: the global `--log-level` when given (on the command line
-/// or in TESSERA_LOG), for commands that keep a log of their own.
-fn run(command: Command, log_level: Option<&str>) -> anyhow::Result<ExitCode> {
+/// What the derived arguments cannot carry: flags added to the command line
+/// by [`command`] rather than by the derive.
+struct Given {
+    /// The global `--log-level` when given (on the command line or in
+    /// TESSERA_LOG), for commands that keep a log of their own.
+    log_level: Option<String>,
+    /// `tessera tlslp server --listen`.
+    tlslp_listen: Option<(String, u16)>,
+}
+
+fn run(command: Command, given: Given) -> anyhow::Result<ExitCode> {
     match command {
         Command::Demo(args) => tour::run(&args),
         Command::Certs(command) => certs::run(command),
@@ -146,7 +157,9 @@ fn run(command: Command, log_level: Option<&str>) -> anyhow::Result<ExitCode> {
         Command::Guard(command) => guard::run(command),
         Command::Pow(command) => pow::run(command),
         Command::Fleet(command) => fleet::run(command),
-        Command::Tlslp(command) => tlslp::run(command, log_level),
+        Command::Tlslp(command) => {
+            tlslp::run(command, given.log_level.as_deref(), given.tlslp_listen)
+        }
         Command::Trust(command) => trust::run(command),
         Command::Gemini(command) => gemini::run(command),
         Command::Tls(command) => tls::run(command),

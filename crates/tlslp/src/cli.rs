@@ -232,6 +232,12 @@ impl ServerArgs {
     pub fn set_log_level(&mut self, level: Level) {
         self.log_level = level;
     }
+
+    /// Sets where to listen (as `--host` and `--port` do).
+    pub fn set_address(&mut self, host: String, port: u16) {
+        self.host = host;
+        self.port = port;
+    }
 }
 
 impl ClientArgs {

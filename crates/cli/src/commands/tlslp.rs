@@ -27,6 +27,14 @@ pub(crate) fn with_tessera_names(tlslp: clap::Command) -> clap::Command {
     tlslp
         .mut_subcommand("server", |server| {
             server
+                .arg(
+                    clap::Arg::new(LISTEN_ID)
+                        .long("listen")
+                        .value_name("ADDR:PORT")
+                        .value_parser(listen_address)
+                        .conflicts_with_all(["host", "port"])
+                        .help("Where to listen, as every tessera server takes it (--host and --port in one)"),
+                )
                 .mut_arg("server_cert", alias("cert"))
                 .mut_arg("server_key", alias("key"))
                 .mut_arg("n_bits", alias("bits"))
@@ -40,6 +48,33 @@ pub(crate) fn with_tessera_names(tlslp: clap::Command) -> clap::Command {
         })
 }
 
+/// The id of `tessera tlslp server --listen`.
+const LISTEN_ID: &str = "listen";
+
+/// `--listen ADDR:PORT` as the host and port the reference's flags take
+/// (`[::1]:1234`, `127.0.0.1:0`, `localhost:1965`).
+fn listen_address(text: &str) -> Result<(String, u16), String> {
+    let invalid = || format!("{text:?} is not ADDR:PORT");
+    let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']').ok_or_else(invalid)?,
+        None => host,
+    };
+    if host.is_empty() {
+        return Err(invalid());
+    }
+    Ok((host.to_owned(), port.parse().map_err(|_| invalid())?))
+}
+
+/// The `--listen` value given to `tessera tlslp server`, if any.
+pub(crate) fn listen_given(matches: &clap::ArgMatches) -> Option<(String, u16)> {
+    matches
+        .subcommand_matches("tlslp")?
+        .subcommand_matches("server")?
+        .get_one::<(String, u16)>(LISTEN_ID)
+        .cloned()
+}
+
 /// The tlslp log file's level for a global `--log-level` the user gave: the
 /// reference's names as they are, ours mapped to the nearest.
 fn file_level(text: &str) -> Option<Level> {
@@ -51,14 +86,22 @@ fn file_level(text: &str) -> Option<Level> {
     })
 }
 
-/// Runs the subcommand; `log_level`: the global `--log-level`, when given.
-pub(crate) fn run(command: TlslpCommand, log_level: Option<&str>) -> anyhow::Result<ExitCode> {
+/// Runs the subcommand; `log_level`: the global `--log-level`, when given;
+/// `listen`: the server's `--listen`, when given.
+pub(crate) fn run(
+    command: TlslpCommand,
+    log_level: Option<&str>,
+    listen: Option<(String, u16)>,
+) -> anyhow::Result<ExitCode> {
     let runtime = crate::runtime()?;
     let level = log_level.and_then(file_level);
     match command {
         TlslpCommand::Server(mut args) => {
             if let Some(level) = level {
                 args.set_log_level(level);
+            }
+            if let Some((host, port)) = listen {
+                args.set_address(host, port);
             }
             runtime.block_on(run_server(args))
         }

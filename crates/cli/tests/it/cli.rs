@@ -398,11 +398,16 @@ fn tlslp_server_takes_both_vocabularies_and_binds_ipv6_loopback() {
     pki.write(&dir, false).unwrap();
     let file = |name: &str| dir.join(name).to_str().unwrap().to_owned();
     let logs = home.path().join("logs");
-    for (host, extra) in [("::1", vec![]), ("127.0.0.2", vec!["--insecure"])] {
+    for (host, address) in [
+        ("::1", vec!["--listen", "[::1]:0"]),
+        (
+            "127.0.0.2",
+            vec!["--host", "127.0.0.2", "--port", "0", "--insecure"],
+        ),
+    ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-            .args([
-                "tlslp", "server", "--host", host, "--port", "0", "--bits", "1",
-            ])
+            .args(["tlslp", "server", "--bits", "1"])
+            .args(&address)
             .args([
                 "--cert",
                 &file("server-cert.pem"),
@@ -415,7 +420,6 @@ fn tlslp_server_takes_both_vocabularies_and_binds_ipv6_loopback() {
                 "--log-dir",
                 logs.to_str().unwrap(),
             ])
-            .args(&extra)
             .env("HOME", home.path())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
