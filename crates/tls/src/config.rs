@@ -23,6 +23,12 @@ pub enum ClientAuth {
     /// Mutual TLS: a client certificate chaining to these roots is required;
     /// one with an extendedKeyUsage must allow clientAuth.
     Required(RootCertStore),
+    /// [`ClientAuth::Required`], and a certificate listed in one of these
+    /// CRLs (from [`crate::load_crls`]) is refused as revoked.
+    RequiredWithCrls(
+        RootCertStore,
+        Vec<rustls_pki_types::CertificateRevocationListDer<'static>>,
+    ),
     /// Request a certificate and accept any, self-signed included, with its
     /// handshake signature verified; the application authorises the fingerprint.
     /// A client may also send none.
@@ -86,6 +92,16 @@ fn server_config_with_resolver(
         ClientAuth::Required(roots) => {
             let verifier =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|err| rustls::Error::General(format!("client verifier: {err}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        ClientAuth::RequiredWithCrls(roots, crls) => {
+            // Our CAs sign clients directly: the CRL speaks for end entities.
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .with_crls(crls)
+                    .only_check_end_entity_revocation()
                     .build()
                     .map_err(|err| rustls::Error::General(format!("client verifier: {err}")))?;
             builder.with_client_cert_verifier(verifier)

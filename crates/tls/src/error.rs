@@ -145,6 +145,15 @@ pub enum Error {
     /// An import file is malformed.
     #[error("import: {0}")]
     Import(String),
+
+    /// An existing CA (its directory, certificate, key or CRL) cannot be used.
+    #[error("{}: {detail}", path.display())]
+    Ca {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
 }
 
 fn found_suffix(found: &[String]) -> String {

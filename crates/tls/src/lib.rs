@@ -28,6 +28,7 @@
     warn(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)
 )]
 
+mod ca;
 mod certificate;
 mod config;
 pub mod dangerous;
@@ -43,6 +44,7 @@ mod sni;
 pub mod tofu;
 mod verifier;
 
+pub use ca::{load_crls, DevCa, Revoked};
 pub use certificate::{CertificateInfo, KeyAlgorithm, SubjectAltName, Validity};
 pub use config::{
     client_config, provider, server_config, server_config_for_hosts, server_name, ClientAuth,

@@ -376,7 +376,7 @@ impl fmt::Display for KeyType {
     }
 }
 
-fn issue_leaf(
+pub(crate) fn issue_leaf(
     common_name: &str,
     names: Vec<String>,
     usage: Usage,
@@ -424,7 +424,7 @@ fn name(common_name: &str) -> DistinguishedName {
 }
 
 /// Valid from an hour ago (tolerates clock skew between peers) for `days` days.
-fn set_validity(params: &mut CertificateParams, now: OffsetDateTime, days: u32) {
+pub(crate) fn set_validity(params: &mut CertificateParams, now: OffsetDateTime, days: u32) {
     params.not_before = now - Duration::hours(1);
     params.not_after = now + Duration::days(i64::from(days));
 }

@@ -79,6 +79,10 @@ pub struct ServerArgs {
     /// Seconds a TLS handshake may take.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     handshake_timeout: u64,
+    /// Refuse client certificates listed in this CRL (PEM or DER; `tessera
+    /// certs revoke` writes one), read at start.
+    #[arg(long, value_name = "FILE")]
+    crl: Option<PathBuf>,
     /// Seconds running sessions may take to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 10)]
     shutdown_grace: u64,
@@ -304,7 +308,12 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let tls = if args.insecure {
         dangerous::insecure_server_config(address, &identity)?
     } else {
-        tessera_tls::server_config(&identity, ClientAuth::Required(load_roots(&args.ca_cert)?))?
+        let roots = load_roots(&args.ca_cert)?;
+        let client_auth = match &args.crl {
+            Some(crl) => ClientAuth::RequiredWithCrls(roots, tessera_tls::load_crls(crl)?),
+            None => ClientAuth::Required(roots),
+        };
+        tessera_tls::server_config(&identity, client_auth)?
     };
     let listener = tokio::net::TcpListener::bind(address)
         .await

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use tessera_tls::{self_signed, CertificateInfo, DevPki, KeyType, PkiOptions, Usage, Validity};
+use tessera_tls::{
+    layout, self_signed, CertificateInfo, DevCa, DevPki, FileMode, KeyType, PkiOptions, Usage,
+    Validity,
+};
 use time::OffsetDateTime;
 
 #[derive(Debug, Subcommand)]
@@ -22,8 +25,64 @@ pub(crate) enum CertsCommand {
     Dev(DevArgs),
     /// Generate a self-signed certificate (e.g. for a Gemini capsule): DIR/cert.pem and DIR/key.pem.
     SelfSigned(SelfSignedArgs),
+    /// Issue a certificate from an existing dev CA, so its key stays on this machine.
+    ///
+    /// Writes --out in the `certs dev` layout for one role: ca_cert.pem plus
+    /// client_cert.pem and ec_private_key.pem (--client), or server-cert.pem
+    /// and server-key.pem (--server) — a directory another node uses as its
+    /// `--pki` without ever seeing the CA key.
+    Issue(IssueArgs),
+    /// Revoke a certificate the CA issued: add it to the CA's CRL (created
+    /// if missing) and re-sign the list. Servers given `--crl FILE` refuse it.
+    Revoke(RevokeArgs),
     /// Show subject, SANs, validity, fingerprint and key type of each certificate in a PEM file.
     Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IssueArgs {
+    /// The CA's directory (`certs dev` layout: ca_cert.pem, ca_key.pem).
+    #[arg(long, value_name = "DIR")]
+    ca_dir: PathBuf,
+    /// A client certificate with this common name.
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "server",
+        required_unless_present = "server"
+    )]
+    client: Option<String>,
+    /// A server certificate for these names (DNS names or IP addresses;
+    /// repeatable, the first is also the common name).
+    #[arg(long = "server", value_name = "NAME", value_parser = subject_name)]
+    server: Vec<String>,
+    /// Directory to write into (created 0700 if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Key algorithm: ecdsa-p256, ed25519 or rsa-2048.
+    #[arg(long, default_value = "ecdsa-p256")]
+    key_type: KeyType,
+    /// Days the certificate is valid.
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..))]
+    days: u32,
+    /// Overwrite existing files (without it, nothing is written if any exists).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RevokeArgs {
+    /// The CA's directory (`certs dev` layout: ca_cert.pem, ca_key.pem).
+    #[arg(long, value_name = "DIR")]
+    ca_dir: PathBuf,
+    /// The certificate to revoke (PEM).
+    cert: PathBuf,
+    /// The CRL to update [default: crl.pem in --ca-dir].
+    #[arg(long, value_name = "FILE")]
+    crl: Option<PathBuf>,
+    /// Days until the list's next update.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    days: u32,
 }
 
 #[derive(Debug, Args)]
@@ -96,8 +155,90 @@ pub(crate) fn run(command: CertsCommand) -> anyhow::Result<ExitCode> {
     match command {
         CertsCommand::Dev(args) => dev(&args),
         CertsCommand::SelfSigned(args) => self_signed_cmd(&args),
+        CertsCommand::Issue(args) => issue(&args),
+        CertsCommand::Revoke(args) => revoke(&args),
         CertsCommand::Inspect(args) => inspect(&args.file, args.json),
     }
+}
+
+fn issue(args: &IssueArgs) -> anyhow::Result<ExitCode> {
+    let ca = DevCa::load(&args.ca_dir)?;
+    let mut options = PkiOptions::default();
+    options.key_type(args.key_type).leaf_days(args.days);
+    let (issued, cert_name, key_name) = match &args.client {
+        Some(name) => (
+            ca.issue(name, Vec::new(), Usage::Client, &options),
+            layout::CLIENT_CERT,
+            layout::CLIENT_KEY,
+        ),
+        None => (
+            ca.issue(
+                &args.server[0],
+                args.server.clone(),
+                Usage::Server,
+                &options,
+            ),
+            layout::SERVER_CERT,
+            layout::SERVER_KEY,
+        ),
+    };
+    let issued = issued.context("issuing the certificate")?;
+    let ca_pem = std::fs::read_to_string(args.ca_dir.join(layout::CA_CERT))
+        .with_context(|| format!("reading {}", args.ca_dir.join(layout::CA_CERT).display()))?;
+    let files = [
+        (layout::CA_CERT, ca_pem.as_str(), FileMode::Public),
+        (cert_name, issued.cert_pem(), FileMode::Public),
+        (key_name, issued.key_pem(), FileMode::Secret),
+    ];
+    if !args.force {
+        if let Some((name, _, _)) = files
+            .iter()
+            .find(|(name, _, _)| args.out.join(name).exists())
+        {
+            anyhow::bail!(
+                "{} already exists; pass --force to overwrite",
+                args.out.join(name).display()
+            );
+        }
+    }
+    tessera_tls::create_private_dir(&args.out)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "issued from the CA in {}:", args.ca_dir.display())?;
+    for (name, contents, mode) in files {
+        let path = args.out.join(name);
+        tessera_tls::write_file(&path, contents.as_bytes(), mode, true)?;
+        writeln!(out, "  {}", path.display())?;
+    }
+    writeln!(
+        out,
+        "fingerprint: {}",
+        tessera_tls::Fingerprint::of_der(issued.der())
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn revoke(args: &RevokeArgs) -> anyhow::Result<ExitCode> {
+    let ca = DevCa::load(&args.ca_dir)?;
+    let cert = tessera_tls::load_certificates(&args.cert)?.remove(0);
+    let crl = args
+        .crl
+        .clone()
+        .unwrap_or_else(|| args.ca_dir.join("crl.pem"));
+    let revoked = ca.revoke(&crl, &cert, args.days)?;
+    writeln!(
+        std::io::stdout().lock(),
+        "{} serial {} in {} ({} listed); servers read it with --crl {}",
+        if revoked.already {
+            "already revoked:"
+        } else {
+            "revoked:"
+        },
+        revoked.serial,
+        crl.display(),
+        revoked.listed,
+        crl.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {

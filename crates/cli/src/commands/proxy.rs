@@ -13,7 +13,7 @@ use tessera_wire::tunnel::{TunnelEntry, TunnelEntryOptions, TunnelExit, TunnelEx
 use tessera_wire::Role;
 
 use crate::args::PeerAddr;
-use crate::commands::wire::{HmacArgs, PkiArgs};
+use crate::commands::wire::{CrlArgs, HmacArgs, PkiArgs};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ProxyCommand {
@@ -63,6 +63,8 @@ pub(crate) struct ExitArgs {
     services: Vec<(String, String)>,
     #[command(flatten)]
     pki: PkiArgs,
+    #[command(flatten)]
+    crl: CrlArgs,
     #[command(flatten)]
     hmac: HmacArgs,
     /// Admission before TLS (the guard's certificate rules from
@@ -151,7 +153,7 @@ fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
         max_connections_per_client: admission.max_connections_per_client,
         ..defaults
     };
-    let transport = args.pki.server_transport()?;
+    let transport = args.pki.server_transport(&args.crl)?;
     crate::runtime()?.block_on(async {
         let listener = crate::listen::bind(args.listen).await?;
         let exit = TunnelExit::new(listener, transport, services, options)

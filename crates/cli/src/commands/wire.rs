@@ -77,6 +77,15 @@ pub(crate) struct PkiArgs {
     pki: Option<PathBuf>,
 }
 
+/// Revoked client certificates, for a server of mutual TLS.
+#[derive(Debug, Args)]
+pub(crate) struct CrlArgs {
+    /// Refuse client certificates listed in this CRL (PEM or DER; `tessera
+    /// certs revoke` writes one), read at start.
+    #[arg(long, value_name = "FILE")]
+    crl: Option<PathBuf>,
+}
+
 /// HMAC frame authentication.
 #[derive(Debug, Args)]
 pub(crate) struct HmacArgs {
@@ -112,6 +121,8 @@ pub(crate) struct EchoArgs {
     listen: SocketAddr,
     #[command(flatten)]
     security: Security,
+    #[command(flatten)]
+    crl: CrlArgs,
     /// Largest frame accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     max_frame: usize,
@@ -263,8 +274,9 @@ impl PkiArgs {
         }
     }
 
-    /// Mutual TLS for a server, generating the PKI on first use.
-    pub(crate) fn server_transport(&self) -> anyhow::Result<Transport> {
+    /// Mutual TLS for a server, generating the PKI on first use; client
+    /// certificates listed in `crl` are refused.
+    pub(crate) fn server_transport(&self, crl: &CrlArgs) -> anyhow::Result<Transport> {
         let dir = self.dir()?;
         ensure_pki(&dir)?;
         let identity = Identity::load(
@@ -272,10 +284,11 @@ impl PkiArgs {
             &dir.join(layout::SERVER_KEY),
         )?;
         let roots = tessera_tls::load_roots(&dir.join(layout::CA_CERT))?;
-        Ok(Transport::Tls(server_config(
-            &identity,
-            ClientAuth::Required(roots),
-        )?))
+        let client_auth = match &crl.crl {
+            Some(path) => ClientAuth::RequiredWithCrls(roots, tessera_tls::load_crls(path)?),
+            None => ClientAuth::Required(roots),
+        };
+        Ok(Transport::Tls(server_config(&identity, client_auth)?))
     }
 
     /// The client side of mutual TLS, with the PKI's client certificate.
@@ -321,7 +334,7 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     let transport = if security.plain {
         Transport::PlainLoopback
     } else {
-        security.pki.server_transport()?
+        security.pki.server_transport(&args.crl)?
     };
     let mut options = ServerOptions {
         limits: tessera_wire::Limits {

@@ -499,3 +499,95 @@ fn subscribe_streams_notifications_published_from_files_and_stdin() {
     );
     assert_eq!(stdout(&sent), "RESPOND_URI from a file");
 }
+
+/// Certificates issued from an existing CA make a node's `--pki` without
+/// its key; a revoked one is refused by a server given the CRL.
+#[test]
+fn issued_certificates_work_and_revoked_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["certs", "dev", "--out", &path("ca")])
+        .status
+        .success());
+    for (role, name, out) in [
+        ("--server", "localhost", "server"),
+        ("--client", "alice", "alice"),
+        ("--client", "bob", "bob"),
+    ] {
+        let issued = run(&[
+            "certs",
+            "issue",
+            "--ca-dir",
+            &path("ca"),
+            role,
+            name,
+            "--out",
+            &path(out),
+        ]);
+        assert!(issued.status.success(), "{}", common::stderr(&issued));
+        assert!(
+            !dir.path().join(out).join("ca_key.pem").exists(),
+            "the CA key was copied"
+        );
+    }
+    let revoked = run(&[
+        "certs",
+        "revoke",
+        "--ca-dir",
+        &path("ca"),
+        &path("bob/client_cert.pem"),
+    ]);
+    assert!(revoked.status.success(), "{}", common::stderr(&revoked));
+    assert!(
+        stdout(&revoked).starts_with("revoked: serial "),
+        "{}",
+        stdout(&revoked)
+    );
+    let again = run(&[
+        "certs",
+        "revoke",
+        "--ca-dir",
+        &path("ca"),
+        &path("bob/client_cert.pem"),
+    ]);
+    assert!(
+        stdout(&again).starts_with("already revoked:"),
+        "{}",
+        stdout(&again)
+    );
+    // A certificate of another CA is not this CA's to revoke.
+    assert!(run(&["certs", "dev", "--out", &path("other")])
+        .status
+        .success());
+    let foreign = run(&[
+        "certs",
+        "revoke",
+        "--ca-dir",
+        &path("ca"),
+        &path("other/client_cert.pem"),
+    ]);
+    assert_eq!(foreign.status.code(), Some(1));
+    assert!(
+        common::stderr(&foreign).contains("did not issue"),
+        "{}",
+        common::stderr(&foreign)
+    );
+
+    let server = echo_server(&["--pki", &path("server"), "--crl", &path("ca/crl.pem")]);
+    let alice = request(&server, &["--pki", &path("alice"), "--body", "hi"]);
+    assert_eq!(
+        stdout(&alice),
+        "RESPOND_URI hi",
+        "{}",
+        common::stderr(&alice)
+    );
+    let bob = request(&server, &["--pki", &path("bob"), "--body", "hi"]);
+    assert_eq!(bob.status.code(), Some(1));
+    assert!(stdout(&bob).is_empty());
+}
