@@ -33,6 +33,29 @@ pub(crate) fn require(condition: bool, message: impl FnOnce() -> String) -> anyh
     }
 }
 
+/// `--check-config`, on every server.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CheckConfig {
+    /// Load and check everything this server would use (certificates, keys,
+    /// CA, CRL, guard and capsule configuration, secrets, the fleet store),
+    /// then exit 0 if it is all valid, 1 with what is wrong — without serving.
+    #[arg(long)]
+    check_config: bool,
+}
+
+impl CheckConfig {
+    /// With `--check-config`, once everything loaded: says so and gives the
+    /// exit code; `None` to go on and serve.
+    pub(crate) fn passed(&self, what: &str) -> anyhow::Result<Option<std::process::ExitCode>> {
+        if !self.check_config {
+            return Ok(None);
+        }
+        use std::io::Write;
+        writeln!(std::io::stdout().lock(), "configuration OK: {what}")?;
+        Ok(Some(std::process::ExitCode::SUCCESS))
+    }
+}
+
 /// The most seconds a timeout may be (a day): beyond it is a typo.
 const MAX_SECONDS: f64 = 86_400.0;
 

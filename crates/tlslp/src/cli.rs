@@ -83,6 +83,10 @@ pub struct ServerArgs {
     /// certs revoke` writes one), read at start.
     #[arg(long, value_name = "FILE")]
     crl: Option<PathBuf>,
+    /// Load and check the certificates, key, CA, CRL and guard settings,
+    /// then exit 0 if valid, 1 with what is wrong — without serving.
+    #[arg(long)]
+    check_config: bool,
     /// Seconds running sessions may take to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 10)]
     shutdown_grace: u64,
@@ -315,6 +319,16 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         };
         tessera_tls::server_config(&identity, client_auth)?
     };
+    if args.check_config {
+        use std::io::Write;
+        guard.relays()?;
+        tessera_serve::AdmissionArgs::chain(&guard, args.fleet.shared_limit()?)?;
+        writeln!(
+            std::io::stdout(),
+            "configuration OK: tlslp server on {address}"
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("binding {address}"))?;

@@ -87,6 +87,8 @@ pub(crate) struct ServeArgs {
     /// Fleet mode: the per-client rate limit in a store other servers share.
     #[command(flatten)]
     fleet: tessera_fleet::FleetArgs,
+    #[command(flatten)]
+    check: crate::args::CheckConfig,
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +163,18 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut settings = file.resolve(&cert_dir)?;
     settings.shared_limit = args.fleet.shared_limit()?;
+    if let Some(code) = args.check.passed(&format!(
+        "{} capsule(s): {}",
+        settings.hosts.len(),
+        settings
+            .hosts
+            .iter()
+            .map(|host| host.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))? {
+        return Ok(code);
+    }
     crate::runtime()?.block_on(async {
         let listener = match (args.listen, &file.listen) {
             (Some(listen), _) => crate::listen::bind(listen).await?,

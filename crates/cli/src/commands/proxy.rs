@@ -66,6 +66,8 @@ pub(crate) struct ExitArgs {
     #[command(flatten)]
     crl: CrlArgs,
     #[command(flatten)]
+    check: crate::args::CheckConfig,
+    #[command(flatten)]
     hmac: HmacArgs,
     /// Admission before TLS (the guard's certificate rules from
     /// --guard-config apply to `/tunnel/<service>`).
@@ -154,6 +156,13 @@ fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
         ..defaults
     };
     let transport = args.pki.server_transport(&args.crl)?;
+    if let Some(code) = args.check.passed(&format!(
+        "proxy exit on {} for {} service(s)",
+        args.listen,
+        services.len()
+    ))? {
+        return Ok(code);
+    }
     crate::runtime()?.block_on(async {
         let listener = crate::listen::bind(args.listen).await?;
         let exit = TunnelExit::new(listener, transport, services, options)

@@ -182,6 +182,8 @@ pub(crate) enum TrustCommand {
         /// Connections at once at most; more wait in the kernel's backlog.
         #[arg(long, default_value_t = 256)]
         max_connections: usize,
+        #[command(flatten)]
+        check: crate::args::CheckConfig,
         /// Connections at once from one client (a local user on --unix, an
         /// address on --listen); more are closed at once.
         #[arg(long, default_value_t = 16)]
@@ -548,6 +550,7 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             unix,
             max_connections,
             max_connections_per_client,
+            check,
         } => {
             let limits = tessera_trust::signer::SignerLimits {
                 max_connections,
@@ -558,6 +561,12 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                 issuer: read_key(&issuer_key)?,
                 job: job_key.as_deref().map(read_key).transpose()?,
             };
+            if let Some(code) = check
+                .passed("the signer's keys")
+                .map_err(|e| Failure::Usage(e.to_string()))?
+            {
+                return Ok(code);
+            }
             let runtime = crate::runtime().map_err(|e| Failure::Usage(e.to_string()))?;
             runtime.block_on(async {
                 // Before the socket is there or announced: see shutdown_signal.

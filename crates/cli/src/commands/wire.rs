@@ -123,6 +123,8 @@ pub(crate) struct EchoArgs {
     security: Security,
     #[command(flatten)]
     crl: CrlArgs,
+    #[command(flatten)]
+    check: crate::args::CheckConfig,
     /// Largest frame accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     max_frame: usize,
@@ -383,13 +385,18 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
                 None => capability,
             });
         }
+        if let Some(code) = args
+            .check
+            .passed(&format!("wire echo-server on {}", args.listen))?
+        {
+            return Ok(code);
+        }
         let listener = crate::listen::bind(args.listen).await?;
         let server = Server::new(listener, transport, echo_router(), options)?;
         let shutdown = crate::listen::ready(server.local_addr()?)?;
         server.run(shutdown).await?;
-        anyhow::Ok(())
-    })?;
-    Ok(ExitCode::SUCCESS)
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
@@ -416,6 +423,12 @@ fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         allow_remote: args.allow_remote_plain,
         ..NetaioOptions::default()
     };
+    if let Some(code) = args
+        .check
+        .passed(&format!("netaio-compat echo-server on {}", args.listen))?
+    {
+        return Ok(code);
+    }
     crate::runtime()?.block_on(async {
         let listener = crate::listen::bind(args.listen).await?;
         let server = NetaioServer::new(listener, echo_router(), options)?;
