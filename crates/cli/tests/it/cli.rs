@@ -268,79 +268,29 @@ fn errors_are_one_line_on_stderr_with_a_nonzero_exit() {
 #[test]
 fn usage_errors_exit_2_and_global_flags_go_before_or_after_the_command() {
     let home = tempfile::tempdir().unwrap();
+    let verify = ["pow", "verify", "--token", "abc", "--bits", "0", "x"];
+    // The global flags before the command, after it, or between its own.
     for args in [
-        &[
-            "--log-level",
-            "debug",
-            "pow",
-            "verify",
-            "--token",
-            "abc",
-            "--bits",
-            "0",
-            "x",
-        ][..],
-        &[
-            "pow",
-            "verify",
-            "--token",
-            "abc",
-            "--bits",
-            "0",
-            "x",
-            "--log-level",
-            "debug",
-        ],
-        &[
-            "pow",
-            "verify",
-            "--token",
-            "abc",
-            "--log-format",
-            "json",
-            "--bits",
-            "0",
-            "x",
-        ],
-        &[
-            "pow",
-            "verify",
-            "--token",
-            "abc",
-            "--bits",
-            "0",
-            "x",
-            "--log-level",
-            "WARNING",
-        ],
+        [&["--log-level", "debug"][..], &verify].concat(),
+        [&verify[..], &["--log-level", "debug"]].concat(),
+        [&verify[..4], &["--log-format", "json"], &verify[4..]].concat(),
+        [&verify[..], &["--log-level", "WARNING"]].concat(),
     ] {
-        let ok = tessera(args, home.path());
+        let ok = tessera(&args, home.path());
         assert_eq!(ok.status.code(), Some(0), "{args:?}: {}", stderr(&ok));
     }
+    let bogus_level = tessera(
+        &[&verify[..], &["--log-level", "bogus"]].concat(),
+        home.path(),
+    );
+    assert_eq!(bogus_level.status.code(), Some(2));
+    let bogus_format = tessera(
+        &[&["--log-format", "xml"][..], &verify].concat(),
+        home.path(),
+    );
+    assert_eq!(bogus_format.status.code(), Some(2));
     for args in [
-        &[
-            "pow",
-            "verify",
-            "--token",
-            "abc",
-            "--bits",
-            "0",
-            "x",
-            "--log-level",
-            "bogus",
-        ][..],
-        &[
-            "--log-format",
-            "xml",
-            "pow",
-            "verify",
-            "--token",
-            "abc",
-            "--bits",
-            "0",
-            "x",
-        ],
-        &["pow", "solve", "--token", "abc", "--bits", "65"],
+        &["pow", "solve", "--token", "abc", "--bits", "65"][..],
         &[
             "pow",
             "solve",

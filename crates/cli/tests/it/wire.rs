@@ -422,10 +422,24 @@ fn subscribe_streams_notifications_published_from_files_and_stdin() {
             .spawn()
             .unwrap(),
     );
+    // Each wait on the subscriber in a thread, bounded, so a lost line fails
+    // the test instead of hanging it (the guard kills the process).
+    fn within<T: Send + 'static>(read: impl FnOnce() -> T + Send + 'static) -> T {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(read());
+        });
+        receiver
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the subscriber did not answer in time")
+    }
     // Ready once it says so (EOF first means it failed: the test fails).
-    let mut stderr = BufReader::new(subscriber.0.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
+    let stderr = subscriber.0.stderr.take().unwrap();
+    let line = within(move || {
+        let mut line = String::new();
+        BufReader::new(stderr).read_line(&mut line).map(|_| line)
+    })
+    .unwrap();
     assert_eq!(line.trim(), "subscribed to news");
 
     let body_file = dir.path().join("body.txt");
@@ -470,14 +484,12 @@ fn subscribe_streams_notifications_published_from_files_and_stdin() {
     assert_eq!(stdout(&from_stdin), "OK");
 
     // Two notifications, then it exits 0 by itself.
-    let mut printed = String::new();
-    subscriber
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut printed)
-        .unwrap();
+    let mut stdout_pipe = subscriber.0.stdout.take().unwrap();
+    let printed = within(move || {
+        let mut printed = String::new();
+        stdout_pipe.read_to_string(&mut printed).map(|_| printed)
+    })
+    .unwrap();
     assert_eq!(
         printed,
         "NOTIFY_URI news from a file\nNOTIFY_URI news from stdin\n"
