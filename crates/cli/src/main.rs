@@ -179,7 +179,8 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// A current-thread runtime for commands that do a little network I/O.
+/// The runtime of every command that does network I/O (all cores; the
+/// servers need them, and short commands pay nothing for idle workers).
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
