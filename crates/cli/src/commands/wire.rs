@@ -592,6 +592,7 @@ impl ConnectArgs {
             });
         }
         let options = ClientOptions {
+            connect_timeout: self.timeout,
             request_timeout: self.timeout,
             auth,
             ..ClientOptions::default()
