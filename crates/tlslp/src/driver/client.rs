@@ -18,7 +18,6 @@ use tokio::net::TcpStream;
 
 use super::LineReader;
 use crate::client::{ClientOutcome, ClientSession};
-use crate::codec::encode;
 use crate::event::Level;
 use crate::logfile::EventSink;
 use crate::profile::Profile;
@@ -173,7 +172,7 @@ async fn run_session(
     let mut reader = LineReader::new(tls);
     let end = 'session: loop {
         while let Some(reply) = session.poll_transmit() {
-            if let Err(error) = send(&mut reader, &reply, options.read_timeout).await {
+            if let Err(error) = reader.send_line(&reply, options.read_timeout).await {
                 break 'session SessionEnd::Error(error.to_string());
             }
         }
@@ -235,26 +234,6 @@ async fn run_session(
 /// The session's clock: tokio's, so paused-time tests step it too.
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
-}
-
-async fn send<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
-    reader: &mut LineReader<S>,
-    line: &str,
-    timeout: Duration,
-) -> Result<(), Error> {
-    let bytes = encode(line)?;
-    // A TLS stream buffers like a BufWriter: without the flush, a line the
-    // socket did not take at once waits for the next write, and the session
-    // for an answer to it.
-    let stream = reader.get_mut();
-    let sent = async {
-        stream.write_all(&bytes).await?;
-        stream.flush().await
-    };
-    tokio::time::timeout(timeout, sent)
-        .await
-        .map_err(|_| Error::Timeout("sending"))?
-        .map_err(Error::from)
 }
 
 async fn solve(

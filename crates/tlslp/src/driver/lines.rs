@@ -1,10 +1,13 @@
 //! Reading lines from a stream with a deadline per line (not per read: a peer
-//! trickling bytes cannot stretch a step, defect D16), through the codec.
+//! trickling bytes cannot stretch a step, defect D16), through the codec; and
+//! writing them, flushed, under a deadline.
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::codec::{decode, Decoded, MAX_LINE};
+use crate::codec::{decode, encode, Decoded, MAX_LINE};
 use crate::Error;
 
 /// Bytes asked of the stream per read.
@@ -34,6 +37,27 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// The stream.
     pub fn into_inner(self) -> R {
         self.inner
+    }
+
+    /// Encodes `line` and writes it, flushed, within `timeout`. A TLS stream
+    /// buffers like a BufWriter: without the flush, a line the socket did not
+    /// take at once waits for the next write, and the peer for an answer.
+    ///
+    /// # Errors
+    /// Codec errors, [`Error::Timeout`], [`Error::Io`].
+    pub async fn send_line(&mut self, line: &str, timeout: Duration) -> Result<(), Error>
+    where
+        R: AsyncWrite,
+    {
+        let bytes = encode(line)?;
+        let sent = async {
+            self.inner.write_all(&bytes).await?;
+            self.inner.flush().await
+        };
+        tokio::time::timeout(timeout, sent)
+            .await
+            .map_err(|_| Error::Timeout("sending"))?
+            .map_err(Error::from)
     }
 
     /// The next line, which must be complete by `deadline`.

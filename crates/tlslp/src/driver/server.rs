@@ -22,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 use super::adaptive::{session_config, AdaptiveWork};
 use super::report::{emit, Counters, ServerReport, SessionOutcome, SessionRecord};
 use super::LineReader;
-use crate::codec::encode;
 use crate::event::Level;
 use crate::logfile::EventSink;
 use crate::repr::py_repr;
@@ -318,16 +317,7 @@ async fn session(
     let result: Result<(), Error> = async {
         loop {
             while let Some(line) = session.poll_transmit() {
-                let bytes = encode(&line)?;
-                // Flushed: a TLS stream buffers like a BufWriter.
-                let stream = reader.get_mut();
-                let sent = async {
-                    stream.write_all(&bytes).await?;
-                    stream.flush().await
-                };
-                tokio::time::timeout(reply_timeout, sent)
-                    .await
-                    .map_err(|_| Error::Timeout("sending"))??;
+                reader.send_line(&line, reply_timeout).await?;
             }
             for event in std::iter::from_fn(|| session.poll_event()) {
                 sink.record(event.level, &event.message);
