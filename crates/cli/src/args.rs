@@ -83,20 +83,11 @@ impl PeerAddr {
     /// Parses `HOST:PORT`; the clap value parser of every peer flag.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let invalid = || format!("{text:?} is not HOST:PORT (a name or address, then a port)");
-        let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
-        let host = match host.strip_prefix('[') {
-            Some(inner) => inner.strip_suffix(']').ok_or_else(invalid)?,
-            None if host.contains(':') => return Err(invalid()),
-            None => host,
-        };
-        let port = port.parse::<u16>().map_err(|_| invalid())?;
-        if host.is_empty() || tessera_tls::server_name(host).is_err() || port == 0 {
+        let (host, port) = split_host_port(text).ok_or_else(invalid)?;
+        if tessera_tls::server_name(&host).is_err() || port == 0 {
             return Err(invalid());
         }
-        Ok(Self {
-            host: host.to_owned(),
-            port,
-        })
+        Ok(Self { host, port })
     }
 
     /// The host as given, without IPv6 brackets (also the default TLS name).
@@ -130,6 +121,21 @@ impl PeerAddr {
         }
         Err(last.unwrap_or_else(|| anyhow::anyhow!("{self} resolves to no address")))
     }
+}
+
+/// `HOST:PORT`, `IP:PORT` or `[IPv6]:PORT` split into a non-empty host
+/// (without brackets) and a port; `None` when it is none of them.
+pub(crate) fn split_host_port(text: &str) -> Option<(String, u16)> {
+    let (host, port) = text.rsplit_once(':')?;
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']')?,
+        None if host.contains(':') => return None,
+        None => host,
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_owned(), port.parse().ok()?))
 }
 
 impl std::fmt::Display for PeerAddr {

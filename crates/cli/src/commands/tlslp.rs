@@ -54,16 +54,7 @@ const LISTEN_ID: &str = "listen";
 /// `--listen ADDR:PORT` as the host and port the reference's flags take
 /// (`[::1]:1234`, `127.0.0.1:0`, `localhost:1965`).
 fn listen_address(text: &str) -> Result<(String, u16), String> {
-    let invalid = || format!("{text:?} is not ADDR:PORT");
-    let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
-    let host = match host.strip_prefix('[') {
-        Some(inner) => inner.strip_suffix(']').ok_or_else(invalid)?,
-        None => host,
-    };
-    if host.is_empty() {
-        return Err(invalid());
-    }
-    Ok((host.to_owned(), port.parse().map_err(|_| invalid())?))
+    crate::args::split_host_port(text).ok_or_else(|| format!("{text:?} is not ADDR:PORT"))
 }
 
 /// The `--listen` value given to `tessera tlslp server`, if any.
