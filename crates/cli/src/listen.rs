@@ -31,3 +31,17 @@ pub(crate) fn announce(addr: SocketAddr) -> anyhow::Result<()> {
     out.flush()?;
     Ok(())
 }
+
+/// Starts the metrics endpoint when `--metrics-listen` asks for it, and
+/// prints `metrics on http://ADDR/metrics` (before `listening on`).
+pub(crate) async fn metrics(
+    args: &tessera_serve::MetricsArgs,
+    metrics: Option<&tessera_serve::Metrics>,
+) -> anyhow::Result<()> {
+    if let Some(address) = args.start(metrics).await? {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "metrics on http://{address}/metrics")?;
+        out.flush()?;
+    }
+    Ok(())
+}

@@ -181,6 +181,7 @@ impl ConfigFile {
             client_ids,
             public_port: None,
             shared_limit: None,
+            metrics: None,
         })
     }
 }
@@ -217,6 +218,8 @@ pub struct ServerSettings {
     pub public_port: Option<u16>,
     /// The per-client rate limit in a store a fleet shares, instead of in memory.
     pub shared_limit: Option<tessera_guard::SharedLimit>,
+    /// Where the server exports its counters (`--metrics-listen`); none by default.
+    pub metrics: Option<tessera_serve::Metrics>,
 }
 
 impl ServerSettings {
@@ -232,6 +235,7 @@ impl ServerSettings {
             client_ids: ClientIds::random(),
             public_port: None,
             shared_limit: None,
+            metrics: None,
         }
     }
 }

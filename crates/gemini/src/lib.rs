@@ -27,6 +27,7 @@ mod client;
 mod config;
 mod error;
 mod identity;
+mod metrics;
 mod request;
 mod server;
 mod status;

@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::access::authorise;
+use crate::metrics::GeminiMetrics;
 use crate::request::{find_line_end, parse_request, RequestError, MAX_REQUEST_LINE};
 use crate::{Capsule, Error, Header, Resolved, ServerSettings};
 
@@ -42,6 +43,7 @@ struct Shared {
     port: u16,
     origin: Instant,
     denial_log: Limiter,
+    metrics: Option<GeminiMetrics>,
 }
 
 /// What one connection did, for the access log.
@@ -124,6 +126,9 @@ impl Server {
             .shutdown_grace(settings.shutdown_grace)
             // One key, so the stage's refusal lines and the access lines name a client alike.
             .client_ids(settings.client_ids.clone());
+        if let Some(metrics) = &settings.metrics {
+            stage.metrics(metrics.clone());
+        }
         if let Some(relays) = settings.guard.relays()? {
             stage.proxy_from(relays);
         }
@@ -143,6 +148,7 @@ impl Server {
                     burst: 3,
                     ..LimiterConfig::default()
                 })?,
+                metrics: settings.metrics.as_ref().map(GeminiMetrics::register),
                 settings,
             }),
             stage: Arc::new(stage),
@@ -417,6 +423,9 @@ fn access_log(
     let Some(status) = exchange.status else {
         return;
     };
+    if let Some(metrics) = &shared.metrics {
+        metrics.request(status, exchange.denial, elapsed);
+    }
     let client = client_id(shared, address);
     let ip = shared.log_client_ip.then(|| address.to_string());
     tracing::info!(

@@ -10,4 +10,7 @@ pub enum Error {
     /// Plain connections were asked for on an address that is not loopback.
     #[error("plain (non-TLS) connections are allowed on loopback only, not on {0}")]
     PlainNotLoopback(SocketAddr),
+    /// The listener cannot report its address.
+    #[error("read the listening address: {0}")]
+    Io(#[from] std::io::Error),
 }

@@ -41,14 +41,26 @@ mod accept;
 mod admission_args;
 mod error;
 mod listener;
+mod metrics;
+#[cfg(feature = "cli")]
+mod metrics_args;
+mod metrics_endpoint;
 mod proxy;
 mod signal;
 mod stage;
+mod stage_stats;
 
 #[cfg(feature = "cli")]
 pub use admission_args::{parse_rate_limit, AdmissionArgs, AdmissionError};
 pub use error::Error;
 pub use listener::{tune, Listener, LocalAddr, Peer, Socket, UnixSocketFile};
+pub use metrics::{duration_buckets, Label, Labels2, Metrics};
+#[cfg(feature = "cli")]
+pub use metrics_args::{parse_metrics_listen, MetricsArgs};
+pub use metrics_endpoint::serve_metrics;
+/// The metrics library, so protocol crates build families of the same version.
+pub use prometheus_client;
 pub use proxy::{read_proxy_header, ProxyError};
 pub use signal::shutdown_signal;
-pub use stage::{Admitted, Handler, Refusal, Stage, StageConfig, StageStats, Stream};
+pub use stage::{Admitted, Handler, Refusal, Stage, StageConfig, Stream};
+pub use stage_stats::StageStats;

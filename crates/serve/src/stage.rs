@@ -32,7 +32,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::accept::{accept_loop, AcceptOptions};
-use crate::{read_proxy_header, tune, Error, Listener, LocalAddr, Peer, ProxyError, Socket};
+use crate::{
+    read_proxy_header, tune, Error, Listener, LocalAddr, Metrics, Peer, ProxyError, Socket,
+    StageStats,
+};
 
 /// An admitted connection's stream: plain (loopback only) or TLS. The TLS
 /// state (about 1.5 KiB) is boxed so that moving the stream into a protocol's
@@ -58,6 +61,7 @@ pub struct StageConfig {
     plain_beyond_loopback: bool,
     shutdown_grace: Duration,
     client_ids: Option<ClientIds>,
+    metrics: Option<Metrics>,
 }
 
 impl Default for StageConfig {
@@ -76,6 +80,7 @@ impl Default for StageConfig {
             plain_beyond_loopback: false,
             shutdown_grace: Duration::from_secs(5),
             client_ids: None,
+            metrics: None,
         }
     }
 }
@@ -167,6 +172,12 @@ impl StageConfig {
         self.client_ids = Some(ids);
         self
     }
+
+    /// Exports the stage's counters ([`StageStats`]) in `metrics`.
+    pub fn metrics(&mut self, metrics: Metrics) -> &mut Self {
+        self.metrics = Some(metrics);
+        self
+    }
 }
 
 /// Why the stage closed a connection before the protocol saw it.
@@ -233,19 +244,6 @@ impl std::fmt::Display for Refusal {
             _ => f.write_str(self.name()),
         }
     }
-}
-
-/// Counters of one stage.
-#[derive(Debug, Default)]
-pub struct StageStats {
-    /// Connections accepted.
-    pub accepted: AtomicU64,
-    /// Connections admitted to the protocol.
-    pub admitted: AtomicU64,
-    /// Connections refused by admission (guard or caps).
-    pub refused: AtomicU64,
-    /// Connections lost in the PROXY header or the TLS handshake.
-    pub failed: AtomicU64,
 }
 
 /// A connection past the stage. Its slot under the caps is held for as
@@ -329,6 +327,10 @@ impl Stage {
             config.ipv6_prefix,
         );
         let client_ids = config.client_ids.clone().unwrap_or_else(ClientIds::random);
+        let stats = StageStats::default();
+        if let Some(metrics) = &config.metrics {
+            stats.register(metrics, limits.clone());
+        }
         Ok(Self {
             config,
             client_ids,
@@ -336,7 +338,7 @@ impl Stage {
             limits,
             origin: Instant::now(),
             next_id: AtomicU64::new(1),
-            stats: StageStats::default(),
+            stats,
             stopping: CancellationToken::new(),
             refusal_log: Limiter::new(&LimiterConfig {
                 rate: 0.1,
@@ -408,7 +410,7 @@ impl Stage {
         mut peer: Peer,
         id: u64,
     ) -> Result<Admitted, (Peer, Refusal)> {
-        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        self.stats.count_accepted();
         if let (Either::Left(tcp), Some(relays), Peer::Tcp(relay)) =
             (&mut socket, &self.config.proxy_from, peer)
         {
@@ -463,7 +465,7 @@ impl Stage {
                     return Err(self.refuse(peer, Refusal::FirstBytesTimeout));
                 }
             }
-            self.stats.admitted.fetch_add(1, Ordering::Relaxed);
+            self.stats.count_admitted();
             return Ok(Admitted {
                 stream: Either::Left(socket),
                 peer,
@@ -475,11 +477,15 @@ impl Stage {
                 _slot: slot,
             });
         };
+        let started = Instant::now();
         let tls = match tokio::time::timeout(self.config.handshake_timeout, acceptor.accept(socket))
             .await
         {
             Ok(Ok(tls)) => tls,
-            Ok(Err(error)) => return Err(self.refuse(peer, Refusal::Handshake(error.to_string()))),
+            Ok(Err(error)) => {
+                self.stats.count_handshake_failure(&error);
+                return Err(self.refuse(peer, Refusal::Handshake(error.to_string())));
+            }
             Err(_) => return Err(self.refuse(peer, Refusal::HandshakeTimeout)),
         };
         let connection = tls.get_ref().1;
@@ -488,7 +494,8 @@ impl Stage {
             .and_then(|chain| chain.first())
             .and_then(|der| CertificateInfo::from_rustls(der).ok());
         let sni = connection.server_name().map(str::to_owned);
-        self.stats.admitted.fetch_add(1, Ordering::Relaxed);
+        self.stats.count_handshake(started.elapsed().as_secs_f64());
+        self.stats.count_admitted();
         Ok(Admitted {
             stream: Either::Right(Box::new(tls)),
             peer,
@@ -505,12 +512,7 @@ impl Stage {
     /// info, a few per client per 10 s; other peer failures at debug, as
     /// attackers set their volume.
     fn refuse(&self, peer: Peer, refusal: Refusal) -> (Peer, Refusal) {
-        let counter = if refusal.is_admission() {
-            &self.stats.refused
-        } else {
-            &self.stats.failed
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.stats.count_refused(refusal.name());
         let now = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let logged = refusal.is_admission()
             && self

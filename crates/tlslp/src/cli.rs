@@ -107,6 +107,8 @@ pub struct ServerArgs {
     /// Fleet mode: the per-client rate limit in a store other servers share.
     #[command(flatten)]
     fleet: tessera_fleet::FleetArgs,
+    #[command(flatten)]
+    metrics: tessera_serve::MetricsArgs,
     /// Turn the default per-client rate limit (a burst of 20 sessions, then 2
     /// per second) off.
     #[arg(long, conflicts_with = "rate_limit")]
@@ -333,6 +335,11 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("binding {address}"))?;
     let port = listener.local_addr()?.port();
+    let metrics = args.metrics.metrics();
+    if let Some(address) = args.metrics.start(metrics.as_ref()).await? {
+        use std::io::Write;
+        writeln!(std::io::stdout(), "metrics on http://{address}/metrics")?;
+    }
     // Before the announcement: see shutdown_signal.
     let shutdown = tessera_serve::shutdown_signal();
     // An IPv6 literal in brackets, as in any URL.
@@ -377,6 +384,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     options.print_stdout = true;
     options.log_client_ip = args.log_client_ip || guard.log_client_ip;
     options.trusted_relays = guard.relays()?;
+    options.metrics = metrics;
     options.guard =
         tessera_serve::AdmissionArgs::chain(&guard, args.fleet.shared_limit()?)?.map(Arc::new);
     let key_file = match &args.log_key_file {

@@ -37,6 +37,7 @@ mod frame;
 mod handler;
 mod layer;
 mod message;
+mod metrics;
 #[cfg(feature = "netaio-compat")]
 pub mod netaio;
 pub mod node;

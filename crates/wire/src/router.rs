@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::metrics::{RouteCounts, UNMATCHED};
 use crate::{
     CheckLayer, Frame, Handler, IntoReply, Layer, MessageType, Rejection, Request, FLAG_ONE_WAY,
 };
@@ -21,6 +22,7 @@ enum Route<S> {
 pub struct Router<S> {
     routes: HashMap<(MessageType, String), Route<S>>,
     state: Arc<S>,
+    counts: Option<RouteCounts>,
 }
 
 impl<S> std::fmt::Debug for Router<S> {
@@ -39,6 +41,7 @@ impl<S: Send + Sync + 'static> Router<S> {
         Self {
             routes: HashMap::new(),
             state: Arc::new(state),
+            counts: None,
         }
     }
 
@@ -97,6 +100,11 @@ impl<S: Send + Sync + 'static> Router<S> {
         self
     }
 
+    /// Counts each answered request in `counts` (a server with metrics).
+    pub(crate) fn count_into(&mut self, counts: RouteCounts) {
+        self.counts = Some(counts);
+    }
+
     /// The shared state.
     pub fn state(&self) -> &Arc<S> {
         &self.state
@@ -113,10 +121,16 @@ impl<S: Send + Sync + 'static> Router<S> {
         };
         let one_way = request.frame.flags & FLAG_ONE_WAY != 0;
         let frame = request.frame.clone();
+        let routed = handler.is_some();
         let response = match handler {
             Some(handler) => handler.call(request, self.state.clone()).await,
             None => Rejection::NotFound.into_reply(),
         };
+        if let Some(counts) = &self.counts {
+            let (kind, uri) = key;
+            let uri = if routed { uri } else { UNMATCHED.to_owned() };
+            crate::metrics::count(counts, kind, uri, response.kind);
+        }
         (!one_way).then(|| frame.reply(response.kind, response.body))
     }
 }

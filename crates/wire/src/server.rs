@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tessera_serve::{Admitted, Handler, Listener, Peer, Refusal, Stage, StageConfig};
+use tessera_serve::{Admitted, Handler, Listener, Metrics, Peer, Refusal, Stage, StageConfig};
 use tokio::io::AsyncWrite;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
@@ -43,34 +43,46 @@ pub enum Transport {
     PlainLoopback,
 }
 
-/// The connection stage of a wire listener (the frame server and the tunnel
-/// exit): the guard's ACL and rate limit per connection, the caps, TLS.
-pub(crate) fn stage(
-    listener: &Listener,
-    transport: Transport,
-    guard: Option<Arc<tessera_guard::Chain>>,
-    proxy_from: Option<tessera_guard::Acl>,
-    caps: (usize, usize),
-    handshake_timeout: Duration,
-    shutdown_grace: Duration,
-) -> Result<Arc<Stage>, Error> {
-    let mut config = StageConfig::default();
-    config
-        .max_connections(caps.0)
-        .max_connections_per_client(caps.1)
-        .handshake_timeout(handshake_timeout)
-        .shutdown_grace(shutdown_grace);
-    if let Transport::Tls(tls) = transport {
-        config.tls(tls);
+/// What the connection stage of a wire listener (the frame server and the
+/// tunnel exit) is built from: the guard's ACL and rate limit per
+/// connection, the caps, TLS, and where its counters are exported.
+pub(crate) struct StageSettings<'a> {
+    pub(crate) guard: Option<&'a Arc<tessera_guard::Chain>>,
+    pub(crate) proxy_from: Option<&'a tessera_guard::Acl>,
+    pub(crate) caps: (usize, usize),
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) metrics: Option<&'a Metrics>,
+}
+
+impl StageSettings<'_> {
+    /// The stage for `listener`.
+    pub(crate) fn build(
+        self,
+        listener: &Listener,
+        transport: Transport,
+    ) -> Result<Arc<Stage>, Error> {
+        let mut config = StageConfig::default();
+        config
+            .max_connections(self.caps.0)
+            .max_connections_per_client(self.caps.1)
+            .handshake_timeout(self.handshake_timeout)
+            .shutdown_grace(self.shutdown_grace);
+        if let Transport::Tls(tls) = transport {
+            config.tls(tls);
+        }
+        if let Some(guard) = self.guard {
+            config.guard(guard.clone());
+        }
+        if let Some(relays) = self.proxy_from {
+            config.proxy_from(relays.clone());
+        }
+        if let Some(metrics) = self.metrics {
+            config.metrics(metrics.clone());
+        }
+        let stage = Stage::new(&listener.local_addr()?, config)?;
+        Ok(Arc::new(stage))
     }
-    if let Some(guard) = guard {
-        config.guard(guard);
-    }
-    if let Some(relays) = proxy_from {
-        config.proxy_from(relays);
-    }
-    let stage = Stage::new(&listener.local_addr()?, config)?;
-    Ok(Arc::new(stage))
 }
 
 /// The address of a wire listener, which is always TCP.
@@ -139,6 +151,9 @@ pub struct ServerOptions {
     /// only once by this server.
     #[cfg(feature = "fleet")]
     pub fleet_replay: Option<crate::FleetFrameReplay>,
+    /// Where the server exports its counters (`--metrics-listen`): the
+    /// stage's, [`ServerStats`] and requests by route and result.
+    pub metrics: Option<Metrics>,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -175,6 +190,7 @@ impl Default for ServerOptions {
             revocations: None,
             #[cfg(feature = "fleet")]
             fleet_replay: None,
+            metrics: None,
         }
     }
 }
@@ -231,19 +247,23 @@ impl<S: Send + Sync + 'static> Server<S> {
     pub fn new(
         listener: TcpListener,
         transport: Transport,
-        router: Router<S>,
+        mut router: Router<S>,
         options: ServerOptions,
     ) -> Result<Self, Error> {
         let listener = Listener::from(listener);
-        let stage = stage(
-            &listener,
-            transport,
-            options.guard.clone(),
-            options.proxy_from.clone(),
-            (options.max_connections, options.max_connections_per_client),
-            options.handshake_timeout,
-            options.shutdown_grace,
-        )?;
+        let stats = Arc::new(ServerStats::default());
+        if let Some(metrics) = &options.metrics {
+            router.count_into(crate::metrics::register(metrics, stats.clone()));
+        }
+        let stage = StageSettings {
+            guard: options.guard.as_ref(),
+            proxy_from: options.proxy_from.as_ref(),
+            caps: (options.max_connections, options.max_connections_per_client),
+            handshake_timeout: options.handshake_timeout,
+            shutdown_grace: options.shutdown_grace,
+            metrics: options.metrics.as_ref(),
+        }
+        .build(&listener, transport)?;
         Ok(Self {
             listener,
             stage,
@@ -251,7 +271,7 @@ impl<S: Send + Sync + 'static> Server<S> {
                 rules: FrameRules::new(options.guard.clone()),
                 router,
                 topics: Arc::new(Topics::default()),
-                stats: Arc::new(ServerStats::default()),
+                stats,
                 next_id: AtomicU64::new(1),
                 queued: ByteBudget::new(options.max_queued_bytes),
                 options,

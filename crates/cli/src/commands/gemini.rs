@@ -88,6 +88,8 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     fleet: tessera_fleet::FleetArgs,
     #[command(flatten)]
+    metrics: tessera_serve::MetricsArgs,
+    #[command(flatten)]
     check: crate::args::CheckConfig,
 }
 
@@ -163,6 +165,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut settings = file.resolve(&cert_dir)?;
     settings.shared_limit = args.fleet.shared_limit()?;
+    settings.metrics = args.metrics.metrics();
     if let Some(code) = args.check.passed(&format!(
         "{} capsule(s): {}",
         settings.hosts.len(),
@@ -204,6 +207,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
         drop(out);
+        crate::listen::metrics(&args.metrics, settings.metrics.as_ref()).await?;
         let shutdown = crate::listen::ready(addr)?;
         server.run(shutdown).await?;
         anyhow::Ok(())

@@ -76,6 +76,8 @@ pub(crate) struct ExitArgs {
     /// Fleet mode: the per-client rate limit in a store other servers share.
     #[command(flatten)]
     fleet: tessera_fleet::FleetArgs,
+    #[command(flatten)]
+    metrics: tessera_serve::MetricsArgs,
 }
 
 fn parse_service(text: &str) -> Result<(String, String), String> {
@@ -153,6 +155,7 @@ fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
         proxy_from: admission.proxy_from,
         max_connections: admission.max_connections,
         max_connections_per_client: admission.max_connections_per_client,
+        metrics: args.metrics.metrics(),
         ..defaults
     };
     let transport = args.pki.server_transport(&args.crl)?;
@@ -165,6 +168,7 @@ fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
     }
     crate::runtime()?.block_on(async {
         let listener = crate::listen::bind(args.listen).await?;
+        crate::listen::metrics(&args.metrics, options.metrics.as_ref()).await?;
         let exit = TunnelExit::new(listener, transport, services, options)
             .context("invalid tunnel exit")?;
         let shutdown = crate::listen::ready(exit.local_addr()?)?;

@@ -154,6 +154,8 @@ pub(crate) struct EchoArgs {
     /// Fleet mode: the per-client rate limit in a store other servers share.
     #[command(flatten)]
     fleet: tessera_fleet::FleetArgs,
+    #[command(flatten)]
+    metrics: tessera_serve::MetricsArgs,
 }
 
 /// How a client reaches a server: `wire request` and `wire subscribe`.
@@ -348,6 +350,7 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         proxy_from: admission.proxy_from,
         max_connections: admission.max_connections,
         max_connections_per_client: admission.max_connections_per_client,
+        metrics: args.metrics.metrics(),
         ..ServerOptions::default()
     };
     let issuer = args
@@ -392,6 +395,7 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
             return Ok(code);
         }
         let listener = crate::listen::bind(args.listen).await?;
+        crate::listen::metrics(&args.metrics, options.metrics.as_ref()).await?;
         let server = Server::new(listener, transport, echo_router(), options)?;
         let shutdown = crate::listen::ready(server.local_addr()?)?;
         server.run(shutdown).await?;
@@ -421,6 +425,7 @@ fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         max_connections: admission.max_connections,
         max_connections_per_client: admission.max_connections_per_client,
         allow_remote: args.allow_remote_plain,
+        metrics: args.metrics.metrics(),
         ..NetaioOptions::default()
     };
     if let Some(code) = args
@@ -431,6 +436,7 @@ fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     }
     crate::runtime()?.block_on(async {
         let listener = crate::listen::bind(args.listen).await?;
+        crate::listen::metrics(&args.metrics, options.metrics.as_ref()).await?;
         let server = NetaioServer::new(listener, echo_router(), options)?;
         tracing::warn!("netaio-compat: plain TCP and netaio's weaker HMAC, for migrations only");
         let shutdown = crate::listen::ready(server.local_addr()?)?;

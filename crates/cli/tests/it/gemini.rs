@@ -169,6 +169,71 @@ fn rate_limit_flag_answers_44() {
 }
 
 #[test]
+fn metrics_show_the_traffic_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("capsule");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    let server = serve(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--cert-dir",
+        dir.path().join("state").to_str().unwrap(),
+        "--rate-limit",
+        "2/3600",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    let metrics = server.metrics.expect("a `metrics on` line");
+    assert!(metrics.ip().is_loopback());
+    let before = common::scrape_until(metrics, |_| true);
+    assert!(
+        !before.contains("tessera_gemini_requests_total{"),
+        "{before}"
+    );
+
+    let db = dir.path().join("tofu.sqlite3");
+    let base = format!("gemini://localhost:{}", server.addr.port());
+    assert_eq!(get(&db, &format!("{base}/"), &[]).status.code(), Some(0));
+    assert_eq!(
+        get(&db, &format!("{base}/gone.gmi"), &[]).status.code(),
+        Some(51)
+    );
+    assert_eq!(get(&db, &format!("{base}/"), &[]).status.code(), Some(44));
+    // Bytes that are not TLS: a failed handshake, counted by its alert.
+    let mut plain = std::net::TcpStream::connect(server.addr).unwrap();
+    plain
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    std::io::Write::write_all(&mut plain, b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let _ = std::io::Read::read_to_end(&mut plain, &mut Vec::new());
+
+    let expected = [
+        "tessera_gemini_requests_total{status=\"20\"} 1",
+        "tessera_gemini_requests_total{status=\"51\"} 1",
+        "tessera_gemini_requests_total{status=\"44\"} 1",
+        "tessera_guard_denials_total{reason=\"rate_limited\"} 1",
+        "tessera_connections_accepted_total 4",
+        "tessera_connections_admitted_total 3",
+        "tessera_connections_refused_total{reason=\"handshake_failed\"} 1",
+        "tessera_tls_handshake_seconds_count 3",
+        "tessera_gemini_request_seconds_count 3",
+        "tessera_connections_open 0",
+    ];
+    let text = common::scrape_until(metrics, |text| {
+        expected.iter().all(|line| text.lines().any(|l| l == *line))
+    });
+    for line in expected {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(
+        text.contains("tessera_tls_handshake_failures_total{alert=\""),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
+}
+
+#[test]
 fn help_names_every_flag_scripts_rely_on() {
     let help = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(["gemini", "serve", "--help"])

@@ -82,7 +82,13 @@ fn the_echo_contract_over_mutual_tls() {
 
 #[test]
 fn the_echo_contract_with_hmac_over_loopback() {
-    let server = echo_server(&["--plain", "--hmac-secret", "s3cret"]);
+    let server = echo_server(&[
+        "--plain",
+        "--hmac-secret",
+        "s3cret",
+        "--metrics-listen",
+        "0",
+    ]);
     let echo = request(
         &server,
         &["--plain", "--hmac-secret", "s3cret", "--body", "signed"],
@@ -106,6 +112,26 @@ fn the_echo_contract_with_hmac_over_loopback() {
         &["--plain", "--hmac-secret", "s3cret", "--key-id", "other"],
     );
     assert_eq!(stdout(&foreign), "AUTH_ERROR unknown_key");
+    let unrouted = request(
+        &server,
+        &["--plain", "--hmac-secret", "s3cret", "--uri", "nobody/here"],
+    );
+    assert_eq!(stdout(&unrouted), "NOT_FOUND not found");
+
+    // The metrics saw it: routes by the URIs the server has, others as `unmatched`.
+    let expected = [
+        "tessera_wire_requests_total{type=\"REQUEST_URI\",result=\"RESPOND_URI\",uri=\"echo\"} 1",
+        "tessera_wire_requests_total{type=\"REQUEST_URI\",result=\"NOT_FOUND\",uri=\"unmatched\"} 1",
+        "tessera_wire_auth_failures_total 3",
+        "tessera_wire_frames_total 2",
+        "tessera_connections_admitted_total 5",
+    ];
+    let text = common::scrape_until(server.metrics.expect("metrics"), |text| {
+        expected.iter().all(|line| text.lines().any(|l| l == *line))
+    });
+    for line in expected {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
 }
 
 #[test]

@@ -4,7 +4,6 @@
 //! and the graceful stop.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -151,7 +150,7 @@ async fn admits_over_tls_with_sni_and_the_client_address() {
         .unwrap();
     assert!(line.starts_with("peer=127.0.0.1:"), "{line}");
     assert!(line.ends_with("cert=false sni=localhost"), "{line}");
-    assert_eq!(server.stage.stats().admitted.load(Ordering::Relaxed), 1);
+    assert_eq!(server.stage.stats().admitted(), 1);
     server.stop().await;
 }
 
@@ -178,7 +177,7 @@ async fn the_per_client_cap_refuses_at_once_and_spares_other_clients() {
         *server.handler.refusals.lock().unwrap(),
         ["too_many_from_client"]
     );
-    assert_eq!(server.stage.stats().refused.load(Ordering::Relaxed), 1);
+    assert_eq!(server.stage.stats().refused("too_many_from_client"), 1);
     drop(silent);
     server.stop().await;
 }

@@ -4,6 +4,7 @@
 mod adaptive;
 mod client;
 mod lines;
+mod metrics;
 mod report;
 mod server;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::metrics::SessionMetrics;
 use crate::server::FailReason;
 
 /// How a session ended.
@@ -74,19 +75,32 @@ pub struct ServerReport {
     pub aborted: u64,
 }
 
-/// The live counters behind a [`ServerReport`].
+/// The live counters behind a [`ServerReport`], and the exported metrics
+/// when the server has them.
 #[derive(Debug, Default)]
 pub(super) struct Counters {
     done: AtomicU64,
     failed: AtomicU64,
     refused: AtomicU64,
     aborted: AtomicU64,
+    metrics: Option<SessionMetrics>,
 }
 
 impl Counters {
+    /// Counters that also export to `metrics`.
+    pub(super) fn exported(metrics: &tessera_serve::Metrics) -> Self {
+        Self {
+            metrics: Some(SessionMetrics::register(metrics)),
+            ..Self::default()
+        }
+    }
+
     /// Counts one ended session.
-    pub(super) fn count(&self, outcome: &SessionOutcome) {
-        let counter = match outcome {
+    pub(super) fn count(&self, record: &SessionRecord) {
+        if let Some(metrics) = &self.metrics {
+            metrics.session(record);
+        }
+        let counter = match &record.outcome {
             SessionOutcome::Done => &self.done,
             SessionOutcome::Fail(_) => &self.failed,
             SessionOutcome::Handshake | SessionOutcome::Refused(_) => &self.refused,
@@ -113,7 +127,7 @@ pub(super) fn emit(
     counters: &Counters,
     records: Option<&mpsc::UnboundedSender<SessionRecord>>,
 ) {
-    counters.count(&record.outcome);
+    counters.count(record);
     tracing::info!(target: "tlslp::session", id = record.id, client, outcome = %record.outcome,
         duration_ms = record.duration.as_millis() as u64, work_ms = record.work_time.map(|t| t.as_millis() as u64),
         n_bits = record.n_bits, "session");

@@ -61,6 +61,9 @@ pub struct ServerOptions {
     pub trusted_relays: Option<tessera_guard::Acl>,
     /// How long a trusted relay may take to send its PROXY header. Default 5 s.
     pub proxy_timeout: Duration,
+    /// Where the server exports its counters (`--metrics-listen`): the
+    /// stage's, sessions by outcome and WORK puzzles solved.
+    pub metrics: Option<tessera_serve::Metrics>,
 }
 
 impl ServerOptions {
@@ -81,6 +84,7 @@ impl ServerOptions {
             adaptive_work: None,
             trusted_relays: None,
             proxy_timeout: Duration::from_secs(5),
+            metrics: None,
         }
     }
 }
@@ -121,6 +125,9 @@ pub async fn serve(
     if let Some(relays) = &options.trusted_relays {
         config.proxy_from(relays.clone());
     }
+    if let Some(metrics) = &options.metrics {
+        config.metrics(metrics.clone());
+    }
     let stage = Arc::new(Stage::new(&local, config)?);
     let server = Arc::new(TlslpServer {
         denial_log: tessera_guard::Limiter::new(&tessera_guard::LimiterConfig {
@@ -132,7 +139,10 @@ pub async fn serve(
         clock_origin: Instant::now(),
         active: AtomicUsize::new(0),
         last_bits: AtomicI64::new(options.session.n_bits),
-        counters: Counters::default(),
+        counters: options
+            .metrics
+            .as_ref()
+            .map_or_else(Counters::default, Counters::exported),
         once_done: CancellationToken::new(),
         options,
         sink,

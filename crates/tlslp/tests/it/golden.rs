@@ -198,3 +198,81 @@ fn connection_lines_carry_the_keyed_id_unless_addresses_are_asked_for() {
         }
     }
 }
+
+/// `--metrics-listen` serves the sessions a real client ran, scraped with
+/// curl (a real HTTP client); its line comes before the reference's.
+#[test]
+fn metrics_count_the_sessions_clients_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    tessera_tls::DevPki::generate(&tessera_tls::PkiOptions::default())
+        .unwrap()
+        .write(&dir.path().join("certificates"), false)
+        .unwrap();
+    let server = Command::new(bin("tlslp-server"))
+        .args(["--n_bits", "4", "--port", "0", "--metrics-listen", "0"])
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = KillOnDrop(server);
+    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let metrics = line
+        .trim()
+        .strip_prefix("metrics on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    line.clear();
+    stdout.read_line(&mut line).unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().to_owned();
+    for _ in 0..2 {
+        let client = Command::new(bin("tlslp-client"))
+            .args(["--ports", &port])
+            .current_dir(dir.path())
+            .env("XDG_STATE_HOME", dir.path().join("client-state"))
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(client.status.code().is_some(), "{:?}", client.status);
+    }
+    // The server counts a session as it closes, just after the client
+    // has its last line: scrape until both are there (at most 20 s).
+    let sessions = |text: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with("tessera_tlslp_sessions_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        let scraped = Command::new("curl")
+            .args(["--silent", "--fail", "--max-time", "10", &metrics])
+            .output()
+            .expect("curl runs");
+        assert!(scraped.status.success(), "{scraped:?}");
+        let text = String::from_utf8(scraped.stdout).unwrap();
+        if sessions(&text) == 2 || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(sessions(&text), 2, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l == "tessera_connections_admitted_total 2"),
+        "{text}"
+    );
+    let solved = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tessera_pow_challenges_solved_total "))
+        .and_then(|n| n.parse::<u64>().ok());
+    let solve_times = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tessera_pow_solve_seconds_count "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert_eq!(solved, solve_times, "{text}");
+}

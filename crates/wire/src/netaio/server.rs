@@ -57,6 +57,9 @@ pub struct NetaioOptions {
     pub allow_remote: bool,
     /// How long running connections may finish after shutdown starts (default 5 s).
     pub shutdown_grace: Duration,
+    /// Where the server exports its counters (`--metrics-listen`): the
+    /// stage's and requests by route and result.
+    pub metrics: Option<tessera_serve::Metrics>,
 }
 
 impl Default for NetaioOptions {
@@ -76,6 +79,7 @@ impl Default for NetaioOptions {
             max_queued_bytes: 64 * 1024 * 1024,
             allow_remote: false,
             shutdown_grace: Duration::from_secs(5),
+            metrics: None,
         }
     }
 }
@@ -111,7 +115,7 @@ impl<S: Send + Sync + 'static> NetaioServer<S> {
     /// [`Error::PlainNotLoopback`] for a non-loopback listener without `allow_remote`.
     pub fn new(
         listener: TcpListener,
-        router: Router<S>,
+        mut router: Router<S>,
         options: NetaioOptions,
     ) -> Result<Self, Error> {
         let local = listener.local_addr()?;
@@ -131,6 +135,10 @@ impl<S: Send + Sync + 'static> NetaioServer<S> {
         }
         if let Some(relays) = &options.proxy_from {
             config.proxy_from(relays.clone());
+        }
+        if let Some(metrics) = &options.metrics {
+            config.metrics(metrics.clone());
+            router.count_into(crate::metrics::register_routes(metrics));
         }
         let stage = Stage::new(&listener.local_addr()?, config)?;
         Ok(Self {

@@ -40,6 +40,8 @@ pub struct TunnelExitOptions {
     pub proxy_from: Option<tessera_guard::Acl>,
     /// How long open tunnels may go on after shutdown starts (default 5 s).
     pub shutdown_grace: Duration,
+    /// Where the exit exports its connection counters (`--metrics-listen`).
+    pub metrics: Option<tessera_serve::Metrics>,
 }
 
 impl Default for TunnelExitOptions {
@@ -53,6 +55,7 @@ impl Default for TunnelExitOptions {
             guard: None,
             proxy_from: None,
             shutdown_grace: Duration::from_secs(5),
+            metrics: None,
         }
     }
 }
@@ -125,15 +128,15 @@ impl TunnelExit {
             return Err(Error::InvalidServiceName(bad.clone()));
         }
         let listener = Listener::from(listener);
-        let stage = crate::server::stage(
-            &listener,
-            transport,
-            options.guard.clone(),
-            options.proxy_from.clone(),
-            (options.max_connections, options.max_connections_per_client),
-            options.handshake_timeout,
-            options.shutdown_grace,
-        )?;
+        let stage = crate::server::StageSettings {
+            guard: options.guard.as_ref(),
+            proxy_from: options.proxy_from.as_ref(),
+            caps: (options.max_connections, options.max_connections_per_client),
+            handshake_timeout: options.handshake_timeout,
+            shutdown_grace: options.shutdown_grace,
+            metrics: options.metrics.as_ref(),
+        }
+        .build(&listener, transport)?;
         Ok(Self {
             listener,
             stage,

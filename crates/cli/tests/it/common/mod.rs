@@ -10,6 +10,8 @@ pub(crate) struct Server {
     child: Child,
     /// Where it listens.
     pub(crate) addr: SocketAddr,
+    /// Where its metrics are, when it printed `metrics on http://ADDR/metrics`.
+    pub(crate) metrics: Option<SocketAddr>,
 }
 
 impl Drop for Server {
@@ -72,14 +74,42 @@ fn start_with_stderr(command: &[&str], args: &[&str], stderr: Stdio) -> Server {
     let mut server = Server {
         child,
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        metrics: None,
     };
     // EOF before the line means the server failed to start.
-    server.addr = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("listening on ")?.parse().ok())
-        .expect("the server did not start");
-    server
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if let Some(address) = line
+            .strip_prefix("metrics on http://")
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+        {
+            server.metrics = address.parse().ok();
+        }
+        if let Some(address) = line.strip_prefix("listening on ") {
+            server.addr = address.parse().expect("an address after `listening on`");
+            return server;
+        }
+    }
+    panic!("the server did not start");
+}
+
+/// Scrapes `metrics` with curl (a real HTTP client) until `done` holds for
+/// the text, for at most 20 s: a server counts a request just after its
+/// client has the answer. Returns the last text.
+pub(crate) fn scrape_until(metrics: SocketAddr, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let output = Command::new("curl")
+            .args(["--silent", "--show-error", "--fail", "--max-time", "10"])
+            .arg(format!("http://{metrics}/metrics"))
+            .output()
+            .expect("curl runs");
+        assert!(output.status.success(), "curl: {}", stderr(&output));
+        let text = String::from_utf8(output.stdout).expect("UTF-8 metrics");
+        if done(&text) || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Runs `tessera <args...>` to completion.

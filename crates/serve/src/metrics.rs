@@ -1,0 +1,90 @@
+//! The metrics a server exposes (OpenMetrics text, `prometheus-client`).
+//! One [`Metrics`] handle per process: the stage and the protocol register
+//! their families in it while the server starts, the endpoint
+//! (`metrics_endpoint.rs`) encodes it on each scrape. Every family's labels
+//! come from a fixed set (reasons, statuses, routes the server has), never
+//! from what a client sends, so the registry's memory stays bounded.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::registry::{Metric, Registry};
+
+/// A label set of one label whose values are names we chose.
+pub type Label = [(&'static str, &'static str); 1];
+
+/// A label set of two such labels.
+pub type Labels2 = [(&'static str, &'static str); 2];
+
+/// A shared registry, cheap to clone; every metric name gets `tessera_`.
+#[derive(Clone)]
+pub struct Metrics(Arc<Mutex<Registry>>);
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(Registry::with_prefix("tessera"))))
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `metric` as `tessera_NAME` (counters also get `_total`).
+    pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
+        self.registry().register(name, help, metric);
+    }
+
+    /// Adds values computed at each scrape (counters a server keeps anyway).
+    pub fn register_collector(&self, collector: impl Collector) {
+        self.registry().register_collector(Box::new(collector));
+    }
+
+    /// The OpenMetrics text of every metric, ending in `# EOF`.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry());
+        text
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // A panic while registering leaves a usable registry.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Histogram buckets for durations from 1 ms to about 16 s.
+pub fn duration_buckets() -> impl Iterator<Item = f64> {
+    prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 15)
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+
+    use super::*;
+
+    #[test]
+    fn families_are_prefixed_and_labelled() {
+        let metrics = Metrics::new();
+        let requests = Family::<Label, Counter>::default();
+        metrics.register("requests", "Requests by status", requests.clone());
+        requests.get_or_create(&[("status", "20")]).inc();
+        let text = metrics.encode();
+        assert!(
+            text.contains("tessera_requests_total{status=\"20\"} 1"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
