@@ -34,7 +34,7 @@ pub(crate) fn require(condition: bool, message: impl FnOnce() -> String) -> anyh
 }
 
 /// `--check-config`, on every server.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub(crate) struct CheckConfig {
     /// Load and check everything this server would use (certificates, keys,
     /// CA, CRL, guard and capsule configuration, secrets, the fleet store),

@@ -69,8 +69,8 @@ pub(crate) fn given_level(matches: &clap::ArgMatches) -> Option<String> {
     }
 }
 
-/// Warnings, and the servers' access lines.
-const DEFAULT_FILTER: &str = "warn,tessera::access=info";
+/// Warnings, the servers' access lines and their reloads.
+const DEFAULT_FILTER: &str = "warn,tessera::access=info,tessera::reload=info";
 
 /// Installs the subscriber. `quiet_by_default`: a command that prints its
 /// own report (the demos, whose servers run in-process) drops the access

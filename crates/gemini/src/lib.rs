@@ -38,6 +38,6 @@ pub use config::{ConfigFile, HostConfig, ServerSettings, VirtualHost};
 pub use error::Error;
 pub use identity::{generated_paths, load_or_generate, GENERATED_DAYS};
 pub use request::{find_line_end, parse_request, Request, RequestError, MAX_REQUEST_LINE, MAX_URL};
-pub use server::Server;
+pub use server::{Reloader, Server};
 pub use status::{Header, StatusClass, MAX_META};
 pub use url::Url;

@@ -11,6 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
+
 use tessera_guard::{
     normalize, Chain, Clock, Decision, Denial, Limiter, LimiterConfig, PeerCert,
     Request as GuardRequest,
@@ -32,7 +34,49 @@ const INLINE_BODY: u64 = 64 * 1024;
 pub struct Server {
     listener: Listener,
     stage: Arc<Stage>,
-    shared: Arc<Shared>,
+    capsules: Arc<Capsules>,
+}
+
+/// What every connection is served with: the settings current when it was
+/// admitted (a reload swaps them for new connections only).
+struct Capsules {
+    current: ArcSwap<Shared>,
+    local: SocketAddr,
+}
+
+/// Swaps a running server's settings ([`Server::reloader`]).
+#[derive(Clone)]
+pub struct Reloader {
+    stage: Arc<Stage>,
+    capsules: Arc<Capsules>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader").finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// Serves new connections with `settings` (hosts, certificates,
+    /// capsules, guard); connections already open finish with what they
+    /// had. Everything is built before anything is swapped, so on an error
+    /// the server keeps its settings.
+    ///
+    /// # Errors
+    /// What [`Server::from_listener`] refuses in `settings`.
+    pub fn reload(&self, settings: ServerSettings) -> Result<(), Error> {
+        let old = self.capsules.current.load_full();
+        let (tls, shared) = Shared::build(settings, self.capsules.local, old.metrics.clone())?;
+        self.stage
+            .reload(tessera_serve::Reload {
+                tls: Some(tls),
+                ..tessera_serve::Reload::default()
+            })
+            .map_err(|e| Error::Config(e.to_string()))?;
+        self.capsules.current.store(Arc::new(shared));
+        Ok(())
+    }
 }
 
 struct Shared {
@@ -43,7 +87,57 @@ struct Shared {
     port: u16,
     origin: Instant,
     denial_log: Limiter,
-    metrics: Option<GeminiMetrics>,
+    metrics: Option<Arc<GeminiMetrics>>,
+}
+
+impl Shared {
+    /// The TLS configuration and per-connection state of `settings`.
+    fn build(
+        settings: ServerSettings,
+        local: SocketAddr,
+        metrics: Option<Arc<GeminiMetrics>>,
+    ) -> Result<(Arc<tessera_tls::rustls::ServerConfig>, Self), Error> {
+        let identities: Vec<_> = settings
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.identity.clone()))
+            .collect();
+        let tls = server_config_for_hosts(&identities, ClientAuth::AnyCertificate)?;
+        let by_name = settings
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.name.clone(), i))
+            .collect();
+        let mut chain = settings.guard.build()?;
+        if let Some(limit) = settings.shared_limit.clone() {
+            chain = chain.shared(limit);
+        }
+        if settings.guard.log_client_ip {
+            tracing::warn!("log_client_ip is set: raw client addresses will be logged");
+        }
+        let shared = Self {
+            by_name,
+            chain,
+            log_client_ip: settings.guard.log_client_ip,
+            port: settings.public_port.unwrap_or(local.port()),
+            origin: Instant::now(),
+            // One denial line per client and reason burst, then one per 10 s.
+            denial_log: Limiter::new(&LimiterConfig {
+                rate: 0.1,
+                burst: 3,
+                ..LimiterConfig::default()
+            })?,
+            metrics: metrics.or_else(|| {
+                settings
+                    .metrics
+                    .as_ref()
+                    .map(|m| Arc::new(GeminiMetrics::register(m)))
+            }),
+            settings,
+        };
+        Ok((tls, shared))
+    }
 }
 
 /// What one connection did, for the access log.
@@ -61,7 +155,16 @@ impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("listener", &self.listener)
-            .field("hosts", &self.shared.by_name.keys().collect::<Vec<_>>())
+            .field(
+                "hosts",
+                &self
+                    .capsules
+                    .current
+                    .load()
+                    .by_name
+                    .keys()
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -83,22 +186,6 @@ impl Server {
     /// # Errors
     /// Configuration errors (no host, a bad certificate or guard setting).
     pub fn from_listener(listener: TcpListener, settings: ServerSettings) -> Result<Self, Error> {
-        let identities: Vec<_> = settings
-            .hosts
-            .iter()
-            .map(|h| (h.name.clone(), h.identity.clone()))
-            .collect();
-        let tls = server_config_for_hosts(&identities, ClientAuth::AnyCertificate)?;
-        let by_name = settings
-            .hosts
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.name.clone(), i))
-            .collect();
-        let mut chain = settings.guard.build()?;
-        if let Some(limit) = settings.shared_limit.clone() {
-            chain = chain.shared(limit);
-        }
         let connections = settings.guard.connections.clone().unwrap_or_default();
         let ipv6_prefix = settings
             .guard
@@ -108,16 +195,12 @@ impl Server {
         let local = listener
             .local_addr()
             .map_err(Error::io("read the listening address"))?;
-        if settings.guard.log_client_ip {
-            tracing::warn!("log_client_ip is set: raw client addresses will be logged");
-        }
         // The connection stage has the caps only: Gemini charges the ACL and
         // rate limit per request line (`../shared/spec/guard.md` §4), and
         // closes excess connections at once instead of leaving them in the
         // backlog (spec §5).
         let mut stage = StageConfig::default();
         stage
-            .tls(tls)
             .max_connections(connections.max_connections)
             .max_connections_per_client(connections.max_connections_per_client)
             .ipv6_prefix(ipv6_prefix)
@@ -132,28 +215,29 @@ impl Server {
         if let Some(relays) = settings.guard.relays()? {
             stage.proxy_from(relays);
         }
+        let (tls, shared) = Shared::build(settings, local, None)?;
+        stage.tls(tls);
         let listener = Listener::from(listener);
         let stage = Stage::new(&tessera_serve::LocalAddr::Tcp(local), stage)
             .map_err(|e| Error::Config(e.to_string()))?;
         Ok(Self {
-            shared: Arc::new(Shared {
-                by_name,
-                chain,
-                log_client_ip: settings.guard.log_client_ip,
-                port: settings.public_port.unwrap_or(local.port()),
-                origin: Instant::now(),
-                // One denial line per client and reason burst, then one per 10 s.
-                denial_log: Limiter::new(&LimiterConfig {
-                    rate: 0.1,
-                    burst: 3,
-                    ..LimiterConfig::default()
-                })?,
-                metrics: settings.metrics.as_ref().map(GeminiMetrics::register),
-                settings,
+            capsules: Arc::new(Capsules {
+                current: ArcSwap::from_pointee(shared),
+                local,
             }),
             stage: Arc::new(stage),
             listener,
         })
+    }
+
+    /// A handle that swaps the running server's settings (on SIGHUP, say).
+    /// The caps, the handshake deadline and trusted relays are the stage's
+    /// and stay as they were at start.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            stage: self.stage.clone(),
+            capsules: self.capsules.clone(),
+        }
     }
 
     /// The bound address.
@@ -174,22 +258,23 @@ impl Server {
     /// # Errors
     /// None today: per-connection failures are logged, never fatal.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-        self.stage.run(self.listener, self.shared, shutdown).await;
+        self.stage.run(self.listener, self.capsules, shutdown).await;
         Ok(())
     }
 }
 
-impl Handler for Shared {
+impl Handler for Capsules {
     async fn serve(self: Arc<Self>, admitted: Admitted) {
         // A capsule server listens on TCP only.
         if let Peer::Tcp(peer) = admitted.peer {
-            connection(&self, admitted, normalize(peer.ip())).await;
+            let shared = self.current.load_full();
+            connection(&shared, admitted, normalize(peer.ip())).await;
         }
     }
 
     fn refused(&self, peer: Peer, _id: u64, refusal: &Refusal) {
         if let (true, Some(address)) = (refusal.is_admission(), peer.ip()) {
-            log_denial(self, normalize(address), refusal.name());
+            log_denial(&self.current.load(), normalize(address), refusal.name());
         }
     }
 }

@@ -95,6 +95,12 @@ impl Chain {
         self
     }
 
+    /// Whether the access list lets `address` in, without charging any
+    /// limit: for checking open connections again after a reload.
+    pub fn allows_address(&self, address: Option<IpAddr>) -> bool {
+        self.acl.as_ref().is_none_or(|acl| acl.allows(address))
+    }
+
     /// The limiter, for its counters.
     pub fn rate_limiter(&self) -> Option<&Limiter> {
         self.limiter.as_ref()

@@ -41,11 +41,13 @@ mod accept;
 mod admission_args;
 mod error;
 mod listener;
+mod live;
 mod metrics;
 #[cfg(feature = "cli")]
 mod metrics_args;
 mod metrics_endpoint;
 mod proxy;
+mod reload;
 mod signal;
 mod stage;
 mod stage_stats;
@@ -61,6 +63,7 @@ pub use metrics_endpoint::serve_metrics;
 /// The metrics library, so protocol crates build families of the same version.
 pub use prometheus_client;
 pub use proxy::{read_proxy_header, ProxyError};
+pub use reload::reload_on_sighup;
 pub use signal::shutdown_signal;
-pub use stage::{Admitted, Handler, Refusal, Stage, StageConfig, Stream};
+pub use stage::{Admitted, Handler, Refusal, Reload, Stage, StageConfig, Stream};
 pub use stage_stats::StageStats;

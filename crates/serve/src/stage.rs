@@ -31,7 +31,10 @@ use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use arc_swap::ArcSwapOption;
+
 use crate::accept::{accept_loop, AcceptOptions};
+use crate::live::{LiveConnections, LiveSlot};
 use crate::{
     read_proxy_header, tune, Error, Listener, LocalAddr, Metrics, Peer, ProxyError, Socket,
     StageStats,
@@ -266,7 +269,12 @@ pub struct Admitted {
     /// connections at once and lets a request in progress finish (within the
     /// grace period, after which the connection's task is dropped).
     pub stopping: CancellationToken,
+    /// Cancelled when a reload refuses this connection (its certificate is
+    /// revoked now, or the new access list denies its client): a protocol
+    /// sends its refusal and closes it at once.
+    pub refused: CancellationToken,
     _slot: ConnectionPermit,
+    _live: LiveSlot,
 }
 
 /// What a server does with the connections the stage admits.
@@ -280,10 +288,29 @@ pub trait Handler: Send + Sync + 'static {
     fn refused(&self, _peer: Peer, _id: u64, _refusal: &Refusal) {}
 }
 
+/// What a reload hands a running stage ([`Stage::reload`]).
+#[derive(Debug, Default)]
+pub struct Reload {
+    /// The TLS configuration for new connections (certificates, keys, CA,
+    /// CRLs); `None` keeps the current one.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The guard for new connections (`None`: no guard any more). Its
+    /// rate-limit state starts afresh.
+    pub guard: Option<Arc<Chain>>,
+    /// The certificates now revoked: open connections that presented one
+    /// are refused.
+    pub revoked: tessera_tls::RevocationList,
+}
+
 /// The connection stage of one server.
 pub struct Stage {
     config: StageConfig,
-    acceptor: Option<TlsAcceptor>,
+    /// The TLS configuration new connections get (`None`: plain); a reload
+    /// swaps it, handshakes in progress keep theirs.
+    tls: ArcSwapOption<rustls::ServerConfig>,
+    /// The guard new connections pass; a reload swaps it.
+    guard: ArcSwapOption<Chain>,
+    live: Arc<LiveConnections>,
     limits: Arc<ConnectionLimits>,
     origin: Instant,
     next_id: AtomicU64,
@@ -300,7 +327,7 @@ impl std::fmt::Debug for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stage")
             .field("config", &self.config)
-            .field("tls", &self.acceptor.is_some())
+            .field("tls", &self.tls.load().is_some())
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
@@ -312,15 +339,11 @@ impl Stage {
     /// # Errors
     /// [`Error::PlainNotLoopback`] for plain TCP on a non-loopback address.
     pub fn new(local: &LocalAddr, config: StageConfig) -> Result<Self, Error> {
-        let acceptor = match (&config.tls, local) {
-            (Some(tls), _) => Some(TlsAcceptor::from(tls.clone())),
-            (None, LocalAddr::Tcp(address))
-                if !address.ip().is_loopback() && !config.plain_beyond_loopback =>
-            {
+        if let (None, LocalAddr::Tcp(address)) = (&config.tls, local) {
+            if !address.ip().is_loopback() && !config.plain_beyond_loopback {
                 return Err(Error::PlainNotLoopback(*address));
             }
-            (None, _) => None,
-        };
+        }
         let limits = ConnectionLimits::new(
             config.max_connections,
             config.max_connections_per_client,
@@ -332,9 +355,11 @@ impl Stage {
             stats.register(metrics, limits.clone());
         }
         Ok(Self {
+            tls: ArcSwapOption::new(config.tls.clone()),
+            guard: ArcSwapOption::new(config.guard.clone()),
+            live: Arc::default(),
             config,
             client_ids,
-            acceptor,
             limits,
             origin: Instant::now(),
             next_id: AtomicU64::new(1),
@@ -357,6 +382,34 @@ impl Stage {
     /// Connections holding a slot now.
     pub fn open_connections(&self) -> usize {
         self.limits.open()
+    }
+
+    /// Applies a reload: new connections get the new TLS configuration and
+    /// guard (connections open or in their handshake keep what they started
+    /// with), then every open connection is checked again and those whose
+    /// certificate is revoked now, or whose client the new access list
+    /// denies, are refused ([`Admitted::refused`]). Returns how many.
+    ///
+    /// # Errors
+    /// [`Error::PlainStage`] for TLS given to a plain stage; nothing changed.
+    pub fn reload(&self, reload: Reload) -> Result<usize, Error> {
+        if let Some(tls) = reload.tls {
+            if self.tls.load().is_none() {
+                return Err(Error::PlainStage);
+            }
+            self.tls.store(Some(tls));
+        }
+        self.guard.store(reload.guard.clone());
+        let revoked = &reload.revoked;
+        Ok(self.live.refuse_unless(|peer, certificate| {
+            let allowed = match (&reload.guard, peer.ip()) {
+                (Some(guard), Some(address)) => {
+                    guard.allows_address(Some(tessera_guard::normalize(address)))
+                }
+                _ => true,
+            };
+            allowed && !certificate.is_some_and(|c| revoked.revokes(c))
+        }))
     }
 
     /// Serves `listener` until `shutdown` resolves: every connection goes
@@ -426,7 +479,8 @@ impl Stage {
         let key = client_key(peer);
         let client = self.client_ids.id(key, time::OffsetDateTime::now_utc());
         tracing::Span::current().record("client", client.as_str());
-        if let (Some(guard), Some(address)) = (&self.config.guard, peer.ip()) {
+        let guard = self.guard.load_full();
+        if let (Some(guard), Some(address)) = (guard, peer.ip()) {
             let request = tessera_guard::Request {
                 address: Some(tessera_guard::normalize(address)),
                 path: None,
@@ -456,7 +510,7 @@ impl Stage {
         if let Either::Left(tcp) = &socket {
             tune(tcp);
         }
-        let Some(acceptor) = &self.acceptor else {
+        let Some(tls) = self.tls.load_full() else {
             if let Some(deadline) = self.config.first_bytes_timeout {
                 if tokio::time::timeout(deadline, first_byte(&socket))
                     .await
@@ -466,6 +520,7 @@ impl Stage {
                 }
             }
             self.stats.count_admitted();
+            let (live, refused) = self.live.add(id, peer, None);
             return Ok(Admitted {
                 stream: Either::Left(socket),
                 peer,
@@ -474,10 +529,13 @@ impl Stage {
                 id,
                 client,
                 stopping: self.stopping.clone(),
+                refused,
                 _slot: slot,
+                _live: live,
             });
         };
         let started = Instant::now();
+        let acceptor = TlsAcceptor::from(tls);
         let tls = match tokio::time::timeout(self.config.handshake_timeout, acceptor.accept(socket))
             .await
         {
@@ -496,6 +554,7 @@ impl Stage {
         let sni = connection.server_name().map(str::to_owned);
         self.stats.count_handshake(started.elapsed().as_secs_f64());
         self.stats.count_admitted();
+        let (live, refused) = self.live.add(id, peer, certificate.as_ref());
         Ok(Admitted {
             stream: Either::Right(Box::new(tls)),
             peer,
@@ -504,7 +563,9 @@ impl Stage {
             id,
             client,
             stopping: self.stopping.clone(),
+            refused,
             _slot: slot,
+            _live: live,
         })
     }
 

@@ -37,7 +37,7 @@ pub(crate) enum GeminiCommand {
     Bench(crate::benches::gemini::BenchArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct ServeArgs {
     /// TOML configuration (hosts, guard, timeouts); flags below override it.
     #[arg(long, value_name = "FILE")]
@@ -196,6 +196,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let addr = listener.local_addr()?;
         let server = Server::from_listener(listener, settings.clone())?;
+        reload_on_sighup(args, &server, &settings, cert_dir)?;
         let mut out = std::io::stdout().lock();
         for host in &settings.hosts {
             writeln!(
@@ -213,6 +214,34 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// On SIGHUP: the configuration file, the flags and every file they name
+/// read again (certificates and keys of every host, capsule settings, the
+/// guard) and swapped in for new connections.
+fn reload_on_sighup(
+    args: &ServeArgs,
+    server: &Server,
+    started_with: &tessera_gemini::ServerSettings,
+    cert_dir: PathBuf,
+) -> anyhow::Result<()> {
+    let (args, reloader) = (args.clone(), server.reloader());
+    let (shared_limit, metrics) = (
+        started_with.shared_limit.clone(),
+        started_with.metrics.clone(),
+    );
+    let reload = move || {
+        let mut settings = settings_file(&args)?.resolve(&cert_dir)?;
+        settings.shared_limit.clone_from(&shared_limit);
+        settings.metrics.clone_from(&metrics);
+        let hosts = settings.hosts.len();
+        reloader.reload(settings)?;
+        anyhow::Ok(format!("{hosts} capsule(s)"))
+    };
+    tessera_serve::reload_on_sighup(started_with.metrics.as_ref(), move || {
+        reload().map_err(|e| format!("{e:#}"))
+    })?;
+    Ok(())
 }
 
 /// The configuration file with the flags merged in.

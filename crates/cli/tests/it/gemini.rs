@@ -233,6 +233,100 @@ fn metrics_show_the_traffic_sent() {
     assert!(text.ends_with("# EOF\n"), "{text}");
 }
 
+/// A certificate for `localhost` written over `cert`/`key` (new files
+/// renamed into place, as deployment tools do); returns its fingerprint.
+fn new_certificate(cert: &Path, key: &Path) -> Fingerprint {
+    let issued = self_signed("localhost", &[], Usage::Server, KeyType::default(), 30).unwrap();
+    let (new_cert, new_key) = (cert.with_extension("new"), key.with_extension("new"));
+    issued.write(&new_cert, &new_key, true).unwrap();
+    std::fs::rename(&new_key, key).unwrap();
+    std::fs::rename(&new_cert, cert).unwrap();
+    Fingerprint::of_der(issued.der())
+}
+
+#[test]
+fn sighup_swaps_the_certificate_for_new_connections_and_keeps_it_when_the_new_one_is_broken() {
+    use tessera_tls::tokio_rustls::{rustls::pki_types::ServerName, TlsConnector};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("capsule");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let first = new_certificate(&cert, &key);
+    let (server, log) = common::start_logged(
+        &["gemini", "serve"],
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--cert-dir",
+            dir.path().join("state").to_str().unwrap(),
+        ],
+    );
+    let port = server.addr.port();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let limit = std::time::Duration::from_secs(20);
+    let served = || {
+        runtime.block_on(async {
+            let chain = tessera_tls::fetch_server_certificates("127.0.0.1", port, limit)
+                .await
+                .unwrap();
+            chain[0].fingerprint()
+        })
+    };
+    assert_eq!(served(), first);
+
+    // A connection past its handshake, its request not sent yet.
+    let mut open = runtime.block_on(async {
+        let config = tessera_tls::dangerous::insecure_client_config("localhost", None).unwrap();
+        let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        tokio::time::timeout(limit, TlsConnector::from(config).connect(name, tcp))
+            .await
+            .unwrap()
+            .unwrap()
+    });
+
+    let second = new_certificate(&cert, &key);
+    server.hang_up();
+    common::wait_for_line(&log, "reloaded: 1 capsule(s)");
+    assert_eq!(served(), second, "new connections get the new certificate");
+
+    // The open connection completes, on the certificate it started with.
+    let reply = runtime.block_on(async {
+        let presented = open.get_ref().1.peer_certificates().unwrap()[0].clone();
+        assert_eq!(Fingerprint::of_der(&presented), first);
+        open.write_all(format!("gemini://localhost:{port}/\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut reply = Vec::new();
+        tokio::time::timeout(limit, open.read_to_end(&mut reply))
+            .await
+            .unwrap()
+            .unwrap();
+        String::from_utf8(reply).unwrap()
+    });
+    assert!(
+        reply.starts_with("20 ") && reply.ends_with("# Home\n"),
+        "{reply}"
+    );
+
+    // A broken certificate: the reload fails, says why, and changes nothing.
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    server.hang_up();
+    let failed = common::wait_for_line(&log, "reload failed");
+    assert!(failed.contains("cert.pem"), "{failed}");
+    assert_eq!(served(), second, "the running certificate stays");
+}
+
 #[test]
 fn help_names_every_flag_scripts_rely_on() {
     let help = Command::new(env!("CARGO_BIN_EXE_tessera"))

@@ -22,6 +22,15 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// Sends SIGHUP: the server reloads its configuration.
+    pub(crate) fn hang_up(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
     /// The server's resident memory now and at its peak, in KiB (VmRSS, VmHWM).
     pub(crate) fn memory_kib(&self) -> (u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -128,4 +137,17 @@ pub(crate) fn stdout(output: &Output) -> String {
 /// Its standard error, trimmed.
 pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).trim().to_owned()
+}
+
+/// Waits (at most 20 s) for a log line containing `needle`; returns it.
+pub(crate) fn wait_for_line(log: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match log.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(error) => panic!("no log line with {needle:?}: {error}"),
+        }
+    }
 }
