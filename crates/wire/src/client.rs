@@ -65,7 +65,9 @@ impl Default for ClientOptions {
     }
 }
 
-type Pending = Arc<Mutex<HashMap<u32, oneshot::Sender<Frame>>>>;
+/// Requests waiting for their reply, by id; `None` once the connection is
+/// gone, so a request made after that fails at once.
+type Pending = Arc<Mutex<Option<HashMap<u32, oneshot::Sender<Frame>>>>>;
 type Writer = FramedWrite<Box<dyn AsyncWrite + Send + Unpin>, FrameCodec>;
 type Subscribers = Arc<Mutex<HashMap<String, Outbox>>>;
 
@@ -88,7 +90,10 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("in_flight", &lock(&self.pending).len())
+            .field(
+                "in_flight",
+                &lock(&self.pending).as_ref().map_or(0, HashMap::len),
+            )
             .field("auth", &self.auth.is_some())
             .finish_non_exhaustive()
     }
@@ -154,7 +159,7 @@ impl Client {
     ) -> Self {
         let (read, write) = tokio::io::split(stream);
         let write: Box<dyn AsyncWrite + Send + Unpin> = Box::new(write);
-        let pending: Pending = Arc::default();
+        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let subscribers: Subscribers = Arc::default();
         let reader = tokio::spawn(read_frames(
             FramedRead::new(read, FrameCodec::new(options.limits)),
@@ -205,7 +210,10 @@ impl Client {
     ) -> Result<Frame, Error> {
         let id = self.fresh_id();
         let (reply, answer) = oneshot::channel();
-        lock(&self.pending).insert(id, reply);
+        match lock(&self.pending).as_mut() {
+            Some(waiting) => waiting.insert(id, reply),
+            None => return Err(Error::Closed),
+        };
         let sent = self.send(Frame::new(kind, id, uri, body), deadline).await;
         let result = match sent {
             Err(error) => Err(error),
@@ -215,7 +223,9 @@ impl Client {
                 Err(_) => Err(Error::Timeout(deadline)),
             },
         };
-        lock(&self.pending).remove(&id);
+        if let Some(waiting) = lock(&self.pending).as_mut() {
+            waiting.remove(&id);
+        }
         result
     }
 
@@ -405,12 +415,15 @@ async fn read_frames<R: AsyncRead + Send + Unpin>(
             }
             continue;
         }
-        if let Some(waiter) = lock(&pending).remove(&frame.request_id) {
+        let waiter = lock(&pending)
+            .as_mut()
+            .and_then(|waiting| waiting.remove(&frame.request_id));
+        if let Some(waiter) = waiter {
             let _ = waiter.send(frame);
         }
     }
     // The connection is gone: waiting requests and subscriptions end.
-    lock(&pending).clear();
+    *lock(&pending) = None;
     lock(&subscribers).clear();
 }
 
