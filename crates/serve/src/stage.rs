@@ -31,7 +31,7 @@ use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::accept::{accept_loop, AcceptOptions};
 use crate::live::{LiveConnections, LiveSlot};
@@ -310,6 +310,9 @@ pub struct Stage {
     tls: ArcSwapOption<rustls::ServerConfig>,
     /// The guard new connections pass; a reload swaps it.
     guard: ArcSwapOption<Chain>,
+    /// The certificates the last reload's CRLs list, checked once more for
+    /// each connection admitted (its handshake may have begun before).
+    revoked: ArcSwap<tessera_tls::RevocationList>,
     live: Arc<LiveConnections>,
     limits: Arc<ConnectionLimits>,
     origin: Instant,
@@ -357,6 +360,7 @@ impl Stage {
         Ok(Self {
             tls: ArcSwapOption::new(config.tls.clone()),
             guard: ArcSwapOption::new(config.guard.clone()),
+            revoked: ArcSwap::default(),
             live: Arc::default(),
             config,
             client_ids,
@@ -399,17 +403,25 @@ impl Stage {
             }
             self.tls.store(Some(tls));
         }
-        self.guard.store(reload.guard.clone());
-        let revoked = &reload.revoked;
-        Ok(self.live.refuse_unless(|peer, certificate| {
-            let allowed = match (&reload.guard, peer.ip()) {
-                (Some(guard), Some(address)) => {
-                    guard.allows_address(Some(tessera_guard::normalize(address)))
-                }
-                _ => true,
-            };
-            allowed && !certificate.is_some_and(|c| revoked.revokes(c))
-        }))
+        self.guard.store(reload.guard);
+        self.revoked.store(Arc::new(reload.revoked));
+        // Stored first, checked after: a connection admitted meanwhile is
+        // either in the set now or checks the new material itself (`admit`).
+        Ok(self
+            .live
+            .refuse_unless(|peer, certificate| self.keeps(peer, certificate)))
+    }
+
+    /// Whether the current guard's ACL and revocation list still let this
+    /// connection in.
+    fn keeps(&self, peer: &Peer, certificate: Option<&CertificateInfo>) -> bool {
+        let allowed = match (self.guard.load().as_deref(), peer.ip()) {
+            (Some(guard), Some(address)) => {
+                guard.allows_address(Some(tessera_guard::normalize(address)))
+            }
+            _ => true,
+        };
+        allowed && !certificate.is_some_and(|c| self.revoked.load().revokes(c))
     }
 
     /// Serves `listener` until `shutdown` resolves: every connection goes
@@ -555,6 +567,9 @@ impl Stage {
         self.stats.count_handshake(started.elapsed().as_secs_f64());
         self.stats.count_admitted();
         let (live, refused) = self.live.add(id, peer, certificate.as_ref());
+        if !self.keeps(&peer, certificate.as_ref()) {
+            refused.cancel();
+        }
         Ok(Admitted {
             stream: Either::Right(Box::new(tls)),
             peer,

@@ -7,19 +7,28 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwapOption;
 use tessera_guard::{CanonicalPath, Chain, PeerCert};
 use tessera_tls::CertificateInfo;
 
 use crate::Rejection;
 
-/// The certificate rules of one server (none without a guard).
+/// The certificate rules of one server (none without a guard); a reload
+/// swaps them for the frames that follow.
 pub(crate) struct FrameRules {
-    guard: Option<Arc<Chain>>,
+    guard: ArcSwapOption<Chain>,
 }
 
 impl FrameRules {
     pub(crate) fn new(guard: Option<Arc<Chain>>) -> Self {
-        Self { guard }
+        Self {
+            guard: ArcSwapOption::new(guard),
+        }
+    }
+
+    /// The rules of `guard` from now on.
+    pub(crate) fn set(&self, guard: Option<Arc<Chain>>) {
+        self.guard.store(guard);
     }
 
     /// The guard's certificate rules for a frame on `uri`: a URI not in
@@ -29,7 +38,8 @@ impl FrameRules {
         uri: &str,
         certificate: Option<&PeerCert>,
     ) -> Result<(), Rejection> {
-        let Some(guard) = &self.guard else {
+        let guard = self.guard.load();
+        let Some(guard) = guard.as_deref() else {
             return Ok(());
         };
         let path = CanonicalPath::parse(&format!("/{uri}"))

@@ -220,7 +220,7 @@ pub struct Server<S> {
 }
 
 struct Shared<S> {
-    rules: FrameRules,
+    rules: Arc<FrameRules>,
     router: Router<S>,
     options: ServerOptions,
     topics: Arc<Topics>,
@@ -268,7 +268,7 @@ impl<S: Send + Sync + 'static> Server<S> {
             listener,
             stage,
             shared: Arc::new(Shared {
-                rules: FrameRules::new(options.guard.clone()),
+                rules: Arc::new(FrameRules::new(options.guard.clone())),
                 router,
                 topics: Arc::new(Topics::default()),
                 stats,
@@ -295,6 +295,14 @@ impl<S: Send + Sync + 'static> Server<S> {
     /// The counters.
     pub fn stats(&self) -> Arc<ServerStats> {
         self.shared.stats.clone()
+    }
+
+    /// A handle that swaps the TLS material and guard of the running server.
+    pub fn reloader(&self) -> crate::Reloader {
+        crate::Reloader {
+            stage: self.stage.clone(),
+            rules: self.shared.rules.clone(),
+        }
     }
 
     /// Serves until `shutdown` resolves; then stops accepting and gives running
@@ -371,6 +379,7 @@ async fn connection<S: Send + Sync + 'static>(
     let id: ConnectionId = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let certificate = admitted.certificate.as_ref();
     let client = admitted.client.clone();
+    let refused = admitted.refused.clone();
     let fingerprint = certificate.map(|c| *c.fingerprint().as_bytes());
     let peer_cert = certificate.map(peer_cert);
     let (read, write) = tokio::io::split(admitted.stream);
@@ -399,6 +408,12 @@ async fn connection<S: Send + Sync + 'static>(
                 tracing::debug!(revocation_id = %id, "capability revoked; closing connection");
                 let _ = queue.try_send(Frame::unprompted("", Rejection::Auth(AuthFailure::Revoked)));
                 ended = "revoked";
+                break;
+            }
+            () = refused.cancelled() => {
+                // A reload revoked its certificate or denies its client now.
+                let _ = queue.try_send(Frame::unprompted("", Rejection::Auth(AuthFailure::Revoked)));
+                ended = "refused after a reload";
                 break;
             }
         };

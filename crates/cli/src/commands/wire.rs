@@ -56,7 +56,7 @@ pub(crate) enum WireCommand {
 }
 
 /// How both ends secure the connection.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct Security {
     #[command(flatten)]
     pki: PkiArgs,
@@ -68,7 +68,7 @@ pub(crate) struct Security {
 }
 
 /// Where the development PKI for mutual TLS lives.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct PkiArgs {
     /// Development PKI directory (`tessera certs dev` layout); a server
     /// generates one there on first use, clients read it
@@ -78,16 +78,27 @@ pub(crate) struct PkiArgs {
 }
 
 /// Revoked client certificates, for a server of mutual TLS.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct CrlArgs {
     /// Refuse client certificates listed in this CRL (PEM or DER; `tessera
-    /// certs revoke` writes one), read at start.
+    /// certs revoke` writes one), read at start and on SIGHUP (open
+    /// connections of a certificate it now lists are closed).
     #[arg(long, value_name = "FILE")]
     crl: Option<PathBuf>,
 }
 
+impl CrlArgs {
+    /// The certificates the CRL lists (none without --crl).
+    pub(crate) fn revoked(&self) -> anyhow::Result<tessera_tls::RevocationList> {
+        Ok(match &self.crl {
+            Some(path) => tessera_tls::RevocationList::new(path, &tessera_tls::load_crls(path)?)?,
+            None => tessera_tls::RevocationList::default(),
+        })
+    }
+}
+
 /// HMAC frame authentication.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct HmacArgs {
     /// Shared secret for HMAC frame authentication. Visible in `ps`: prefer
     /// --hmac-secret-file or the environment variable.
@@ -114,7 +125,7 @@ pub(crate) struct HmacArgs {
     hmac_window: u64,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct EchoArgs {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7700")]
@@ -396,11 +407,49 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         }
         let listener = crate::listen::bind(args.listen).await?;
         crate::listen::metrics(&args.metrics, options.metrics.as_ref()).await?;
+        let metrics = options.metrics.clone();
         let server = Server::new(listener, transport, echo_router(), options)?;
+        reload_on_sighup(args, server.reloader(), metrics.as_ref())?;
         let shutdown = crate::listen::ready(server.local_addr()?)?;
         server.run(shutdown).await?;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// On SIGHUP: the PKI's certificate, key and CA, the CRL and the guard
+/// read again; new connections get them, open ones whose certificate the
+/// CRL now lists (or whose client the new ACL denies) are closed.
+fn reload_on_sighup(
+    args: &EchoArgs,
+    reloader: tessera_wire::Reloader,
+    metrics: Option<&tessera_serve::Metrics>,
+) -> anyhow::Result<()> {
+    let args = args.clone();
+    let reload = move || {
+        let security = &args.security;
+        let transport = if security.plain {
+            Transport::PlainLoopback
+        } else {
+            security.pki.server_transport(&args.crl)?
+        };
+        let defaults = ServerOptions::default();
+        let admission = crate::admission::Admission::from_args(
+            &args.admission,
+            &args.fleet,
+            (
+                defaults.max_connections,
+                defaults.max_connections_per_client,
+            ),
+        )?;
+        let revoked = args.crl.revoked()?;
+        let listed = revoked.len();
+        let closed = reloader.reload(transport, admission.guard, revoked)?;
+        anyhow::Ok(format!(
+            "{listed} revoked certificate(s) listed, {closed} open connection(s) closed"
+        ))
+    };
+    tessera_serve::reload_on_sighup(metrics, move || reload().map_err(|e| format!("{e:#}")))?;
+    Ok(())
 }
 
 fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {

@@ -629,3 +629,136 @@ fn issued_certificates_work_and_revoked_ones_are_refused() {
     assert_eq!(bob.status.code(), Some(1));
     assert!(stdout(&bob).is_empty());
 }
+
+/// Revoking a client certificate and sending SIGHUP: that client is refused,
+/// the connection it had open is closed, another client is still served.
+#[test]
+fn sighup_with_a_new_crl_closes_the_revoked_clients_connection_and_refuses_it() {
+    use tessera_tls::rustls::pki_types::ServerName;
+    use tessera_wire::{Client, ClientOptions, MessageType};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let output = common::tessera(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            common::stderr(&output)
+        );
+    };
+    run(&["certs", "dev", "--out", &path("ca")]);
+    run(&[
+        "certs",
+        "issue",
+        "--ca-dir",
+        &path("ca"),
+        "--client",
+        "alice",
+        "--out",
+        &path("alice"),
+    ]);
+    run(&[
+        "certs",
+        "issue",
+        "--ca-dir",
+        &path("ca"),
+        "--client",
+        "bob",
+        "--out",
+        &path("bob"),
+    ]);
+    run(&[
+        "certs",
+        "issue",
+        "--ca-dir",
+        &path("ca"),
+        "--client",
+        "carol",
+        "--out",
+        &path("carol"),
+    ]);
+    // The CRL the server starts with lists carol only.
+    let carol = format!("{}/client_cert.pem", path("carol"));
+    run(&[
+        "certs",
+        "revoke",
+        "--ca-dir",
+        &path("ca"),
+        "--crl",
+        &path("crl.pem"),
+        &carol,
+    ]);
+    let (server, log) = common::start_logged(
+        &["wire", "echo-server"],
+        &["--pki", &path("ca"), "--crl", &path("crl.pem")],
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let limit = std::time::Duration::from_secs(20);
+    let connect = |who: &str| {
+        let dir = dir.path().join(who);
+        let roots = tessera_tls::load_roots(&dir.join("ca_cert.pem")).unwrap();
+        let identity = tessera_tls::Identity::load(
+            &dir.join("client_cert.pem"),
+            &dir.join("ec_private_key.pem"),
+        )
+        .unwrap();
+        let config =
+            tessera_tls::client_config(tessera_tls::ServerAuth::Roots(roots), Some(&identity))
+                .unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        runtime
+            .block_on(Client::connect_tls(
+                server.addr,
+                name,
+                config,
+                ClientOptions::default(),
+            ))
+            .unwrap()
+    };
+    let echo = |client: &Client| {
+        runtime.block_on(async {
+            tokio::time::timeout(
+                limit,
+                client.request(MessageType::REQUEST_URI, "echo", "hi"),
+            )
+            .await
+            .expect("an answer or an error in time")
+            .map(|frame| frame.kind)
+        })
+    };
+
+    // Alice's connection is open and served, with a subscription on it.
+    let alice = connect("alice");
+    assert_eq!(echo(&alice).unwrap(), MessageType::RESPOND_URI);
+    let mut news = runtime.block_on(alice.subscribe("news")).unwrap();
+
+    let alice_cert = format!("{}/client_cert.pem", path("alice"));
+    run(&[
+        "certs",
+        "revoke",
+        "--ca-dir",
+        &path("ca"),
+        "--crl",
+        &path("crl.pem"),
+        &alice_cert,
+    ]);
+    server.hang_up();
+    let reloaded = common::wait_for_line(&log, "reloaded:");
+    assert!(
+        reloaded.contains("2 revoked certificate(s) listed, 1 open connection(s) closed"),
+        "{reloaded}"
+    );
+    // Her open connection is closed…
+    let ended = runtime.block_on(async { tokio::time::timeout(limit, news.next()).await });
+    assert!(matches!(ended, Ok(None)), "{ended:?}");
+    assert!(matches!(echo(&alice), Err(tessera_wire::Error::Closed)));
+    // …a new one is refused in the handshake…
+    assert!(echo(&connect("alice")).is_err());
+    // …and Bob is still served.
+    assert_eq!(echo(&connect("bob")).unwrap(), MessageType::RESPOND_URI);
+}

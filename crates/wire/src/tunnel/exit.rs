@@ -94,7 +94,7 @@ pub struct TunnelExit {
 }
 
 struct Shared {
-    rules: FrameRules,
+    rules: Arc<FrameRules>,
     services: HashMap<String, String>,
     options: TunnelExitOptions,
     stats: Arc<TunnelStats>,
@@ -141,7 +141,7 @@ impl TunnelExit {
             listener,
             stage,
             shared: Arc::new(Shared {
-                rules: FrameRules::new(options.guard.clone()),
+                rules: Arc::new(FrameRules::new(options.guard.clone())),
                 services,
                 options,
                 stats: Arc::default(),
@@ -160,6 +160,14 @@ impl TunnelExit {
     /// The counters.
     pub fn stats(&self) -> Arc<TunnelStats> {
         self.shared.stats.clone()
+    }
+
+    /// A handle that swaps the TLS material and guard of the running exit.
+    pub fn reloader(&self) -> crate::Reloader {
+        crate::Reloader {
+            stage: self.stage.clone(),
+            rules: self.shared.rules.clone(),
+        }
     }
 
     /// Serves until `shutdown` resolves.
@@ -188,6 +196,7 @@ async fn tunnel(shared: &Shared, admitted: Admitted) {
     let options = &shared.options;
     let certificate = admitted.certificate.as_ref().map(peer_cert);
     let client = admitted.client.clone();
+    let refused = admitted.refused.clone();
     let mut framed = Framed::new(admitted.stream, FrameCodec::new(open_limits()));
     let request = match tokio::time::timeout(options.open_timeout, framed.next()).await {
         Ok(Some(Ok(frame))) => frame,
@@ -233,9 +242,14 @@ async fn tunnel(shared: &Shared, admitted: Admitted) {
         return;
     }
     let started = std::time::Instant::now();
-    let (up, down, ended) = match tokio::io::copy_bidirectional(&mut link, &mut service).await {
-        Ok((up, down)) => (up, down, "closed".to_owned()),
-        Err(error) => (0, 0, format!("broken: {error}")),
+    let (up, down, ended) = tokio::select! {
+        copied = tokio::io::copy_bidirectional(&mut link, &mut service) => match copied {
+            Ok((up, down)) => (up, down, "closed".to_owned()),
+            Err(error) => (0, 0, format!("broken: {error}")),
+        },
+        // A reload revoked its certificate or denies its client now: the
+        // bytes are the service's, so the refusal is the close itself.
+        () = refused.cancelled() => (0, 0, "refused after a reload".to_owned()),
     };
     tracing::info!(
         target: "tessera::access",

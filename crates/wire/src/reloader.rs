@@ -1,0 +1,55 @@
+//! What a reload changes in a running wire server or tunnel exit: the TLS
+//! configuration and guard of new connections, the certificate rules of the
+//! frames that follow, and the open connections a revoked certificate or
+//! the new access list now refuses.
+
+use std::sync::Arc;
+
+use tessera_serve::{Reload, Stage};
+use tessera_tls::RevocationList;
+
+use crate::rules::FrameRules;
+use crate::server::Transport;
+use crate::Error;
+
+/// Swaps a running server's TLS material and guard ([`crate::Server::reloader`],
+/// [`crate::TunnelExit::reloader`]).
+#[derive(Clone)]
+pub struct Reloader {
+    pub(crate) stage: Arc<Stage>,
+    pub(crate) rules: Arc<FrameRules>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader").finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// New connections get `transport` and `guard`, frames from now on the
+    /// guard's certificate rules; open connections whose certificate
+    /// `revoked` lists, or whose client the new access list denies, are
+    /// closed with `AUTH_ERROR revoked`. Returns how many were closed.
+    ///
+    /// # Errors
+    /// [`Error::Stage`] for TLS given to a plain server; nothing changed.
+    pub fn reload(
+        &self,
+        transport: Transport,
+        guard: Option<Arc<tessera_guard::Chain>>,
+        revoked: RevocationList,
+    ) -> Result<usize, Error> {
+        let tls = match transport {
+            Transport::Tls(tls) => Some(tls),
+            Transport::PlainLoopback => None,
+        };
+        let closed = self.stage.reload(Reload {
+            tls,
+            guard: guard.clone(),
+            revoked,
+        })?;
+        self.rules.set(guard);
+        Ok(closed)
+    }
+}
