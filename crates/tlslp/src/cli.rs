@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::Args;
 use tessera_tls::{dangerous, load_roots, ClientAuth, Identity, ServerAuth};
 
-use crate::driver::{connect_and_run, serve, ClientOptions, ServerOptions, SessionEnd};
+use crate::driver::{connect_and_run, ClientOptions, ServerOptions, SessionEnd};
 use crate::event::Level;
 use crate::logfile::{EventSink, LogFile};
 use crate::profile::Profile;
@@ -33,7 +33,7 @@ fn insecure_refusal(host: &str) -> String {
 /// Serves many sessions at once (the reference serves one). Exit codes: 0 after
 /// the single tutorial session or a clean shutdown (SIGINT/SIGTERM); 1 on a
 /// configuration, certificate or bind error; 2 on a usage error.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct ServerArgs {
     /// Address (IPv4 or IPv6) or name to bind; loopback (localhost,
     /// 127.0.0.0/8, ::1) with --insecure.
@@ -295,7 +295,6 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         Level::Debug,
         &format!("Server key exists: {}", py_bool(args.server_key.exists())),
     );
-    let identity = Identity::load(&args.server_cert, &args.server_key)?;
     let guard = server_guard(&args)?;
     anyhow::ensure!(args.adaptive_step > 0, "--adaptive-step must be at least 1");
     // A name's IPv4 address first, as the reference binds (`localhost` is
@@ -311,16 +310,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         .or_else(|| addresses.first())
         .copied()
         .with_context(|| format!("{} has no address", args.host))?;
-    let tls = if args.insecure {
-        dangerous::insecure_server_config(address, &identity)?
-    } else {
-        let roots = load_roots(&args.ca_cert)?;
-        let client_auth = match &args.crl {
-            Some(crl) => ClientAuth::RequiredWithCrls(roots, tessera_tls::load_crls(crl)?),
-            None => ClientAuth::Required(roots),
-        };
-        tessera_tls::server_config(&identity, client_auth)?
-    };
+    let tls = server_tls(&args, address)?;
     if args.check_config {
         use std::io::Write;
         guard.relays()?;
@@ -362,6 +352,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     );
     let _ = std::io::stdout().flush();
 
+    let args_for_reload = args.clone();
     let session = Arc::new(SessionConfig {
         token: args.token,
         random_string: args.random_string,
@@ -384,7 +375,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     options.print_stdout = true;
     options.log_client_ip = args.log_client_ip || guard.log_client_ip;
     options.trusted_relays = guard.relays()?;
-    options.metrics = metrics;
+    options.metrics.clone_from(&metrics);
     options.guard =
         tessera_serve::AdmissionArgs::chain(&guard, args.fleet.shared_limit()?)?.map(Arc::new);
     let key_file = match &args.log_key_file {
@@ -401,8 +392,78 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             step: args.adaptive_step,
             max_bits,
         });
-    serve(listener, options, log, None, shutdown).await?;
+    let server = crate::driver::Server::new(listener, options, log.clone(), None)?;
+    reload_on_sighup(
+        args_for_reload,
+        address,
+        server.stage(),
+        log,
+        metrics.as_ref(),
+    )?;
+    server.run(shutdown).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The server's TLS configuration: its certificate and key, and the CA and
+/// CRL its clients' certificates are checked against.
+fn server_tls(
+    args: &ServerArgs,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<Arc<tessera_tls::rustls::ServerConfig>> {
+    let identity = Identity::load(&args.server_cert, &args.server_key)?;
+    Ok(if args.insecure {
+        dangerous::insecure_server_config(address, &identity)?
+    } else {
+        let roots = load_roots(&args.ca_cert)?;
+        let client_auth = match &args.crl {
+            Some(crl) => ClientAuth::RequiredWithCrls(roots, tessera_tls::load_crls(crl)?),
+            None => ClientAuth::Required(roots),
+        };
+        tessera_tls::server_config(&identity, client_auth)?
+    })
+}
+
+/// On SIGHUP: the certificate, key, CA, CRL and guard read again; sessions
+/// in progress whose certificate the CRL now lists (or whose client the new
+/// ACL denies) are closed.
+fn reload_on_sighup(
+    args: ServerArgs,
+    address: std::net::SocketAddr,
+    stage: Arc<tessera_serve::Stage>,
+    log: Arc<LogFile>,
+    metrics: Option<&tessera_serve::Metrics>,
+) -> anyhow::Result<()> {
+    let reload = move || {
+        let tls = server_tls(&args, address)?;
+        let guard =
+            tessera_serve::AdmissionArgs::chain(&server_guard(&args)?, args.fleet.shared_limit()?)?;
+        let revoked = match &args.crl {
+            Some(path) => tessera_tls::RevocationList::new(path, &tessera_tls::load_crls(path)?)?,
+            None => tessera_tls::RevocationList::default(),
+        };
+        let listed = revoked.len();
+        let closed = stage.reload(tessera_serve::Reload {
+            tls: Some(tls),
+            guard: guard.map(Arc::new),
+            revoked,
+        })?;
+        anyhow::Ok(format!(
+            "{listed} revoked certificate(s) listed, {closed} session(s) closed"
+        ))
+    };
+    // In the server's log file too, where its operators read everything else.
+    tessera_serve::reload_on_sighup(metrics, move || match reload() {
+        Ok(summary) => {
+            log.record(Level::Info, &format!("Reloaded: {summary}"));
+            Ok(summary)
+        }
+        Err(error) => {
+            let error = format!("{error:#}");
+            log.record(Level::Error, &format!("Reload failed: {error}"));
+            Err(error)
+        }
+    })?;
+    Ok(())
 }
 
 /// Runs one client session.
@@ -568,7 +629,7 @@ fn py_bool(value: bool) -> &'static str {
 /// stderr when `TESSERA_LOG` enables them, e.g. `TESSERA_LOG=tlslp::session=info`.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tessera::reload=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

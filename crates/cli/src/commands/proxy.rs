@@ -53,7 +53,7 @@ pub(crate) struct LocalArgs {
     hmac: HmacArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct ExitArgs {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7800")]
@@ -99,7 +99,7 @@ fn parse_service(text: &str) -> Result<(String, String), String> {
 pub(crate) fn run(command: ProxyCommand) -> anyhow::Result<ExitCode> {
     match command {
         ProxyCommand::Local(args) => local(&args),
-        ProxyCommand::Exit(args) => exit(*args),
+        ProxyCommand::Exit(args) => exit(&args),
     }
 }
 
@@ -133,9 +133,40 @@ fn local(args: &LocalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
+/// On SIGHUP: the PKI, the CRL and the guard read again; tunnels whose
+/// certificate the CRL now lists (or whose client the new ACL denies) are
+/// closed. The services stay as they were at start.
+fn reload_on_sighup(
+    args: &ExitArgs,
+    reloader: tessera_wire::Reloader,
+    metrics: Option<&tessera_serve::Metrics>,
+) -> anyhow::Result<()> {
+    let args = args.clone();
+    let reload = move || {
+        let transport = args.pki.server_transport(&args.crl)?;
+        let defaults = TunnelExitOptions::default();
+        let admission = crate::admission::Admission::from_args(
+            &args.admission,
+            &args.fleet,
+            (
+                defaults.max_connections,
+                defaults.max_connections_per_client,
+            ),
+        )?;
+        let revoked = args.crl.revoked()?;
+        let listed = revoked.len();
+        let closed = reloader.reload(transport, admission.guard, revoked)?;
+        anyhow::Ok(format!(
+            "{listed} revoked certificate(s) listed, {closed} open tunnel(s) closed"
+        ))
+    };
+    tessera_serve::reload_on_sighup(metrics, move || reload().map_err(|e| format!("{e:#}")))?;
+    Ok(())
+}
+
+fn exit(args: &ExitArgs) -> anyhow::Result<ExitCode> {
     let mut services = HashMap::new();
-    for (name, target) in args.services {
+    for (name, target) in args.services.iter().cloned() {
         crate::args::require(services.insert(name.clone(), target).is_none(), || {
             format!("service {name:?} given twice")
         })?;
@@ -169,8 +200,10 @@ fn exit(args: ExitArgs) -> anyhow::Result<ExitCode> {
     crate::runtime()?.block_on(async {
         let listener = crate::listen::bind(args.listen).await?;
         crate::listen::metrics(&args.metrics, options.metrics.as_ref()).await?;
+        let metrics = options.metrics.clone();
         let exit = TunnelExit::new(listener, transport, services, options)
             .context("invalid tunnel exit")?;
+        reload_on_sighup(args, exit.reloader(), metrics.as_ref())?;
         let shutdown = crate::listen::ready(exit.local_addr()?)?;
         exit.run(shutdown).await;
         anyhow::Ok(())

@@ -95,3 +95,89 @@ fn the_local_side_refuses_a_non_loopback_listener() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("loopback only"));
 }
+
+/// Revoking the entry's client certificate and sending SIGHUP to the exit
+/// closes the tunnel that certificate had open.
+#[test]
+fn sighup_with_a_new_crl_closes_the_revoked_entrys_tunnel() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let output = common::tessera(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            common::stderr(&output)
+        );
+    };
+    run(&["certs", "dev", "--out", &path("ca")]);
+    for name in ["alice", "carol"] {
+        run(&[
+            "certs",
+            "issue",
+            "--ca-dir",
+            &path("ca"),
+            "--client",
+            name,
+            "--out",
+            &path(name),
+        ]);
+    }
+    let carol = format!("{}/client_cert.pem", path("carol"));
+    run(&[
+        "certs",
+        "revoke",
+        "--ca-dir",
+        &path("ca"),
+        "--crl",
+        &path("crl.pem"),
+        &carol,
+    ]);
+    let service = format!("echo={}", echo_service());
+    let (exit, log) = common::start_logged(
+        &["proxy", "exit"],
+        &[
+            "--service",
+            &service,
+            "--pki",
+            &path("ca"),
+            "--crl",
+            &path("crl.pem"),
+        ],
+    );
+    let exit_addr = exit.addr.to_string();
+    let local = common::start(
+        &["proxy", "local"],
+        &[
+            "--exit",
+            &exit_addr,
+            "--service",
+            "echo",
+            "--pki",
+            &path("alice"),
+        ],
+    );
+    let mut app = connect_app(&local);
+    app.write_all(b"before\n").unwrap();
+    let mut reader = BufReader::new(app.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "before\n");
+
+    let alice = format!("{}/client_cert.pem", path("alice"));
+    run(&[
+        "certs",
+        "revoke",
+        "--ca-dir",
+        &path("ca"),
+        "--crl",
+        &path("crl.pem"),
+        &alice,
+    ]);
+    exit.hang_up();
+    let reloaded = common::wait_for_line(&log, "reloaded:");
+    assert!(reloaded.contains("1 open tunnel(s) closed"), "{reloaded}");
+    // The tunnel is gone: the app's connection ends.
+    let mut rest = Vec::new();
+    assert_eq!(reader.read_to_end(&mut rest).unwrap_or(0), 0);
+}

@@ -12,4 +12,4 @@ pub use adaptive::AdaptiveWork;
 pub use client::{connect_and_run, ClientOptions, ClientReport, SessionEnd};
 pub use lines::LineReader;
 pub use report::{ServerReport, SessionOutcome, SessionRecord};
-pub use server::{serve, ServerOptions};
+pub use server::{serve, Server, ServerOptions};

@@ -94,8 +94,7 @@ impl ServerOptions {
 /// `records` receives one record per session if given.
 ///
 /// # Errors
-/// [`Error::Io`] when the listener's address cannot be read, [`Error::Stage`]
-/// when the connection stage cannot be set up.
+/// As [`Server::new`].
 pub async fn serve(
     listener: TcpListener,
     options: ServerOptions,
@@ -103,6 +102,69 @@ pub async fn serve(
     records: Option<mpsc::UnboundedSender<SessionRecord>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<ServerReport, Error> {
+    Ok(Server::new(listener, options, sink, records)?
+        .run(shutdown)
+        .await)
+}
+
+/// A bound tlslp server.
+pub struct Server {
+    listener: Listener,
+    stage: Arc<Stage>,
+    server: Arc<TlslpServer>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server on `listener`; `records` receives one record per session if given.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the listener's address cannot be read, [`Error::Stage`]
+    /// when the connection stage cannot be set up.
+    pub fn new(
+        listener: TcpListener,
+        options: ServerOptions,
+        sink: Arc<dyn EventSink>,
+        records: Option<mpsc::UnboundedSender<SessionRecord>>,
+    ) -> Result<Self, Error> {
+        build(listener, options, sink, records)
+    }
+
+    /// The connection stage, to reload its TLS material and guard
+    /// ([`Stage::reload`]): sessions in progress whose certificate is
+    /// revoked then, or whose client the new ACL denies, are closed.
+    pub fn stage(&self) -> Arc<Stage> {
+        self.stage.clone()
+    }
+
+    /// Serves until `shutdown` resolves (or after one connection with `once`).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> ServerReport {
+        let once_done = self.server.once_done.clone();
+        self.stage
+            .run(self.listener, self.server.clone(), async move {
+                tokio::select! {
+                    () = shutdown => {}
+                    () = once_done.cancelled() => {}
+                }
+            })
+            .await;
+        self.server.counters.report()
+    }
+}
+
+fn build(
+    listener: TcpListener,
+    options: ServerOptions,
+    sink: Arc<dyn EventSink>,
+    records: Option<mpsc::UnboundedSender<SessionRecord>>,
+) -> Result<Server, Error> {
     let listener = Listener::from(listener);
     let local = listener.local_addr()?;
     let mut config = StageConfig::default();
@@ -148,16 +210,11 @@ pub async fn serve(
         sink,
         records,
     });
-    let once_done = server.once_done.clone();
-    stage
-        .run(listener, server.clone(), async move {
-            tokio::select! {
-                () = shutdown => {}
-                () = once_done.cancelled() => {}
-            }
-        })
-        .await;
-    Ok(server.counters.report())
+    Ok(Server {
+        listener,
+        stage,
+        server,
+    })
 }
 
 /// What every session of one server shares.
@@ -187,15 +244,31 @@ impl Handler for TlslpServer {
             &*self.sink,
         );
         self.log_connection(peer);
-        let record = session(
-            connection.id,
-            connection.stream,
-            peer,
-            &self.options,
-            config,
-            &*self.sink,
-        )
-        .await;
+        let started = Instant::now();
+        let n_bits = config.n_bits;
+        let record = tokio::select! {
+            record = session(
+                connection.id,
+                connection.stream,
+                peer,
+                &self.options,
+                config,
+                &*self.sink,
+            ) => record,
+            // A reload revoked its certificate or denies its client now.
+            () = connection.refused.cancelled() => {
+                self.sink.record(Level::Warning, &format!("Closed the session of {client}: refused after a reload"));
+                SessionRecord {
+                    id: connection.id,
+                    peer,
+                    outcome: SessionOutcome::Refused("reload".to_owned()),
+                    duration: started.elapsed(),
+                    work_time: None,
+                    tls: None,
+                    n_bits,
+                }
+            }
+        };
         self.active.fetch_sub(1, Ordering::Relaxed);
         emit(&record, &client, &self.counters, self.records.as_ref());
         self.end_of_once();

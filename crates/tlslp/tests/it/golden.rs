@@ -276,3 +276,125 @@ fn metrics_count_the_sessions_clients_ran() {
         .and_then(|n| n.parse::<u64>().ok());
     assert_eq!(solved, solve_times, "{text}");
 }
+
+/// Revoking a client's certificate and sending SIGHUP closes the session
+/// it has in progress (long before its reply deadline), and says so in the
+/// server's log file.
+#[test]
+fn sighup_with_a_new_crl_closes_a_revoked_clients_session() {
+    use tessera_tls::tokio_rustls::{rustls::pki_types::ServerName, TlsConnector};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certificates");
+    tessera_tls::DevPki::generate(&tessera_tls::PkiOptions::default())
+        .unwrap()
+        .write(&certs, false)
+        .unwrap();
+    let ca = tessera_tls::DevCa::load(&certs).unwrap();
+    let options = tessera_tls::PkiOptions::default();
+    let issue = |name: &str| {
+        let issued = ca
+            .issue(name, vec![], tessera_tls::Usage::Client, &options)
+            .unwrap();
+        let (cert, key) = (
+            dir.path().join(format!("{name}.pem")),
+            dir.path().join(format!("{name}.key")),
+        );
+        issued.write(&cert, &key, false).unwrap();
+        (issued, cert, key)
+    };
+    let (alice, alice_cert, alice_key) = issue("alice");
+    let (carol, _, _) = issue("carol");
+    let crl = dir.path().join("crl.pem");
+    ca.revoke(&crl, carol.der(), 30).unwrap();
+
+    let state = dir.path().join("state");
+    let server = Command::new(bin("tlslp-server"))
+        .args(["--n_bits", "4", "--port", "0", "--other-timeout", "600"])
+        .args(["--work-timeout", "600", "--crl", crl.to_str().unwrap()])
+        .current_dir(dir.path())
+        .env("XDG_STATE_HOME", &state)
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = KillOnDrop(server);
+    let stderr = server.0.stderr.take().unwrap();
+    let (lines, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let port: u16 = first.trim().rsplit(':').next().unwrap().parse().unwrap();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let limit = std::time::Duration::from_secs(20);
+    // Alice's session is in progress: the server's first line is read, its
+    // reply deadline is ten minutes away.
+    let mut session = runtime.block_on(async {
+        let roots = tessera_tls::load_roots(&certs.join("ca_cert.pem")).unwrap();
+        let identity = tessera_tls::Identity::load(&alice_cert, &alice_key).unwrap();
+        let config =
+            tessera_tls::client_config(tessera_tls::ServerAuth::Roots(roots), Some(&identity))
+                .unwrap();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let tls = TlsConnector::from(config).connect(name, tcp).await.unwrap();
+        let mut session = tokio::io::BufReader::new(tls);
+        let mut line = String::new();
+        tokio::time::timeout(limit, session.read_line(&mut line))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!line.is_empty());
+        session
+    });
+
+    ca.revoke(&crl, alice.der(), 30).unwrap();
+    let status = Command::new("kill")
+        .args(["-HUP", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let reloaded = loop {
+        let line = log.recv_timeout(limit).expect("a reload line");
+        if line.contains("reloaded:") {
+            break line;
+        }
+    };
+    assert!(
+        reloaded.contains("2 revoked certificate(s) listed, 1 session(s) closed"),
+        "{reloaded}"
+    );
+    runtime.block_on(async {
+        let mut rest = Vec::new();
+        let ended = tokio::time::timeout(limit, session.read_to_end(&mut rest)).await;
+        assert!(ended.is_ok(), "the session is closed");
+    });
+    // The session's line is written as its task ends, maybe just after the
+    // client saw the close: read the file until it is there (at most 20 s).
+    let deadline = std::time::Instant::now() + limit;
+    let file = loop {
+        let file = std::fs::read_to_string(state.join("tlslp/logs/server.log")).unwrap();
+        if file.contains("refused after a reload") || std::time::Instant::now() > deadline {
+            break file;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(
+        file.contains("Reloaded: 2 revoked certificate(s) listed, 1 session(s) closed"),
+        "{file}"
+    );
+    assert!(file.contains("refused after a reload"), "{file}");
+}
