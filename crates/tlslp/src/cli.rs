@@ -80,7 +80,8 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     handshake_timeout: u64,
     /// Refuse client certificates listed in this CRL (PEM or DER; `tessera
-    /// certs revoke` writes one), read at start.
+    /// certs revoke` writes one), read at start and on SIGHUP (sessions of a
+    /// certificate it now lists are closed).
     #[arg(long, value_name = "FILE")]
     crl: Option<PathBuf>,
     /// Load and check the certificates, key, CA, CRL and guard settings,
