@@ -48,6 +48,8 @@ mod metrics_args;
 mod metrics_endpoint;
 mod proxy;
 mod reload;
+#[cfg(feature = "cli")]
+mod reload_args;
 mod signal;
 mod stage;
 mod stage_stats;
@@ -63,7 +65,9 @@ pub use metrics_endpoint::serve_metrics;
 /// The metrics library, so protocol crates build families of the same version.
 pub use prometheus_client;
 pub use proxy::{read_proxy_header, ProxyError};
-pub use reload::reload_on_sighup;
+pub use reload::on_reload;
+#[cfg(feature = "cli")]
+pub use reload_args::ReloadArgs;
 pub use signal::shutdown_signal;
 pub use stage::{Admitted, Handler, Refusal, Reload, Stage, StageConfig, Stream};
 pub use stage_stats::StageStats;

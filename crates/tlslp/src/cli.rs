@@ -110,6 +110,8 @@ pub struct ServerArgs {
     fleet: tessera_fleet::FleetArgs,
     #[command(flatten)]
     metrics: tessera_serve::MetricsArgs,
+    #[command(flatten)]
+    reload: tessera_serve::ReloadArgs,
     /// Turn the default per-client rate limit (a burst of 20 sessions, then 2
     /// per second) off.
     #[arg(long, conflicts_with = "rate_limit")]
@@ -424,7 +426,8 @@ fn server_tls(
     })
 }
 
-/// On SIGHUP: the certificate, key, CA, CRL and guard read again; sessions
+/// On SIGHUP (and with --watch when one of its files changes): the
+/// certificate, key, CA, CRL and guard read again; sessions
 /// in progress whose certificate the CRL now lists (or whose client the new
 /// ACL denies) are closed.
 fn reload_on_sighup(
@@ -434,6 +437,13 @@ fn reload_on_sighup(
     log: Arc<LogFile>,
     metrics: Option<&tessera_serve::Metrics>,
 ) -> anyhow::Result<()> {
+    let watched = args.reload.watched(
+        [&args.server_cert, &args.server_key, &args.ca_cert]
+            .into_iter()
+            .chain(&args.crl)
+            .chain(&args.admission.guard_config)
+            .cloned(),
+    );
     let reload = move || {
         let tls = server_tls(&args, address)?;
         let guard =
@@ -453,7 +463,7 @@ fn reload_on_sighup(
         ))
     };
     // In the server's log file too, where its operators read everything else.
-    tessera_serve::reload_on_sighup(metrics, move || match reload() {
+    tessera_serve::on_reload(&watched, metrics, move || match reload() {
         Ok(summary) => {
             log.record(Level::Info, &format!("Reloaded: {summary}"));
             Ok(summary)

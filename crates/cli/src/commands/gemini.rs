@@ -90,6 +90,8 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     metrics: tessera_serve::MetricsArgs,
     #[command(flatten)]
+    reload: tessera_serve::ReloadArgs,
+    #[command(flatten)]
     check: crate::args::CheckConfig,
 }
 
@@ -196,7 +198,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let addr = listener.local_addr()?;
         let server = Server::from_listener(listener, settings.clone())?;
-        reload_on_sighup(args, &server, &settings, cert_dir)?;
+        reload_on_sighup(args, &file, &server, &settings, cert_dir)?;
         let mut out = std::io::stdout().lock();
         for host in &settings.hosts {
             writeln!(
@@ -216,15 +218,28 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// On SIGHUP: the configuration file, the flags and every file they name
-/// read again (certificates and keys of every host, capsule settings, the
+/// On SIGHUP (and with --watch when one of its files changes): the
+/// configuration file, the flags and every file they name read again (certificates and keys of every host, capsule settings, the
 /// guard) and swapped in for new connections.
 fn reload_on_sighup(
     args: &ServeArgs,
+    file: &ConfigFile,
     server: &Server,
     started_with: &tessera_gemini::ServerSettings,
     cert_dir: PathBuf,
 ) -> anyhow::Result<()> {
+    // The files it reads: the config, the guard config, each host's certificate and key.
+    let watched = args.reload.watched(
+        args.config
+            .iter()
+            .chain(&args.admission.guard_config)
+            .chain(
+                file.hosts
+                    .iter()
+                    .flat_map(|host| host.cert.iter().chain(&host.key)),
+            )
+            .cloned(),
+    );
     let (args, reloader) = (args.clone(), server.reloader());
     let (shared_limit, metrics) = (
         started_with.shared_limit.clone(),
@@ -238,7 +253,7 @@ fn reload_on_sighup(
         reloader.reload(settings)?;
         anyhow::Ok(format!("{hosts} capsule(s)"))
     };
-    tessera_serve::reload_on_sighup(started_with.metrics.as_ref(), move || {
+    tessera_serve::on_reload(&watched, started_with.metrics.as_ref(), move || {
         reload().map_err(|e| format!("{e:#}"))
     })?;
     Ok(())

@@ -78,6 +78,8 @@ pub(crate) struct ExitArgs {
     fleet: tessera_fleet::FleetArgs,
     #[command(flatten)]
     metrics: tessera_serve::MetricsArgs,
+    #[command(flatten)]
+    reload: tessera_serve::ReloadArgs,
 }
 
 fn parse_service(text: &str) -> Result<(String, String), String> {
@@ -133,7 +135,8 @@ fn local(args: &LocalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// On SIGHUP: the PKI, the CRL and the guard read again; tunnels whose
+/// On SIGHUP (and with --watch when one of its files changes): the PKI,
+/// the CRL and the guard read again; tunnels whose
 /// certificate the CRL now lists (or whose client the new ACL denies) are
 /// closed. The services stay as they were at start.
 fn reload_on_sighup(
@@ -141,6 +144,9 @@ fn reload_on_sighup(
     reloader: tessera_wire::Reloader,
     metrics: Option<&tessera_serve::Metrics>,
 ) -> anyhow::Result<()> {
+    let watched = args
+        .reload
+        .watched(args.pki.server_files(&args.crl, &args.admission)?);
     let args = args.clone();
     let reload = move || {
         let transport = args.pki.server_transport(&args.crl)?;
@@ -160,7 +166,9 @@ fn reload_on_sighup(
             "{listed} revoked certificate(s) listed, {closed} open tunnel(s) closed"
         ))
     };
-    tessera_serve::reload_on_sighup(metrics, move || reload().map_err(|e| format!("{e:#}")))?;
+    tessera_serve::on_reload(&watched, metrics, move || {
+        reload().map_err(|e| format!("{e:#}"))
+    })?;
     Ok(())
 }
 

@@ -167,6 +167,8 @@ pub(crate) struct EchoArgs {
     fleet: tessera_fleet::FleetArgs,
     #[command(flatten)]
     metrics: tessera_serve::MetricsArgs,
+    #[command(flatten)]
+    reload: tessera_serve::ReloadArgs,
 }
 
 /// How a client reaches a server: `wire request` and `wire subscribe`.
@@ -287,6 +289,23 @@ impl PkiArgs {
             Some(dir) => Ok(dir.clone()),
             None => Ok(crate::paths::data_dir()?.join("wire-pki")),
         }
+    }
+
+    /// The files a server reads: its certificate, key and CA, the CRL and
+    /// the guard config (for --watch).
+    pub(crate) fn server_files(
+        &self,
+        crl: &CrlArgs,
+        admission: &tessera_serve::AdmissionArgs,
+    ) -> anyhow::Result<Vec<PathBuf>> {
+        let dir = self.dir()?;
+        let mut files: Vec<PathBuf> = [layout::SERVER_CERT, layout::SERVER_KEY, layout::CA_CERT]
+            .iter()
+            .map(|name| dir.join(name))
+            .collect();
+        files.extend(crl.crl.clone());
+        files.extend(admission.guard_config.clone());
+        Ok(files)
     }
 
     /// Mutual TLS for a server, generating the PKI on first use; client
@@ -416,14 +435,20 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// On SIGHUP: the PKI's certificate, key and CA, the CRL and the guard
-/// read again; new connections get them, open ones whose certificate the
+/// On SIGHUP (and with --watch when one of its files changes): the PKI's
+/// certificate, key and CA, the CRL and the guard read again; new connections get them, open ones whose certificate the
 /// CRL now lists (or whose client the new ACL denies) are closed.
 fn reload_on_sighup(
     args: &EchoArgs,
     reloader: tessera_wire::Reloader,
     metrics: Option<&tessera_serve::Metrics>,
 ) -> anyhow::Result<()> {
+    let watched = if args.security.plain {
+        args.reload.watched(args.admission.guard_config.clone())
+    } else {
+        args.reload
+            .watched(args.security.pki.server_files(&args.crl, &args.admission)?)
+    };
     let args = args.clone();
     let reload = move || {
         let security = &args.security;
@@ -448,7 +473,9 @@ fn reload_on_sighup(
             "{listed} revoked certificate(s) listed, {closed} open connection(s) closed"
         ))
     };
-    tessera_serve::reload_on_sighup(metrics, move || reload().map_err(|e| format!("{e:#}")))?;
+    tessera_serve::on_reload(&watched, metrics, move || {
+        reload().map_err(|e| format!("{e:#}"))
+    })?;
     Ok(())
 }
 

@@ -327,6 +327,57 @@ fn sighup_swaps_the_certificate_for_new_connections_and_keeps_it_when_the_new_on
     assert_eq!(served(), second, "the running certificate stays");
 }
 
+/// With --watch a certificate renamed into place is served without a signal.
+#[test]
+fn watch_reloads_when_the_certificate_file_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("capsule");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    let tls = dir.path().join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+    let first = new_certificate(&cert, &key);
+    let (server, log) = common::start_logged(
+        &["gemini", "serve"],
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--cert-dir",
+            dir.path().join("state").to_str().unwrap(),
+            "--watch",
+        ],
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let served = || {
+        runtime.block_on(async {
+            let limit = std::time::Duration::from_secs(20);
+            tessera_tls::fetch_server_certificates("127.0.0.1", server.addr.port(), limit)
+                .await
+                .unwrap()[0]
+                .fingerprint()
+        })
+    };
+    assert_eq!(served(), first);
+    let second = new_certificate(&cert, &key);
+    // The temporary files written first may start a reload of their own
+    // (on a slow machine, before the renames): wait for the one that serves
+    // the new certificate; `wait_for_line` fails after 20 s without one.
+    loop {
+        common::wait_for_line(&log, "reloaded: 1 capsule(s)");
+        if served() == second {
+            break;
+        }
+    }
+}
+
 #[test]
 fn help_names_every_flag_scripts_rely_on() {
     let help = Command::new(env!("CARGO_BIN_EXE_tessera"))
