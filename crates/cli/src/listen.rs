@@ -20,6 +20,7 @@ pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpList
 /// the stop signal, for the server's run.
 pub(crate) fn ready(addr: SocketAddr) -> anyhow::Result<impl Future<Output = ()> + Send> {
     let shutdown = tessera_serve::shutdown_signal();
+    crate::log_file::reopen_on_sighup()?;
     announce(addr)?;
     Ok(shutdown)
 }

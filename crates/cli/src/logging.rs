@@ -24,6 +24,11 @@ pub(crate) struct LogArgs {
     /// Log format: `human` (default) or `json` (one object per line, for machines).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
+
+    /// Append log lines to FILE instead of stderr (created 0600; a server
+    /// reopens it on SIGHUP, for logrotate).
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -75,19 +80,27 @@ const DEFAULT_FILTER: &str = "warn,tessera::access=info,tessera::reload=info";
 /// Installs the subscriber. `quiet_by_default`: a command that prints its
 /// own report (the demos, whose servers run in-process) drops the access
 /// lines unless the user asked for a level.
-pub(crate) fn init(args: &LogArgs, quiet_by_default: bool) {
+///
+/// # Errors
+/// --log-file cannot be opened.
+pub(crate) fn init(args: &LogArgs, quiet_by_default: bool) -> std::io::Result<()> {
     let level = if quiet_by_default && args.log_level == DEFAULT_FILTER {
         "warn"
     } else {
         args.log_level.as_str()
     };
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("warn"));
+    if let Some(path) = &args.log_file {
+        crate::log_file::open(path)?;
+    }
+    // The log file's writer falls back to stderr without --log-file.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_writer(|| crate::log_file::Writer)
+        .with_ansi(args.log_file.is_none() && std::io::stderr().is_terminal());
     match args.log_format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    Ok(())
 }

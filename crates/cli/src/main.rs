@@ -8,6 +8,7 @@ mod benches;
 mod commands;
 mod demos;
 mod listen;
+mod log_file;
 mod logging;
 mod paths;
 mod secrets;
@@ -116,7 +117,10 @@ pub(crate) fn command() -> clap::Command {
 fn main() -> ExitCode {
     let matches = command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
-    logging::init(&cli.logging, matches!(cli.command, Command::Demo(_)));
+    if let Err(error) = logging::init(&cli.logging, matches!(cli.command, Command::Demo(_))) {
+        let _ = writeln!(std::io::stderr(), "tessera: --log-file {error}");
+        return ExitCode::FAILURE;
+    }
     tessera_pow::cache_kernel_choice(None);
     let given = Given {
         log_level: logging::given_level(&matches),

@@ -94,7 +94,10 @@ pub(crate) fn run(
             if let Some((host, port)) = listen {
                 args.set_address(host, port);
             }
-            runtime.block_on(run_server(args))
+            runtime.block_on(async {
+                crate::log_file::reopen_on_sighup()?;
+                run_server(args).await
+            })
         }
         TlslpCommand::Client(mut args) => {
             if let Some(level) = level {

@@ -571,6 +571,7 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             runtime.block_on(async {
                 // Before the socket is there or announced: see shutdown_signal.
                 let shutdown = tessera_serve::shutdown_signal();
+                crate::log_file::reopen_on_sighup().map_err(io)?;
                 let listener = match (listen, unix) {
                     (Some(listen), _) => {
                         let address: std::net::SocketAddr = listen.parse().map_err(|_| {

@@ -378,6 +378,64 @@ fn watch_reloads_when_the_certificate_file_is_replaced() {
     }
 }
 
+/// `--log-file`: access lines in a 0600 file, a new one after logrotate
+/// moved it and sent SIGHUP.
+#[test]
+fn the_log_file_is_private_and_reopened_on_sighup() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("capsule");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    let log = dir.path().join("access.log");
+    let server = serve(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--cert-dir",
+        dir.path().join("state").to_str().unwrap(),
+        "--log-file",
+        log.to_str().unwrap(),
+    ]);
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let db = dir.path().join("tofu.sqlite3");
+    let url = |path: &str| format!("gemini://localhost:{}/{path}", server.addr.port());
+    // The server writes a request's line just after its client is done.
+    let line_for = |file: &Path, path: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            if text.contains(&format!("path={path}")) || std::time::Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    assert_eq!(get(&db, &url(""), &[]).status.code(), Some(0));
+    let first = line_for(&log, "/");
+    assert!(
+        first.contains("tessera::access") && first.contains("status=20"),
+        "{first}"
+    );
+
+    let rotated = dir.path().join("access.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    server.hang_up();
+    // Once the server has reopened the file, a request's line lands in it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !log.exists() {
+        assert!(std::time::Instant::now() < deadline, "no new log file");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(get(&db, &url("gone.gmi"), &[]).status.code(), Some(51));
+    let second = line_for(&log, "/gone.gmi");
+    assert!(second.contains("status=51"), "{second}");
+    assert!(!std::fs::read_to_string(&rotated)
+        .unwrap()
+        .contains("gone.gmi"));
+}
+
 #[test]
 fn help_names_every_flag_scripts_rely_on() {
     let help = Command::new(env!("CARGO_BIN_EXE_tessera"))
