@@ -12,6 +12,7 @@ pub(crate) struct Admission {
     pub(crate) proxy_from: Option<tessera_guard::Acl>,
     pub(crate) max_connections: usize,
     pub(crate) max_connections_per_client: usize,
+    pub(crate) log_client_ip: bool,
 }
 
 impl Admission {
@@ -29,6 +30,7 @@ impl Admission {
             proxy_from: config.relays()?,
             max_connections,
             max_connections_per_client,
+            log_client_ip: config.log_client_ip,
         })
     }
 }

@@ -208,7 +208,8 @@ impl Server {
             .handshake_timeout(settings.handshake_timeout)
             .shutdown_grace(settings.shutdown_grace)
             // One key, so the stage's refusal lines and the access lines name a client alike.
-            .client_ids(settings.client_ids.clone());
+            .client_ids(settings.client_ids.clone())
+            .log_client_ip(settings.guard.log_client_ip);
         if let Some(metrics) = &settings.metrics {
             stage.metrics(metrics.clone());
         }

@@ -37,6 +37,10 @@ pub struct AdmissionArgs {
     /// decision. Nobody else may send one.
     #[arg(long = "proxy-from", value_name = "CIDR")]
     pub proxy_from: Vec<String>,
+    /// Write clients' raw addresses in the logs (default: their keyed ids,
+    /// an HMAC of the address, so logs hold no addresses).
+    #[arg(long)]
+    pub log_client_ip: bool,
 }
 
 /// Why the admission flags cannot be used.
@@ -86,6 +90,7 @@ impl AdmissionArgs {
             config.rate_limit = Some(limit.clone());
         }
         config.proxy_from.extend(self.proxy_from.iter().cloned());
+        config.log_client_ip |= self.log_client_ip;
         // Check every entry now, so a typo fails at start.
         config.relays()?;
         config.build()?;

@@ -64,6 +64,7 @@ pub struct StageConfig {
     plain_beyond_loopback: bool,
     shutdown_grace: Duration,
     client_ids: Option<ClientIds>,
+    log_client_ip: bool,
     metrics: Option<Metrics>,
 }
 
@@ -83,6 +84,7 @@ impl Default for StageConfig {
             plain_beyond_loopback: false,
             shutdown_grace: Duration::from_secs(5),
             client_ids: None,
+            log_client_ip: false,
             metrics: None,
         }
     }
@@ -173,6 +175,14 @@ impl StageConfig {
     /// Keys for the client ids in connection spans (raw addresses never reach logs).
     pub fn client_ids(&mut self, ids: ClientIds) -> &mut Self {
         self.client_ids = Some(ids);
+        self
+    }
+
+    /// Names clients by their address in connection spans, refusal lines
+    /// and [`Admitted::client`], instead of the keyed id (the operator's
+    /// opt-in, `--log-client-ip`). Default false.
+    pub fn log_client_ip(&mut self, log: bool) -> &mut Self {
+        self.log_client_ip = log;
         self
     }
 
@@ -489,7 +499,7 @@ impl Stage {
             }
         }
         let key = client_key(peer);
-        let client = self.client_ids.id(key, time::OffsetDateTime::now_utc());
+        let client = self.client_name(peer);
         tracing::Span::current().record("client", client.as_str());
         let guard = self.guard.load_full();
         if let (Some(guard), Some(address)) = (guard, peer.ip()) {
@@ -596,9 +606,7 @@ impl Stage {
                 .as_ref()
                 .is_some_and(|log| log.check(client_key(peer), now).is_ok());
         if logged {
-            let client = self
-                .client_ids
-                .id(client_key(peer), time::OffsetDateTime::now_utc());
+            let client = self.client_name(peer);
             tracing::info!(
                 target: "tessera::access",
                 client,
@@ -610,6 +618,21 @@ impl Stage {
             tracing::debug!(reason = refusal.name(), detail = %refusal, "connection refused");
         }
         (peer, refusal)
+    }
+}
+
+impl Stage {
+    /// How logs name `peer`: its keyed id, or with `log_client_ip` its address.
+    fn client_name(&self, peer: Peer) -> String {
+        match peer {
+            Peer::Tcp(address) if self.config.log_client_ip => {
+                tessera_guard::normalize(address.ip()).to_string()
+            }
+            Peer::Unix { .. } if self.config.log_client_ip => peer.to_string(),
+            _ => self
+                .client_ids
+                .id(client_key(peer), time::OffsetDateTime::now_utc()),
+        }
     }
 }
 

@@ -120,11 +120,6 @@ pub struct ServerArgs {
     /// (32 bytes, created 0600 if missing). Default: $XDG_DATA_HOME/tessera/log.key.
     #[arg(long)]
     log_key_file: Option<PathBuf>,
-    /// Write clients' raw addresses in the connection lines of the log and
-    /// stdout (default: their keyed ids; a --tutorial session on loopback
-    /// writes the reference's lines).
-    #[arg(long)]
-    log_client_ip: bool,
 }
 
 /// The guard config from `--guard-config` and the admission flags, with
@@ -376,7 +371,9 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     options.shutdown_grace = Duration::from_secs(args.shutdown_grace);
     options.once = args.tutorial;
     options.print_stdout = true;
-    options.log_client_ip = args.log_client_ip || guard.log_client_ip;
+    // --log-client-ip (an admission flag) or the guard's `log_client_ip`; a
+    // --tutorial session on loopback writes the reference's lines anyway.
+    options.log_client_ip = guard.log_client_ip;
     options.trusted_relays = guard.relays()?;
     options.metrics.clone_from(&metrics);
     options.guard =

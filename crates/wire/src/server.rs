@@ -53,6 +53,7 @@ pub(crate) struct StageSettings<'a> {
     pub(crate) handshake_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) metrics: Option<&'a Metrics>,
+    pub(crate) log_client_ip: bool,
 }
 
 impl StageSettings<'_> {
@@ -67,7 +68,8 @@ impl StageSettings<'_> {
             .max_connections(self.caps.0)
             .max_connections_per_client(self.caps.1)
             .handshake_timeout(self.handshake_timeout)
-            .shutdown_grace(self.shutdown_grace);
+            .shutdown_grace(self.shutdown_grace)
+            .log_client_ip(self.log_client_ip);
         if let Transport::Tls(tls) = transport {
             config.tls(tls);
         }
@@ -154,6 +156,9 @@ pub struct ServerOptions {
     /// Where the server exports its counters (`--metrics-listen`): the
     /// stage's, [`ServerStats`] and requests by route and result.
     pub metrics: Option<Metrics>,
+    /// Name clients by their address in logs instead of their keyed id
+    /// (`--log-client-ip`). Default false.
+    pub log_client_ip: bool,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -191,6 +196,7 @@ impl Default for ServerOptions {
             #[cfg(feature = "fleet")]
             fleet_replay: None,
             metrics: None,
+            log_client_ip: false,
         }
     }
 }
@@ -262,6 +268,7 @@ impl<S: Send + Sync + 'static> Server<S> {
             handshake_timeout: options.handshake_timeout,
             shutdown_grace: options.shutdown_grace,
             metrics: options.metrics.as_ref(),
+            log_client_ip: options.log_client_ip,
         }
         .build(&listener, transport)?;
         Ok(Self {

@@ -194,6 +194,7 @@ fn exit(args: &ExitArgs) -> anyhow::Result<ExitCode> {
         proxy_from: admission.proxy_from,
         max_connections: admission.max_connections,
         max_connections_per_client: admission.max_connections_per_client,
+        log_client_ip: admission.log_client_ip,
         metrics: args.metrics.metrics(),
         ..defaults
     };

@@ -380,6 +380,7 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         proxy_from: admission.proxy_from,
         max_connections: admission.max_connections,
         max_connections_per_client: admission.max_connections_per_client,
+        log_client_ip: admission.log_client_ip,
         metrics: args.metrics.metrics(),
         ..ServerOptions::default()
     };
@@ -500,6 +501,7 @@ fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         proxy_from: admission.proxy_from,
         max_connections: admission.max_connections,
         max_connections_per_client: admission.max_connections_per_client,
+        log_client_ip: admission.log_client_ip,
         allow_remote: args.allow_remote_plain,
         metrics: args.metrics.metrics(),
         ..NetaioOptions::default()

@@ -189,6 +189,14 @@ fn every_session_has_an_access_line_at_the_default_level_without_the_address() {
         !line.contains("127.0.0.1"),
         "no raw address by default: {line}"
     );
+
+    // The operator's opt-in: the address instead of the keyed id.
+    let (server, log) =
+        common::start_logged(&["wire", "echo-server"], &["--plain", "--log-client-ip"]);
+    let echo = request(&server, &["--plain", "--body", "logged"]);
+    assert_eq!(stdout(&echo), "RESPOND_URI logged");
+    let line = common::wait_for_line(&log, "session");
+    assert!(line.contains("client=\"127.0.0.1\""), "{line}");
 }
 
 #[test]

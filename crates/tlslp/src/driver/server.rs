@@ -180,7 +180,8 @@ fn build(
         .handshake_timeout(options.handshake_timeout)
         .proxy_timeout(options.proxy_timeout)
         .shutdown_grace(options.shutdown_grace)
-        .client_ids(options.client_ids.clone());
+        .client_ids(options.client_ids.clone())
+        .log_client_ip(options.log_client_ip);
     if let Some(guard) = &options.guard {
         config.guard(guard.clone());
     }

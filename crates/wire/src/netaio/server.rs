@@ -60,6 +60,9 @@ pub struct NetaioOptions {
     /// Where the server exports its counters (`--metrics-listen`): the
     /// stage's and requests by route and result.
     pub metrics: Option<tessera_serve::Metrics>,
+    /// Name clients by their address in logs instead of their keyed id
+    /// (`--log-client-ip`). Default false.
+    pub log_client_ip: bool,
 }
 
 impl Default for NetaioOptions {
@@ -80,6 +83,7 @@ impl Default for NetaioOptions {
             allow_remote: false,
             shutdown_grace: Duration::from_secs(5),
             metrics: None,
+            log_client_ip: false,
         }
     }
 }
@@ -129,7 +133,8 @@ impl<S: Send + Sync + 'static> NetaioServer<S> {
             .max_connections_per_client(options.max_connections_per_client)
             .first_bytes_timeout(options.first_bytes_timeout)
             .shutdown_grace(options.shutdown_grace)
-            .plain_beyond_loopback(options.allow_remote);
+            .plain_beyond_loopback(options.allow_remote)
+            .log_client_ip(options.log_client_ip);
         if let Some(guard) = &options.guard {
             config.guard(guard.clone());
         }
@@ -211,7 +216,8 @@ async fn connection<S: Send + Sync + 'static>(
         let reply = match next {
             Err(error) => {
                 // netaio closes without a word; a typed error first is kinder and compatible.
-                tracing::debug!(%peer, %error, "closing netaio connection");
+                // The connection's span names the client.
+                tracing::debug!(%error, "closing netaio connection");
                 break;
             }
             Ok(Decoded::BadChecksum { uri }) => {
@@ -260,7 +266,7 @@ async fn handle<S: Send + Sync + 'static>(
 ) -> Option<Reply> {
     if let Some(hmac) = &shared.options.hmac {
         if let Err(failure) = hmac.verify(&frame, peer.ip()) {
-            tracing::debug!(%peer, reason = failure.name(), "netaio frame refused");
+            tracing::debug!(reason = failure.name(), "netaio frame refused");
             return Some(Reply::Unsigned(reply_to(&frame.uri, Rejection::NetaioAuth)));
         }
     }

@@ -42,6 +42,9 @@ pub struct TunnelExitOptions {
     pub shutdown_grace: Duration,
     /// Where the exit exports its connection counters (`--metrics-listen`).
     pub metrics: Option<tessera_serve::Metrics>,
+    /// Name clients by their address in logs instead of their keyed id
+    /// (`--log-client-ip`). Default false.
+    pub log_client_ip: bool,
 }
 
 impl Default for TunnelExitOptions {
@@ -56,6 +59,7 @@ impl Default for TunnelExitOptions {
             proxy_from: None,
             shutdown_grace: Duration::from_secs(5),
             metrics: None,
+            log_client_ip: false,
         }
     }
 }
@@ -135,6 +139,7 @@ impl TunnelExit {
             handshake_timeout: options.handshake_timeout,
             shutdown_grace: options.shutdown_grace,
             metrics: options.metrics.as_ref(),
+            log_client_ip: options.log_client_ip,
         }
         .build(&listener, transport)?;
         Ok(Self {
