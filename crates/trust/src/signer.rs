@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use serde_json::{json, Map, Value};
 use tessera_serve::{Admitted, Handler, Listener, Stage, StageConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -99,6 +100,36 @@ pub struct SignerKeys {
 impl From<SecretKey> for SignerKeys {
     fn from(issuer: SecretKey) -> Self {
         Self { issuer, job: None }
+    }
+}
+
+/// The signer's keys, replaceable while it runs (a reload): each connection
+/// signs with the keys current when it was accepted.
+#[derive(Clone)]
+pub struct LiveKeys(Arc<ArcSwap<SignerKeys>>);
+
+impl LiveKeys {
+    /// Connections accepted from now on use `keys`.
+    pub fn replace(&self, keys: SignerKeys) {
+        self.0.store(Arc::new(keys));
+    }
+}
+
+impl std::fmt::Debug for LiveKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveKeys")
+    }
+}
+
+impl From<SignerKeys> for LiveKeys {
+    fn from(keys: SignerKeys) -> Self {
+        Self(Arc::new(ArcSwap::from_pointee(keys)))
+    }
+}
+
+impl From<SecretKey> for LiveKeys {
+    fn from(issuer: SecretKey) -> Self {
+        SignerKeys::from(issuer).into()
     }
 }
 
@@ -237,7 +268,7 @@ pub fn bind_unix(path: &std::path::Path) -> Result<Listener, Error> {
 /// per-connection problems.
 pub async fn serve_signer(
     listener: impl Into<Listener>,
-    keys: impl Into<SignerKeys>,
+    keys: impl Into<LiveKeys>,
     limits: SignerLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
@@ -260,14 +291,15 @@ pub async fn serve_signer(
 
 /// The signer's side of an admitted connection.
 struct SignerHandler {
-    keys: SignerKeys,
+    keys: LiveKeys,
     limits: SignerLimits,
 }
 
 impl Handler for SignerHandler {
     async fn serve(self: Arc<Self>, connection: Admitted) {
         let stopping = connection.stopping.clone();
-        if let Err(error) = exchanges(connection.stream, &self.keys, self.limits, &stopping).await {
+        let keys = self.keys.0.load_full();
+        if let Err(error) = exchanges(connection.stream, &keys, self.limits, &stopping).await {
             tracing::debug!(%error, "signer connection ended");
         }
     }

@@ -188,6 +188,10 @@ pub(crate) enum TrustCommand {
         /// address on --listen); more are closed at once.
         #[arg(long, default_value_t = 16)]
         max_connections_per_client: usize,
+        /// On SIGHUP (and with --watch when a key file changes) the keys
+        /// are read again; connections open then keep the old ones.
+        #[command(flatten)]
+        reload: tessera_serve::ReloadArgs,
     },
     /// Operations per second on one core: mint, prove, authenticate, policy, verify_job.
     Bench(crate::benches::trust::BenchArgs),
@@ -262,6 +266,15 @@ enum Failure {
     Verify(tessera_trust::Error),
     /// The fleet's store could not answer a check that fails closed.
     Store(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Usage(detail) | Self::Signer(detail) | Self::Store(detail) => f.write_str(detail),
+            Self::Verify(error) => write!(f, "{}: {}", error.kind(), error.detail()),
+        }
+    }
 }
 
 impl From<tessera_trust::Error> for Failure {
@@ -551,16 +564,22 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             max_connections,
             max_connections_per_client,
             check,
+            reload,
         } => {
             let limits = tessera_trust::signer::SignerLimits {
                 max_connections,
                 max_connections_per_client,
                 ..Default::default()
             };
-            let keys = tessera_trust::signer::SignerKeys {
-                issuer: read_key(&issuer_key)?,
-                job: job_key.as_deref().map(read_key).transpose()?,
+            let watched =
+                reload.watched(std::iter::once(issuer_key.clone()).chain(job_key.clone()));
+            let read_keys = move || -> Result<_, Failure> {
+                Ok(tessera_trust::signer::SignerKeys {
+                    issuer: read_key(&issuer_key)?,
+                    job: job_key.as_deref().map(read_key).transpose()?,
+                })
             };
+            let keys = tessera_trust::signer::LiveKeys::from(read_keys()?);
             if let Some(code) = check
                 .passed("the signer's keys")
                 .map_err(|e| Failure::Usage(e.to_string()))?
@@ -572,6 +591,12 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                 // Before the socket is there or announced: see shutdown_signal.
                 let shutdown = tessera_serve::shutdown_signal();
                 crate::log_file::reopen_on_sighup().map_err(io)?;
+                let live = keys.clone();
+                tessera_serve::on_reload(&watched, None, move || {
+                    live.replace(read_keys().map_err(|e| e.to_string())?);
+                    Ok::<_, String>("the signer's keys".to_owned())
+                })
+                .map_err(io)?;
                 let listener = match (listen, unix) {
                     (Some(listen), _) => {
                         let address: std::net::SocketAddr = listen.parse().map_err(|_| {

@@ -547,3 +547,59 @@ fn a_client_that_pipelines_and_never_reads_holds_bounded_signer_memory() {
         "peak {peak} KiB over a {baseline} KiB baseline"
     );
 }
+
+/// SIGHUP makes the signer read its key file again: new connections sign
+/// with the new key, an open one keeps the key it started with.
+#[test]
+fn sighup_swaps_the_signers_key_for_new_connections() {
+    use tessera_trust::signer::SignerClient;
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("issuer.key");
+    let keygen = |out: &std::path::Path| {
+        let output = tessera(&["trust", "keygen", "--out", out.to_str().unwrap()]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
+    keygen(&key);
+    let (server, log) = crate::common::start_logged(
+        &["trust", "signer"],
+        &["--issuer-key", key.to_str().unwrap()],
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let address = server.addr.to_string();
+    let limit = std::time::Duration::from_secs(20);
+    let public_key = |client: &mut SignerClient| {
+        runtime.block_on(async {
+            let reply =
+                tokio::time::timeout(limit, client.call(&serde_json::json!({"op": "public_key"})))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            reply["public_key"].as_str().unwrap().to_owned()
+        })
+    };
+    let connect = || {
+        runtime
+            .block_on(async { tokio::time::timeout(limit, SignerClient::connect(&address)).await })
+            .unwrap()
+            .unwrap()
+    };
+    let mut open = connect();
+    let first = public_key(&mut open);
+
+    let new_key = dir.path().join("new.key");
+    keygen(&new_key);
+    std::fs::rename(&new_key, &key).unwrap();
+    server.hang_up();
+    crate::common::wait_for_line(&log, "reloaded: the signer's keys");
+    let second = public_key(&mut connect());
+    assert_ne!(first, second);
+    assert_eq!(
+        public_key(&mut open),
+        first,
+        "an open connection keeps its key"
+    );
+}
