@@ -10,8 +10,8 @@ use tracing_subscriber::EnvFilter;
 pub(crate) struct LogArgs {
     /// Log level: off, error, warn, info, debug or trace (DEBUG … CRITICAL
     /// too), or a filter such as `warn,tessera_wire=debug`; before or after
-    /// the command. The default shows warnings and every server's access lines
-    /// (one per request or session, target `tessera::access`).
+    /// the command. The default shows warnings, every server's access lines
+    /// (one per request or session, target `tessera::access`) and reloads.
     #[arg(
         long,
         global = true,

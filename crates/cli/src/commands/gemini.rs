@@ -23,7 +23,8 @@ pub(crate) enum GeminiCommand {
     /// a directory serves its index.gmi or a generated listing. Without
     /// --cert/--key a self-signed certificate is generated once per host and
     /// kept in --cert-dir, so clients that pinned it keep trusting it. Runs
-    /// until SIGINT/SIGTERM, then lets running requests finish.
+    /// until SIGINT/SIGTERM, then lets running requests finish; SIGHUP (or
+    /// --watch) reloads the configuration and certificates.
     Serve(Box<ServeArgs>),
     /// Fetch a gemini:// URL and print the body.
     ///

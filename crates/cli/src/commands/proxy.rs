@@ -24,7 +24,8 @@ pub(crate) enum ProxyCommand {
     Local(Box<LocalArgs>),
     /// The remote end: serve tunnels to the services named with --service
     /// (never anywhere else), to clients with a certificate of the PKI and,
-    /// with --hmac-secret, a valid MAC. Runs until SIGINT/SIGTERM.
+    /// with --hmac-secret, a valid MAC. Runs until SIGINT/SIGTERM; SIGHUP
+    /// (or --watch) reloads the PKI, CRL and guard.
     Exit(Box<ExitArgs>),
 }
 

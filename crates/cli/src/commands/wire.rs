@@ -36,7 +36,8 @@ pub(crate) enum WireCommand {
     /// unless --plain, which is allowed on loopback only. --netaio-compat
     /// speaks netaio 0.0.9's frames and HMAC instead (legacy and weaker: plain
     /// TCP, no request ids, a MAC that covers neither type nor direction).
-    /// Runs until SIGINT/SIGTERM.
+    /// Runs until SIGINT/SIGTERM; SIGHUP (or --watch) reloads the PKI, CRL
+    /// and guard.
     EchoServer(EchoArgs),
     /// Send one request and print the reply's type and body.
     ///
