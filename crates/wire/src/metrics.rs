@@ -11,7 +11,7 @@ use tessera_serve::prometheus_client::collector::Collector;
 use tessera_serve::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use tessera_serve::prometheus_client::metrics::counter::{ConstCounter, Counter};
 use tessera_serve::prometheus_client::metrics::family::Family;
-use tessera_serve::{Labels2, Metrics};
+use tessera_serve::{Label, Labels2, Metrics};
 
 use crate::server::ServerStats;
 use crate::MessageType;
@@ -22,11 +22,35 @@ pub(crate) type RouteCounts = Family<(Labels2, [(&'static str, String); 1]), Cou
 /// The label of a URI nobody routes.
 pub(crate) const UNMATCHED: &str = "unmatched";
 
-/// Registers the wire families in `metrics`; the router counts into the
-/// returned family.
-pub(crate) fn register(metrics: &Metrics, stats: Arc<ServerStats>) -> RouteCounts {
+/// The families a wire server counts into while it runs.
+pub(crate) struct WireMetrics {
+    /// Answered requests, counted by the router.
+    pub(crate) routes: RouteCounts,
+    auth_refusals: Family<Label, Counter>,
+}
+
+impl WireMetrics {
+    /// Counts a frame the auth layer refused, by [`crate::AuthFailure`] name.
+    pub(crate) fn auth_refused(&self, reason: &'static str) {
+        self.auth_refusals
+            .get_or_create(&[("reason", reason)])
+            .inc();
+    }
+}
+
+/// Registers the wire families in `metrics`.
+pub(crate) fn register(metrics: &Metrics, stats: Arc<ServerStats>) -> WireMetrics {
     metrics.register_collector(StatsCollector(stats));
-    register_routes(metrics)
+    let auth_refusals = Family::default();
+    metrics.register(
+        "wire_auth_refusals",
+        "Frames the auth layer refused, by reason (bad_mac, replayed, expired, revoked, …)",
+        auth_refusals.clone(),
+    );
+    WireMetrics {
+        routes: register_routes(metrics),
+        auth_refusals,
+    }
 }
 
 /// Registers the requests family alone (the netaio-compat server keeps no

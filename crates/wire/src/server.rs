@@ -228,6 +228,7 @@ pub struct Server<S> {
 struct Shared<S> {
     rules: Arc<FrameRules>,
     router: Router<S>,
+    metrics: Option<crate::metrics::WireMetrics>,
     options: ServerOptions,
     topics: Arc<Topics>,
     stats: Arc<ServerStats>,
@@ -258,9 +259,11 @@ impl<S: Send + Sync + 'static> Server<S> {
     ) -> Result<Self, Error> {
         let listener = Listener::from(listener);
         let stats = Arc::new(ServerStats::default());
-        if let Some(metrics) = &options.metrics {
-            router.count_into(crate::metrics::register(metrics, stats.clone()));
-        }
+        let metrics = options.metrics.as_ref().map(|metrics| {
+            let metrics = crate::metrics::register(metrics, stats.clone());
+            router.count_into(metrics.routes.clone());
+            metrics
+        });
         let stage = StageSettings {
             guard: options.guard.as_ref(),
             proxy_from: options.proxy_from.as_ref(),
@@ -279,6 +282,7 @@ impl<S: Send + Sync + 'static> Server<S> {
                 router,
                 topics: Arc::new(Topics::default()),
                 stats,
+                metrics,
                 next_id: AtomicU64::new(1),
                 queued: ByteBudget::new(options.max_queued_bytes),
                 options,
@@ -341,6 +345,14 @@ impl<S: Send + Sync + 'static> Handler for Shared<S> {
 }
 
 impl<S> Shared<S> {
+    /// Counts a frame the auth layer (or the fleet's replay check) refused.
+    fn auth_refused(&self, failure: AuthFailure) {
+        self.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+        if let Some(metrics) = &self.metrics {
+            metrics.auth_refused(failure.name());
+        }
+    }
+
     /// What every frame passes before the built-in pub/sub and the router:
     /// the server-wide auth layer, the proof-of-work gate, then the guard's
     /// certificate rules (which only add to the auth layer's check, never
@@ -360,7 +372,7 @@ impl<S> Shared<S> {
             None => None,
             Some(Ok(principal)) => principal,
             Some(Err(failure)) => {
-                self.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+                self.auth_refused(failure);
                 return Err(Rejection::Auth(failure).into_reply());
             }
         };
@@ -451,7 +463,7 @@ async fn connection<S: Send + Sync + 'static>(
                 #[cfg(feature = "fleet")]
                 if let Some(replay) = &options.fleet_replay {
                     if let Err(failure) = replay.check(&frame).await {
-                        shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+                        shared.auth_refused(failure);
                         let answer = Rejection::Auth(failure).into_reply();
                         if queue.send(frame.answer(answer)).await.is_err() {
                             break;

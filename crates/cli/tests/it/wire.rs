@@ -123,6 +123,9 @@ fn the_echo_contract_with_hmac_over_loopback() {
         "tessera_wire_requests_total{type=\"REQUEST_URI\",result=\"RESPOND_URI\",uri=\"echo\"} 1",
         "tessera_wire_requests_total{type=\"REQUEST_URI\",result=\"NOT_FOUND\",uri=\"unmatched\"} 1",
         "tessera_wire_auth_failures_total 3",
+        "tessera_wire_auth_refusals_total{reason=\"bad_mac\"} 1",
+        "tessera_wire_auth_refusals_total{reason=\"missing\"} 1",
+        "tessera_wire_auth_refusals_total{reason=\"unknown_key\"} 1",
         "tessera_wire_frames_total 2",
         "tessera_connections_admitted_total 5",
     ];

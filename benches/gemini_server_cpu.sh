@@ -1,0 +1,37 @@
+#!/bin/bash
+# Server CPU time per Gemini request: one `tessera gemini serve` pinned to
+# CPU 0, a Python TLS client pinned to CPU 1 making N requests (a new TLS
+# connection each), the server's time on CPU read from /proc/PID/schedstat
+# (nanoseconds) before and after. Prints nanoseconds per request.
+#
+# Usage: benches/gemini_server_cpu.sh BINARY N [SERVER FLAGS...]
+# e.g.   benches/gemini_server_cpu.sh target/release/tessera 2000 --metrics-listen 0
+set -euo pipefail
+bin=$1; n=$2; shift 2
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+mkdir "$work/capsule" && echo "# A small capsule" > "$work/capsule/index.gmi"
+cat > "$work/load.py" <<'PY'
+import socket, ssl, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+for _ in range(n):
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"gemini://localhost/\r\n")
+            reply = b""
+            while chunk := tls.recv(4096):
+                reply += chunk
+            assert reply.startswith(b"20 "), reply
+PY
+taskset -c 0 "$bin" gemini serve --root "$work/capsule" --cert-dir "$work/state" \
+    --listen 127.0.0.1:0 --log-level off "$@" > "$work/out" &
+pid=$!
+for _ in $(seq 200); do grep -q "listening on" "$work/out" && break; sleep 0.05; done
+port=$(sed -n 's/^listening on .*://p' "$work/out")
+taskset -c 1 python3 "$work/load.py" "$port" 50        # warm-up
+before=$(cut -d' ' -f1 "/proc/$pid/schedstat")
+taskset -c 1 python3 "$work/load.py" "$port" "$n"
+after=$(cut -d' ' -f1 "/proc/$pid/schedstat")
+echo $(( (after - before) / n ))
