@@ -61,20 +61,21 @@ pub fn on_reload<E: Display>(
                     while let Ok(Some(())) = tokio::time::timeout(SETTLE, changes.recv()).await {}
                 }
             }
-            let result = match reload() {
+            // Counted before the line is written: whoever reads the line
+            // finds the count.
+            match reload() {
                 Ok(summary) => {
+                    outcomes.get_or_create(&[("result", "ok")]).inc();
                     tracing::info!(target: "tessera::reload", "reloaded: {summary}");
-                    "ok"
                 }
                 Err(error) => {
+                    outcomes.get_or_create(&[("result", "failed")]).inc();
                     tracing::error!(
                         target: "tessera::reload",
                         "reload failed, still serving the previous configuration: {error}"
                     );
-                    "failed"
                 }
-            };
-            outcomes.get_or_create(&[("result", result)]).inc();
+            }
         }
     });
     Ok(())

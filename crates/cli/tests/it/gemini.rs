@@ -266,6 +266,8 @@ fn sighup_swaps_the_certificate_for_new_connections_and_keeps_it_when_the_new_on
             key.to_str().unwrap(),
             "--cert-dir",
             dir.path().join("state").to_str().unwrap(),
+            "--metrics-listen",
+            "0",
         ],
     );
     let port = server.addr.port();
@@ -325,6 +327,13 @@ fn sighup_swaps_the_certificate_for_new_connections_and_keeps_it_when_the_new_on
     let failed = common::wait_for_line(&log, "reload failed");
     assert!(failed.contains("cert.pem"), "{failed}");
     assert_eq!(served(), second, "the running certificate stays");
+    let text = common::scrape_until(server.metrics.expect("metrics"), |_| true);
+    for line in [
+        "tessera_reloads_total{result=\"ok\"} 1",
+        "tessera_reloads_total{result=\"failed\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
 }
 
 /// With --watch a certificate renamed into place is served without a signal.
