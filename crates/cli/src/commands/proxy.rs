@@ -13,7 +13,7 @@ use tessera_wire::tunnel::{TunnelEntry, TunnelEntryOptions, TunnelExit, TunnelEx
 use tessera_wire::Role;
 
 use crate::args::PeerAddr;
-use crate::commands::wire::{CrlArgs, HmacArgs, PkiArgs};
+use crate::commands::wire::{CrlArgs, HmacArgs, ListenerReload, PkiArgs};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ProxyCommand {
@@ -54,7 +54,7 @@ pub(crate) struct LocalArgs {
     hmac: HmacArgs,
 }
 
-#[derive(Clone, Debug, Args)]
+#[derive(Debug, Args)]
 pub(crate) struct ExitArgs {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7800")]
@@ -136,43 +136,6 @@ fn local(args: &LocalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// On SIGHUP (and with --watch when one of its files changes): the PKI,
-/// the CRL and the guard read again; tunnels whose
-/// certificate the CRL now lists (or whose client the new ACL denies) are
-/// closed. The services stay as they were at start.
-fn reload_on_sighup(
-    args: &ExitArgs,
-    reloader: tessera_wire::Reloader,
-    metrics: Option<&tessera_serve::Metrics>,
-) -> anyhow::Result<()> {
-    let watched = args
-        .reload
-        .watched(args.pki.server_files(&args.crl, &args.admission)?);
-    let args = args.clone();
-    let reload = move || {
-        let transport = args.pki.server_transport(&args.crl)?;
-        let defaults = TunnelExitOptions::default();
-        let admission = crate::admission::Admission::from_args(
-            &args.admission,
-            &args.fleet,
-            (
-                defaults.max_connections,
-                defaults.max_connections_per_client,
-            ),
-        )?;
-        let revoked = args.crl.revoked()?;
-        let listed = revoked.len();
-        let closed = reloader.reload(transport, admission.guard, revoked)?;
-        anyhow::Ok(format!(
-            "{listed} revoked certificate(s) listed, {closed} open tunnel(s) closed"
-        ))
-    };
-    tessera_serve::on_reload(&watched, metrics, move || {
-        reload().map_err(|e| format!("{e:#}"))
-    })?;
-    Ok(())
-}
-
 fn exit(args: &ExitArgs) -> anyhow::Result<ExitCode> {
     let mut services = HashMap::new();
     for (name, target) in args.services.iter().cloned() {
@@ -213,7 +176,19 @@ fn exit(args: &ExitArgs) -> anyhow::Result<ExitCode> {
         let metrics = options.metrics.clone();
         let exit = TunnelExit::new(listener, transport, services, options)
             .context("invalid tunnel exit")?;
-        reload_on_sighup(args, exit.reloader(), metrics.as_ref())?;
+        // The services stay as they were at start.
+        ListenerReload {
+            pki: Some(args.pki.clone()),
+            crl: args.crl.clone(),
+            admission: args.admission.clone(),
+            fleet: args.fleet.clone(),
+            caps: (
+                defaults.max_connections,
+                defaults.max_connections_per_client,
+            ),
+            connections: "open tunnel(s)",
+        }
+        .install(&args.reload, exit.reloader(), metrics.as_ref())?;
         let shutdown = crate::listen::ready(exit.local_addr()?)?;
         exit.run(shutdown).await;
         anyhow::Ok(())

@@ -57,7 +57,7 @@ pub(crate) enum WireCommand {
 }
 
 /// How both ends secure the connection.
-#[derive(Clone, Debug, Args)]
+#[derive(Debug, Args)]
 pub(crate) struct Security {
     #[command(flatten)]
     pki: PkiArgs,
@@ -99,7 +99,7 @@ impl CrlArgs {
 }
 
 /// HMAC frame authentication.
-#[derive(Clone, Debug, Args)]
+#[derive(Debug, Args)]
 pub(crate) struct HmacArgs {
     /// Shared secret for HMAC frame authentication. Visible in `ps`: prefer
     /// --hmac-secret-file or the environment variable.
@@ -126,7 +126,7 @@ pub(crate) struct HmacArgs {
     hmac_window: u64,
 }
 
-#[derive(Clone, Debug, Args)]
+#[derive(Debug, Args)]
 pub(crate) struct EchoArgs {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7700")]
@@ -430,55 +430,74 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         crate::listen::metrics(&args.metrics, options.metrics.as_ref()).await?;
         let metrics = options.metrics.clone();
         let server = Server::new(listener, transport, echo_router(), options)?;
-        reload_on_sighup(args, server.reloader(), metrics.as_ref())?;
+        ListenerReload {
+            pki: (!args.security.plain).then(|| args.security.pki.clone()),
+            crl: args.crl.clone(),
+            admission: args.admission.clone(),
+            fleet: args.fleet.clone(),
+            caps: (
+                defaults.max_connections,
+                defaults.max_connections_per_client,
+            ),
+            connections: "open connection(s)",
+        }
+        .install(&args.reload, server.reloader(), metrics.as_ref())?;
         let shutdown = crate::listen::ready(server.local_addr()?)?;
         server.run(shutdown).await?;
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }
 
-/// On SIGHUP (and with --watch when one of its files changes): the PKI's
-/// certificate, key and CA, the CRL and the guard read again; new connections get them, open ones whose certificate the
-/// CRL now lists (or whose client the new ACL denies) are closed.
-fn reload_on_sighup(
-    args: &EchoArgs,
-    reloader: tessera_wire::Reloader,
-    metrics: Option<&tessera_serve::Metrics>,
-) -> anyhow::Result<()> {
-    let watched = if args.security.plain {
-        args.reload.watched(args.admission.guard_config.clone())
-    } else {
-        args.reload
-            .watched(args.security.pki.server_files(&args.crl, &args.admission)?)
-    };
-    let args = args.clone();
-    let reload = move || {
-        let security = &args.security;
-        let transport = if security.plain {
-            Transport::PlainLoopback
-        } else {
-            security.pki.server_transport(&args.crl)?
+/// What a wire listener (the echo server, the proxy exit) reads again on
+/// SIGHUP, and with --watch when one of its files changes: the PKI's
+/// certificate, key and CA, the CRL and the guard. New connections get them;
+/// open ones whose certificate the CRL now lists (or whose client the new
+/// ACL denies) are closed.
+pub(crate) struct ListenerReload {
+    /// The PKI; `None` for a plain listener.
+    pub(crate) pki: Option<PkiArgs>,
+    pub(crate) crl: CrlArgs,
+    pub(crate) admission: tessera_serve::AdmissionArgs,
+    pub(crate) fleet: tessera_fleet::FleetArgs,
+    /// The server's default caps, as at start.
+    pub(crate) caps: (usize, usize),
+    /// What its open connections are called in the reload's line.
+    pub(crate) connections: &'static str,
+}
+
+impl ListenerReload {
+    /// Reloads on SIGHUP (and the `reload` flags' file changes) from now on.
+    pub(crate) fn install(
+        self,
+        reload: &tessera_serve::ReloadArgs,
+        reloader: tessera_wire::Reloader,
+        metrics: Option<&tessera_serve::Metrics>,
+    ) -> anyhow::Result<()> {
+        let watched = match &self.pki {
+            Some(pki) => reload.watched(pki.server_files(&self.crl, &self.admission)?),
+            None => reload.watched(self.admission.guard_config.clone()),
         };
-        let defaults = ServerOptions::default();
-        let admission = crate::admission::Admission::from_args(
-            &args.admission,
-            &args.fleet,
-            (
-                defaults.max_connections,
-                defaults.max_connections_per_client,
-            ),
-        )?;
-        let revoked = args.crl.revoked()?;
+        tessera_serve::on_reload(&watched, metrics, move || {
+            self.apply(&reloader).map_err(|e| format!("{e:#}"))
+        })?;
+        Ok(())
+    }
+
+    fn apply(&self, reloader: &tessera_wire::Reloader) -> anyhow::Result<String> {
+        let transport = match &self.pki {
+            Some(pki) => pki.server_transport(&self.crl)?,
+            None => Transport::PlainLoopback,
+        };
+        let admission =
+            crate::admission::Admission::from_args(&self.admission, &self.fleet, self.caps)?;
+        let revoked = self.crl.revoked()?;
         let listed = revoked.len();
         let closed = reloader.reload(transport, admission.guard, revoked)?;
-        anyhow::Ok(format!(
-            "{listed} revoked certificate(s) listed, {closed} open connection(s) closed"
+        Ok(format!(
+            "{listed} revoked certificate(s) listed, {closed} {} closed",
+            self.connections
         ))
-    };
-    tessera_serve::on_reload(&watched, metrics, move || {
-        reload().map_err(|e| format!("{e:#}"))
-    })?;
-    Ok(())
+    }
 }
 
 fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {

@@ -21,6 +21,25 @@ fn get(db: &Path, url: &str, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `dir/capsule` with an index.gmi of `# Home`.
+fn capsule(dir: &Path) -> std::path::PathBuf {
+    let root = dir.join("capsule");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    root
+}
+
+/// The fingerprint of the certificate a server on loopback `port` presents now.
+fn served_fingerprint(runtime: &tokio::runtime::Runtime, port: u16) -> Fingerprint {
+    runtime.block_on(async {
+        let limit = std::time::Duration::from_secs(20);
+        tessera_tls::fetch_server_certificates("127.0.0.1", port, limit)
+            .await
+            .unwrap()[0]
+            .fingerprint()
+    })
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -143,9 +162,7 @@ fn serve_and_get_with_certificate_paths_and_exit_statuses() {
 #[test]
 fn rate_limit_flag_answers_44() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("capsule");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    let root = capsule(dir.path());
     let server = serve(&[
         "--root",
         root.to_str().unwrap(),
@@ -171,9 +188,7 @@ fn rate_limit_flag_answers_44() {
 #[test]
 fn metrics_show_the_traffic_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("capsule");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    let root = capsule(dir.path());
     let server = serve(&[
         "--root",
         root.to_str().unwrap(),
@@ -250,9 +265,7 @@ fn sighup_swaps_the_certificate_for_new_connections_and_keeps_it_when_the_new_on
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("capsule");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    let root = capsule(dir.path());
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let first = new_certificate(&cert, &key);
     let (server, log) = common::start_logged(
@@ -276,14 +289,7 @@ fn sighup_swaps_the_certificate_for_new_connections_and_keeps_it_when_the_new_on
         .build()
         .unwrap();
     let limit = std::time::Duration::from_secs(20);
-    let served = || {
-        runtime.block_on(async {
-            let chain = tessera_tls::fetch_server_certificates("127.0.0.1", port, limit)
-                .await
-                .unwrap();
-            chain[0].fingerprint()
-        })
-    };
+    let served = || served_fingerprint(&runtime, port);
     assert_eq!(served(), first);
 
     // A connection past its handshake, its request not sent yet.
@@ -340,9 +346,7 @@ fn sighup_swaps_the_certificate_for_new_connections_and_keeps_it_when_the_new_on
 #[test]
 fn watch_reloads_when_the_certificate_file_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("capsule");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    let root = capsule(dir.path());
     let tls = dir.path().join("tls");
     std::fs::create_dir_all(&tls).unwrap();
     let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
@@ -365,15 +369,7 @@ fn watch_reloads_when_the_certificate_file_is_replaced() {
         .enable_all()
         .build()
         .unwrap();
-    let served = || {
-        runtime.block_on(async {
-            let limit = std::time::Duration::from_secs(20);
-            tessera_tls::fetch_server_certificates("127.0.0.1", server.addr.port(), limit)
-                .await
-                .unwrap()[0]
-                .fingerprint()
-        })
-    };
+    let served = || served_fingerprint(&runtime, server.addr.port());
     assert_eq!(served(), first);
     let second = new_certificate(&cert, &key);
     // The temporary files written first may start a reload of their own
@@ -394,9 +390,7 @@ fn the_log_file_is_private_and_reopened_on_sighup() {
     use std::os::unix::fs::PermissionsExt;
 
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("capsule");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("index.gmi"), "# Home\n").unwrap();
+    let root = capsule(dir.path());
     let log = dir.path().join("access.log");
     let server = serve(&[
         "--root",

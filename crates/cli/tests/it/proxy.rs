@@ -101,38 +101,13 @@ fn the_local_side_refuses_a_non_loopback_listener() {
 #[test]
 fn sighup_with_a_new_crl_closes_the_revoked_entrys_tunnel() {
     let dir = tempfile::tempdir().unwrap();
-    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let run = |args: &[&str]| {
-        let output = common::tessera(args);
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            common::stderr(&output)
-        );
-    };
-    run(&["certs", "dev", "--out", &path("ca")]);
+    let ca = common::TestCa::new(dir.path());
+    let path = |name: &str| ca.path(name);
     for name in ["alice", "carol"] {
-        run(&[
-            "certs",
-            "issue",
-            "--ca-dir",
-            &path("ca"),
-            "--client",
-            name,
-            "--out",
-            &path(name),
-        ]);
+        ca.issue_client(name);
     }
-    let carol = format!("{}/client_cert.pem", path("carol"));
-    run(&[
-        "certs",
-        "revoke",
-        "--ca-dir",
-        &path("ca"),
-        "--crl",
-        &path("crl.pem"),
-        &carol,
-    ]);
+    // The CRL the exit starts with lists carol only.
+    ca.revoke("carol");
     let service = format!("echo={}", echo_service());
     let (exit, log) = common::start_logged(
         &["proxy", "exit"],
@@ -164,16 +139,7 @@ fn sighup_with_a_new_crl_closes_the_revoked_entrys_tunnel() {
     reader.read_line(&mut line).unwrap();
     assert_eq!(line, "before\n");
 
-    let alice = format!("{}/client_cert.pem", path("alice"));
-    run(&[
-        "certs",
-        "revoke",
-        "--ca-dir",
-        &path("ca"),
-        "--crl",
-        &path("crl.pem"),
-        &alice,
-    ]);
+    ca.revoke("alice");
     exit.hang_up();
     let reloaded = common::wait_for_line(&log, "reloaded:");
     assert!(reloaded.contains("1 open tunnel(s) closed"), "{reloaded}");

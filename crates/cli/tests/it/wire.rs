@@ -649,57 +649,13 @@ fn sighup_with_a_new_crl_closes_the_revoked_clients_connection_and_refuses_it() 
     use tessera_wire::{Client, ClientOptions, MessageType};
 
     let dir = tempfile::tempdir().unwrap();
-    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let run = |args: &[&str]| {
-        let output = common::tessera(args);
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            common::stderr(&output)
-        );
-    };
-    run(&["certs", "dev", "--out", &path("ca")]);
-    run(&[
-        "certs",
-        "issue",
-        "--ca-dir",
-        &path("ca"),
-        "--client",
-        "alice",
-        "--out",
-        &path("alice"),
-    ]);
-    run(&[
-        "certs",
-        "issue",
-        "--ca-dir",
-        &path("ca"),
-        "--client",
-        "bob",
-        "--out",
-        &path("bob"),
-    ]);
-    run(&[
-        "certs",
-        "issue",
-        "--ca-dir",
-        &path("ca"),
-        "--client",
-        "carol",
-        "--out",
-        &path("carol"),
-    ]);
+    let ca = common::TestCa::new(dir.path());
+    let path = |name: &str| ca.path(name);
+    for name in ["alice", "bob", "carol"] {
+        ca.issue_client(name);
+    }
     // The CRL the server starts with lists carol only.
-    let carol = format!("{}/client_cert.pem", path("carol"));
-    run(&[
-        "certs",
-        "revoke",
-        "--ca-dir",
-        &path("ca"),
-        "--crl",
-        &path("crl.pem"),
-        &carol,
-    ]);
+    ca.revoke("carol");
     let (server, log) = common::start_logged(
         &["wire", "echo-server"],
         &["--pki", &path("ca"), "--crl", &path("crl.pem")],
@@ -748,16 +704,7 @@ fn sighup_with_a_new_crl_closes_the_revoked_clients_connection_and_refuses_it() 
     assert_eq!(echo(&alice).unwrap(), MessageType::RESPOND_URI);
     let mut news = runtime.block_on(alice.subscribe("news")).unwrap();
 
-    let alice_cert = format!("{}/client_cert.pem", path("alice"));
-    run(&[
-        "certs",
-        "revoke",
-        "--ca-dir",
-        &path("ca"),
-        "--crl",
-        &path("crl.pem"),
-        &alice_cert,
-    ]);
+    ca.revoke("alice");
     server.hang_up();
     let reloaded = common::wait_for_line(&log, "reloaded:");
     assert!(

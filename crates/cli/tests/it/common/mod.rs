@@ -151,3 +151,41 @@ pub(crate) fn wait_for_line(log: &std::sync::mpsc::Receiver<String>, needle: &st
         }
     }
 }
+
+/// A development CA made with `tessera certs dev` in `DIR/ca`, client
+/// certificates issued from it (`DIR/NAME`, a `--pki` directory each) and
+/// its CRL at `DIR/crl.pem`, all through the real commands.
+pub(crate) struct TestCa<'a>(&'a std::path::Path);
+
+impl<'a> TestCa<'a> {
+    pub(crate) fn new(dir: &'a std::path::Path) -> Self {
+        let ca = Self(dir);
+        ca.run(&["certs", "dev", "--out", &ca.path("ca")]);
+        ca
+    }
+
+    /// `DIR/name` as a string, for flags.
+    pub(crate) fn path(&self, name: &str) -> String {
+        self.0.join(name).to_str().expect("a UTF-8 path").to_owned()
+    }
+
+    /// Issues a client certificate for `name` into `DIR/name`.
+    pub(crate) fn issue_client(&self, name: &str) {
+        let (ca, out) = (self.path("ca"), self.path(name));
+        self.run(&[
+            "certs", "issue", "--ca-dir", &ca, "--client", name, "--out", &out,
+        ]);
+    }
+
+    /// Adds `name`'s certificate to `DIR/crl.pem` (created if missing).
+    pub(crate) fn revoke(&self, name: &str) {
+        let (ca, crl) = (self.path("ca"), self.path("crl.pem"));
+        let cert = format!("{}/client_cert.pem", self.path(name));
+        self.run(&["certs", "revoke", "--ca-dir", &ca, "--crl", &crl, &cert]);
+    }
+
+    fn run(&self, args: &[&str]) {
+        let output = tessera(args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    }
+}
