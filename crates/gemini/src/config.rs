@@ -182,6 +182,8 @@ impl ConfigFile {
             public_port: None,
             shared_limit: None,
             metrics: None,
+            cgi: Vec::new(),
+            cgi_limits: crate::CgiLimits::default(),
         })
     }
 }
@@ -220,6 +222,10 @@ pub struct ServerSettings {
     pub shared_limit: Option<tessera_guard::SharedLimit>,
     /// Where the server exports its counters (`--metrics-listen`); none by default.
     pub metrics: Option<tessera_serve::Metrics>,
+    /// Paths answered by CGI scripts (every host); none by default.
+    pub cgi: Vec<crate::CgiRoute>,
+    /// Limits on CGI scripts.
+    pub cgi_limits: crate::CgiLimits,
 }
 
 impl ServerSettings {
@@ -236,6 +242,8 @@ impl ServerSettings {
             public_port: None,
             shared_limit: None,
             metrics: None,
+            cgi: Vec::new(),
+            cgi_limits: crate::CgiLimits::default(),
         }
     }
 }

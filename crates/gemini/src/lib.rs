@@ -23,6 +23,7 @@
 
 mod access;
 mod capsule;
+mod cgi;
 mod client;
 mod config;
 mod error;
@@ -33,6 +34,7 @@ mod server;
 mod status;
 
 pub use capsule::{Capsule, Resolved, INDEX_FILE, MAX_LISTING};
+pub use cgi::{CgiLimits, CgiRoute};
 pub use client::{parse_url, Client, ClientOptions, Response};
 pub use config::{ConfigFile, HostConfig, ServerSettings, VirtualHost};
 pub use error::Error;

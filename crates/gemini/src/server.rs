@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::access::authorise;
+use crate::cgi::{Cgi, CgiRequest};
 use crate::metrics::GeminiMetrics;
 use crate::request::{find_line_end, parse_request, RequestError, MAX_REQUEST_LINE};
 use crate::{Capsule, Error, Header, Resolved, ServerSettings};
@@ -88,6 +89,7 @@ struct Shared {
     origin: Instant,
     denial_log: Limiter,
     metrics: Option<Arc<GeminiMetrics>>,
+    cgi: Cgi,
 }
 
 impl Shared {
@@ -128,6 +130,7 @@ impl Shared {
                 burst: 3,
                 ..LimiterConfig::default()
             })?,
+            cgi: Cgi::new(settings.cgi.clone(), settings.cgi_limits),
             metrics: metrics.or_else(|| {
                 settings
                     .metrics
@@ -357,6 +360,30 @@ async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
         Some(&host) if port_is_ours && !foreign_sni => host,
         _ => return send(shared, stream, &Header::proxy_refused(), None, exchange).await,
     };
+    if shared.cgi.covers(&request.path) {
+        // The certificate rules first, as for files.
+        if let Decision::Deny(denial) =
+            shared
+                .chain
+                .check_certs(&request.path, peer_cert.as_ref(), clock.wall)
+        {
+            return refuse(shared, stream, address, &denial, exchange).await;
+        }
+        let client = client_id(shared, address);
+        let (header, body) = shared
+            .cgi
+            .run(&CgiRequest {
+                url: &request.url,
+                host: &request.host,
+                port: shared.port,
+                path: &request.path,
+                certificate: cert,
+                client: &client,
+                address: shared.log_client_ip.then_some(address),
+            })
+            .await;
+        return send(shared, stream, &header, body.map(Body::Bytes), exchange).await;
+    }
     // A lookup is a few system calls on local files (microseconds); a hop to
     // the blocking pool costs more than that (15% of requests/s at one client,
     // `tessera gemini bench`), so it runs inline. Large bodies stream async.

@@ -80,6 +80,18 @@ pub(crate) struct ServeArgs {
     /// Seconds for the request line after the handshake [default: 10].
     #[arg(long, value_name = "SECONDS")]
     request_timeout: Option<f64>,
+    /// Executables in DIR answer requests under PREFIX (CGI, repeatable):
+    /// `--cgi /app/=DIR` runs DIR/hello for /app/hello/rest, with PATH_INFO
+    /// /rest. No shell, an empty environment plus the CGI variables
+    /// (docs/CGI.md), stdin closed.
+    #[arg(long, value_name = "PREFIX=DIR")]
+    cgi: Vec<String>,
+    /// Seconds a CGI script may run before it is killed (the client gets 42).
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::args::seconds)]
+    cgi_timeout: Duration,
+    /// CGI scripts running at once; beyond, clients get 41.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    cgi_max_running: u64,
     /// Admission. Gemini charges the ACL and rate limit per request (over
     /// the limit: `44 <seconds>`; denied: `53`); --guard-config replaces the
     /// `[guard]` section of --config.
@@ -169,6 +181,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let mut settings = file.resolve(&cert_dir)?;
     settings.shared_limit = args.fleet.shared_limit()?;
     settings.metrics = args.metrics.metrics();
+    cgi(args, &mut settings)?;
     if let Some(code) = args.check.passed(&format!(
         "{} capsule(s): {}",
         settings.hosts.len(),
@@ -250,6 +263,7 @@ fn reload_on_sighup(
         let mut settings = settings_file(&args)?.resolve(&cert_dir)?;
         settings.shared_limit.clone_from(&shared_limit);
         settings.metrics.clone_from(&metrics);
+        cgi(&args, &mut settings)?;
         let hosts = settings.hosts.len();
         reloader.reload(settings)?;
         anyhow::Ok(format!("{hosts} capsule(s)"))
@@ -257,6 +271,21 @@ fn reload_on_sighup(
     tessera_serve::on_reload(&watched, started_with.metrics.as_ref(), move || {
         reload().map_err(|e| format!("{e:#}"))
     })?;
+    Ok(())
+}
+
+/// The CGI routes and limits of the flags.
+fn cgi(args: &ServeArgs, settings: &mut tessera_gemini::ServerSettings) -> anyhow::Result<()> {
+    settings.cgi = args
+        .cgi
+        .iter()
+        .map(|spec| tessera_gemini::CgiRoute::parse(spec))
+        .collect::<Result<_, _>>()?;
+    settings.cgi_limits = tessera_gemini::CgiLimits {
+        timeout: args.cgi_timeout,
+        max_running: usize::try_from(args.cgi_max_running).unwrap_or(usize::MAX),
+        ..tessera_gemini::CgiLimits::default()
+    };
     Ok(())
 }
 

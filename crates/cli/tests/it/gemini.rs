@@ -439,6 +439,135 @@ fn the_log_file_is_private_and_reopened_on_sighup() {
         .contains("gone.gmi"));
 }
 
+/// CGI scripts written by the test: the environment they see (and do not
+/// see), PATH_INFO and the query, a client certificate, and the limits on a
+/// script that hangs, one that floods, one with a bad header.
+#[test]
+fn cgi_scripts_answer_with_their_environment_and_limits() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = capsule(dir.path());
+    let scripts = dir.path().join("cgi");
+    std::fs::create_dir_all(&scripts).unwrap();
+    for (name, body) in [
+        (
+            "env",
+            "printf '20 text/plain\\r\\n'\nenv | sort\necho oops >&2\n",
+        ),
+        ("slow", "printf '20 text/plain\\r\\n'\nexec sleep 60\n"),
+        (
+            "flood",
+            "printf '20 text/plain\\r\\n'\nexec head -c 10000000 /dev/zero\n",
+        ),
+        ("bad", "echo hello\n"),
+        (
+            "down",
+            "printf '50 Down for maintenance\\r\\nignored body'\n",
+        ),
+    ] {
+        let path = scripts.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(scripts.join("plain.txt"), "not executable").unwrap();
+    let cgi = format!("/app/={}", scripts.display());
+    let (server, log) = common::start_logged(
+        &["gemini", "serve"],
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "--cert-dir",
+            dir.path().join("state").to_str().unwrap(),
+            "--cgi",
+            &cgi,
+            "--cgi-timeout",
+            "1",
+        ],
+    );
+    self_signed("ada", &[], Usage::Client, KeyType::default(), 30)
+        .unwrap()
+        .write(
+            &dir.path().join("ada.crt"),
+            &dir.path().join("ada.key"),
+            false,
+        )
+        .unwrap();
+    let db = dir.path().join("tofu.sqlite3");
+    let port = server.addr.port();
+    let url = |path: &str| format!("gemini://localhost:{port}{path}");
+
+    let env = get(&db, &url("/app/env/extra/path?a=1"), &["--header"]);
+    assert_eq!(env.status.code(), Some(0), "{}", text(&env.stderr));
+    let env = text(&env.stdout);
+    for line in [
+        "20 text/plain",
+        "GATEWAY_INTERFACE=CGI/1.1",
+        "SERVER_PROTOCOL=GEMINI",
+        "SERVER_NAME=localhost",
+        &format!("SERVER_PORT={port}"),
+        &format!("GEMINI_URL=gemini://localhost:{port}/app/env/extra/path?a=1"),
+        "SCRIPT_NAME=/app/env",
+        "PATH_INFO=/extra/path",
+        "QUERY_STRING=a=1",
+    ] {
+        assert!(env.lines().any(|l| l == line), "{line} in\n{env}");
+    }
+    let remote = env
+        .lines()
+        .find_map(|l| l.strip_prefix("REMOTE_HOST="))
+        .unwrap_or_else(|| panic!("{env}"));
+    assert!(
+        remote.len() == 16 && remote.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{env}"
+    );
+    // Nothing of the server's environment: no HOME, none of cargo's
+    // variables, no address, no certificate.
+    for absent in ["HOME=", "CARGO", "REMOTE_ADDR=", "AUTH_TYPE="] {
+        assert!(!env.contains(absent), "{absent} in\n{env}");
+    }
+    common::wait_for_line(&log, "oops");
+
+    let ada = get(
+        &db,
+        &url("/app/env"),
+        &[
+            "--cert",
+            dir.path().join("ada.crt").to_str().unwrap(),
+            "--key",
+            dir.path().join("ada.key").to_str().unwrap(),
+        ],
+    );
+    let ada = text(&ada.stdout);
+    let der = tessera_tls::load_certificates(&dir.path().join("ada.crt")).unwrap();
+    let fingerprint = Fingerprint::of_der(&der[0]);
+    for line in [
+        "AUTH_TYPE=Certificate".to_owned(),
+        format!("TLS_CLIENT_HASH={fingerprint}"),
+        "REMOTE_USER=ada".to_owned(),
+    ] {
+        assert!(ada.lines().any(|l| l == line), "{line} in\n{ada}");
+    }
+
+    let status = |path: &str| {
+        let out = get(&db, &url(path), &["--header"]);
+        text(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(status("/app/slow"), "42 CGI script timed out");
+    assert_eq!(status("/app/flood"), "42 CGI output too large");
+    assert_eq!(status("/app/bad"), "42 CGI error");
+    assert_eq!(status("/app/down"), "50 Down for maintenance");
+    assert_eq!(status("/app/plain.txt"), "51 Not found");
+    assert_eq!(status("/app/missing"), "51 Not found");
+    assert_eq!(status("/app/"), "51 Not found");
+    // The capsule still serves the rest.
+    assert_eq!(status("/"), "20 text/gemini; charset=utf-8");
+}
+
 #[test]
 fn help_names_every_flag_scripts_rely_on() {
     let help = Command::new(env!("CARGO_BIN_EXE_tessera"))

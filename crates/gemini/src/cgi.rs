@@ -1,0 +1,361 @@
+//! CGI: executables in a directory answer the requests under a path prefix
+//! (`--cgi /app/=DIR`: `/app/hello/x` runs `DIR/hello` with PATH_INFO `/x`).
+//!
+//! Safe by default: the script is run directly (no shell), with an empty
+//! environment plus the variables Gemini servers share (`docs/CGI.md`),
+//! stdin closed (it never sees another client's request, nor its own
+//! beyond the URL), in its directory, under a time limit, with its output
+//! capped and the number of scripts running at once capped. Its stdout is
+//! the response, whose header line is checked (a malformed one becomes
+//! `42`); its stderr goes to the log.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_guard::CanonicalPath;
+use tessera_tls::CertificateInfo;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::Semaphore;
+use url::Url;
+
+use crate::{Error, Header};
+
+/// The PATH a script gets (never the server's).
+const SCRIPT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// Bytes of a script's stderr logged at most.
+const MAX_STDERR: usize = 16 * 1024;
+
+/// Executables in `dir` answer requests under `prefix`.
+#[derive(Clone, Debug)]
+pub struct CgiRoute {
+    /// Canonical, ending in `/`.
+    prefix: String,
+    dir: PathBuf,
+}
+
+impl CgiRoute {
+    /// A route from `prefix` (a path, e.g. `/app/`) to the directory `dir`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a prefix that is not a canonical absolute path,
+    /// or a directory that cannot be read.
+    pub fn new(prefix: &str, dir: &Path) -> Result<Self, Error> {
+        let canonical = CanonicalPath::parse(prefix)
+            .ok()
+            .filter(|path| prefix.starts_with('/') && path.as_str().trim_end_matches('/') == prefix.trim_end_matches('/'))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "CGI prefix {prefix:?}: expected a path such as /cgi/ (no dot or empty segments, no escapes)"
+                ))
+            })?;
+        let dir = dir
+            .canonicalize()
+            .map_err(|error| Error::Config(format!("CGI directory {}: {error}", dir.display())))?;
+        if !dir.is_dir() {
+            return Err(Error::Config(format!(
+                "CGI directory {}: not a directory",
+                dir.display()
+            )));
+        }
+        let mut prefix = canonical.as_str().to_owned();
+        if !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        Ok(Self { prefix, dir })
+    }
+
+    /// `PREFIX=DIR`, as the `--cgi` flag takes it.
+    ///
+    /// # Errors
+    /// As [`CgiRoute::new`], or no `=`.
+    pub fn parse(spec: &str) -> Result<Self, Error> {
+        let (prefix, dir) = spec
+            .split_once('=')
+            .ok_or_else(|| Error::Config(format!("--cgi {spec:?}: expected PREFIX=DIR")))?;
+        Self::new(prefix, Path::new(dir))
+    }
+
+    /// The prefix it serves (ending in `/`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+/// Limits on scripts. Defaults: 10 s, 4 MiB of output, 16 at once.
+#[derive(Clone, Copy, Debug)]
+pub struct CgiLimits {
+    /// A script still running after this is killed and the client gets `42`.
+    pub timeout: Duration,
+    /// Bytes of output (header and body) at most; more is a `42`.
+    pub max_output: usize,
+    /// Scripts running at once; beyond, clients get `41`.
+    pub max_running: usize,
+}
+
+impl Default for CgiLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            max_output: 4 * 1024 * 1024,
+            max_running: 16,
+        }
+    }
+}
+
+/// What a script is told about the request.
+#[derive(Debug)]
+pub(crate) struct CgiRequest<'a> {
+    pub(crate) url: &'a Url,
+    pub(crate) host: &'a str,
+    pub(crate) port: u16,
+    pub(crate) path: &'a CanonicalPath,
+    pub(crate) certificate: Option<&'a CertificateInfo>,
+    /// The client's keyed id (REMOTE_HOST).
+    pub(crate) client: &'a str,
+    /// The client's address (REMOTE_ADDR), when the operator logs addresses.
+    pub(crate) address: Option<IpAddr>,
+}
+
+/// The CGI routes of a server and the scripts running now.
+#[derive(Debug)]
+pub(crate) struct Cgi {
+    routes: Vec<CgiRoute>,
+    limits: CgiLimits,
+    running: Arc<Semaphore>,
+}
+
+/// The script a path runs.
+struct Script<'a> {
+    route: &'a CgiRoute,
+    file: PathBuf,
+    name: String,
+    path_info: String,
+}
+
+impl Cgi {
+    pub(crate) fn new(routes: Vec<CgiRoute>, limits: CgiLimits) -> Self {
+        Self {
+            routes,
+            running: Arc::new(Semaphore::new(limits.max_running.max(1))),
+            limits,
+        }
+    }
+
+    /// Whether a CGI route covers `path` (then the script answers, or 51).
+    pub(crate) fn covers(&self, path: &CanonicalPath) -> bool {
+        self.route(path).is_some()
+    }
+
+    fn route(&self, path: &CanonicalPath) -> Option<&CgiRoute> {
+        self.routes
+            .iter()
+            .filter(|route| path.as_str().starts_with(&route.prefix))
+            .max_by_key(|route| route.prefix.len())
+    }
+
+    /// The executable `path` names: its first segment below the prefix, a
+    /// plain file name in the route's directory (never a hidden one, never
+    /// outside it), with the execute bit.
+    fn script(&self, path: &CanonicalPath) -> Option<Script<'_>> {
+        use std::os::unix::fs::PermissionsExt;
+        let route = self.route(path)?;
+        let rest = &path.as_str()[route.prefix.len()..];
+        let (name, path_info) = match rest.find('/') {
+            Some(slash) => (&rest[..slash], &rest[slash..]),
+            None => (rest, ""),
+        };
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !plain {
+            return None;
+        }
+        let file = route.dir.join(name).canonicalize().ok()?;
+        let metadata = file.metadata().ok()?;
+        let runnable = file.starts_with(&route.dir)
+            && metadata.is_file()
+            && metadata.permissions().mode() & 0o111 != 0;
+        runnable.then(|| Script {
+            route,
+            file,
+            name: format!("{}{name}", route.prefix),
+            path_info: path_info.to_owned(),
+        })
+    }
+
+    /// Runs the script for `request`: its header and body, or the status
+    /// that says why there is none.
+    pub(crate) async fn run(&self, request: &CgiRequest<'_>) -> (Header, Option<Vec<u8>>) {
+        let Some(script) = self.script(request.path) else {
+            return (Header::not_found(), None);
+        };
+        let Ok(_running) = self.running.clone().try_acquire_owned() else {
+            return (Header::new(41, "Server busy, try again"), None);
+        };
+        let mut command = tokio::process::Command::new(&script.file);
+        command
+            .env_clear()
+            .envs(environment(request, &script))
+            .current_dir(&script.route.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(error) => {
+                tracing::warn!(script = %script.name, %error, "CGI script did not start");
+                return (Header::new(42, "CGI error"), None);
+            }
+        };
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return (Header::new(42, "CGI error"), None);
+        };
+        let cap = self.limits.max_output;
+        // The child is owned here: on a timeout this is dropped, which kills it.
+        let finished = async move {
+            let (output, errors) = tokio::join!(
+                read_capped(stdout, cap + 1),
+                read_capped(stderr, MAX_STDERR)
+            );
+            let status = child.wait().await;
+            (output, errors, status)
+        };
+        let Ok((output, errors, status)) =
+            tokio::time::timeout(self.limits.timeout, finished).await
+        else {
+            let seconds = self.limits.timeout.as_secs_f64();
+            tracing::warn!(script = %script.name, seconds, "CGI script killed: too slow");
+            return (Header::new(42, "CGI script timed out"), None);
+        };
+        for line in String::from_utf8_lossy(&errors).lines() {
+            tracing::warn!(script = %script.name, "{line}");
+        }
+        if let Ok(status) = status {
+            if !status.success() {
+                tracing::warn!(script = %script.name, %status, "CGI script failed");
+            }
+        }
+        if output.len() > cap {
+            tracing::warn!(script = %script.name, max_output = cap, "CGI output too large");
+            return (Header::new(42, "CGI output too large"), None);
+        }
+        response(&output).unwrap_or_else(|why| {
+            tracing::warn!(script = %script.name, why, "CGI script sent a malformed header");
+            (Header::new(42, "CGI error"), None)
+        })
+    }
+}
+
+/// The script's output as a response: a valid header line (CRLF, or a bare
+/// LF as many scripts write it), then the body, kept for `2x` only.
+fn response(output: &[u8]) -> Result<(Header, Option<Vec<u8>>), &'static str> {
+    let end = output
+        .iter()
+        .take(crate::MAX_META + 8)
+        .position(|&b| b == b'\n')
+        .ok_or("no header line")?;
+    let line = output[..end].strip_suffix(b"\r").unwrap_or(&output[..end]);
+    let header = Header::parse(line).map_err(|_| "not a Gemini header")?;
+    let body = (header.status / 10 == 2).then(|| output[end + 1..].to_vec());
+    Ok((header, body))
+}
+
+/// Reads `from` to its end or to `cap` bytes, whichever comes first: past
+/// the cap the pipe is closed, so a script still writing gets EPIPE (or
+/// SIGPIPE) instead of being read forever.
+async fn read_capped(from: impl AsyncRead + Unpin, cap: usize) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut from = from;
+    let mut chunk = [0u8; 8192];
+    loop {
+        match from.read(&mut chunk).await {
+            Ok(0) | Err(_) => return kept,
+            Ok(n) => {
+                let room = cap.saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..n.min(room)]);
+                if kept.len() >= cap {
+                    // Past the cap: the answer is decided, stop reading.
+                    return kept;
+                }
+            }
+        }
+    }
+}
+
+/// The variables Gemini servers give scripts, and nothing of the server's own.
+fn environment(request: &CgiRequest<'_>, script: &Script<'_>) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("GATEWAY_INTERFACE", "CGI/1.1".to_owned()),
+        ("SERVER_PROTOCOL", "GEMINI".to_owned()),
+        (
+            "SERVER_SOFTWARE",
+            concat!("tessera/", env!("CARGO_PKG_VERSION")).to_owned(),
+        ),
+        ("SERVER_NAME", request.host.to_owned()),
+        ("SERVER_PORT", request.port.to_string()),
+        ("GEMINI_URL", request.url.as_str().to_owned()),
+        ("SCRIPT_NAME", script.name.clone()),
+        ("PATH_INFO", script.path_info.clone()),
+        ("QUERY_STRING", request.url.query().unwrap_or("").to_owned()),
+        ("REMOTE_HOST", request.client.to_owned()),
+        ("PATH", SCRIPT_PATH.to_owned()),
+    ];
+    if let Some(address) = request.address {
+        env.push(("REMOTE_ADDR", address.to_string()));
+    }
+    if let Some(cert) = request.certificate {
+        let time = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
+        env.push(("AUTH_TYPE", "Certificate".to_owned()));
+        env.push(("TLS_CLIENT_HASH", cert.fingerprint().to_string()));
+        env.push(("TLS_CLIENT_SUBJECT", cert.subject().to_owned()));
+        env.push(("TLS_CLIENT_NOT_BEFORE", time(cert.not_before())));
+        env.push(("TLS_CLIENT_NOT_AFTER", time(cert.not_after())));
+        if let Some(name) = cert.common_name() {
+            env.push(("REMOTE_USER", name.to_owned()));
+        }
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_line_is_checked_and_the_body_kept_for_success_only() {
+        let (header, body) = response(b"20 text/gemini\r\n# Hi\n").unwrap();
+        assert_eq!((header.status, header.meta.as_str()), (20, "text/gemini"));
+        assert_eq!(body.unwrap(), b"# Hi\n");
+        let (header, body) = response(b"51 Nothing here\nignored").unwrap();
+        assert_eq!(header.status, 51);
+        assert!(body.is_none());
+        for bad in [
+            &b"hello\r\n"[..],
+            b"",
+            b"20 text/gemini",
+            b"99 x\r\n",
+            b"2 x\r\n",
+        ] {
+            assert!(response(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn prefixes_must_be_canonical_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(CgiRoute::new("/app", dir.path()).unwrap().prefix(), "/app/");
+        for bad in ["app/", "/a/../b/", "//app/", "/%61pp/"] {
+            assert!(CgiRoute::new(bad, dir.path()).is_err(), "{bad}");
+        }
+        assert!(CgiRoute::new("/app/", &dir.path().join("missing")).is_err());
+    }
+}
