@@ -349,6 +349,73 @@ mod tests {
         }
     }
 
+    /// A CGI directory with a script, a hidden one, a plain file and a
+    /// symbolic link to a program outside it.
+    fn scripts() -> (tempfile::TempDir, Cgi) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("cgi");
+        std::fs::create_dir(&bin).unwrap();
+        for name in ["hello", ".hidden"] {
+            std::fs::write(bin.join(name), "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+        }
+        std::fs::write(bin.join("data.txt"), "x").unwrap();
+        std::os::unix::fs::symlink("/bin/sh", bin.join("shell")).unwrap();
+        let cgi = Cgi::new(
+            vec![CgiRoute::new("/app/", &bin).unwrap()],
+            CgiLimits::default(),
+        );
+        (dir, cgi)
+    }
+
+    #[test]
+    fn only_plain_executables_inside_the_directory_run() {
+        let (dir, cgi) = scripts();
+        let script = |path: &str| {
+            cgi.script(&CanonicalPath::parse(path).unwrap())
+                .map(|s| (s.name, s.path_info))
+        };
+        assert_eq!(
+            script("/app/hello/a/b"),
+            Some(("/app/hello".to_owned(), "/a/b".to_owned()))
+        );
+        assert_eq!(
+            script("/app/hello"),
+            Some(("/app/hello".to_owned(), String::new()))
+        );
+        for refused in [
+            "/app/",
+            "/app/.hidden",
+            "/app/data.txt",
+            "/app/shell",
+            "/app/missing",
+            "/other/hello",
+        ] {
+            assert_eq!(script(refused), None, "{refused}");
+        }
+        drop(dir);
+    }
+
+    proptest::proptest! {
+        /// No request path runs anything outside the CGI directory.
+        #[test]
+        fn no_path_runs_a_program_outside_the_directory(
+            segments in proptest::collection::vec("[a-z.%2F/\\\\-]{0,12}|hello|shell|\\.\\.", 0..5)
+        ) {
+            let (dir, cgi) = scripts();
+            let raw = format!("/app/{}", segments.join("/"));
+            if let Ok(path) = CanonicalPath::parse(&raw) {
+                if let Some(script) = cgi.script(&path) {
+                    let inside = dir.path().join("cgi").canonicalize().unwrap();
+                    proptest::prop_assert!(script.file.starts_with(&inside), "{raw}");
+                    proptest::prop_assert_eq!(script.file.file_name().unwrap(), "hello");
+                }
+            }
+        }
+    }
+
     #[test]
     fn prefixes_must_be_canonical_paths() {
         let dir = tempfile::tempdir().unwrap();
