@@ -9,7 +9,7 @@
 //! the response, whose header line is checked (a malformed one becomes
 //! `42`); its stderr goes to the log.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tessera_guard::CanonicalPath;
 use tessera_tls::CertificateInfo;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 use url::Url;
 
@@ -28,29 +28,38 @@ const SCRIPT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// Bytes of a script's stderr logged at most.
 const MAX_STDERR: usize = 16 * 1024;
 
-/// Executables in `dir` answer requests under `prefix`.
+/// Requests under a path prefix answered by CGI programs in a directory,
+/// or forwarded to an SCGI application.
 #[derive(Clone, Debug)]
 pub struct CgiRoute {
     /// Canonical, ending in `/`.
     prefix: String,
-    dir: PathBuf,
+    target: Target,
+}
+
+#[derive(Clone, Debug)]
+enum Target {
+    /// Executables in this directory (canonical).
+    Programs(PathBuf),
+    /// A long-running application speaking SCGI.
+    Scgi(ScgiAddress),
+}
+
+#[derive(Clone, Debug)]
+enum ScgiAddress {
+    Unix(PathBuf),
+    /// Loopback only.
+    Tcp(SocketAddr),
 }
 
 impl CgiRoute {
-    /// A route from `prefix` (a path, e.g. `/app/`) to the directory `dir`.
+    /// A route from `prefix` (a path, e.g. `/app/`) to the programs in `dir`.
     ///
     /// # Errors
     /// [`Error::Config`] for a prefix that is not a canonical absolute path,
     /// or a directory that cannot be read.
     pub fn new(prefix: &str, dir: &Path) -> Result<Self, Error> {
-        let canonical = CanonicalPath::parse(prefix)
-            .ok()
-            .filter(|path| prefix.starts_with('/') && path.as_str().trim_end_matches('/') == prefix.trim_end_matches('/'))
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "CGI prefix {prefix:?}: expected a path such as /cgi/ (no dot or empty segments, no escapes)"
-                ))
-            })?;
+        let prefix = canonical_prefix(prefix)?;
         let dir = dir
             .canonicalize()
             .map_err(|error| Error::Config(format!("CGI directory {}: {error}", dir.display())))?;
@@ -60,11 +69,39 @@ impl CgiRoute {
                 dir.display()
             )));
         }
-        let mut prefix = canonical.as_str().to_owned();
-        if !prefix.ends_with('/') {
-            prefix.push('/');
-        }
-        Ok(Self { prefix, dir })
+        Ok(Self {
+            prefix,
+            target: Target::Programs(dir),
+        })
+    }
+
+    /// A route from `prefix` to the SCGI application at `address`: a Unix
+    /// socket (a path, with a `/`) or a loopback `HOST:PORT`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad prefix, or an address that is neither.
+    pub fn scgi(prefix: &str, address: &str) -> Result<Self, Error> {
+        let prefix = canonical_prefix(prefix)?;
+        let address = if address.contains('/') {
+            ScgiAddress::Unix(PathBuf::from(address))
+        } else {
+            let tcp = address
+                .strip_prefix("localhost:")
+                .map_or_else(|| address.parse().ok(), |port| {
+                    port.parse().ok().map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+                })
+                .filter(|tcp: &SocketAddr| tcp.ip().is_loopback())
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "SCGI address {address:?}: expected a Unix socket path or a loopback HOST:PORT"
+                    ))
+                })?;
+            ScgiAddress::Tcp(tcp)
+        };
+        Ok(Self {
+            prefix,
+            target: Target::Scgi(address),
+        })
     }
 
     /// `PREFIX=DIR`, as the `--cgi` flag takes it.
@@ -78,10 +115,41 @@ impl CgiRoute {
         Self::new(prefix, Path::new(dir))
     }
 
+    /// `PREFIX=ADDRESS`, as the `--scgi` flag takes it.
+    ///
+    /// # Errors
+    /// As [`CgiRoute::scgi`], or no `=`.
+    pub fn parse_scgi(spec: &str) -> Result<Self, Error> {
+        let (prefix, address) = spec
+            .split_once('=')
+            .ok_or_else(|| Error::Config(format!("--scgi {spec:?}: expected PREFIX=ADDRESS")))?;
+        Self::scgi(prefix, address)
+    }
+
     /// The prefix it serves (ending in `/`).
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
+}
+
+/// `prefix` if it is a canonical absolute path, ending in `/`.
+fn canonical_prefix(prefix: &str) -> Result<String, Error> {
+    let canonical = CanonicalPath::parse(prefix)
+        .ok()
+        .filter(|path| {
+            prefix.starts_with('/')
+                && path.as_str().trim_end_matches('/') == prefix.trim_end_matches('/')
+        })
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "CGI prefix {prefix:?}: expected a path such as /cgi/ (no dot or empty segments, no escapes)"
+            ))
+        })?;
+    let mut prefix = canonical.as_str().to_owned();
+    if !prefix.ends_with('/') {
+        prefix.push('/');
+    }
+    Ok(prefix)
 }
 
 /// Limits on scripts. Defaults: 10 s, 4 MiB of output, 16 at once.
@@ -129,7 +197,7 @@ pub(crate) struct Cgi {
 
 /// The script a path runs.
 struct Script<'a> {
-    route: &'a CgiRoute,
+    dir: &'a Path,
     file: PathBuf,
     name: String,
     path_info: String,
@@ -162,6 +230,9 @@ impl Cgi {
     fn script(&self, path: &CanonicalPath) -> Option<Script<'_>> {
         use std::os::unix::fs::PermissionsExt;
         let route = self.route(path)?;
+        let Target::Programs(dir) = &route.target else {
+            return None;
+        };
         let rest = &path.as_str()[route.prefix.len()..];
         let (name, path_info) = match rest.find('/') {
             Some(slash) => (&rest[..slash], &rest[slash..]),
@@ -175,13 +246,13 @@ impl Cgi {
         if !plain {
             return None;
         }
-        let file = route.dir.join(name).canonicalize().ok()?;
+        let file = dir.join(name).canonicalize().ok()?;
         let metadata = file.metadata().ok()?;
-        let runnable = file.starts_with(&route.dir)
+        let runnable = file.starts_with(dir)
             && metadata.is_file()
             && metadata.permissions().mode() & 0o111 != 0;
         runnable.then(|| Script {
-            route,
+            dir,
             file,
             name: format!("{}{name}", route.prefix),
             path_info: path_info.to_owned(),
@@ -191,6 +262,11 @@ impl Cgi {
     /// Runs the script for `request`: its header and body, or the status
     /// that says why there is none.
     pub(crate) async fn run(&self, request: &CgiRequest<'_>) -> (Header, Option<Vec<u8>>) {
+        if let Some(route) = self.route(request.path) {
+            if let Target::Scgi(address) = &route.target {
+                return self.forward(route, address, request).await;
+            }
+        }
         let Some(script) = self.script(request.path) else {
             return (Header::not_found(), None);
         };
@@ -200,8 +276,9 @@ impl Cgi {
         let mut command = tokio::process::Command::new(&script.file);
         command
             .env_clear()
-            .envs(environment(request, &script))
-            .current_dir(&script.route.dir)
+            .envs(environment(request, &script.name, &script.path_info))
+            .env("PATH", SCRIPT_PATH)
+            .current_dir(script.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -252,6 +329,80 @@ impl Cgi {
     }
 }
 
+impl Cgi {
+    /// Forwards `request` to the SCGI application at `address`, under the
+    /// same limits as a script: the answer within the time limit, at most
+    /// the output cap, one of the running slots.
+    async fn forward(
+        &self,
+        route: &CgiRoute,
+        address: &ScgiAddress,
+        request: &CgiRequest<'_>,
+    ) -> (Header, Option<Vec<u8>>) {
+        let Ok(_running) = self.running.clone().try_acquire_owned() else {
+            return (Header::new(41, "Server busy, try again"), None);
+        };
+        let script_name = route.prefix.trim_end_matches('/');
+        let path_info = &request.path.as_str()[script_name.len()..];
+        let header = scgi_header(&environment(request, script_name, path_info));
+        let cap = self.limits.max_output;
+        let exchange = async {
+            let mut stream: Box<dyn AsyncReadWrite> = match address {
+                ScgiAddress::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+                ScgiAddress::Tcp(tcp) => Box::new(tokio::net::TcpStream::connect(tcp).await?),
+            };
+            stream.write_all(&header).await?;
+            stream.flush().await?;
+            std::io::Result::Ok(read_capped(stream, cap + 1).await)
+        };
+        let output = match tokio::time::timeout(self.limits.timeout, exchange).await {
+            Ok(Ok(output)) => output,
+            Ok(Err(error)) => {
+                tracing::warn!(prefix = %route.prefix, %error, "SCGI application unreachable");
+                return (Header::new(43, "SCGI application unavailable"), None);
+            }
+            Err(_) => {
+                tracing::warn!(prefix = %route.prefix, "SCGI application too slow");
+                return (Header::new(42, "SCGI application timed out"), None);
+            }
+        };
+        if output.len() > cap {
+            tracing::warn!(prefix = %route.prefix, max_output = cap, "SCGI output too large");
+            return (Header::new(42, "SCGI output too large"), None);
+        }
+        response(&output).unwrap_or_else(|why| {
+            tracing::warn!(prefix = %route.prefix, why, "SCGI application sent a malformed header");
+            (Header::new(42, "SCGI error"), None)
+        })
+    }
+}
+
+/// A stream to an SCGI application.
+trait AsyncReadWrite: AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + tokio::io::AsyncWrite + Unpin + Send> AsyncReadWrite for T {}
+
+/// The SCGI request header: a netstring of NUL-separated names and values,
+/// CONTENT_LENGTH first (0: a Gemini request has no body) and SCGI=1.
+fn scgi_header(environment: &[(&'static str, String)]) -> Vec<u8> {
+    let mut fields = Vec::new();
+    let pairs = [("CONTENT_LENGTH", "0"), ("SCGI", "1")].into_iter().chain(
+        environment
+            .iter()
+            .map(|(name, value)| (*name, value.as_str())),
+    );
+    for (name, value) in pairs {
+        fields.extend_from_slice(name.as_bytes());
+        fields.push(0);
+        // A NUL would end the value early: none of ours has one.
+        fields.extend(value.bytes().filter(|&b| b != 0));
+        fields.push(0);
+    }
+    let mut netstring = format!("{}:", fields.len()).into_bytes();
+    netstring.extend_from_slice(&fields);
+    netstring.push(b',');
+    netstring
+}
+
 /// The script's output as a response: a valid header line (CRLF, or a bare
 /// LF as many scripts write it), then the body, kept for `2x` only.
 fn response(output: &[u8]) -> Result<(Header, Option<Vec<u8>>), &'static str> {
@@ -289,7 +440,11 @@ async fn read_capped(from: impl AsyncRead + Unpin, cap: usize) -> Vec<u8> {
 }
 
 /// The variables Gemini servers give scripts, and nothing of the server's own.
-fn environment(request: &CgiRequest<'_>, script: &Script<'_>) -> Vec<(&'static str, String)> {
+fn environment(
+    request: &CgiRequest<'_>,
+    script_name: &str,
+    path_info: &str,
+) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("GATEWAY_INTERFACE", "CGI/1.1".to_owned()),
         ("SERVER_PROTOCOL", "GEMINI".to_owned()),
@@ -300,11 +455,10 @@ fn environment(request: &CgiRequest<'_>, script: &Script<'_>) -> Vec<(&'static s
         ("SERVER_NAME", request.host.to_owned()),
         ("SERVER_PORT", request.port.to_string()),
         ("GEMINI_URL", request.url.as_str().to_owned()),
-        ("SCRIPT_NAME", script.name.clone()),
-        ("PATH_INFO", script.path_info.clone()),
+        ("SCRIPT_NAME", script_name.to_owned()),
+        ("PATH_INFO", path_info.to_owned()),
         ("QUERY_STRING", request.url.query().unwrap_or("").to_owned()),
         ("REMOTE_HOST", request.client.to_owned()),
-        ("PATH", SCRIPT_PATH.to_owned()),
     ];
     if let Some(address) = request.address {
         env.push(("REMOTE_ADDR", address.to_string()));
@@ -414,6 +568,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_scgi_header_is_a_netstring_with_content_length_first() {
+        let header = scgi_header(&[("PATH_INFO", "/x".to_owned())]);
+        assert_eq!(
+            header,
+            b"37:CONTENT_LENGTH\x000\x00SCGI\x001\x00PATH_INFO\x00/x\x00,"
+        );
+        assert!(CgiRoute::scgi("/app/", "127.0.0.1:4000").is_ok());
+        assert!(CgiRoute::scgi("/app/", "localhost:4000").is_ok());
+        assert!(CgiRoute::scgi("/app/", "/run/app.sock").is_ok());
+        assert!(CgiRoute::scgi("/app/", "192.0.2.1:4000").is_err());
+        assert!(CgiRoute::scgi("/app/", "nowhere").is_err());
     }
 
     #[test]

@@ -86,6 +86,11 @@ pub(crate) struct ServeArgs {
     /// (docs/CGI.md), stdin closed.
     #[arg(long, value_name = "PREFIX=DIR")]
     cgi: Vec<String>,
+    /// Requests under PREFIX go to the SCGI application at ADDRESS (a Unix
+    /// socket path, or a loopback HOST:PORT), repeatable; the same variables
+    /// and limits as CGI.
+    #[arg(long, value_name = "PREFIX=ADDRESS")]
+    scgi: Vec<String>,
     /// Seconds a CGI script may run before it is killed (the client gets 42).
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::args::seconds)]
     cgi_timeout: Duration,
@@ -280,6 +285,11 @@ fn cgi(args: &ServeArgs, settings: &mut tessera_gemini::ServerSettings) -> anyho
         .cgi
         .iter()
         .map(|spec| tessera_gemini::CgiRoute::parse(spec))
+        .chain(
+            args.scgi
+                .iter()
+                .map(|spec| tessera_gemini::CgiRoute::parse_scgi(spec)),
+        )
         .collect::<Result<_, _>>()?;
     settings.cgi_limits = tessera_gemini::CgiLimits {
         timeout: args.cgi_timeout,

@@ -568,6 +568,89 @@ fn cgi_scripts_answer_with_their_environment_and_limits() {
     assert_eq!(status("/"), "20 text/gemini; charset=utf-8");
 }
 
+/// A minimal SCGI application on loopback, in a thread: it answers each
+/// request with the variables it received, one `NAME=VALUE` per line.
+fn scgi_app() -> std::net::SocketAddr {
+    use std::io::{BufRead, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = std::io::BufReader::new(stream);
+            let mut length = Vec::new();
+            if reader.read_until(b':', &mut length).is_err() {
+                continue;
+            }
+            let length: usize = std::str::from_utf8(&length[..length.len() - 1])
+                .unwrap()
+                .parse()
+                .unwrap();
+            let mut fields = vec![0; length + 1];
+            reader.read_exact(&mut fields).unwrap();
+            let parts: Vec<&[u8]> = fields[..length].split(|&b| b == 0).collect();
+            let mut reply = b"20 text/plain\r\n".to_vec();
+            for pair in parts.chunks(2).filter(|pair| pair.len() == 2) {
+                reply.extend_from_slice(pair[0]);
+                reply.push(b'=');
+                reply.extend_from_slice(pair[1]);
+                reply.push(b'\n');
+            }
+            let mut stream = reader.into_inner();
+            let _ = stream.write_all(&reply);
+        }
+    });
+    address
+}
+
+#[test]
+fn scgi_applications_get_the_cgi_variables_and_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = capsule(dir.path());
+    let app = format!("/app/={}", scgi_app());
+    // A port nobody listens on: the application is down.
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gone = format!("/down/={down}");
+    let server = serve(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--cert-dir",
+        dir.path().join("state").to_str().unwrap(),
+        "--scgi",
+        &app,
+        "--scgi",
+        &gone,
+    ]);
+    let db = dir.path().join("tofu.sqlite3");
+    let port = server.addr.port();
+    let out = get(
+        &db,
+        &format!("gemini://localhost:{port}/app/items/7?q=x"),
+        &["--header"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let body = text(&out.stdout);
+    for line in [
+        "20 text/plain",
+        "CONTENT_LENGTH=0",
+        "SCGI=1",
+        "SCRIPT_NAME=/app",
+        "PATH_INFO=/items/7",
+        "QUERY_STRING=q=x",
+        "SERVER_PROTOCOL=GEMINI",
+    ] {
+        assert!(body.lines().any(|l| l == line), "{line} in\n{body}");
+    }
+    let down = get(
+        &db,
+        &format!("gemini://localhost:{port}/down/x"),
+        &["--header"],
+    );
+    assert_eq!(text(&down.stdout), "43 SCGI application unavailable\n");
+}
+
 #[test]
 fn help_names_every_flag_scripts_rely_on() {
     let help = Command::new(env!("CARGO_BIN_EXE_tessera"))
