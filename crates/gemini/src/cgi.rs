@@ -133,7 +133,7 @@ impl CgiRoute {
 }
 
 /// `prefix` if it is a canonical absolute path, ending in `/`.
-fn canonical_prefix(prefix: &str) -> Result<String, Error> {
+pub(crate) fn canonical_prefix(prefix: &str) -> Result<String, Error> {
     let canonical = CanonicalPath::parse(prefix)
         .ok()
         .filter(|path| {

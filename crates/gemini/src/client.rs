@@ -110,8 +110,51 @@ impl Client {
     /// # Errors
     /// As [`Client::get`], minus redirects.
     pub async fn fetch(&self, url: &Url) -> Result<Response, Error> {
+        self.exchange(url, format!("{url}\r\n").as_bytes()).await
+    }
+
+    /// Uploads `body` to the `titan://` URL `url` (its host and path; the
+    /// size, `mime` and `token` parameters are added), as a Titan client
+    /// does. The server answers with a redirect to the result, which is not
+    /// followed.
+    ///
+    /// # Errors
+    /// As [`Client::fetch`]; [`Error::InvalidUrl`] for a URL that is not
+    /// `titan://` or already has parameters.
+    pub async fn upload(
+        &self,
+        url: &str,
+        body: &[u8],
+        mime: &str,
+        token: Option<&str>,
+    ) -> Result<Response, Error> {
+        let invalid = |reason: &str| Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let rest = url
+            .strip_prefix("titan://")
+            .ok_or_else(|| invalid("expected a titan:// URL"))?;
+        if rest.contains(';') {
+            return Err(invalid("give --mime and --token as flags, not in the URL"));
+        }
+        // The host, port and path, checked as a Gemini URL would be.
+        let target = parse_url(&format!("gemini://{rest}"))?;
+        let mut line = format!("titan://{rest};size={};mime={mime}", body.len());
+        if let Some(token) = token {
+            line.push_str(";token=");
+            line.push_str(token);
+        }
+        line.push_str("\r\n");
+        let mut request = line.into_bytes();
+        request.extend_from_slice(body);
+        self.exchange(&target, &request).await
+    }
+
+    /// Sends `request` (a request line, and for Titan its body) to the
+    /// server `url` names and reads the response.
+    async fn exchange(&self, url: &Url, request: &[u8]) -> Result<Response, Error> {
         let (host, port) = host_and_port(url)?;
-        let request = format!("{url}\r\n");
         let connector = TlsConnector::from(client_config(
             ServerAuth::Tofu(Arc::new(TofuVerifier::new(
                 self.store.clone(),
@@ -137,7 +180,7 @@ impl Client {
             .map_err(handshake_error)?;
         // Flushed: a TLS stream buffers like a BufWriter.
         let sent = async {
-            tls.write_all(request.as_bytes()).await?;
+            tls.write_all(request).await?;
             tls.flush().await
         };
         tokio::time::timeout(deadline, sent)

@@ -184,6 +184,7 @@ impl ConfigFile {
             metrics: None,
             cgi: Vec::new(),
             cgi_limits: crate::CgiLimits::default(),
+            titan: crate::TitanSettings::default(),
         })
     }
 }
@@ -226,6 +227,8 @@ pub struct ServerSettings {
     pub cgi: Vec<crate::CgiRoute>,
     /// Limits on CGI scripts.
     pub cgi_limits: crate::CgiLimits,
+    /// Titan uploads; none accepted by default.
+    pub titan: crate::TitanSettings,
 }
 
 impl ServerSettings {
@@ -244,6 +247,7 @@ impl ServerSettings {
             metrics: None,
             cgi: Vec::new(),
             cgi_limits: crate::CgiLimits::default(),
+            titan: crate::TitanSettings::default(),
         }
     }
 }

@@ -32,6 +32,7 @@ mod metrics;
 mod request;
 mod server;
 mod status;
+mod titan;
 
 pub use capsule::{Capsule, Resolved, INDEX_FILE, MAX_LISTING};
 pub use cgi::{CgiLimits, CgiRoute};
@@ -42,4 +43,5 @@ pub use identity::{generated_paths, load_or_generate, GENERATED_DAYS};
 pub use request::{find_line_end, parse_request, Request, RequestError, MAX_REQUEST_LINE, MAX_URL};
 pub use server::{Reloader, Server};
 pub use status::{Header, StatusClass, MAX_META};
+pub use titan::{TitanRoute, TitanSettings};
 pub use url::Url;

@@ -26,6 +26,7 @@ use crate::access::authorise;
 use crate::cgi::{Cgi, CgiRequest};
 use crate::metrics::GeminiMetrics;
 use crate::request::{find_line_end, parse_request, RequestError, MAX_REQUEST_LINE};
+use crate::titan;
 use crate::{Capsule, Error, Header, Resolved, ServerSettings};
 
 /// Files up to this size are sent with their header in one write; larger ones stream.
@@ -335,6 +336,20 @@ async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
     if let Decision::Deny(denial) = shared.chain.admit(&admission, clock).await {
         return refuse(shared, stream, address, &denial, exchange).await;
     }
+    let line = match line {
+        Ok((line, rest)) if line.starts_with(b"titan://") => {
+            let upload = Titan {
+                line: &line,
+                head: &rest,
+                address,
+                sni: sni.as_deref(),
+                cert: peer_cert.as_ref(),
+                wall: clock.wall,
+            };
+            return upload.serve(shared, stream, exchange).await;
+        }
+        line => line.map(|(line, _)| line),
+    };
     let request = match line.and_then(|line| parse_request(&line)) {
         Ok(request) => request,
         Err(error) => {
@@ -402,6 +417,103 @@ async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
     send(shared, stream, &response.0, response.1, exchange).await
 }
 
+/// A Titan upload on the Gemini port (`titan.rs`).
+struct Titan<'a> {
+    line: &'a [u8],
+    /// Body bytes that came with the request line.
+    head: &'a [u8],
+    address: IpAddr,
+    sni: Option<&'a str>,
+    cert: Option<&'a PeerCert>,
+    wall: time::OffsetDateTime,
+}
+
+impl Titan<'_> {
+    /// Checks, authorises and stores the upload; answers with a redirect to
+    /// what it wrote, or the status that says why not.
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+        self,
+        shared: &Shared,
+        stream: &mut S,
+        exchange: &mut Exchange,
+    ) -> Result<(), Error> {
+        let header = match self.store(shared, stream, exchange).await {
+            Ok(header) | Err(header) => header,
+        };
+        send(shared, stream, &header, None, exchange).await
+    }
+
+    async fn store<S: AsyncRead + Unpin>(
+        &self,
+        shared: &Shared,
+        stream: &mut S,
+        exchange: &mut Exchange,
+    ) -> Result<Header, Header> {
+        let titan = &shared.settings.titan;
+        let upload = titan::parse_upload(self.line).map_err(Header::bad_request)?;
+        let request = &upload.request;
+        exchange.host.clone_from(&request.host);
+        request.path.as_str().clone_into(&mut exchange.path);
+        let foreign_sni = self.sni.is_some_and(|sni| {
+            tessera_tls::tofu::normalize_host(sni).map_or(true, |sni| sni != request.host)
+        });
+        let port_is_ours = request.port.is_none_or(|port| port == shared.port);
+        if !shared.by_name.contains_key(&request.host) || !port_is_ours || foreign_sni {
+            return Err(Header::proxy_refused());
+        }
+        let target = titan
+            .target(&request.path)
+            .ok_or_else(|| Header::bad_request("Uploads are not accepted at this path"))?;
+        if upload.size == 0 {
+            return Err(Header::bad_request("Empty upload"));
+        }
+        if upload.size > titan.max_size {
+            return Err(Header::bad_request(format!(
+                "Upload too large: at most {} bytes",
+                titan.max_size
+            )));
+        }
+        if self.head.len() as u64 > upload.size {
+            return Err(Header::bad_request("More bytes than the size said"));
+        }
+        // A token, or a certificate the rules covering the path allow (an
+        // upload path no rule covers needs the token).
+        if !titan.token_matches(upload.token.as_deref()) {
+            let covered = matches!(
+                shared.chain.check_certs(&request.path, None, self.wall),
+                Decision::Deny(_)
+            );
+            if !covered {
+                return Err(Header::new(61, "Not authorised to upload here"));
+            }
+            if let Decision::Deny(denial) =
+                shared
+                    .chain
+                    .check_certs(&request.path, self.cert, self.wall)
+            {
+                exchange.denial = Some(denial.reason.name());
+                log_denial(shared, self.address, denial.reason.name());
+                return Err(Header::denied(&denial));
+            }
+        }
+        let idle = shared.settings.request_timeout;
+        if let Err(error) = titan::store(stream, self.head, upload.size, &target, idle).await {
+            tracing::warn!(file = %target.display(), %error, "upload not stored");
+            return Err(Header::new(59, "Upload incomplete"));
+        }
+        tracing::info!(target: "tessera::access", file = %target.display(), bytes = upload.size, "upload stored");
+        let port = request
+            .port
+            .map(|port| format!(":{port}"))
+            .unwrap_or_default();
+        Ok(Header::redirect(format!(
+            "gemini://{}{port}{}",
+            request.url.host_str().unwrap_or(&request.host),
+            request.path.as_str()
+        )))
+    }
+}
+
 /// Answers a guard denial with its status line (`../shared/spec/guard.md` §3) and logs it.
 async fn refuse<S: AsyncWrite + Unpin>(
     shared: &Shared,
@@ -456,16 +568,19 @@ fn open(path: &Path) -> std::io::Result<Body> {
 
 /// Reads the request line: `Ok(Ok(url bytes))`, `Ok(Err)` for a line that
 /// can only be answered with 59, `Err` when the connection failed.
+/// Reads the request line: the URL, and the bytes that came behind its
+/// CRLF (the start of a Titan upload's body).
 async fn read_line<S: AsyncRead + Unpin>(
     stream: &mut S,
-) -> Result<Result<Vec<u8>, RequestError>, Error> {
+) -> Result<Result<(Vec<u8>, Vec<u8>), RequestError>, Error> {
     let mut buffer = Vec::with_capacity(MAX_REQUEST_LINE);
     let mut chunk = [0u8; MAX_REQUEST_LINE];
     loop {
         if let Some(end) = find_line_end(&buffer) {
             return Ok(end.map(|len| {
+                let rest = buffer.split_off(len + 2);
                 buffer.truncate(len);
-                buffer
+                (buffer, rest)
             }));
         }
         let want = MAX_REQUEST_LINE - buffer.len();

@@ -33,6 +33,12 @@ pub(crate) enum GeminiCommand {
     /// a 2x response, the status itself (10-69) for any other, 1 for errors
     /// (network, TLS, TOFU mismatch, malformed response).
     Get(GetArgs),
+    /// Upload FILE to a titan:// URL (Titan, on the server's Gemini port).
+    ///
+    /// The server answers with a redirect to the gemini:// URL of the
+    /// result, printed on stdout. Exit status: 0 when it was stored, the
+    /// status itself (10-69) when refused, 1 for errors.
+    Put(PutArgs),
     /// Requests per second for a small .gmi file, 1 and 32 clients, a new TLS
     /// connection per request, next to molly-brown serving the same file.
     Bench(crate::benches::gemini::BenchArgs),
@@ -94,6 +100,17 @@ pub(crate) struct ServeArgs {
     /// Seconds a CGI script may run before it is killed (the client gets 42).
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::args::seconds)]
     cgi_timeout: Duration,
+    /// Titan uploads under PREFIX are written below DIR (repeatable):
+    /// authorised by the --allow-cert/--require-cert rules covering the path,
+    /// or by --titan-token-file. The reply redirects to the gemini:// URL.
+    #[arg(long, value_name = "PREFIX=DIR")]
+    titan: Vec<String>,
+    /// Largest Titan upload, in bytes; checked before reading any of it.
+    #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
+    titan_max_size: u64,
+    /// A file holding a token that authorises Titan uploads (`token=` in the URL).
+    #[arg(long, value_name = "FILE")]
+    titan_token_file: Option<PathBuf>,
     /// CGI scripts running at once; beyond, clients get 41.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
     cgi_max_running: u64,
@@ -161,6 +178,32 @@ pub(crate) struct GetArgs {
     max_size: u64,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct PutArgs {
+    /// The file to upload.
+    file: PathBuf,
+    /// Where: titan://HOST[:PORT]/PATH.
+    url: String,
+    /// MIME type of the upload [default: text/gemini for .gmi, else by extension].
+    #[arg(long)]
+    mime: Option<String>,
+    /// File holding the upload token the server was given (--titan-token-file).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Client certificate presented when the server asks (PEM), with --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// TOFU store [default: $XDG_DATA_HOME/tessera/tofu.sqlite3].
+    #[arg(long, env = "TESSERA_TOFU_DB", value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Seconds allowed for each step (connect, handshake, upload, answer).
+    #[arg(long, default_value = "30", value_name = "SECONDS", value_parser = crate::args::seconds)]
+    timeout: Duration,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Rotation {
     /// Any change is a mismatch.
@@ -173,6 +216,7 @@ pub(crate) fn run(command: GeminiCommand) -> anyhow::Result<ExitCode> {
     match command {
         GeminiCommand::Serve(args) => serve(&args),
         GeminiCommand::Get(args) => get(&args),
+        GeminiCommand::Put(args) => put(&args),
         GeminiCommand::Bench(args) => crate::benches::gemini::run(&args),
     }
 }
@@ -186,7 +230,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let mut settings = file.resolve(&cert_dir)?;
     settings.shared_limit = args.fleet.shared_limit()?;
     settings.metrics = args.metrics.metrics();
-    cgi(args, &mut settings)?;
+    dynamic_content(args, &mut settings)?;
     if let Some(code) = args.check.passed(&format!(
         "{} capsule(s): {}",
         settings.hosts.len(),
@@ -268,7 +312,7 @@ fn reload_on_sighup(
         let mut settings = settings_file(&args)?.resolve(&cert_dir)?;
         settings.shared_limit.clone_from(&shared_limit);
         settings.metrics.clone_from(&metrics);
-        cgi(&args, &mut settings)?;
+        dynamic_content(&args, &mut settings)?;
         let hosts = settings.hosts.len();
         reloader.reload(settings)?;
         anyhow::Ok(format!("{hosts} capsule(s)"))
@@ -279,8 +323,11 @@ fn reload_on_sighup(
     Ok(())
 }
 
-/// The CGI routes and limits of the flags.
-fn cgi(args: &ServeArgs, settings: &mut tessera_gemini::ServerSettings) -> anyhow::Result<()> {
+/// The CGI, SCGI and Titan routes and limits of the flags.
+fn dynamic_content(
+    args: &ServeArgs,
+    settings: &mut tessera_gemini::ServerSettings,
+) -> anyhow::Result<()> {
     settings.cgi = args
         .cgi
         .iter()
@@ -295,6 +342,20 @@ fn cgi(args: &ServeArgs, settings: &mut tessera_gemini::ServerSettings) -> anyho
         timeout: args.cgi_timeout,
         max_running: usize::try_from(args.cgi_max_running).unwrap_or(usize::MAX),
         ..tessera_gemini::CgiLimits::default()
+    };
+    settings.titan = tessera_gemini::TitanSettings {
+        routes: args
+            .titan
+            .iter()
+            .map(|spec| tessera_gemini::TitanRoute::parse(spec))
+            .collect::<Result<_, _>>()?,
+        max_size: args.titan_max_size,
+        token: args
+            .titan_token_file
+            .as_deref()
+            .map(|path| crate::secrets::read_secret_file(path, "Titan token"))
+            .transpose()?
+            .map(|token| token.as_str().to_owned()),
     };
     Ok(())
 }
@@ -383,6 +444,69 @@ fn settings_file(args: &ServeArgs) -> anyhow::Result<ConfigFile> {
 }
 
 /// Fetches one URL (following redirects) and prints or saves the body.
+/// The TOFU store at `db` (or the default one) with `rotation`.
+fn tofu_store(db: Option<&PathBuf>, rotation: Rotation) -> anyhow::Result<TofuStore> {
+    let db = match db {
+        Some(path) => path.clone(),
+        None => crate::paths::default_tofu_db()?,
+    };
+    let mut store = TofuStore::open(&db)?;
+    store.set_rotation_policy(match rotation {
+        Rotation::Never => RotationPolicy::Never,
+        Rotation::AfterExpiry => RotationPolicy::AfterExpiry,
+    });
+    Ok(store)
+}
+
+fn put(args: &PutArgs) -> anyhow::Result<ExitCode> {
+    let body =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let mime =
+        args.mime
+            .clone()
+            .unwrap_or_else(|| match args.file.extension().and_then(|e| e.to_str()) {
+                Some("gmi" | "gemini") => "text/gemini".to_owned(),
+                _ => mime_guess::from_path(&args.file)
+                    .first_or_octet_stream()
+                    .to_string(),
+            });
+    let token = args
+        .token_file
+        .as_deref()
+        .map(|path| crate::secrets::read_secret_file(path, "upload token"))
+        .transpose()?;
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Some(Identity::load(cert, key)?),
+        _ => None,
+    };
+    let client = Client::new(
+        Arc::new(tofu_store(args.db.as_ref(), Rotation::Never)?),
+        ClientOptions {
+            identity,
+            timeout: args.timeout,
+            ..ClientOptions::default()
+        },
+    );
+    let response = crate::runtime()?.block_on(client.upload(
+        &args.url,
+        &body,
+        &mime,
+        token.as_deref().map(String::as_str),
+    ))?;
+    let mut out = std::io::stdout().lock();
+    if response.header.class() == Some(StatusClass::Redirect) {
+        writeln!(out, "{}", response.header.meta)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "tessera gemini: {} from {}",
+        response.header,
+        args.url
+    );
+    Ok(ExitCode::from(response.header.status))
+}
+
 fn get(args: &GetArgs) -> anyhow::Result<ExitCode> {
     let identity = match (&args.identity, &args.cert, &args.key) {
         (_, Some(cert), Some(key)) => Some(Identity::load(cert, key)?),
@@ -394,17 +518,8 @@ fn get(args: &GetArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    let db = match &args.db {
-        Some(path) => path.clone(),
-        None => crate::paths::default_tofu_db()?,
-    };
-    let mut store = TofuStore::open(&db)?;
-    store.set_rotation_policy(match args.tofu_rotation {
-        Rotation::Never => RotationPolicy::Never,
-        Rotation::AfterExpiry => RotationPolicy::AfterExpiry,
-    });
     let client = Client::new(
-        Arc::new(store),
+        Arc::new(tofu_store(args.db.as_ref(), args.tofu_rotation)?),
         ClientOptions {
             identity,
             timeout: args.timeout,

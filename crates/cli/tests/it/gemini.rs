@@ -651,6 +651,127 @@ fn scgi_applications_get_the_cgi_variables_and_answer() {
     assert_eq!(text(&down.stdout), "43 SCGI application unavailable\n");
 }
 
+/// Titan uploads through `tessera gemini put`: stored with a listed
+/// certificate or the token, refused without either, with another
+/// certificate, over the size cap or outside the upload prefix.
+#[test]
+fn titan_uploads_are_authorised_capped_and_kept_inside_their_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = capsule(dir.path());
+    let uploads = root.join("files");
+    std::fs::create_dir_all(&uploads).unwrap();
+    for name in ["ada", "eve"] {
+        self_signed(name, &[], Usage::Client, KeyType::default(), 30)
+            .unwrap()
+            .write(
+                &dir.path().join(format!("{name}.crt")),
+                &dir.path().join(format!("{name}.key")),
+                false,
+            )
+            .unwrap();
+    }
+    let ada = tessera_tls::load_certificates(&dir.path().join("ada.crt")).unwrap();
+    let allow = format!("/files/={}", Fingerprint::of_der(&ada[0]));
+    let token = dir.path().join("token");
+    std::fs::write(&token, "upload-secret\n").unwrap();
+    let titan = format!("/files/={}", uploads.display());
+    let server = serve(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--cert-dir",
+        dir.path().join("state").to_str().unwrap(),
+        "--allow-cert",
+        &allow,
+        "--titan",
+        &titan,
+        "--titan-token-file",
+        token.to_str().unwrap(),
+        "--titan-max-size",
+        "1000",
+    ]);
+    let port = server.addr.port();
+    let db = dir.path().join("tofu.sqlite3");
+    let file = |name: &str, bytes: usize| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, "x".repeat(bytes)).unwrap();
+        path
+    };
+    let put = |local: &Path, path: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["gemini", "put", "--timeout", "20"])
+            .arg(local)
+            .arg(format!("titan://localhost:{port}{path}"))
+            .args(extra)
+            .env("TESSERA_TOFU_DB", &db)
+            .output()
+            .unwrap()
+    };
+    let identity = |name: &str| {
+        [
+            "--cert".to_owned(),
+            dir.path().join(format!("{name}.crt")).display().to_string(),
+            "--key".to_owned(),
+            dir.path().join(format!("{name}.key")).display().to_string(),
+        ]
+    };
+    let ada_args = identity("ada");
+    let ada_args: Vec<&str> = ada_args.iter().map(String::as_str).collect();
+    let eve_args = identity("eve");
+    let eve_args: Vec<&str> = eve_args.iter().map(String::as_str).collect();
+
+    // Ada's certificate is listed for /files/: stored, and served.
+    let note = file("note.gmi", 100);
+    let stored = put(&note, "/files/note.gmi", &ada_args);
+    assert_eq!(stored.status.code(), Some(0), "{}", text(&stored.stderr));
+    let url = format!("gemini://localhost:{port}/files/note.gmi");
+    assert_eq!(text(&stored.stdout), format!("{url}\n"));
+    assert_eq!(
+        std::fs::read(uploads.join("note.gmi")).unwrap(),
+        vec![b'x'; 100]
+    );
+    // Reading below /files/ needs Ada's certificate too (the same rule).
+    assert_eq!(text(&get(&db, &url, &ada_args).stdout), "x".repeat(100));
+    // The token alone, into a new subdirectory.
+    let token_arg = ["--token-file", token.to_str().unwrap()];
+    let by_token = put(&note, "/files/sub/by-token.gmi", &token_arg);
+    assert_eq!(
+        by_token.status.code(),
+        Some(0),
+        "{}",
+        text(&by_token.stderr)
+    );
+    assert!(uploads.join("sub/by-token.gmi").is_file());
+
+    // Refused: no certificate, another one, too large, outside the prefix.
+    assert_eq!(put(&note, "/files/a.gmi", &[]).status.code(), Some(60));
+    assert_eq!(
+        put(&note, "/files/a.gmi", &eve_args).status.code(),
+        Some(61)
+    );
+    let big = file("big.bin", 1001);
+    assert_eq!(
+        put(&big, "/files/big.bin", &ada_args).status.code(),
+        Some(59)
+    );
+    assert_eq!(
+        put(&note, "/elsewhere.gmi", &ada_args).status.code(),
+        Some(59)
+    );
+    assert_eq!(
+        put(&note, "/files/.hidden", &ada_args).status.code(),
+        Some(59)
+    );
+    assert!(!uploads.join("a.gmi").exists() && !uploads.join("big.bin").exists());
+    assert!(!root.join("elsewhere.gmi").exists());
+    // Nothing half-written is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&uploads)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().ends_with(".upload"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
 #[test]
 fn help_names_every_flag_scripts_rely_on() {
     let help = Command::new(env!("CARGO_BIN_EXE_tessera"))
