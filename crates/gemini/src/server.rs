@@ -352,6 +352,10 @@ async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let request = match line.and_then(|line| parse_request(&line)) {
         Ok(request) => request,
+        // Another scheme (http, gopher, …) asks us to be a proxy: 53, as for another host.
+        Err(RequestError::WrongScheme) => {
+            return send(shared, stream, &Header::proxy_refused(), None, exchange).await
+        }
         Err(error) => {
             return send(
                 shared,

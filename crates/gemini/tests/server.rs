@@ -241,7 +241,8 @@ async fn serves_files_listings_redirects_and_every_error_status() {
     );
     // Malformed requests.
     for (request, expected) in [
-        ("https://localhost/", "59 Unsupported scheme"),
+        ("https://localhost/", "53 Proxy request refused"),
+        ("gopher://localhost/", "53 Proxy request refused"),
         ("/relative", "59 Not an absolute URL"),
         (
             "gemini://user@localhost/",
