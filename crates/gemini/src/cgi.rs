@@ -282,6 +282,8 @@ impl Cgi {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so a timeout kills what it started too.
+            .process_group(0)
             .kill_on_drop(true);
         let mut child = match command.spawn() {
             Ok(child) => child,
@@ -293,9 +295,9 @@ impl Cgi {
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return (Header::new(42, "CGI error"), None);
         };
+        let group = child.id();
         let cap = self.limits.max_output;
-        // The child is owned here: on a timeout this is dropped, which kills it.
-        let finished = async move {
+        let finished = async {
             let (output, errors) = tokio::join!(
                 read_capped(stdout, cap + 1),
                 read_capped(stderr, MAX_STDERR)
@@ -303,9 +305,12 @@ impl Cgi {
             let status = child.wait().await;
             (output, errors, status)
         };
-        let Ok((output, errors, status)) =
-            tokio::time::timeout(self.limits.timeout, finished).await
-        else {
+        let outcome = tokio::time::timeout(self.limits.timeout, finished).await;
+        let Ok((output, errors, status)) = outcome else {
+            // Too slow: the script's whole process group goes (what it
+            // started in the background too), while the script is still
+            // ours and unreaped, so the group id cannot name anyone else.
+            kill_group(group);
             let seconds = self.limits.timeout.as_secs_f64();
             tracing::warn!(script = %script.name, seconds, "CGI script killed: too slow");
             return (Header::new(42, "CGI script timed out"), None);
@@ -401,6 +406,16 @@ fn scgi_header(environment: &[(&'static str, String)]) -> Vec<u8> {
     netstring.extend_from_slice(&fields);
     netstring.push(b',');
     netstring
+}
+
+/// Sends SIGKILL to the process group `leader` leads (its pid).
+fn kill_group(leader: Option<u32>) {
+    let group = leader
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(group) = group {
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    }
 }
 
 /// The script's output as a response: a valid header line (CRLF, or a bare

@@ -455,7 +455,11 @@ fn cgi_scripts_answer_with_their_environment_and_limits() {
             "env",
             "printf '20 text/plain\\r\\n'\nenv | sort\necho oops >&2\n",
         ),
-        ("slow", "printf '20 text/plain\\r\\n'\nexec sleep 60\n"),
+        // Starts a child of its own, in the background, then hangs.
+        (
+            "slow",
+            "sleep 61 &\necho $! > background.pid\nexec sleep 60\n",
+        ),
         (
             "flood",
             "printf '20 text/plain\\r\\n'\nexec head -c 10000000 /dev/zero\n",
@@ -558,6 +562,26 @@ fn cgi_scripts_answer_with_their_environment_and_limits() {
             .to_owned()
     };
     assert_eq!(status("/app/slow"), "42 CGI script timed out");
+    // Its background child went with it (the script's process group).
+    let background = std::fs::read_to_string(scripts.join("background.pid")).unwrap();
+    let stat = format!("/proc/{}/stat", background.trim());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        // Gone, or a zombie waiting for its new parent to reap it.
+        let state = std::fs::read_to_string(&stat).ok();
+        let alive = state.is_some_and(|s| {
+            let after = s.rsplit(')').next().unwrap_or("");
+            !after.trim_start().starts_with(['Z', 'X'])
+        });
+        if !alive {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{background} still runs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert_eq!(status("/app/flood"), "42 CGI output too large");
     assert_eq!(status("/app/bad"), "42 CGI error");
     assert_eq!(status("/app/down"), "50 Down for maintenance");
