@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use tessera_guard::CanonicalPath;
 
+use crate::meta::{self, Override};
+
 use crate::Error;
 
 /// The file served for a directory when it exists.
@@ -42,6 +44,7 @@ pub struct Capsule {
     root: PathBuf,
     gemtext_mime: String,
     listings: bool,
+    meta_files: bool,
 }
 
 /// What a path resolves to.
@@ -65,6 +68,14 @@ pub enum Resolved {
     },
     /// A directory requested without its trailing slash: the path to redirect to.
     Redirect(String),
+    /// A file whose directory's `.meta` answers for it with this status
+    /// (a redirect, `52 Gone`, …).
+    Answer {
+        /// The status line to send instead of the file.
+        header: crate::Header,
+        /// The file's own canonical path below the root.
+        canonical: CanonicalPath,
+    },
     /// Nothing servable.
     NotFound,
 }
@@ -73,7 +84,9 @@ impl Resolved {
     /// The canonical path of what is served (file or listed directory), if anything is.
     pub fn served(&self) -> Option<&CanonicalPath> {
         match self {
-            Self::File { canonical, .. } | Self::Listing { canonical, .. } => Some(canonical),
+            Self::File { canonical, .. }
+            | Self::Listing { canonical, .. }
+            | Self::Answer { canonical, .. } => Some(canonical),
             Self::Redirect(_) | Self::NotFound => None,
         }
     }
@@ -99,7 +112,16 @@ impl Capsule {
             root,
             gemtext_mime,
             listings,
+            meta_files: false,
         })
+    }
+
+    /// Reads agate-style `.meta` files for per-file MIME types and statuses
+    /// (`meta.rs`). Off by default: it costs a file lookup per request.
+    #[must_use]
+    pub fn with_meta_files(mut self, read: bool) -> Self {
+        self.meta_files = read;
+        self
     }
 
     /// The root, symbolic links resolved.
@@ -160,7 +182,7 @@ impl Capsule {
     }
 
     fn file(&self, path: PathBuf) -> Resolved {
-        let mime = match path.extension().and_then(OsStr::to_str) {
+        let mut mime = match path.extension().and_then(OsStr::to_str) {
             Some("gmi" | "gemini") => self.gemtext_mime.clone(),
             _ => mime_guess::from_path(&path)
                 .first_or_octet_stream()
@@ -168,6 +190,16 @@ impl Capsule {
                 .to_owned(),
         };
         let canonical = self.canonical(&path, false);
+        let found = match (self.meta_files, path.parent(), path.file_name()) {
+            (true, Some(dir), Some(name)) => meta::lookup(dir, &name.to_string_lossy()),
+            _ => None,
+        };
+        match found {
+            Some(Override::Parameters(parameters)) => mime.push_str(&parameters),
+            Some(Override::Mime(replacement)) => mime = replacement,
+            Some(Override::Status(header)) => return Resolved::Answer { header, canonical },
+            None => {}
+        }
         Resolved::File {
             path,
             mime,

@@ -48,6 +48,9 @@ pub struct ConfigFile {
     pub charset: Option<String>,
     /// Generated listings for directories without `index.gmi` (default true).
     pub directory_listings: Option<bool>,
+    /// Read agate-style `.meta` files (per-file MIME types, redirects, `52
+    /// Gone`); default false.
+    pub meta_files: Option<bool>,
     /// Seconds for the TLS handshake (default 10).
     pub handshake_timeout: Option<f64>,
     /// Seconds for the request line after the handshake (default 10).
@@ -144,7 +147,8 @@ impl ConfigFile {
                 )))
                 }
             };
-            let capsule = Capsule::new(&host.root, mime.clone(), listings)?;
+            let capsule = Capsule::new(&host.root, mime.clone(), listings)?
+                .with_meta_files(self.meta_files.unwrap_or(false));
             hosts.push(VirtualHost {
                 name,
                 capsule,

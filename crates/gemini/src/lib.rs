@@ -28,6 +28,7 @@ mod client;
 mod config;
 mod error;
 mod identity;
+mod meta;
 mod metrics;
 mod request;
 mod server;

@@ -554,6 +554,7 @@ fn load(capsule: &Capsule, resolved: Resolved) -> (Header, Option<Body>) {
             Some(Body::Bytes(body.into_bytes())),
         ),
         Resolved::Redirect(target) => (Header::redirect(target), None),
+        Resolved::Answer { header, .. } => (header, None),
         Resolved::NotFound => (Header::not_found(), None),
     }
 }

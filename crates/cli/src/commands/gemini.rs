@@ -83,6 +83,10 @@ pub(crate) struct ServeArgs {
     /// Answer 51 for directories without index.gmi instead of a generated listing.
     #[arg(long)]
     no_listings: bool,
+    /// Read agate-style `.meta` files: per-file MIME types and parameters
+    /// (`index.gmi: ;lang=en`), redirects and statuses (`old.gmi: 31 /new.gmi`).
+    #[arg(long)]
+    meta_files: bool,
     /// Seconds for the request line after the handshake [default: 10].
     #[arg(long, value_name = "SECONDS")]
     request_timeout: Option<f64>,
@@ -396,6 +400,9 @@ fn settings_file(args: &ServeArgs) -> anyhow::Result<ConfigFile> {
     }
     if args.no_listings {
         file.directory_listings = Some(false);
+    }
+    if args.meta_files {
+        file.meta_files = Some(true);
     }
     if args.request_timeout.is_some() {
         file.request_timeout = args.request_timeout;

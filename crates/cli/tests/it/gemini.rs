@@ -796,6 +796,55 @@ fn titan_uploads_are_authorised_capped_and_kept_inside_their_directory() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// `--meta-files`: agate's `.meta` overrides; without the flag they are ignored.
+#[test]
+fn meta_files_override_types_and_statuses_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = capsule(dir.path());
+    std::fs::write(root.join("gone.gmi"), "old").unwrap();
+    std::fs::write(root.join("notes.txt"), "notes").unwrap();
+    std::fs::write(
+        root.join(".meta"),
+        "index.gmi: ;lang=de\ngone.gmi: 52 This page is gone\n*.txt: text/plain; charset=latin1\n",
+    )
+    .unwrap();
+    let db = dir.path().join("tofu.sqlite3");
+    let state = dir.path().join("state");
+    let first_line = |server: &common::Server, path: &str| {
+        let url = format!("gemini://localhost:{}{path}", server.addr.port());
+        let out = get(&db, &url, &["--header"]);
+        text(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let args = [
+        "--root",
+        root.to_str().unwrap(),
+        "--cert-dir",
+        state.to_str().unwrap(),
+    ];
+    let with = serve(&[&args[..], &["--meta-files"]].concat());
+    assert_eq!(
+        first_line(&with, "/"),
+        "20 text/gemini; charset=utf-8;lang=de"
+    );
+    assert_eq!(first_line(&with, "/gone.gmi"), "52 This page is gone");
+    assert_eq!(
+        first_line(&with, "/notes.txt"),
+        "20 text/plain; charset=latin1"
+    );
+    assert_eq!(first_line(&with, "/.meta"), "51 Not found");
+    drop(with);
+    let without = serve(&args);
+    assert_eq!(
+        first_line(&without, "/gone.gmi"),
+        "20 text/gemini; charset=utf-8"
+    );
+    assert_eq!(first_line(&without, "/notes.txt"), "20 text/plain");
+}
+
 #[test]
 fn help_names_every_flag_scripts_rely_on() {
     let help = Command::new(env!("CARGO_BIN_EXE_tessera"))
