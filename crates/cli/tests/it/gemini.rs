@@ -632,10 +632,7 @@ fn scgi_applications_get_the_cgi_variables_and_answer() {
     let root = capsule(dir.path());
     let app = format!("/app/={}", scgi_app());
     // A port nobody listens on: the application is down.
-    let down = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (_refusing, down) = common::refusing_port();
     let gone = format!("/down/={down}");
     let server = serve(&[
         "--root",

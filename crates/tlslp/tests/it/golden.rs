@@ -98,11 +98,8 @@ fn tutorial_logs_match_the_golden_files() {
     );
 
     // A closed port first, as in the golden run (its WARNING line is dropped in the comparison).
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_refusing, closed) = crate::util::refusing_port();
+    let closed = closed.port();
     let client = Command::new(bin("tlslp-client"))
         .args(["--tutorial", "--ports", &format!("{closed},{port}")])
         .current_dir(dir.path())

@@ -124,11 +124,8 @@ async fn insecure_mode_on_localhost() {
 async fn no_port_connects_is_an_error_after_trying_each_in_order() {
     let server = TestServer::start(Sequence::Tutorial, 0, |_| {}).await;
     let mut options = server.client_options();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_refusing, closed) = crate::util::refusing_port();
+    let closed = closed.port();
     options.ports = vec![closed];
     let log = MemoryLog::default();
     assert!(connect_and_run(&options, &log).await.is_err());

@@ -146,12 +146,8 @@ async fn local_apps_reach_the_service_through_the_tunnel() {
 async fn the_exit_refuses_what_it_should() {
     let pki = DevPki::generate(&PkiOptions::default()).unwrap();
     let service = banner_echo_service().await;
-    // A port nothing listens on: bind, read the port, close.
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // A port nothing listens on, reserved for the whole test.
+    let (_refusing, closed) = crate::refusing_port();
     let services = HashMap::from([
         ("echo".to_owned(), service.to_string()),
         ("gone".to_owned(), closed.to_string()),
