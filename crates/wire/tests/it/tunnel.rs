@@ -153,9 +153,11 @@ async fn the_exit_refuses_what_it_should() {
         ("gone".to_owned(), closed.to_string()),
     ]);
     let exit = start_exit(&pki, services).await;
+    // `#[track_caller]` closures are unstable: the line of a failure is the
+    // closure's, so the panic names the error (and its Debug form).
     let refused = |result: Result<_, Error>| match result {
         Err(Error::Refused { kind, .. }) => kind,
-        Err(other) => panic!("expected a refusal, got {other}"),
+        Err(other) => panic!("expected a refusal, got {other} ({other:?})"),
         Ok(_) => panic!("expected a refusal, got a tunnel"),
     };
 
