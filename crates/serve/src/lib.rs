@@ -5,7 +5,9 @@
 //! before any TLS byte; global and per-client caps; socket tuning; the TLS
 //! handshake under a deadline; a `tracing` span per connection with its
 //! keyed client id; and a typed [`Refusal`] for everything it closes. TCP and
-//! Unix sockets. No protocol crate calls `accept` itself.
+//! Unix sockets. No protocol crate calls `accept` itself. Around it: reloads
+//! on SIGHUP or file changes ([`on_reload`], [`Stage::reload`]) and the
+//! OpenMetrics endpoint ([`Metrics`], [`serve_metrics`]).
 //!
 //! ```
 //! use std::sync::Arc;

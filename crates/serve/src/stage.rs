@@ -13,6 +13,10 @@
 //! Every refusal is typed ([`Refusal`]), counted ([`StageStats`]) and closes
 //! the socket before any protocol byte. An admitted connection runs in a
 //! `tracing` span carrying its id and keyed client id.
+//!
+//! [`Stage::reload`] swaps the TLS configuration and guard for new
+//! connections and refuses the open ones a new CRL or access list no longer
+//! lets in (they are kept in a set for that, `live.rs`).
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
@@ -20,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tessera_guard::{
     Acl, Chain, ClientIds, ConnectionLimits, ConnectionPermit, ConnectionRefused, Limiter,
     LimiterConfig,
@@ -30,8 +35,6 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-
-use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::accept::{accept_loop, AcceptOptions};
 use crate::live::{LiveConnections, LiveSlot};
