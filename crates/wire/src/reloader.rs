@@ -13,7 +13,7 @@ use crate::server::Transport;
 use crate::Error;
 
 /// Swaps a running server's TLS material and guard ([`crate::Server::reloader`],
-/// [`crate::TunnelExit::reloader`]).
+/// [`crate::tunnel::TunnelExit::reloader`]).
 #[derive(Clone)]
 pub struct Reloader {
     pub(crate) stage: Arc<Stage>,

@@ -186,7 +186,7 @@ pub(crate) struct GetArgs {
 pub(crate) struct PutArgs {
     /// The file to upload.
     file: PathBuf,
-    /// Where: titan://HOST[:PORT]/PATH.
+    /// Where: `titan://HOST[:PORT]/PATH`.
     url: String,
     /// MIME type of the upload [default: text/gemini for .gmi, else by extension].
     #[arg(long)]
