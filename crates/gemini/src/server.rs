@@ -214,7 +214,8 @@ impl Server {
             // One key, so the stage's refusal lines and the access lines name a client alike.
             .client_ids(settings.client_ids.clone())
             .log_client_ip(settings.guard.log_client_ip);
-        if let Some(metrics) = &settings.metrics {
+        let metrics = settings.metrics.clone();
+        if let Some(metrics) = &metrics {
             stage.metrics(metrics.clone());
         }
         if let Some(relays) = settings.guard.relays()? {
@@ -225,11 +226,21 @@ impl Server {
         let listener = Listener::from(listener);
         let stage = Stage::new(&tessera_serve::LocalAddr::Tcp(local), stage)
             .map_err(|e| Error::Config(e.to_string()))?;
+        let capsules = Arc::new(Capsules {
+            current: ArcSwap::from_pointee(shared),
+            local,
+        });
+        if let Some(metrics) = metrics {
+            // Weak: the registry lives in the settings the capsules hold.
+            let capsules = Arc::downgrade(&capsules);
+            metrics.register_tracked_clients(move || {
+                capsules
+                    .upgrade()
+                    .map_or(0, |c| c.current.load().chain.tracked_clients())
+            });
+        }
         Ok(Self {
-            capsules: Arc::new(Capsules {
-                current: ArcSwap::from_pointee(shared),
-                local,
-            }),
+            capsules,
             stage: Arc::new(stage),
             listener,
         })

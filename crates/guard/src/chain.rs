@@ -106,6 +106,11 @@ impl Chain {
         self.limiter.as_ref()
     }
 
+    /// Clients the rate limiter holds state for now (0 without one).
+    pub fn tracked_clients(&self) -> usize {
+        self.limiter.as_ref().map_or(0, Limiter::tracked)
+    }
+
     /// Denials so far for `reason`.
     pub fn denials(&self, reason: DenialReason) -> u64 {
         self.denials[index(reason)].load(Ordering::Relaxed)

@@ -8,6 +8,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Metric, Registry};
 
 /// A label set of one label whose values are names we chose.
@@ -48,6 +50,27 @@ impl Metrics {
         self.registry().register_collector(Box::new(collector));
     }
 
+    /// Adds a gauge whose value `read` computes at each scrape (a count the
+    /// server keeps anyway, such as open connections or tracked clients).
+    pub fn register_gauge_fn(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        read: impl Fn() -> i64 + Send + Sync + 'static,
+    ) {
+        self.register_collector(GaugeFn { name, help, read });
+    }
+
+    /// Adds `guard_tracked_clients`: the clients `read` says the guard's
+    /// rate limiter holds state for now (its memory, in clients).
+    pub fn register_tracked_clients(&self, read: impl Fn() -> usize + Send + Sync + 'static) {
+        self.register_gauge_fn(
+            "guard_tracked_clients",
+            "Clients the guard's rate limiter holds state for now",
+            move || gauge(read()),
+        );
+    }
+
     /// The OpenMetrics text of every metric, ending in `# EOF`.
     pub fn encode(&self) -> String {
         let mut text = String::new();
@@ -60,6 +83,32 @@ impl Metrics {
         // A panic while registering leaves a usable registry.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// A gauge read at each scrape ([`Metrics::register_gauge_fn`]).
+struct GaugeFn<F> {
+    name: &'static str,
+    help: &'static str,
+    read: F,
+}
+
+impl<F> std::fmt::Debug for GaugeFn<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GaugeFn").field("name", &self.name).finish()
+    }
+}
+
+impl<F: Fn() -> i64 + Send + Sync + 'static> Collector for GaugeFn<F> {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let gauge = ConstGauge::new((self.read)());
+        let metric = encoder.encode_descriptor(self.name, self.help, None, gauge.metric_type())?;
+        gauge.encode(metric)
+    }
+}
+
+/// A count as a gauge value.
+pub fn gauge(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 /// Histogram buckets for durations from 1 ms to about 16 s.

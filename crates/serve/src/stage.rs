@@ -321,8 +321,9 @@ pub struct Stage {
     /// The TLS configuration new connections get (`None`: plain); a reload
     /// swaps it, handshakes in progress keep theirs.
     tls: ArcSwapOption<rustls::ServerConfig>,
-    /// The guard new connections pass; a reload swaps it.
-    guard: ArcSwapOption<Chain>,
+    /// The guard new connections pass; a reload swaps it. Shared with the
+    /// tracked-clients gauge.
+    guard: Arc<ArcSwapOption<Chain>>,
     /// The certificates the last reload's CRLs list, checked once more for
     /// each connection admitted (its handshake may have begun before).
     revoked: ArcSwap<tessera_tls::RevocationList>,
@@ -367,12 +368,19 @@ impl Stage {
         );
         let client_ids = config.client_ids.clone().unwrap_or_else(ClientIds::random);
         let stats = StageStats::default();
+        let guard = Arc::new(ArcSwapOption::new(config.guard.clone()));
         if let Some(metrics) = &config.metrics {
             stats.register(metrics, limits.clone());
+            if config.guard.is_some() {
+                let guard = guard.clone();
+                metrics.register_tracked_clients(move || {
+                    guard.load().as_deref().map_or(0, Chain::tracked_clients)
+                });
+            }
         }
         Ok(Self {
             tls: ArcSwapOption::new(config.tls.clone()),
-            guard: ArcSwapOption::new(config.guard.clone()),
+            guard,
             revoked: ArcSwap::default(),
             live: Arc::default(),
             config,

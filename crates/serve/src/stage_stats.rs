@@ -5,11 +5,8 @@
 
 use std::sync::Arc;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use tessera_guard::ConnectionLimits;
 
@@ -106,24 +103,11 @@ impl StageStats {
             "Time from accept to a finished TLS handshake",
             self.handshake_seconds.clone(),
         );
-        metrics.register_collector(OpenConnections(limits));
-    }
-}
-
-/// The connections holding a slot, read at each scrape.
-#[derive(Debug)]
-struct OpenConnections(Arc<ConnectionLimits>);
-
-impl Collector for OpenConnections {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let open = ConstGauge::new(i64::try_from(self.0.open()).unwrap_or(i64::MAX));
-        let metric = encoder.encode_descriptor(
+        metrics.register_gauge_fn(
             "connections_open",
             "Connections open now (in the handshake or admitted)",
-            None,
-            open.metric_type(),
-        )?;
-        open.encode(metric)
+            move || crate::metrics::gauge(limits.open()),
+        );
     }
 }
 

@@ -196,6 +196,11 @@ impl ServerSession {
         self.outcome.as_ref()
     }
 
+    /// Whether WORK was sent.
+    pub fn work_issued(&self) -> bool {
+        self.work_sent.is_some()
+    }
+
     /// How long the client took from WORK to a valid suffix, once it sent one.
     pub fn work_time(&self) -> Option<Duration> {
         self.work_time

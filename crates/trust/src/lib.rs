@@ -40,6 +40,7 @@ mod proof;
 mod replay;
 mod revocation;
 pub mod signer;
+mod signer_metrics;
 mod strict_json;
 mod verify;
 

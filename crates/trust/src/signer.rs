@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use serde_json::{json, Map, Value};
-use tessera_serve::{Admitted, Handler, Listener, Stage, StageConfig};
+use tessera_serve::{Admitted, Handler, Listener, Metrics, Stage, StageConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::job::{sign_job_as, JobFormat};
 use crate::mint::{mint, MintRequest};
+use crate::signer_metrics::SignerMetrics;
 use crate::strict_json::has_no_duplicate_keys;
 use crate::{Error, FrameFault, SecretKey};
 
@@ -261,7 +262,8 @@ pub fn bind_unix(path: &std::path::Path) -> Result<Listener, Error> {
 /// resolves: plain on loopback TCP or a Unix socket only, per-client caps (a
 /// Unix peer counts per user id), a deadline for the first bytes, then a
 /// graceful stop that closes idle connections at once, answers requests in
-/// progress and removes the socket file.
+/// progress and removes the socket file. With `metrics`, the stage's
+/// counters and requests by operation and result are registered there.
 ///
 /// # Errors
 /// [`Error::Stage`] for a TCP listener that is not on loopback; never for
@@ -270,6 +272,7 @@ pub async fn serve_signer(
     listener: impl Into<Listener>,
     keys: impl Into<LiveKeys>,
     limits: SignerLimits,
+    metrics: Option<&Metrics>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
     let listener = listener.into();
@@ -280,10 +283,14 @@ pub async fn serve_signer(
         .max_connections_per_client(limits.max_connections_per_client)
         .first_bytes_timeout(limits.frame_timeout)
         .shutdown_grace(limits.frame_timeout);
+    if let Some(metrics) = metrics {
+        config.metrics(metrics.clone());
+    }
     let stage = Arc::new(Stage::new(&local, config)?);
     let handler = Arc::new(SignerHandler {
         keys: keys.into(),
         limits,
+        metrics: metrics.map(SignerMetrics::register),
     });
     stage.run(listener, handler, shutdown).await;
     Ok(())
@@ -293,13 +300,20 @@ pub async fn serve_signer(
 struct SignerHandler {
     keys: LiveKeys,
     limits: SignerLimits,
+    metrics: Option<SignerMetrics>,
 }
 
 impl Handler for SignerHandler {
     async fn serve(self: Arc<Self>, connection: Admitted) {
         let stopping = connection.stopping.clone();
         let keys = self.keys.0.load_full();
-        if let Err(error) = exchanges(connection.stream, &keys, self.limits, &stopping).await {
+        let exchange = Exchange {
+            keys: &keys,
+            limits: self.limits,
+            stopping: &stopping,
+            metrics: self.metrics.as_ref(),
+        };
+        if let Err(error) = exchange.run(connection.stream).await {
             tracing::debug!(%error, "signer connection ended");
         }
     }
@@ -314,57 +328,85 @@ pub async fn signer_connection<S: AsyncRead + AsyncWrite + Unpin>(
     keys: &SignerKeys,
     limits: SignerLimits,
 ) -> Result<(), Error> {
-    exchanges(stream, keys, limits, &CancellationToken::new()).await
+    let stopping = CancellationToken::new();
+    let exchange = Exchange {
+        keys,
+        limits,
+        stopping: &stopping,
+        metrics: None,
+    };
+    exchange.run(stream).await
 }
 
-/// [`signer_connection`], closing between requests once `stopping` is cancelled.
-async fn exchanges<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    keys: &SignerKeys,
+/// What one connection's exchanges need.
+struct Exchange<'a> {
+    keys: &'a SignerKeys,
     limits: SignerLimits,
-    stopping: &CancellationToken,
-) -> Result<(), Error> {
-    loop {
-        // The idle timeout covers the wait for a frame to start; the frame timeout its body.
-        let mut first = [0u8; 1];
-        // `biased` towards the read: at a stop, a request whose bytes have
-        // arrived is still answered; only a connection with nothing pending closes.
-        let started = tokio::select! {
-            biased;
-            started = tokio::time::timeout(limits.idle_timeout, stream.read(&mut first)) => started,
-            () = stopping.cancelled() => return Ok(()),
-        };
-        match started {
-            Ok(Ok(1)) => {}
-            _ => return Ok(()),
-        }
-        let mut rest = std::io::Cursor::new(first).chain(&mut stream);
-        let Ok(Ok(Some(frame))) = tokio::time::timeout(
-            limits.frame_timeout,
-            read_frame(&mut rest, limits.max_frame),
-        )
-        .await
-        else {
-            return Ok(());
-        };
-        let reply = match frame {
-            Frame::Object(request) => handle_request(keys, &request),
-            Frame::Bad => json!({"ok": false, "error": "bad_frame"}),
-            Frame::TooLarge(_) => {
-                let reply = encode_frame(&json!({"ok": false, "error": "frame_too_large"}))?;
+    /// Closes the connection between requests once cancelled.
+    stopping: &'a CancellationToken,
+    metrics: Option<&'a SignerMetrics>,
+}
+
+impl Exchange<'_> {
+    /// [`signer_connection`]: request/reply exchanges until the peer closes,
+    /// idles out or the server stops.
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(&self, mut stream: S) -> Result<(), Error> {
+        let Self {
+            keys,
+            limits,
+            stopping,
+            metrics,
+        } = *self;
+        loop {
+            // The idle timeout covers the wait for a frame to start; the frame timeout its body.
+            let mut first = [0u8; 1];
+            // `biased` towards the read: at a stop, a request whose bytes have
+            // arrived is still answered; only a connection with nothing pending closes.
+            let started = tokio::select! {
+                biased;
+                started = tokio::time::timeout(limits.idle_timeout, stream.read(&mut first)) => started,
+                () = stopping.cancelled() => return Ok(()),
+            };
+            match started {
+                Ok(Ok(1)) => {}
+                _ => return Ok(()),
+            }
+            let mut rest = std::io::Cursor::new(first).chain(&mut stream);
+            let Ok(Ok(Some(frame))) = tokio::time::timeout(
+                limits.frame_timeout,
+                read_frame(&mut rest, limits.max_frame),
+            )
+            .await
+            else {
+                return Ok(());
+            };
+            let reply = match &frame {
+                Frame::Object(request) => handle_request(keys, request),
+                Frame::Bad => json!({"ok": false, "error": "bad_frame"}),
+                Frame::TooLarge(_) => json!({"ok": false, "error": "frame_too_large"}),
+            };
+            if let Some(metrics) = metrics {
+                let request = match &frame {
+                    Frame::Object(request) => Some(request),
+                    _ => None,
+                };
+                metrics.reply(request, &reply);
+            }
+            if let Frame::TooLarge(_) = frame {
+                let reply = encode_frame(&reply)?;
                 let _ = tokio::time::timeout(limits.frame_timeout, stream.write_all(&reply)).await;
                 return Ok(());
             }
-        };
-        // A client that stops reading must not hold its connection slot forever.
-        match tokio::time::timeout(
-            limits.frame_timeout,
-            stream.write_all(&encode_frame(&reply)?),
-        )
-        .await
-        {
-            Ok(written) => written?,
-            Err(_) => return Ok(()),
+            // A client that stops reading must not hold its connection slot forever.
+            match tokio::time::timeout(
+                limits.frame_timeout,
+                stream.write_all(&encode_frame(&reply)?),
+            )
+            .await
+            {
+                Ok(written) => written?,
+                Err(_) => return Ok(()),
+            }
         }
     }
 }

@@ -192,6 +192,8 @@ pub(crate) enum TrustCommand {
         /// are read again; connections open then keep the old ones.
         #[command(flatten)]
         reload: tessera_serve::ReloadArgs,
+        #[command(flatten)]
+        metrics: tessera_serve::MetricsArgs,
     },
     /// Operations per second on one core: mint, prove, authenticate, policy, verify_job.
     Bench(crate::benches::trust::BenchArgs),
@@ -565,6 +567,7 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             max_connections_per_client,
             check,
             reload,
+            metrics,
         } => {
             let limits = tessera_trust::signer::SignerLimits {
                 max_connections,
@@ -591,8 +594,12 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                 // Before the socket is there or announced: see shutdown_signal.
                 let shutdown = tessera_serve::shutdown_signal();
                 crate::log_file::reopen_on_sighup().map_err(io)?;
+                let registry = metrics.metrics();
+                crate::listen::metrics(&metrics, registry.as_ref())
+                    .await
+                    .map_err(|e| Failure::Usage(format!("{e:#}")))?;
                 let live = keys.clone();
-                tessera_serve::on_reload(&watched, None, move || {
+                tessera_serve::on_reload(&watched, registry.as_ref(), move || {
                     live.replace(read_keys().map_err(|e| e.to_string())?);
                     Ok::<_, String>("the signer's keys".to_owned())
                 })
@@ -623,9 +630,15 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                         ))
                     }
                 };
-                tessera_trust::signer::serve_signer(listener, keys, limits, shutdown)
-                    .await
-                    .map_err(Failure::Verify)
+                tessera_trust::signer::serve_signer(
+                    listener,
+                    keys,
+                    limits,
+                    registry.as_ref(),
+                    shutdown,
+                )
+                .await
+                .map_err(Failure::Verify)
             })?;
         }
         TrustCommand::Bench(_) => unreachable!("handled in run"),

@@ -234,6 +234,7 @@ fn metrics_show_the_traffic_sent() {
         "tessera_tls_handshake_seconds_count 3",
         "tessera_gemini_request_seconds_count 3",
         "tessera_connections_open 0",
+        "tessera_guard_tracked_clients 1",
     ];
     let text = common::scrape_until(metrics, |text| {
         expected.iter().all(|line| text.lines().any(|l| l == *line))

@@ -88,6 +88,8 @@ fn the_echo_contract_with_hmac_over_loopback() {
         "s3cret",
         "--metrics-listen",
         "0",
+        "--rate-limit",
+        "100/1",
     ]);
     let echo = request(
         &server,
@@ -128,6 +130,7 @@ fn the_echo_contract_with_hmac_over_loopback() {
         "tessera_wire_auth_refusals_total{reason=\"unknown_key\"} 1",
         "tessera_wire_frames_total 2",
         "tessera_connections_admitted_total 5",
+        "tessera_guard_tracked_clients 1",
     ];
     let text = common::scrape_until(server.metrics.expect("metrics"), |text| {
         expected.iter().all(|line| text.lines().any(|l| l == *line))

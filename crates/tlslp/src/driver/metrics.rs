@@ -1,6 +1,6 @@
 //! What a tlslp server exports with `--metrics-listen`, next to the
 //! connection stage's counters: sessions by outcome and how long they take,
-//! and the WORK puzzles solved and failed with the time clients took.
+//! and the WORK puzzles issued, solved and failed with the time clients took.
 
 use tessera_serve::prometheus_client::metrics::counter::Counter;
 use tessera_serve::prometheus_client::metrics::family::Family;
@@ -15,6 +15,7 @@ use crate::server::FailReason;
 pub(super) struct SessionMetrics {
     sessions: Family<Label, Counter>,
     session_seconds: Histogram,
+    work_issued: Counter,
     work_solved: Counter,
     work_failed: Counter,
     solve_seconds: Histogram,
@@ -25,6 +26,7 @@ impl SessionMetrics {
         let this = Self {
             sessions: Family::default(),
             session_seconds: Histogram::new(duration_buckets()),
+            work_issued: Counter::default(),
             work_solved: Counter::default(),
             work_failed: Counter::default(),
             solve_seconds: Histogram::new(duration_buckets()),
@@ -38,6 +40,11 @@ impl SessionMetrics {
             "tlslp_session_seconds",
             "From accept to close, for sessions past the handshake",
             this.session_seconds.clone(),
+        );
+        metrics.register(
+            "pow_challenges_issued",
+            "WORK puzzles sent (counted as their session ends)",
+            this.work_issued.clone(),
         );
         metrics.register(
             "pow_challenges_solved",
@@ -67,6 +74,9 @@ impl SessionMetrics {
             SessionOutcome::Handshake | SessionOutcome::Refused(_)
         ) {
             self.session_seconds.observe(record.duration.as_secs_f64());
+        }
+        if record.work_issued {
+            self.work_issued.inc();
         }
         if let Some(took) = record.work_time {
             self.work_solved.inc();

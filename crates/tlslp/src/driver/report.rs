@@ -54,6 +54,8 @@ pub struct SessionRecord {
     pub outcome: SessionOutcome,
     /// Wall time from accept to close.
     pub duration: Duration,
+    /// Whether the session got as far as WORK.
+    pub work_issued: bool,
     /// Time between sending WORK and the valid reply.
     pub work_time: Option<Duration>,
     /// TLS version and cipher suite, when the handshake completed.

@@ -264,7 +264,8 @@ impl Handler for TlslpServer {
                     peer,
                     outcome: SessionOutcome::Refused("reload".to_owned()),
                     duration: started.elapsed(),
-                    work_time: None,
+                    work_issued: false,
+            work_time: None,
                     tls: None,
                     n_bits,
                 }
@@ -308,6 +309,7 @@ impl Handler for TlslpServer {
             peer,
             outcome,
             duration: Duration::ZERO,
+            work_issued: false,
             work_time: None,
             tls: None,
             n_bits: self.options.session.n_bits,
@@ -387,6 +389,7 @@ async fn session(
         peer,
         outcome: SessionOutcome::Error,
         duration: Duration::ZERO,
+        work_issued: false,
         work_time: None,
         tls: None,
         n_bits: config.n_bits,
@@ -423,6 +426,7 @@ async fn session(
     // close_notify, best effort (peers need not send or wait for it).
     let mut stream = reader.into_inner();
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+    record.work_issued = session.work_issued();
     record.work_time = session.work_time();
     record.outcome = match (result, session.outcome()) {
         (Ok(()), Some(Outcome::Done)) => SessionOutcome::Done,

@@ -263,15 +263,19 @@ fn metrics_count_the_sessions_clients_ran() {
             .any(|l| l == "tessera_connections_admitted_total 2"),
         "{text}"
     );
-    let solved = text
-        .lines()
-        .find_map(|l| l.strip_prefix("tessera_pow_challenges_solved_total "))
-        .and_then(|n| n.parse::<u64>().ok());
-    let solve_times = text
-        .lines()
-        .find_map(|l| l.strip_prefix("tessera_pow_solve_seconds_count "))
-        .and_then(|n| n.parse::<u64>().ok());
-    assert_eq!(solved, solve_times, "{text}");
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    let solved = value("tessera_pow_challenges_solved_total");
+    assert_eq!(solved, value("tessera_pow_solve_seconds_count"), "{text}");
+    // Every session that got as far as a valid suffix was issued WORK, and
+    // a session that ended DONE went through it.
+    let issued = value("tessera_pow_challenges_issued_total").expect("issued");
+    let done = value("tessera_tlslp_sessions_total{outcome=\"done\"}").unwrap_or(0);
+    assert!(issued >= solved.unwrap_or(0) && issued >= done, "{text}");
+    assert!(issued <= 2, "{text}");
 }
 
 /// Revoking a client's certificate and sending SIGHUP closes the session

@@ -165,6 +165,7 @@ async fn the_signer_mints_and_keeps_serving_after_bad_clients() {
         listener,
         issuer.clone(),
         SignerLimits::default(),
+        None,
         async {
             let _ = stopped.await;
         },
@@ -256,6 +257,7 @@ async fn a_separate_job_key_signs_jobs_over_a_private_unix_socket() {
         listener,
         keys,
         SignerLimits::default(),
+        None,
         async {
             let _ = stopped.await;
         },

@@ -28,7 +28,7 @@ async fn regression_silent_connections_from_one_client_do_not_lock_out_others() 
         ..SignerLimits::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_signer(listener, issuer(), limits, async {
+    let server = tokio::spawn(serve_signer(listener, issuer(), limits, None, async {
         let _ = stopped.await;
     }));
     let from = |source: &'static str| async move {
@@ -78,6 +78,7 @@ async fn regression_stop_answers_the_request_in_progress_and_removes_the_socket(
         listener,
         issuer(),
         SignerLimits::default(),
+        None,
         async {
             let _ = stopped.await;
         },
@@ -127,4 +128,69 @@ async fn regression_stop_answers_the_request_in_progress_and_removes_the_socket(
     let mut rest = Vec::new();
     let _ = busy.read_to_end(&mut rest).await;
     assert!(rest.is_empty());
+}
+
+/// With metrics, every reply is counted by operation and result, next to the
+/// stage's connection counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_operation_and_result() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let metrics = tessera_serve::Metrics::new();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn({
+        let metrics = metrics.clone();
+        async move {
+            serve_signer(
+                listener,
+                issuer(),
+                SignerLimits::default(),
+                Some(&metrics),
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await
+        }
+    });
+    let mut client = tokio::time::timeout(WAIT, SignerClient::connect(&address.to_string()))
+        .await
+        .unwrap()
+        .unwrap();
+    for request in [
+        json!({"op": "public_key"}),
+        json!({"op": "public_key"}),
+        json!({"op": "mint"}),
+        json!({"op": "steal_key"}),
+    ] {
+        tokio::time::timeout(WAIT, client.call(&request))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // A frame that is not a JSON object.
+    let mut raw = tokio::net::TcpStream::connect(address).await.unwrap();
+    raw.write_all(&[0, 0, 0, 2, b'[', b']']).await.unwrap();
+    let mut length = [0u8; 4];
+    tokio::time::timeout(WAIT, raw.read_exact(&mut length))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = metrics.encode();
+    for line in [
+        "tessera_signer_requests_total{op=\"public_key\",result=\"ok\"} 2",
+        "tessera_signer_requests_total{op=\"mint\",result=\"bad_request\"} 1",
+        "tessera_signer_requests_total{op=\"other\",result=\"unknown_op\"} 1",
+        "tessera_signer_requests_total{op=\"none\",result=\"bad_frame\"} 1",
+        "tessera_connections_admitted_total 2",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    let _ = stop.send(());
+    drop((client, raw));
+    tokio::time::timeout(WAIT, server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
