@@ -1,13 +1,15 @@
 //! What a reload changes in a running wire server or tunnel exit: the TLS
-//! configuration and guard of new connections, the certificate rules of the
-//! frames that follow, and the open connections a revoked certificate or
-//! the new access list now refuses.
+//! configuration, guard and auth layer of new connections, the certificate
+//! rules of the frames that follow, and the open connections a revoked
+//! certificate or the new access list now refuses.
 
 use std::sync::Arc;
 
 use tessera_serve::{Reload, Stage};
 use tessera_tls::RevocationList;
 
+use crate::auth::live::LiveAuth;
+use crate::auth::FrameAuth;
 use crate::rules::FrameRules;
 use crate::server::Transport;
 use crate::Error;
@@ -18,6 +20,7 @@ use crate::Error;
 pub struct Reloader {
     pub(crate) stage: Arc<Stage>,
     pub(crate) rules: Arc<FrameRules>,
+    pub(crate) auth: Arc<LiveAuth>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -51,5 +54,13 @@ impl Reloader {
         })?;
         self.rules.set(guard);
         Ok(closed)
+    }
+
+    /// Connections opened from now on authenticate frames with `auth` (new
+    /// HMAC keys, say); open ones keep the layer they started with to their
+    /// end. Build the new layer with [`crate::HmacAuth::rekeyed`] so frames
+    /// the old one accepted stay refused as replays.
+    pub fn set_auth(&self, auth: Option<Arc<dyn FrameAuth>>) {
+        self.auth.set(auth);
     }
 }

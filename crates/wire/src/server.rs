@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use crate::auth::live::LiveAuth;
 use crate::outbox::{ByteBudget, Outbox, Queued};
 use crate::pow_gate::{PowAdmission, PowGate};
 use crate::revocation_watch::{revoked, RevocationWatch};
@@ -227,6 +228,8 @@ pub struct Server<S> {
 
 struct Shared<S> {
     rules: Arc<FrameRules>,
+    /// The auth layer new connections take (`options.auth` at start).
+    auth: Arc<LiveAuth>,
     router: Router<S>,
     metrics: Option<crate::metrics::WireMetrics>,
     options: ServerOptions,
@@ -279,6 +282,7 @@ impl<S: Send + Sync + 'static> Server<S> {
             stage,
             shared: Arc::new(Shared {
                 rules: Arc::new(FrameRules::new(options.guard.clone())),
+                auth: Arc::new(LiveAuth::new(options.auth.clone())),
                 router,
                 topics: Arc::new(Topics::default()),
                 stats,
@@ -313,6 +317,7 @@ impl<S: Send + Sync + 'static> Server<S> {
         crate::Reloader {
             stage: self.stage.clone(),
             rules: self.shared.rules.clone(),
+            auth: self.shared.auth.clone(),
         }
     }
 
@@ -360,15 +365,11 @@ impl<S> Shared<S> {
     fn screen(
         &self,
         frame: &Frame,
+        auth: Option<&Arc<dyn FrameAuth>>,
         gate: &mut PowGate,
         certificate: Option<&tessera_guard::PeerCert>,
     ) -> Result<Option<Principal>, Response> {
-        let principal = match self
-            .options
-            .auth
-            .as_ref()
-            .map(|auth| auth.authenticate(frame))
-        {
+        let principal = match auth.map(|auth| auth.authenticate(frame)) {
             None => None,
             Some(Ok(principal)) => principal,
             Some(Err(failure)) => {
@@ -404,11 +405,13 @@ async fn connection<S: Send + Sync + 'static>(
     let (read, write) = tokio::io::split(admitted.stream);
     let mut frames = FramedRead::new(read, FrameCodec::new(options.limits));
     let (queue, outgoing) = Outbox::new(options.queue, options.queue_bytes, &shared.queued);
+    // This connection's auth layer, kept to its end across reloads.
+    let auth = shared.auth.current();
     let writer = tokio::spawn(write_frames(
         write,
         outgoing,
         options.limits,
-        options.auth.clone(),
+        auth.clone(),
         options.write_timeout,
     ));
     let in_flight = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
@@ -458,7 +461,7 @@ async fn connection<S: Send + Sync + 'static>(
         frames_in += 1;
         // Reap finished handlers so the set stays small.
         while handlers.try_join_next().is_some() {}
-        let principal = match shared.screen(&frame, &mut gate, peer_cert.as_ref()) {
+        let principal = match shared.screen(&frame, auth.as_ref(), &mut gate, peer_cert.as_ref()) {
             Ok(principal) => {
                 #[cfg(feature = "fleet")]
                 if let Some(replay) = &options.fleet_replay {

@@ -7,6 +7,7 @@ pub(crate) mod fingerprint;
 pub(crate) mod fleet;
 pub(crate) mod gemini;
 pub(crate) mod guard;
+pub(crate) mod listener_reload;
 pub(crate) mod pow;
 pub(crate) mod proxy;
 pub(crate) mod tls;

@@ -13,7 +13,8 @@ use tessera_wire::tunnel::{TunnelEntry, TunnelEntryOptions, TunnelExit, TunnelEx
 use tessera_wire::Role;
 
 use crate::args::PeerAddr;
-use crate::commands::wire::{CrlArgs, HmacArgs, ListenerReload, PkiArgs};
+use crate::commands::listener_reload::{HmacLayer, ListenerReload};
+use crate::commands::wire::{CrlArgs, HmacArgs, PkiArgs};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ProxyCommand {
@@ -25,7 +26,7 @@ pub(crate) enum ProxyCommand {
     /// The remote end: serve tunnels to the services named with --service
     /// (never anywhere else), to clients with a certificate of the PKI and,
     /// with --hmac-secret, a valid MAC. Runs until SIGINT/SIGTERM; SIGHUP
-    /// (or --watch) reloads the PKI, CRL and guard.
+    /// (or --watch) reloads the PKI, CRL, guard and --hmac-secret-file.
     Exit(Box<ExitArgs>),
 }
 
@@ -152,8 +153,9 @@ fn exit(args: &ExitArgs) -> anyhow::Result<ExitCode> {
             defaults.max_connections_per_client,
         ),
     )?;
+    let hmac = HmacLayer::new(&args.hmac)?;
     let options = TunnelExitOptions {
-        auth: args.hmac.auth(Role::Server)?,
+        auth: hmac.as_ref().map(HmacLayer::current),
         guard: admission.guard,
         proxy_from: admission.proxy_from,
         max_connections: admission.max_connections,
@@ -187,6 +189,7 @@ fn exit(args: &ExitArgs) -> anyhow::Result<ExitCode> {
                 defaults.max_connections_per_client,
             ),
             connections: "open tunnel(s)",
+            hmac: hmac.map(|layer| (layer, None)),
         }
         .install(&args.reload, exit.reloader(), metrics.as_ref())?;
         let shutdown = crate::listen::ready(exit.local_addr()?)?;

@@ -22,6 +22,7 @@ use tokio_rustls::rustls::ClientConfig;
 use zeroize::Zeroizing;
 
 use crate::args::PeerAddr;
+use crate::commands::listener_reload::{HmacLayer, ListenerReload};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum WireCommand {
@@ -36,8 +37,8 @@ pub(crate) enum WireCommand {
     /// unless --plain, which is allowed on loopback only. --netaio-compat
     /// speaks netaio 0.0.9's frames and HMAC instead (legacy and weaker: plain
     /// TCP, no request ids, a MAC that covers neither type nor direction).
-    /// Runs until SIGINT/SIGTERM; SIGHUP (or --watch) reloads the PKI, CRL
-    /// and guard.
+    /// Runs until SIGINT/SIGTERM; SIGHUP (or --watch) reloads the PKI, CRL,
+    /// guard and --hmac-secret-file.
     EchoServer(EchoArgs),
     /// Send one request and print the reply's type and body.
     ///
@@ -99,7 +100,7 @@ impl CrlArgs {
 }
 
 /// HMAC frame authentication.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct HmacArgs {
     /// Shared secret for HMAC frame authentication. Visible in `ps`: prefer
     /// --hmac-secret-file or the environment variable.
@@ -266,7 +267,7 @@ pub(crate) fn echo_router() -> Router<()> {
 
 impl HmacArgs {
     /// The secret, from --hmac-secret-file or --hmac-secret, if either is given.
-    fn secret(&self) -> anyhow::Result<Option<Zeroizing<String>>> {
+    pub(crate) fn secret(&self) -> anyhow::Result<Option<Zeroizing<String>>> {
         match (&self.hmac_secret_file, &self.hmac_secret) {
             (Some(path), _) => Ok(Some(crate::secrets::read_secret_file(path, "HMAC secret")?)),
             (None, Some(secret)) => Ok(Some(Zeroizing::new(secret.clone()))),
@@ -278,9 +279,23 @@ impl HmacArgs {
         let Some(secret) = self.secret()? else {
             return Ok(None);
         };
-        let auth = HmacAuth::new(&self.key_id, secret.as_bytes(), role)?
-            .window(Duration::from_secs(self.hmac_window));
-        Ok(Some(Arc::new(auth)))
+        Ok(Some(Arc::new(self.layer(&secret, role)?)))
+    }
+
+    /// The HMAC layer for `secret`, with the flags' key id and window.
+    pub(crate) fn layer(&self, secret: &str, role: Role) -> anyhow::Result<HmacAuth> {
+        Ok(HmacAuth::new(&self.key_id, secret.as_bytes(), role)?
+            .window(Duration::from_secs(self.hmac_window)))
+    }
+
+    /// The key id frames are signed under.
+    pub(crate) fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The file a reload reads the secret from again, if one was given.
+    pub(crate) fn secret_file(&self) -> Option<&Path> {
+        self.hmac_secret_file.as_deref()
     }
 }
 
@@ -371,12 +386,12 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     } else {
         security.pki.server_transport(&args.crl)?
     };
+    let hmac = HmacLayer::new(&security.hmac)?;
     let mut options = ServerOptions {
         limits: tessera_wire::Limits {
             max_frame: args.max_frame,
             ..tessera_wire::Limits::default()
         },
-        auth: security.hmac.auth(Role::Server)?,
         guard: admission.guard,
         proxy_from: admission.proxy_from,
         max_connections: admission.max_connections,
@@ -393,6 +408,7 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("--capability-issuer: {}", e.detail()))?;
     let store = args.fleet.store.open()?;
     crate::runtime()?.block_on(async {
+        let mut capability = None;
         if let Some(store) = &store {
             // Twice the longest acceptance window of the auth layers (the HMAC
             // window; a capability verifier's default 300 s skew).
@@ -414,12 +430,9 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
                 verifier.revocation_list(revocations.clone(), args.store_fallback);
                 options.revocations = Some(revocations);
             }
-            let capability: Arc<dyn FrameAuth> = Arc::new(CapabilityAuth::server(verifier));
-            options.auth = Some(match options.auth.take() {
-                Some(hmac) => Arc::new(AuthStack::new(vec![hmac, capability])),
-                None => capability,
-            });
+            capability = Some(Arc::new(CapabilityAuth::server(verifier)) as Arc<dyn FrameAuth>);
         }
+        options.auth = stacked(hmac.as_ref().map(HmacLayer::current), capability.clone());
         if let Some(code) = args
             .check
             .passed(&format!("wire echo-server on {}", args.listen))?
@@ -440,64 +453,13 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
                 defaults.max_connections_per_client,
             ),
             connections: "open connection(s)",
+            hmac: hmac.map(|layer| (layer, capability)),
         }
         .install(&args.reload, server.reloader(), metrics.as_ref())?;
         let shutdown = crate::listen::ready(server.local_addr()?)?;
         server.run(shutdown).await?;
         anyhow::Ok(ExitCode::SUCCESS)
     })
-}
-
-/// What a wire listener (the echo server, the proxy exit) reads again on
-/// SIGHUP, and with --watch when one of its files changes: the PKI's
-/// certificate, key and CA, the CRL and the guard. New connections get them;
-/// open ones whose certificate the CRL now lists (or whose client the new
-/// ACL denies) are closed.
-pub(crate) struct ListenerReload {
-    /// The PKI; `None` for a plain listener.
-    pub(crate) pki: Option<PkiArgs>,
-    pub(crate) crl: CrlArgs,
-    pub(crate) admission: tessera_serve::AdmissionArgs,
-    pub(crate) fleet: tessera_fleet::FleetArgs,
-    /// The server's default caps, as at start.
-    pub(crate) caps: (usize, usize),
-    /// What its open connections are called in the reload's line.
-    pub(crate) connections: &'static str,
-}
-
-impl ListenerReload {
-    /// Reloads on SIGHUP (and the `reload` flags' file changes) from now on.
-    pub(crate) fn install(
-        self,
-        reload: &tessera_serve::ReloadArgs,
-        reloader: tessera_wire::Reloader,
-        metrics: Option<&tessera_serve::Metrics>,
-    ) -> anyhow::Result<()> {
-        let watched = match &self.pki {
-            Some(pki) => reload.watched(pki.server_files(&self.crl, &self.admission)?),
-            None => reload.watched(self.admission.guard_config.clone()),
-        };
-        tessera_serve::on_reload(&watched, metrics, move || {
-            self.apply(&reloader).map_err(|e| format!("{e:#}"))
-        })?;
-        Ok(())
-    }
-
-    fn apply(&self, reloader: &tessera_wire::Reloader) -> anyhow::Result<String> {
-        let transport = match &self.pki {
-            Some(pki) => pki.server_transport(&self.crl)?,
-            None => Transport::PlainLoopback,
-        };
-        let admission =
-            crate::admission::Admission::from_args(&self.admission, &self.fleet, self.caps)?;
-        let revoked = self.crl.revoked()?;
-        let listed = revoked.len();
-        let closed = reloader.reload(transport, admission.guard, revoked)?;
-        Ok(format!(
-            "{listed} revoked certificate(s) listed, {closed} {} closed",
-            self.connections
-        ))
-    }
 }
 
 fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
@@ -690,10 +652,7 @@ impl ConnectArgs {
                 .map_err(|e| anyhow::anyhow!("--worker-key {}: {}", key.display(), e.detail()))?;
             let capability: Arc<dyn FrameAuth> =
                 Arc::new(CapabilityAuth::client(holder, read(token)?.trim()));
-            auth = Some(match auth {
-                Some(hmac) => Arc::new(AuthStack::new(vec![hmac, capability])),
-                None => capability,
-            });
+            auth = stacked(auth, Some(capability));
         }
         let options = ClientOptions {
             connect_timeout: self.timeout,
@@ -718,5 +677,16 @@ impl ConnectArgs {
                 async move { Ok(Client::connect_tls(addr, name, config, options).await?) }
             })
             .await
+    }
+}
+
+/// `first` then `second`, each when given: a frame must pass both.
+pub(crate) fn stacked(
+    first: Option<Arc<dyn FrameAuth>>,
+    second: Option<Arc<dyn FrameAuth>>,
+) -> Option<Arc<dyn FrameAuth>> {
+    match (first, second) {
+        (Some(first), Some(second)) => Some(Arc::new(AuthStack::new(vec![first, second]))),
+        (first, second) => first.or(second),
     }
 }

@@ -723,3 +723,69 @@ fn sighup_with_a_new_crl_closes_the_revoked_clients_connection_and_refuses_it() 
     // …and Bob is still served.
     assert_eq!(echo(&connect("bob")).unwrap(), MessageType::RESPOND_URI);
 }
+
+/// A new secret in --hmac-secret-file and SIGHUP: new connections need the
+/// new secret, and the connection already open keeps the one it started
+/// with (that a rekeyed layer still refuses replays is `HmacAuth`'s unit test).
+#[test]
+fn sighup_with_a_new_hmac_secret_rekeys_new_connections() {
+    use tessera_wire::{Client, ClientOptions, HmacAuth, MessageType, Role};
+
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("hmac.secret");
+    std::fs::write(&secret, "first secret\n").unwrap();
+    let (server, log) = common::start_logged(
+        &["wire", "echo-server"],
+        &["--plain", "--hmac-secret-file", secret.to_str().unwrap()],
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let limit = std::time::Duration::from_secs(20);
+    let old_key = HmacAuth::new("default", b"first secret", Role::Client).unwrap();
+    let open = runtime
+        .block_on(Client::connect_plain(
+            server.addr,
+            ClientOptions {
+                auth: Some(std::sync::Arc::new(old_key)),
+                ..ClientOptions::default()
+            },
+        ))
+        .unwrap();
+    let echo = |client: &Client| {
+        runtime.block_on(async {
+            tokio::time::timeout(
+                limit,
+                client.request(MessageType::REQUEST_URI, "echo", "hi"),
+            )
+            .await
+            .expect("an answer in time")
+            .map(|frame| frame.kind)
+        })
+    };
+    assert_eq!(echo(&open).unwrap(), MessageType::RESPOND_URI);
+
+    // Renamed into place, as deployment tools write secrets.
+    let next = dir.path().join("hmac.secret.new");
+    std::fs::write(&next, "second secret\n").unwrap();
+    std::fs::rename(&next, &secret).unwrap();
+    server.hang_up();
+    let reloaded = common::wait_for_line(&log, "reloaded:");
+    assert!(
+        reloaded.contains("a new HMAC secret for new connections"),
+        "{reloaded}"
+    );
+
+    // The open connection goes on with the old secret…
+    assert_eq!(echo(&open).unwrap(), MessageType::RESPOND_URI);
+    // …a new one with the old secret is refused, with the new one served.
+    let with = |secret: &str| {
+        request(
+            &server,
+            &["--plain", "--hmac-secret", secret, "--body", "x"],
+        )
+    };
+    assert_eq!(stdout(&with("first secret")), "AUTH_ERROR bad_mac");
+    assert_eq!(stdout(&with("second secret")), "RESPOND_URI x");
+}

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -60,8 +60,9 @@ const MAC_LEN: usize = 32;
 /// direction, `HMAC(secret, direction label)`: binding the direction this way
 /// costs nothing per frame.
 ///
-/// What replay protection guarantees: within one instance, each frame is
-/// accepted once (sender session and counter, inside the time window). A
+/// What replay protection guarantees: within one instance (and the layers
+/// [`HmacAuth::rekeyed`] makes from it on a reload), each frame is accepted
+/// once (sender session and counter, inside the time window). A
 /// frame stamped before this instance was created is refused as stale, so a
 /// restarted server accepts nothing recorded before the restart (a peer whose
 /// clock lags ours has its frames refused for that lag after a restart). Two
@@ -73,7 +74,8 @@ pub struct HmacAuth {
     keys: HashMap<Vec<u8>, DirectionKeys>,
     signing_key_id: Vec<u8>,
     window: Duration,
-    replay: Mutex<ReplayCache>,
+    /// Shared with the layers [`HmacAuth::rekeyed`] makes from this one.
+    replay: Arc<Mutex<ReplayCache>>,
     failures: AtomicU64,
     session: [u8; 8],
     counter: AtomicU64,
@@ -111,12 +113,30 @@ impl HmacAuth {
             keys: HashMap::from([(key_id.as_bytes().to_vec(), DirectionKeys::new(secret))]),
             signing_key_id: key_id.as_bytes().to_vec(),
             window: Duration::from_secs(30),
-            replay: Mutex::new(ReplayCache::new(100_000)),
+            replay: Arc::new(Mutex::new(ReplayCache::new(100_000))),
             failures: AtomicU64::new(0),
             session: rand::random(),
             counter: AtomicU64::new(0),
             role,
             not_before_ms: now_ms(),
+        })
+    }
+
+    /// A layer with new keys (a reload) that shares this one's replay
+    /// cache and start time: a frame this layer accepted is refused by the
+    /// new one as a replay, and one stamped before this layer started as
+    /// stale, as if no reload had happened. It signs as a new sender
+    /// session, with the same role and window.
+    ///
+    /// # Errors
+    /// As [`HmacAuth::new`].
+    pub fn rekeyed(&self, key_id: &str, secret: &[u8]) -> Result<Self, crate::Error> {
+        let fresh = Self::new(key_id, secret, self.role)?;
+        Ok(Self {
+            window: self.window,
+            replay: self.replay.clone(),
+            not_before_ms: self.not_before_ms,
+            ..fresh
         })
     }
 
@@ -412,6 +432,36 @@ mod tests {
             [2; 16],
         );
         assert_eq!(auth.verify(&stale), Err(AuthFailure::Stale));
+    }
+
+    #[test]
+    fn a_rekeyed_layer_remembers_what_its_predecessor_accepted() {
+        let client = HmacAuth::new("k1", b"secret", Role::Client).unwrap();
+        let server = HmacAuth::new("k1", b"secret", Role::Server).unwrap();
+        let mut signed = frame();
+        client.sign(&mut signed);
+        assert_eq!(server.verify(&signed), Ok(()));
+        // The same secret read again: what was accepted stays a replay.
+        let reloaded = server.rekeyed("k1", b"secret").unwrap();
+        assert_eq!(reloaded.verify(&signed), Err(AuthFailure::Replayed));
+        let mut next = frame();
+        client.sign(&mut next);
+        assert_eq!(reloaded.verify(&next), Ok(()));
+        assert_eq!(server.verify(&next), Err(AuthFailure::Replayed));
+        // A new secret: the old one's frames no longer pass, the new one's do.
+        let rotated = server.rekeyed("k2", b"new secret").unwrap();
+        let mut old = frame();
+        client.sign(&mut old);
+        assert_eq!(rotated.verify(&old), Err(AuthFailure::UnknownKey));
+        let new_client = HmacAuth::new("k2", b"new secret", Role::Client).unwrap();
+        let mut new = frame();
+        new_client.sign(&mut new);
+        assert_eq!(rotated.verify(&new), Ok(()));
+        // Its replies are signed with the new key as a new sender session.
+        let mut reply = frame().reply(MessageType::RESPOND_URI, &b"hello"[..]);
+        rotated.sign(&mut reply);
+        assert_eq!(new_client.verify(&reply), Ok(()));
+        assert_eq!(client.verify(&reply), Err(AuthFailure::UnknownKey));
     }
 
     fn nonce(session: u8, counter: u64) -> [u8; 16] {

@@ -6,6 +6,7 @@
 mod capability;
 mod failure;
 mod hmac;
+pub(crate) mod live;
 pub(crate) mod replay_window;
 mod stack;
 

@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
 
 use super::{open_limits, TUNNEL_PREFIX};
+use crate::auth::live::LiveAuth;
 use crate::rules::{peer_cert, FrameRules};
 use crate::{Error, Frame, FrameAuth, FrameCodec, MessageType, Rejection, Transport};
 use tessera_serve::{tune, Admitted, Handler, Listener, Peer, Refusal, Stage};
@@ -99,6 +100,8 @@ pub struct TunnelExit {
 
 struct Shared {
     rules: Arc<FrameRules>,
+    /// The auth layer new tunnels take (`options.auth` at start).
+    auth: Arc<LiveAuth>,
     services: HashMap<String, String>,
     options: TunnelExitOptions,
     stats: Arc<TunnelStats>,
@@ -147,6 +150,7 @@ impl TunnelExit {
             stage,
             shared: Arc::new(Shared {
                 rules: Arc::new(FrameRules::new(options.guard.clone())),
+                auth: Arc::new(LiveAuth::new(options.auth.clone())),
                 services,
                 options,
                 stats: Arc::default(),
@@ -172,6 +176,7 @@ impl TunnelExit {
         crate::Reloader {
             stage: self.stage.clone(),
             rules: self.shared.rules.clone(),
+            auth: self.shared.auth.clone(),
         }
     }
 
@@ -203,6 +208,8 @@ async fn tunnel(shared: &Shared, admitted: Admitted) {
     let client = admitted.client.clone();
     let refused = admitted.refused.clone();
     let mut framed = Framed::new(admitted.stream, FrameCodec::new(open_limits()));
+    let auth = shared.auth.current();
+    let auth = auth.as_deref();
     let request = match tokio::time::timeout(options.open_timeout, framed.next()).await {
         Ok(Some(Ok(frame))) => frame,
         Ok(Some(Err(error))) => {
@@ -211,11 +218,11 @@ async fn tunnel(shared: &Shared, admitted: Admitted) {
         }
         Ok(None) | Err(_) => return,
     };
-    let target = match check(shared, &request, certificate.as_ref()) {
+    let target = match check(shared, auth, &request, certificate.as_ref()) {
         Ok(target) => target,
         Err(refusal) => {
             tracing::info!(target: "tessera::access", protocol = "tunnel", client, uri = %request.uri, %refusal, "tunnel refused");
-            let _ = answer(&mut framed, options, request.answer(refusal)).await;
+            let _ = answer(&mut framed, options, auth, request.answer(refusal)).await;
             return;
         }
     };
@@ -225,13 +232,14 @@ async fn tunnel(shared: &Shared, admitted: Admitted) {
         shared.stats.unreachable.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(service = target, "service unreachable");
         let reply = request.answer(Rejection::ServiceUnreachable);
-        let _ = answer(&mut framed, options, reply).await;
+        let _ = answer(&mut framed, options, auth, reply).await;
         return;
     };
     tune(&service);
     if answer(
         &mut framed,
         options,
+        auth,
         request.reply(MessageType::RESPOND_URI, Bytes::new()),
     )
     .await
@@ -272,11 +280,12 @@ async fn tunnel(shared: &Shared, admitted: Admitted) {
 /// The service an open request may reach, or the refusal to send.
 fn check<'a>(
     shared: &'a Shared,
+    auth: Option<&dyn FrameAuth>,
     request: &Frame,
     certificate: Option<&tessera_guard::PeerCert>,
 ) -> Result<&'a String, Rejection> {
     let stats = &shared.stats;
-    if let Some(auth) = &shared.options.auth {
+    if let Some(auth) = auth {
         if let Err(failure) = auth.verify(request) {
             stats.auth_failures.fetch_add(1, Ordering::Relaxed);
             return Err(Rejection::Auth(failure));
@@ -303,12 +312,13 @@ fn check<'a>(
 async fn answer<T>(
     framed: &mut Framed<T, FrameCodec>,
     options: &TunnelExitOptions,
+    auth: Option<&dyn FrameAuth>,
     mut reply: Frame,
 ) -> Result<(), Error>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    if let Some(auth) = &options.auth {
+    if let Some(auth) = auth {
         auth.sign(&mut reply);
     }
     tokio::time::timeout(options.open_timeout, framed.send(reply))
