@@ -66,7 +66,7 @@ pub use handler::{Handler, HandlerFuture, Request};
 pub use layer::{CheckLayer, ConcurrencyLimitLayer, Layer, PolicyLayer, TimeoutLayer};
 pub use message::MessageType;
 pub use pow_gate::{PowAdmission, POW_CHALLENGE_URI, POW_SOLUTION_URI};
-pub use reloader::Reloader;
+pub use reloader::{NetaioReloader, Reloader};
 pub use reply::{IntoReply, Rejection, Response};
 pub use router::Router;
 pub use server::{Server, ServerOptions, ServerStats, Transport};

@@ -64,3 +64,31 @@ impl Reloader {
         self.auth.set(auth);
     }
 }
+
+/// Swaps a running netaio-compatible server's guard
+/// ([`crate::netaio::NetaioServer::reloader`]). It has no TLS and no
+/// certificates; its HMAC secret stays as it was at start.
+#[derive(Clone)]
+pub struct NetaioReloader {
+    pub(crate) stage: Arc<Stage>,
+}
+
+impl std::fmt::Debug for NetaioReloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetaioReloader").finish_non_exhaustive()
+    }
+}
+
+impl NetaioReloader {
+    /// New connections pass `guard`; open ones whose client its access list
+    /// denies are closed. Returns how many.
+    pub fn reload(&self, guard: Option<Arc<tessera_guard::Chain>>) -> usize {
+        let reload = Reload {
+            tls: None,
+            guard,
+            revoked: RevocationList::default(),
+        };
+        // Without TLS in the reload, the stage has nothing to refuse.
+        self.stage.reload(reload).unwrap_or(0)
+    }
+}

@@ -38,7 +38,7 @@ pub(crate) enum WireCommand {
     /// speaks netaio 0.0.9's frames and HMAC instead (legacy and weaker: plain
     /// TCP, no request ids, a MAC that covers neither type nor direction).
     /// Runs until SIGINT/SIGTERM; SIGHUP (or --watch) reloads the PKI, CRL,
-    /// guard and --hmac-secret-file.
+    /// guard and --hmac-secret-file (with --netaio-compat, the guard only).
     EchoServer(EchoArgs),
     /// Send one request and print the reply's type and body.
     ///
@@ -497,8 +497,27 @@ fn netaio_echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
     crate::runtime()?.block_on(async {
         let listener = crate::listen::bind(args.listen).await?;
         crate::listen::metrics(&args.metrics, options.metrics.as_ref()).await?;
+        let metrics = options.metrics.clone();
         let server = NetaioServer::new(listener, echo_router(), options)?;
         tracing::warn!("netaio-compat: plain TCP and netaio's weaker HMAC, for migrations only");
+        // Only the guard reloads here: no TLS, and the secret stays as at start.
+        let reloader = server.reloader();
+        let (admission_args, fleet) = (args.admission.clone(), args.fleet.clone());
+        let caps = (
+            defaults.max_connections,
+            defaults.max_connections_per_client,
+        );
+        tessera_serve::on_reload(
+            &args.reload.watched(args.admission.guard_config.clone()),
+            metrics.as_ref(),
+            move || {
+                let admission =
+                    crate::admission::Admission::from_args(&admission_args, &fleet, caps)
+                        .map_err(|e| format!("{e:#}"))?;
+                let closed = reloader.reload(admission.guard);
+                Ok::<_, String>(format!("the guard; {closed} open connection(s) closed"))
+            },
+        )?;
         let shutdown = crate::listen::ready(server.local_addr()?)?;
         server.run(shutdown).await?;
         anyhow::Ok(())

@@ -789,3 +789,42 @@ fn sighup_with_a_new_hmac_secret_rekeys_new_connections() {
     assert_eq!(stdout(&with("first secret")), "AUTH_ERROR bad_mac");
     assert_eq!(stdout(&with("second secret")), "RESPOND_URI x");
 }
+
+/// The netaio-compatible server reloads its guard: a client the new access
+/// list denies loses its open connection, and a new one is closed at once.
+#[test]
+fn sighup_with_a_new_guard_closes_a_denied_netaio_connection() {
+    use tessera_wire::netaio::NetaioClient;
+    use tessera_wire::MessageType;
+
+    let dir = tempfile::tempdir().unwrap();
+    let guard = dir.path().join("guard.toml");
+    std::fs::write(&guard, "[guard.acl]\ndeny = [\"192.0.2.1\"]\n").unwrap();
+    let (server, log) = common::start_logged(
+        &["wire", "echo-server"],
+        &["--netaio-compat", "--guard-config", guard.to_str().unwrap()],
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let limit = std::time::Duration::from_secs(20);
+    let mut open = runtime
+        .block_on(NetaioClient::connect(server.addr, None, limit))
+        .unwrap();
+    let echo = |client: &mut NetaioClient| {
+        runtime.block_on(client.request(MessageType::REQUEST_URI, b"echo", b"hi"))
+    };
+    assert_eq!(echo(&mut open).unwrap().content.as_ref(), b"hi");
+
+    std::fs::write(&guard, "[guard.acl]\ndeny = [\"127.0.0.0/8\"]\n").unwrap();
+    server.hang_up();
+    let reloaded = common::wait_for_line(&log, "reloaded:");
+    assert!(
+        reloaded.contains("the guard; 1 open connection(s) closed"),
+        "{reloaded}"
+    );
+    assert!(echo(&mut open).is_err());
+    let refused = request(&server, &["--netaio-compat", "--body", "x"]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+}

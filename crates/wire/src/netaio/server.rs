@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::either::Either;
+use tokio_util::sync::CancellationToken;
 
 use super::{Decoded, NetaioCodec, NetaioFrame, NetaioHmac};
 use crate::outbox::{ByteBudget, Outbox, Queued};
@@ -167,6 +168,13 @@ impl<S: Send + Sync + 'static> NetaioServer<S> {
         crate::server::tcp_addr(&self.listener)
     }
 
+    /// A handle that swaps the running server's guard (on SIGHUP, say).
+    pub fn reloader(&self) -> crate::NetaioReloader {
+        crate::NetaioReloader {
+            stage: self.stage.clone(),
+        }
+    }
+
     /// Serves until `shutdown` resolves.
     ///
     /// # Errors
@@ -182,7 +190,7 @@ impl<S: Send + Sync + 'static> Handler for Shared<S> {
         // A netaio server listens on TCP only, without TLS.
         if let (Peer::Tcp(peer), Either::Left(Either::Left(tcp))) = (admitted.peer, admitted.stream)
         {
-            connection(&self, tcp, peer).await;
+            connection(&self, tcp, peer, &admitted.refused).await;
         }
     }
 }
@@ -191,6 +199,7 @@ async fn connection<S: Send + Sync + 'static>(
     shared: &Arc<Shared<S>>,
     tcp: TcpStream,
     peer: SocketAddr,
+    refused: &CancellationToken,
 ) {
     let options = &shared.options;
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -210,7 +219,13 @@ async fn connection<S: Send + Sync + 'static>(
         options.idle_timeout,
     ));
     loop {
-        let Ok(Some(next)) = tokio::time::timeout(options.idle_timeout, frames.next()).await else {
+        let next = tokio::select! {
+            next = tokio::time::timeout(options.idle_timeout, frames.next()) => next,
+            // A reload's access list denies the client now; netaio has no
+            // frame for that, so the close is the refusal.
+            () = refused.cancelled() => break,
+        };
+        let Ok(Some(next)) = next else {
             break;
         };
         let reply = match next {
