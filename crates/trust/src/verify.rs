@@ -172,6 +172,31 @@ impl Verifier {
         })
     }
 
+    /// A verifier for tokens of a new `issuer` (a reload) with this one's
+    /// settings, deny-lists and replay cache, so a request this one accepted
+    /// stays a replay. Its verified-token cache starts empty: a token this
+    /// one verified says nothing about the new key.
+    ///
+    /// # Errors
+    /// [`Error::Token`] when the key is unusable.
+    pub fn for_issuer(&self, issuer: &PublicKey) -> Result<Self, Error> {
+        Ok(Self {
+            issuer: issuer.biscuit()?,
+            max_skew: self.max_skew,
+            limits: self.limits.clone(),
+            max_token_len: self.max_token_len,
+            max_blocks: self.max_blocks,
+            revoked: self.revoked.clone(),
+            revocation_list: self.revocation_list.clone(),
+            replay: self.replay.clone(),
+            tokens: self
+                .tokens
+                .as_ref()
+                .map(|cache| Arc::new(TokenCache::new(cache.cap))),
+            require_v2: self.require_v2,
+        })
+    }
+
     /// Allowed clock difference, seconds. Default 300.
     pub fn max_skew(&mut self, seconds: f64) -> &mut Self {
         self.max_skew = if seconds.is_finite() && seconds >= 0.0 {

@@ -13,7 +13,7 @@ use tessera_wire::tunnel::{TunnelEntry, TunnelEntryOptions, TunnelExit, TunnelEx
 use tessera_wire::Role;
 
 use crate::args::PeerAddr;
-use crate::commands::listener_reload::{HmacLayer, ListenerReload};
+use crate::commands::listener_reload::{AuthLayers, HmacLayer, ListenerReload};
 use crate::commands::wire::{CrlArgs, HmacArgs, PkiArgs};
 
 #[derive(Debug, Subcommand)]
@@ -189,7 +189,10 @@ fn exit(args: &ExitArgs) -> anyhow::Result<ExitCode> {
                 defaults.max_connections_per_client,
             ),
             connections: "open tunnel(s)",
-            hmac: hmac.map(|layer| (layer, None)),
+            auth: AuthLayers {
+                hmac,
+                capability: None,
+            },
         }
         .install(&args.reload, exit.reloader(), metrics.as_ref())?;
         let shutdown = crate::listen::ready(exit.local_addr()?)?;

@@ -22,7 +22,7 @@ use tokio_rustls::rustls::ClientConfig;
 use zeroize::Zeroizing;
 
 use crate::args::PeerAddr;
-use crate::commands::listener_reload::{HmacLayer, ListenerReload};
+use crate::commands::listener_reload::{AuthLayers, CapabilityLayer, HmacLayer, ListenerReload};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum WireCommand {
@@ -38,8 +38,9 @@ pub(crate) enum WireCommand {
     /// speaks netaio 0.0.9's frames and HMAC instead (legacy and weaker: plain
     /// TCP, no request ids, a MAC that covers neither type nor direction).
     /// Runs until SIGINT/SIGTERM; SIGHUP (or --watch) reloads the PKI, CRL,
-    /// guard and --hmac-secret-file (with --netaio-compat, the guard only).
-    EchoServer(EchoArgs),
+    /// guard, --hmac-secret-file and --capability-issuer-file (with
+    /// --netaio-compat, the guard only).
+    EchoServer(Box<EchoArgs>),
     /// Send one request and print the reply's type and body.
     ///
     /// Exit 0 when the reply is RESPOND_URI, OK, CONFIRM_SUBSCRIBE or
@@ -159,6 +160,15 @@ pub(crate) struct EchoArgs {
     /// signed frame, HMAC or token, is also accepted once across the fleet.)
     #[arg(long, value_name = "HEX", conflicts_with = "netaio_compat")]
     capability_issuer: Option<String>,
+    /// --capability-issuer from a file (64 hex digits, as `tessera trust
+    /// pubkey` prints them), read again on a reload: tokens of a new issuer
+    /// are accepted on connections opened from then on.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["netaio_compat", "capability_issuer"]
+    )]
+    capability_issuer_file: Option<PathBuf>,
     /// With --store: signed-frame replay and revocation checks while the
     /// store does not answer in time: fail-closed (refuse the frame) or
     /// fail-open (accept it as if unseen and not revoked).
@@ -400,12 +410,14 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
         metrics: args.metrics.metrics(),
         ..ServerOptions::default()
     };
-    let issuer = args
-        .capability_issuer
-        .as_deref()
-        .map(tessera_trust::PublicKey::from_hex)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--capability-issuer: {}", e.detail()))?;
+    let issuer = match (&args.capability_issuer, &args.capability_issuer_file) {
+        (Some(hex), _) => Some(
+            tessera_trust::PublicKey::from_hex(hex)
+                .map_err(|e| anyhow::anyhow!("--capability-issuer: {}", e.detail()))?,
+        ),
+        (None, Some(file)) => Some(read_issuer(file)?),
+        (None, None) => None,
+    };
     let store = args.fleet.store.open()?;
     crate::runtime()?.block_on(async {
         let mut capability = None;
@@ -430,9 +442,14 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
                 verifier.revocation_list(revocations.clone(), args.store_fallback);
                 options.revocations = Some(revocations);
             }
-            capability = Some(Arc::new(CapabilityAuth::server(verifier)) as Arc<dyn FrameAuth>);
+            capability = Some(CapabilityLayer::new(
+                issuer,
+                CapabilityAuth::server(verifier),
+                args.capability_issuer_file.clone(),
+            ));
         }
-        options.auth = stacked(hmac.as_ref().map(HmacLayer::current), capability.clone());
+        let layers = AuthLayers { hmac, capability };
+        options.auth = layers.current();
         if let Some(code) = args
             .check
             .passed(&format!("wire echo-server on {}", args.listen))?
@@ -453,7 +470,7 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
                 defaults.max_connections_per_client,
             ),
             connections: "open connection(s)",
-            hmac: hmac.map(|layer| (layer, capability)),
+            auth: layers,
         }
         .install(&args.reload, server.reloader(), metrics.as_ref())?;
         let shutdown = crate::listen::ready(server.local_addr()?)?;
@@ -708,4 +725,12 @@ pub(crate) fn stacked(
         (Some(first), Some(second)) => Some(Arc::new(AuthStack::new(vec![first, second]))),
         (first, second) => first.or(second),
     }
+}
+
+/// The issuer public key in `file` (64 hex digits, surrounding space ignored).
+pub(crate) fn read_issuer(file: &Path) -> anyhow::Result<tessera_trust::PublicKey> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the capability issuer {}", file.display()))?;
+    tessera_trust::PublicKey::from_hex(text.trim())
+        .map_err(|e| anyhow::anyhow!("the capability issuer {}: {}", file.display(), e.detail()))
 }

@@ -828,3 +828,65 @@ fn sighup_with_a_new_guard_closes_a_denied_netaio_connection() {
     let refused = request(&server, &["--netaio-compat", "--body", "x"]);
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
 }
+
+/// A new key in --capability-issuer-file and SIGHUP: tokens of the new
+/// issuer are accepted from then on, the old issuer's are refused.
+#[test]
+fn sighup_with_a_new_capability_issuer_trusts_its_tokens() {
+    use crate::common::tessera;
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let worker = stdout(&tessera(&["trust", "keygen", "--out", &p("worker.key")]));
+    for (issuer, token) in [("old", "old.token"), ("new", "new.token")] {
+        let key = p(&format!("{issuer}.key"));
+        let public = stdout(&tessera(&["trust", "keygen", "--out", &key]));
+        std::fs::write(p(&format!("{issuer}.pub")), format!("{public}\n")).unwrap();
+        let minted = tessera(&[
+            "trust",
+            "mint",
+            "--issuer-key",
+            &key,
+            "--worker-public",
+            &worker,
+            "--holder-id",
+            "w-1",
+            "--expires-at",
+            "4000000000",
+        ]);
+        assert!(minted.status.success(), "{}", common::stderr(&minted));
+        std::fs::write(p(token), stdout(&minted)).unwrap();
+    }
+    std::fs::copy(p("old.pub"), p("issuer.pub")).unwrap();
+    let (server, log) = common::start_logged(
+        &["wire", "echo-server"],
+        &["--plain", "--capability-issuer-file", &p("issuer.pub")],
+    );
+    let with = |token: &str| {
+        request(
+            &server,
+            &[
+                "--plain",
+                "--token",
+                &p(token),
+                "--worker-key",
+                &p("worker.key"),
+                "--body",
+                "hi",
+            ],
+        )
+    };
+    assert_eq!(stdout(&with("old.token")), "RESPOND_URI hi");
+    assert_eq!(stdout(&with("new.token")), "AUTH_ERROR invalid_token");
+
+    std::fs::copy(p("new.pub"), p("issuer.pub.tmp")).unwrap();
+    std::fs::rename(p("issuer.pub.tmp"), p("issuer.pub")).unwrap();
+    server.hang_up();
+    let reloaded = common::wait_for_line(&log, "reloaded:");
+    assert!(
+        reloaded.contains("a new capability issuer for new connections"),
+        "{reloaded}"
+    );
+    assert_eq!(stdout(&with("new.token")), "RESPOND_URI hi");
+    assert_eq!(stdout(&with("old.token")), "AUTH_ERROR invalid_token");
+}

@@ -58,8 +58,8 @@ impl CapabilityAuth {
         }
     }
 
-    /// The server side: accepts tokens `verifier` accepts; a replay cache of
-    /// [`MemoryReplayCache::DEFAULT_CAP`] nonces is added when the verifier has none.
+    /// The server side: accepts tokens `verifier` accepts, with a replay
+    /// cache of [`MemoryReplayCache::DEFAULT_CAP`] nonces.
     pub fn server(mut verifier: Verifier) -> Self {
         verifier.replay_cache(Arc::new(MemoryReplayCache::new(
             MemoryReplayCache::DEFAULT_CAP,
@@ -69,6 +69,26 @@ impl CapabilityAuth {
                 verifier: Arc::new(verifier),
             },
         }
+    }
+
+    /// The server side for tokens of a new `issuer` (a reload), sharing this
+    /// layer's replay cache and revocations ([`Verifier::for_issuer`]), so a
+    /// frame this one accepted stays refused. `None` on the client side.
+    ///
+    /// # Errors
+    /// [`tessera_trust::Error::Token`] when the key is unusable.
+    pub fn rekeyed(
+        &self,
+        issuer: &tessera_trust::PublicKey,
+    ) -> Result<Option<Self>, tessera_trust::Error> {
+        let Side::Server { verifier } = &self.side else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            side: Side::Server {
+                verifier: Arc::new(verifier.for_issuer(issuer)?),
+            },
+        }))
     }
 }
 
@@ -198,10 +218,13 @@ mod tests {
     use crate::MessageType;
 
     fn setup(expires_at: f64) -> (CapabilityAuth, CapabilityAuth) {
-        let issuer = SecretKey::generate();
+        setup_for(&SecretKey::generate(), expires_at)
+    }
+
+    fn setup_for(issuer: &SecretKey, expires_at: f64) -> (CapabilityAuth, CapabilityAuth) {
         let holder = SecretKey::generate();
         let token = mint(
-            &issuer,
+            issuer,
             &MintRequest {
                 worker_public: holder.public().to_hex(),
                 holder_id: "worker-1".into(),
@@ -213,6 +236,34 @@ mod tests {
         .unwrap();
         let server = CapabilityAuth::server(Verifier::new(&issuer.public()).unwrap());
         (CapabilityAuth::client(holder, token), server)
+    }
+
+    #[test]
+    fn a_rekeyed_server_trusts_the_new_issuer_and_remembers_replays() {
+        let (client, server) = setup(now() + 3600.0);
+        let mut frame = Frame::new(MessageType::REQUEST_URI, 5, "echo", &b"payload"[..]);
+        client.sign(&mut frame);
+        assert_eq!(server.verify(&frame), Ok(()));
+        // A new issuer: the old issuer's tokens are no longer accepted, even
+        // one the old layer had verified (and cached) before.
+        let issuer = SecretKey::generate();
+        let rotated = server.rekeyed(&issuer.public()).unwrap().unwrap();
+        let mut later = Frame::new(MessageType::REQUEST_URI, 6, "echo", &b"payload"[..]);
+        client.sign(&mut later);
+        assert_eq!(rotated.verify(&later), Err(AuthFailure::InvalidToken));
+        // Rekeyed to the same issuer: a frame accepted before stays a replay.
+        let issuer = SecretKey::generate();
+        let (client, server) = setup_for(&issuer, now() + 3600.0);
+        let mut frame = Frame::new(MessageType::REQUEST_URI, 7, "echo", &b"payload"[..]);
+        client.sign(&mut frame);
+        assert_eq!(server.verify(&frame), Ok(()));
+        let same = server.rekeyed(&issuer.public()).unwrap().unwrap();
+        assert_eq!(same.verify(&frame), Err(AuthFailure::Replayed));
+        let mut next = Frame::new(MessageType::REQUEST_URI, 8, "echo", &b"payload"[..]);
+        client.sign(&mut next);
+        assert_eq!(same.verify(&next), Ok(()));
+        // A client layer has nothing to rekey.
+        assert!(client.rekeyed(&issuer.public()).unwrap().is_none());
     }
 
     #[test]
