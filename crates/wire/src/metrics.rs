@@ -1,6 +1,7 @@
 //! What a wire server exports with `--metrics-listen`, next to the
 //! connection stage's counters: requests by message type, route and result
-//! (the type of the reply), and the frames its checks refused. Routes are
+//! (the type of the reply), the frames its checks refused and the
+//! proof-of-work gate's challenges. Routes are
 //! labelled by the URIs the server has routes for; a URI without one counts
 //! as `unmatched`, so a client cannot grow the registry.
 
@@ -14,7 +15,7 @@ use tessera_serve::prometheus_client::metrics::family::Family;
 use tessera_serve::{Label, Labels2, Metrics};
 
 use crate::server::ServerStats;
-use crate::MessageType;
+use crate::{MessageType, Rejection, Response};
 
 /// Requests by `type` and `result` (message type names) and `uri`.
 pub(crate) type RouteCounts = Family<(Labels2, [(&'static str, String); 1]), Counter>;
@@ -27,9 +28,31 @@ pub(crate) struct WireMetrics {
     /// Answered requests, counted by the router.
     pub(crate) routes: RouteCounts,
     auth_refusals: Family<Label, Counter>,
+    /// The proof-of-work gate's challenges, when the server has one.
+    pow: Option<PowCounts>,
+}
+
+/// Challenges issued, solved and failed at the proof-of-work gate.
+#[derive(Default)]
+struct PowCounts {
+    issued: Counter,
+    solved: Counter,
+    failed: Counter,
 }
 
 impl WireMetrics {
+    /// Counts what the proof-of-work gate answered.
+    pub(crate) fn pow(&self, answer: &Result<Response, Rejection>) {
+        let Some(pow) = &self.pow else { return };
+        let counter = match answer {
+            Ok(reply) if reply.kind == MessageType::RESPOND_URI => &pow.issued,
+            Ok(reply) if reply.kind == MessageType::OK => &pow.solved,
+            Err(Rejection::PowFailed) => &pow.failed,
+            _ => return,
+        };
+        counter.inc();
+    }
+
     /// Counts a frame the auth layer refused, by [`crate::AuthFailure`] name.
     pub(crate) fn auth_refused(&self, reason: &'static str) {
         self.auth_refusals
@@ -39,7 +62,7 @@ impl WireMetrics {
 }
 
 /// Registers the wire families in `metrics`.
-pub(crate) fn register(metrics: &Metrics, stats: Arc<ServerStats>) -> WireMetrics {
+pub(crate) fn register(metrics: &Metrics, stats: Arc<ServerStats>, pow: bool) -> WireMetrics {
     metrics.register_collector(StatsCollector(stats));
     let auth_refusals = Family::default();
     metrics.register(
@@ -47,9 +70,29 @@ pub(crate) fn register(metrics: &Metrics, stats: Arc<ServerStats>) -> WireMetric
         "Frames the auth layer refused, by reason (bad_mac, replayed, expired, revoked, …)",
         auth_refusals.clone(),
     );
+    let pow = pow.then(|| {
+        let counts = PowCounts::default();
+        metrics.register(
+            "pow_challenges_issued",
+            "Proof-of-work challenges sent to connections",
+            counts.issued.clone(),
+        );
+        metrics.register(
+            "pow_challenges_solved",
+            "Proof-of-work challenges answered with a valid solution",
+            counts.solved.clone(),
+        );
+        metrics.register(
+            "pow_challenges_failed",
+            "Proof-of-work challenges answered wrongly, late or not asked for",
+            counts.failed.clone(),
+        );
+        counts
+    });
     WireMetrics {
         routes: register_routes(metrics),
         auth_refusals,
+        pow,
     }
 }
 

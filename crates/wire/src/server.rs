@@ -263,7 +263,7 @@ impl<S: Send + Sync + 'static> Server<S> {
         let listener = Listener::from(listener);
         let stats = Arc::new(ServerStats::default());
         let metrics = options.metrics.as_ref().map(|metrics| {
-            let metrics = crate::metrics::register(metrics, stats.clone());
+            let metrics = crate::metrics::register(metrics, stats.clone(), options.pow.is_some());
             router.count_into(metrics.routes.clone());
             metrics
         });
@@ -379,6 +379,9 @@ impl<S> Shared<S> {
         };
         self.stats.frames.fetch_add(1, Ordering::Relaxed);
         if let Some(answer) = gate.filter(frame, time::OffsetDateTime::now_utc()) {
+            if let Some(metrics) = &self.metrics {
+                metrics.pow(&answer);
+            }
             return Err(answer.into_reply());
         }
         if let Err(refusal) = self.rules.permitted(&frame.uri, certificate) {

@@ -1091,6 +1091,7 @@ async fn stacked_auth_gives_handlers_the_caller_and_route_policies_refuse_more()
 
 #[tokio::test]
 async fn proof_of_work_admission_is_per_connection() {
+    let metrics = tessera_serve::Metrics::new();
     let server = start(
         Transport::PlainLoopback,
         ServerOptions {
@@ -1098,6 +1099,7 @@ async fn proof_of_work_admission_is_per_connection() {
                 bits: 12,
                 ttl: Duration::from_secs(60),
             }),
+            metrics: Some(metrics.clone()),
             ..ServerOptions::default()
         },
     )
@@ -1131,4 +1133,22 @@ async fn proof_of_work_admission_is_per_connection() {
         .await
         .unwrap();
     assert_eq!(&refused.body[..], b"pow_required");
+    // A solution without a challenge fails.
+    let wrong = other
+        .request(
+            MessageType::CREATE_URI,
+            tessera_wire::POW_SOLUTION_URI,
+            "42",
+        )
+        .await
+        .unwrap();
+    assert_eq!(&wrong.body[..], b"pow_failed");
+    let text = metrics.encode();
+    for line in [
+        "tessera_pow_challenges_issued_total 1",
+        "tessera_pow_challenges_solved_total 1",
+        "tessera_pow_challenges_failed_total 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
 }
