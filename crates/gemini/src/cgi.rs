@@ -16,11 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_guard::CanonicalPath;
-use tessera_tls::CertificateInfo;
+use tessera_tls::{CertificateInfo, TofuStore};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 use url::Url;
 
+use crate::proxy::Upstream;
 use crate::{Error, Header};
 
 /// The PATH a script gets (never the server's).
@@ -29,7 +30,7 @@ const SCRIPT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 const MAX_STDERR: usize = 16 * 1024;
 
 /// Requests under a path prefix answered by CGI programs in a directory,
-/// or forwarded to an SCGI application.
+/// or forwarded to an SCGI application or another Gemini server.
 #[derive(Clone, Debug)]
 pub struct CgiRoute {
     /// Canonical, ending in `/`.
@@ -43,6 +44,8 @@ enum Target {
     Programs(PathBuf),
     /// A long-running application speaking SCGI.
     Scgi(ScgiAddress),
+    /// Another Gemini server (`proxy.rs`).
+    Proxy(Upstream),
 }
 
 #[derive(Clone, Debug)]
@@ -102,6 +105,29 @@ impl CgiRoute {
             prefix,
             target: Target::Scgi(address),
         })
+    }
+
+    /// A route from `prefix` to the Gemini server at `upstream`
+    /// (`gemini://HOST[:PORT][/PATH/]`), checked against the pins in `store`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad prefix or upstream.
+    pub fn proxy(prefix: &str, upstream: &str, store: Arc<TofuStore>) -> Result<Self, Error> {
+        Ok(Self {
+            prefix: canonical_prefix(prefix)?,
+            target: Target::Proxy(Upstream::new(upstream, store)?),
+        })
+    }
+
+    /// `PREFIX=URL`, as the `--proxy` flag takes it.
+    ///
+    /// # Errors
+    /// As [`CgiRoute::proxy`], or no `=`.
+    pub fn parse_proxy(spec: &str, store: Arc<TofuStore>) -> Result<Self, Error> {
+        let (prefix, upstream) = spec
+            .split_once('=')
+            .ok_or_else(|| Error::Config(format!("--proxy {spec:?}: expected PREFIX=URL")))?;
+        Self::proxy(prefix, upstream, store)
     }
 
     /// `PREFIX=DIR`, as the `--cgi` flag takes it.
@@ -263,8 +289,18 @@ impl Cgi {
     /// that says why there is none.
     pub(crate) async fn run(&self, request: &CgiRequest<'_>) -> (Header, Option<Vec<u8>>) {
         if let Some(route) = self.route(request.path) {
-            if let Target::Scgi(address) = &route.target {
-                return self.forward(route, address, request).await;
+            match &route.target {
+                Target::Scgi(address) => return self.forward(route, address, request).await,
+                Target::Proxy(upstream) => {
+                    let Ok(_running) = self.running.clone().try_acquire_owned() else {
+                        return (Header::new(41, "Server busy, try again"), None);
+                    };
+                    let rest = &request.path.as_str()[route.prefix.len()..];
+                    return upstream
+                        .forward(&route.prefix, rest, request, self.limits)
+                        .await;
+                }
+                Target::Programs(_) => {}
             }
         }
         let Some(script) = self.script(request.path) else {

@@ -30,6 +30,7 @@ mod error;
 mod identity;
 mod meta;
 mod metrics;
+mod proxy;
 mod request;
 mod server;
 mod status;

@@ -101,6 +101,18 @@ pub(crate) struct ServeArgs {
     /// and limits as CGI.
     #[arg(long, value_name = "PREFIX=ADDRESS")]
     scgi: Vec<String>,
+    /// Requests under PREFIX are forwarded to the Gemini server at URL
+    /// (`--proxy-pass /mirror/=gemini://host:1965/`, repeatable). The
+    /// upstream is pinned on first use in --proxy-db (pin it ahead with
+    /// `tessera tofu trust`); its answer is capped like CGI output and
+    /// bounded by --cgi-timeout; a failure is `43`. Client certificates are
+    /// not forwarded.
+    #[arg(long, value_name = "PREFIX=URL")]
+    proxy_pass: Vec<String>,
+    /// The TOFU store upstream pins are kept in [default: the one `gemini
+    /// get` uses].
+    #[arg(long, value_name = "FILE")]
+    proxy_db: Option<PathBuf>,
     /// Seconds a CGI script may run before it is killed (the client gets 42).
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::args::seconds)]
     cgi_timeout: Duration,
@@ -327,7 +339,7 @@ fn reload_on_sighup(
     Ok(())
 }
 
-/// The CGI, SCGI and Titan routes and limits of the flags.
+/// The CGI, SCGI, proxy and Titan routes and limits of the flags.
 fn dynamic_content(
     args: &ServeArgs,
     settings: &mut tessera_gemini::ServerSettings,
@@ -342,6 +354,14 @@ fn dynamic_content(
                 .map(|spec| tessera_gemini::CgiRoute::parse_scgi(spec)),
         )
         .collect::<Result<_, _>>()?;
+    if !args.proxy_pass.is_empty() {
+        let store = Arc::new(tofu_store(args.proxy_db.as_ref(), Rotation::Never)?);
+        for spec in &args.proxy_pass {
+            settings
+                .cgi
+                .push(tessera_gemini::CgiRoute::parse_proxy(spec, store.clone())?);
+        }
+    }
     settings.cgi_limits = tessera_gemini::CgiLimits {
         timeout: args.cgi_timeout,
         max_running: usize::try_from(args.cgi_max_running).unwrap_or(usize::MAX),
@@ -450,7 +470,6 @@ fn settings_file(args: &ServeArgs) -> anyhow::Result<ConfigFile> {
     Ok(file)
 }
 
-/// Fetches one URL (following redirects) and prints or saves the body.
 /// The TOFU store at `db` (or the default one) with `rotation`.
 fn tofu_store(db: Option<&PathBuf>, rotation: Rotation) -> anyhow::Result<TofuStore> {
     let db = match db {
@@ -514,6 +533,7 @@ fn put(args: &PutArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(response.header.status))
 }
 
+/// Fetches one URL (following redirects) and prints or saves the body.
 fn get(args: &GetArgs) -> anyhow::Result<ExitCode> {
     let identity = match (&args.identity, &args.cert, &args.key) {
         (_, Some(cert), Some(key)) => Some(Identity::load(cert, key)?),

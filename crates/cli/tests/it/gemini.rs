@@ -673,6 +673,73 @@ fn scgi_applications_get_the_cgi_variables_and_answer() {
     assert_eq!(text(&down.stdout), "43 SCGI application unavailable\n");
 }
 
+/// `--proxy-pass` forwards a prefix to a second `tessera gemini serve`: its
+/// files come through as it sends them, its redirects point back through the
+/// proxy, the upstream is pinned, and an upstream that is down is a `43`.
+#[test]
+fn proxy_pass_forwards_a_prefix_to_another_capsule() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream_root = dir.path().join("upstream");
+    std::fs::create_dir_all(upstream_root.join("docs/sub")).unwrap();
+    std::fs::write(upstream_root.join("docs/page.gmi"), "# Upstream page\n").unwrap();
+    std::fs::write(upstream_root.join("docs/sub/index.gmi"), "# Sub\n").unwrap();
+    let upstream = serve(&[
+        "--root",
+        upstream_root.to_str().unwrap(),
+        "--cert-dir",
+        dir.path().join("upstream-state").to_str().unwrap(),
+    ]);
+    let (_refusing, down) = common::refusing_port();
+    let root = capsule(dir.path());
+    let pins = dir.path().join("proxy-pins.sqlite3");
+    let mirror = format!("/mirror/=gemini://localhost:{}/docs/", upstream.addr.port());
+    let gone = format!("/gone/=gemini://localhost:{}/", down.port());
+    let server = serve(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--cert-dir",
+        dir.path().join("state").to_str().unwrap(),
+        "--proxy-pass",
+        &mirror,
+        "--proxy-pass",
+        &gone,
+        "--proxy-db",
+        pins.to_str().unwrap(),
+    ]);
+    let db = dir.path().join("tofu.sqlite3");
+    let base = format!("gemini://localhost:{}", server.addr.port());
+    let page = get(&db, &format!("{base}/mirror/page.gmi?x=1"), &["--header"]);
+    assert_eq!(page.status.code(), Some(0), "{}", text(&page.stderr));
+    // Header and body as the upstream sends them.
+    let direct = format!("gemini://localhost:{}/docs/page.gmi", upstream.addr.port());
+    let direct = get(&db, &direct, &["--header"]);
+    assert_eq!(text(&page.stdout), text(&direct.stdout));
+    assert!(text(&page.stdout).ends_with("\n# Upstream page\n"));
+    // The upstream's redirect (a directory without its slash) comes back
+    // pointing under our prefix, and the client follows it through us.
+    let sub = get(&db, &format!("{base}/mirror/sub"), &["--header"]);
+    assert_eq!(sub.status.code(), Some(0), "{}", text(&sub.stderr));
+    assert!(
+        text(&sub.stdout).ends_with("\n# Sub\n"),
+        "{}",
+        text(&sub.stdout)
+    );
+    // Our own files are still ours.
+    assert_eq!(text(&get(&db, &format!("{base}/"), &[]).stdout), "# Home\n");
+    // The upstream was pinned on first use, in the proxy's own store.
+    let pinned = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["tofu", "list", "--db", pins.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        text(&pinned.stdout).contains(&upstream.addr.port().to_string()),
+        "{}",
+        text(&pinned.stdout)
+    );
+    let down = get(&db, &format!("{base}/gone/x"), &["--header"]);
+    assert_eq!(text(&down.stdout), "43 Proxy error\n");
+}
+
 /// Titan uploads through `tessera gemini put`: stored with a listed
 /// certificate or the token, refused without either, with another
 /// certificate, over the size cap or outside the upload prefix.
