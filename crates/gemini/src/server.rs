@@ -18,7 +18,7 @@ use tessera_guard::{
     Request as GuardRequest,
 };
 use tessera_serve::{Admitted, Handler, Listener, Peer, Refusal, Stage, StageConfig};
-use tessera_tls::{server_config_for_hosts, CertificateInfo, ClientAuth};
+use tessera_tls::{server_config_for_hosts, with_resumption, CertificateInfo, ClientAuth};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -105,7 +105,12 @@ impl Shared {
             .iter()
             .map(|h| (h.name.clone(), h.identity.clone()))
             .collect();
-        let tls = server_config_for_hosts(&identities, ClientAuth::AnyCertificate)?;
+        // Gemini opens a connection per request: clients that resume save
+        // the full handshake.
+        let tls = with_resumption(server_config_for_hosts(
+            &identities,
+            ClientAuth::AnyCertificate,
+        )?)?;
         let by_name = settings
             .hosts
             .iter()

@@ -423,6 +423,50 @@ async fn client_certificates_open_protected_paths() {
     server.stop().await;
 }
 
+/// A client that keeps a session cache resumes (a ticket instead of a full
+/// handshake), and the resumed session still carries its certificate for
+/// the certificate rules.
+#[tokio::test]
+async fn clients_resume_sessions_with_their_certificate() {
+    use tokio_rustls::rustls::HandshakeKind;
+
+    let capsules = Capsules::new();
+    let server = start(settings(&capsules)).await;
+    let identity = admin();
+    // One config, so one session cache for both connections.
+    let config =
+        tessera_tls::dangerous::insecure_client_config("127.0.0.1", Some(&identity)).unwrap();
+    let url = format!("gemini://localhost:{}/admin/\r\n", server.addr.port());
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        let tcp = TcpStream::connect(server.addr).await.unwrap();
+        let name = tessera_tls::server_name("localhost").unwrap();
+        let mut tls =
+            tokio::time::timeout(WAIT, TlsConnector::from(config.clone()).connect(name, tcp))
+                .await
+                .unwrap()
+                .unwrap();
+        tls.write_all(url.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        // Reading to the end also takes in the tickets the server sent.
+        tokio::time::timeout(WAIT, tls.read_to_end(&mut out))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            out.ends_with(b"# Admin\n"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        kinds.push(tls.get_ref().1.handshake_kind());
+    }
+    assert_eq!(
+        kinds,
+        [Some(HandshakeKind::Full), Some(HandshakeKind::Resumed)]
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn an_expired_client_certificate_gets_62() {
     let capsules = Capsules::new();

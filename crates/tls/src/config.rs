@@ -81,6 +81,28 @@ pub fn server_config_for_hosts(
     server_config_with_resolver(Arc::new(SniResolver::new(hosts)?), client_auth)
 }
 
+/// Sessions a server keeps for resumption by session id (TLS 1.2 clients).
+pub const SESSION_CACHE_SIZE: usize = 4096;
+
+/// `config` with session resumption for clients that use it: TLS 1.3
+/// tickets sealed under a key that rotates every 6 hours (aws-lc-rs's
+/// `Ticketer`: a ticket is accepted for 6 to 12 hours, and the server keeps
+/// nothing per client), and TLS 1.2 session ids in a cache of at most
+/// [`SESSION_CACHE_SIZE`] sessions. A resumed session carries the client
+/// certificate of its full handshake, so a server that revokes
+/// certificates checks them on every connection (the connection stage
+/// does); a reload builds a new config, whose new key ends every earlier
+/// ticket.
+///
+/// # Errors
+/// [`Error::Rustls`] when no ticket key can be made.
+pub fn with_resumption(config: Arc<ServerConfig>) -> Result<Arc<ServerConfig>, Error> {
+    let mut config = Arc::unwrap_or_clone(config);
+    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
+    Ok(Arc::new(config))
+}
+
 fn server_config_with_resolver(
     resolver: Arc<dyn rustls::server::ResolvesServerCert>,
     client_auth: ClientAuth,

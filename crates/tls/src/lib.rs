@@ -48,8 +48,8 @@ mod verifier;
 pub use ca::{load_crls, DevCa, Revoked};
 pub use certificate::{CertificateInfo, KeyAlgorithm, SubjectAltName, Validity};
 pub use config::{
-    client_config, provider, server_config, server_config_for_hosts, server_name, ClientAuth,
-    ServerAuth,
+    client_config, provider, server_config, server_config_for_hosts, server_name, with_resumption,
+    ClientAuth, ServerAuth, SESSION_CACHE_SIZE,
 };
 pub use error::Error;
 pub use files::{create_private_dir, write_file, FileMode};

@@ -1,6 +1,6 @@
 //! `tessera gemini bench`: requests per second for a small `.gmi` file with 1
-//! and 32 concurrent clients, a new TLS connection (full handshake, no
-//! resumption) per request as Gemini requires, against `tessera gemini serve`
+//! and 32 concurrent clients, a new TLS connection (a full handshake, or
+//! with `--resume` a resumed session) per request as Gemini requires, against `tessera gemini serve`
 //! and Debian's molly-brown serving the same file with the same certificate,
 //! each in its own process, measured in the same run by the same load
 //! generator.
@@ -37,6 +37,10 @@ pub(crate) struct BenchArgs {
     /// Measure only tessera (no molly-brown).
     #[arg(long)]
     no_baseline: bool,
+    /// Clients resume TLS sessions (tickets) instead of a full handshake on
+    /// every connection, as clients that keep a session cache do.
+    #[arg(long)]
+    resume: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -73,10 +77,10 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let mut baseline = serde_json::Map::new();
     for &clients in &args.clients {
         let key = format!("c{clients}_requests_per_s");
-        let rate = runtime.block_on(measure(ours, clients, duration))?;
+        let rate = runtime.block_on(measure(ours, clients, duration, args.resume))?;
         results.insert(key.clone(), rate.into());
         if let Some((theirs, _)) = &molly {
-            let rate = runtime.block_on(measure(*theirs, clients, duration))?;
+            let rate = runtime.block_on(measure(*theirs, clients, duration, args.resume))?;
             baseline.insert(key, rate.into());
         }
     }
@@ -179,9 +183,16 @@ fn start_molly(
 }
 
 /// Requests per second with `clients` clients each running requests back to back.
-async fn measure(addr: SocketAddr, clients: usize, duration: Duration) -> anyhow::Result<f64> {
+async fn measure(
+    addr: SocketAddr,
+    clients: usize,
+    duration: Duration,
+    resume: bool,
+) -> anyhow::Result<f64> {
     let mut config = (*tessera_tls::dangerous::insecure_client_config("127.0.0.1", None)?).clone();
-    config.resumption = Resumption::disabled();
+    if !resume {
+        config.resumption = Resumption::disabled();
+    }
     let connector = TlsConnector::from(Arc::new(config));
     let url = format!("gemini://localhost:{}/\r\n", addr.port());
     // Warm up (and check the answer) before the clock starts.
