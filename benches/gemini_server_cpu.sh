@@ -4,7 +4,10 @@
 # connection each), the server's time on CPU read from /proc/PID/schedstat
 # (nanoseconds) before and after. Prints nanoseconds per request.
 #
-# Usage: benches/gemini_server_cpu.sh BINARY N [SERVER FLAGS...]
+# With RESUME=1 the client resumes its TLS session on every connection after
+# the first (as clients with a session cache do) instead of a full handshake.
+#
+# Usage: [RESUME=1] benches/gemini_server_cpu.sh BINARY N [SERVER FLAGS...]
 # e.g.   benches/gemini_server_cpu.sh target/release/tessera 2000 --metrics-listen 0
 set -euo pipefail
 bin=$1; n=$2; shift 2
@@ -12,18 +15,25 @@ work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 mkdir "$work/capsule" && echo "# A small capsule" > "$work/capsule/index.gmi"
 cat > "$work/load.py" <<'PY'
-import socket, ssl, sys
+import os, socket, ssl, sys
 port, n = int(sys.argv[1]), int(sys.argv[2])
+resume = os.environ.get("RESUME") == "1"
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+session, resumed = None, 0
 for _ in range(n):
     with socket.create_connection(("127.0.0.1", port)) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
             tls.sendall(b"gemini://localhost/\r\n")
             reply = b""
             while chunk := tls.recv(4096):
                 reply += chunk
             assert reply.startswith(b"20 "), reply
+            resumed += tls.session_reused
+            if resume:
+                session = tls.session
+if resume:
+    assert resumed >= n - 1, f"only {resumed} of {n} connections resumed"
 PY
 taskset -c 0 "$bin" gemini serve --root "$work/capsule" --cert-dir "$work/state" \
     --listen 127.0.0.1:0 --log-level off "$@" > "$work/out" &

@@ -16,6 +16,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use tessera_guard::CanonicalPath;
 
 use crate::meta::{self, Override};
+use crate::rules::PathRules;
 
 use crate::Error;
 
@@ -45,6 +46,7 @@ pub struct Capsule {
     gemtext_mime: String,
     listings: bool,
     meta_files: bool,
+    rules: PathRules,
 }
 
 /// What a path resolves to.
@@ -113,7 +115,16 @@ impl Capsule {
             gemtext_mime,
             listings,
             meta_files: false,
+            rules: PathRules::default(),
         })
+    }
+
+    /// Answers and MIME types by path pattern (`rules.rs`), checked before
+    /// the files.
+    #[must_use]
+    pub fn with_rules(mut self, rules: PathRules) -> Self {
+        self.rules = rules;
+        self
     }
 
     /// Reads agate-style `.meta` files for per-file MIME types and statuses
@@ -136,6 +147,12 @@ impl Capsule {
 
     /// Resolves a path with a few blocking system calls (`canonicalize`, `metadata`).
     pub fn resolve(&self, path: &CanonicalPath) -> Resolved {
+        if let Some(header) = self.rules.answer(path) {
+            return Resolved::Answer {
+                header,
+                canonical: path.clone(),
+            };
+        }
         let Some(relative) = relative(path) else {
             return Resolved::NotFound;
         };
@@ -182,7 +199,7 @@ impl Capsule {
     }
 
     fn file(&self, path: PathBuf) -> Resolved {
-        let mut mime = match path.extension().and_then(OsStr::to_str) {
+        let mime = match path.extension().and_then(OsStr::to_str) {
             Some("gmi" | "gemini") => self.gemtext_mime.clone(),
             _ => mime_guess::from_path(&path)
                 .first_or_octet_stream()
@@ -190,6 +207,7 @@ impl Capsule {
                 .to_owned(),
         };
         let canonical = self.canonical(&path, false);
+        let mut mime = self.rules.mime(&canonical, mime);
         let found = match (self.meta_files, path.parent(), path.file_name()) {
             (true, Some(dir), Some(name)) => meta::lookup(dir, &name.to_string_lossy()),
             _ => None,

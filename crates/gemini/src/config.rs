@@ -16,6 +16,10 @@
 //! # cert = "/etc/tessera/example.org.crt"  # else self-signed, generated once
 //! # key = "/etc/tessera/example.org.key"
 //!
+//! [[host.rule]]                    # per path: redirect, status or MIME type
+//! path = "/old/*"
+//! redirect = "/new/$1"
+//!
 //! [guard.rate_limit]
 //! rate = 1.0
 //! burst = 10
@@ -83,6 +87,10 @@ pub struct HostConfig {
     pub cert: Option<PathBuf>,
     /// Private key (PEM).
     pub key: Option<PathBuf>,
+    /// Per-path redirects, statuses and MIME types (`[[host.rule]]`,
+    /// `rules.rs`), the first match winning.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<crate::RuleConfig>,
 }
 
 impl ConfigFile {
@@ -147,8 +155,11 @@ impl ConfigFile {
                 )))
                 }
             };
+            let rules = crate::PathRules::new(&host.rules)
+                .map_err(|e| Error::Config(format!("host {name}: {e}")))?;
             let capsule = Capsule::new(&host.root, mime.clone(), listings)?
-                .with_meta_files(self.meta_files.unwrap_or(false));
+                .with_meta_files(self.meta_files.unwrap_or(false))
+                .with_rules(rules);
             hosts.push(VirtualHost {
                 name,
                 capsule,

@@ -397,6 +397,7 @@ fn settings_file(args: &ServeArgs) -> anyhow::Result<ConfigFile> {
                 root: root.clone(),
                 cert: args.cert.clone(),
                 key: args.key.clone(),
+                rules: Vec::new(),
             };
             file.hosts
                 .retain(|h| !h.name.eq_ignore_ascii_case(&host.name));

@@ -910,6 +910,75 @@ fn meta_files_override_types_and_statuses_when_asked() {
     assert_eq!(first_line(&without, "/notes.txt"), "20 text/plain");
 }
 
+/// `[[host.rule]]` in the capsule file: a pattern redirect the client
+/// follows, a `52` for a file that is gone (or never existed), a language
+/// for a directory, and a bad rule refused at start with its path.
+#[test]
+fn path_rules_in_the_capsule_file_redirect_retire_and_retype() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = capsule(dir.path());
+    std::fs::create_dir_all(root.join("new")).unwrap();
+    std::fs::create_dir_all(root.join("fr")).unwrap();
+    std::fs::write(root.join("new/page.gmi"), "# Moved here\n").unwrap();
+    std::fs::write(root.join("fr/index.gmi"), "# Bonjour\n").unwrap();
+    let config = dir.path().join("capsule.toml");
+    let write_config = |rules: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[[host]]\nname = \"localhost\"\nroot = {:?}\n{rules}",
+                root.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+    };
+    write_config(
+        "[[host.rule]]\npath = \"/old/*\"\nredirect = \"/new/$1\"\n\
+         [[host.rule]]\npath = \"/gone.gmi\"\nstatus = 52\nmeta = \"Gone for good\"\n\
+         [[host.rule]]\npath = \"/fr/*\"\nlang = \"fr\"\n",
+    );
+    let state = dir.path().join("state");
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--cert-dir",
+        state.to_str().unwrap(),
+    ];
+    let server = serve(&args);
+    let db = dir.path().join("tofu.sqlite3");
+    let base = format!("gemini://localhost:{}", server.addr.port());
+    let moved = get(&db, &format!("{base}/old/page.gmi"), &["--header"]);
+    assert_eq!(moved.status.code(), Some(0), "{}", text(&moved.stderr));
+    assert_eq!(
+        text(&moved.stdout),
+        "20 text/gemini; charset=utf-8\n# Moved here\n"
+    );
+    let gone = get(&db, &format!("{base}/gone.gmi"), &["--header"]);
+    assert_eq!(
+        (gone.status.code(), text(&gone.stdout)),
+        (Some(52), "52 Gone for good\n".to_owned())
+    );
+    let french = get(&db, &format!("{base}/fr/"), &["--header"]);
+    assert_eq!(
+        text(&french.stdout),
+        "20 text/gemini; charset=utf-8; lang=fr\n# Bonjour\n"
+    );
+    drop(server);
+
+    write_config("[[host.rule]]\npath = \"/x/../y\"\nstatus = 51\n");
+    let refused = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["gemini", "serve", "--check-config"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("\"/x/../y\""),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
 #[test]
 fn help_names_every_flag_scripts_rely_on() {
     let help = Command::new(env!("CARGO_BIN_EXE_tessera"))
