@@ -517,11 +517,14 @@ impl Titan<'_> {
             }
         }
         let idle = shared.settings.request_timeout;
-        if let Err(error) = titan::store(stream, self.head, upload.size, &target, idle).await {
-            tracing::warn!(file = %target.display(), %error, "upload not stored");
-            return Err(Header::new(59, "Upload incomplete"));
-        }
-        tracing::info!(target: "tessera::access", file = %target.display(), bytes = upload.size, "upload stored");
+        let file = match titan::store(stream, self.head, upload.size, &target, idle).await {
+            Ok(file) => file,
+            Err(error) => {
+                tracing::warn!(file = %target.file.display(), %error, "upload not stored");
+                return Err(Header::new(59, "Upload incomplete"));
+            }
+        };
+        tracing::info!(target: "tessera::access", file = %file.display(), bytes = upload.size, "upload stored");
         let port = request
             .port
             .map(|port| format!(":{port}"))

@@ -114,7 +114,7 @@ impl TitanSettings {
     /// The file an upload to `path` writes, if a route takes it: below the
     /// route's directory, every segment a plain name (letters, digits, `.`,
     /// `_`, `-`; none hidden), so nothing can land outside it.
-    pub(crate) fn target(&self, path: &CanonicalPath) -> Option<PathBuf> {
+    pub(crate) fn target(&self, path: &CanonicalPath) -> Option<UploadTarget> {
         let route = self
             .routes
             .iter()
@@ -128,7 +128,10 @@ impl TitanSettings {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         };
-        rest.split('/').all(plain).then(|| route.dir.join(rest))
+        rest.split('/').all(plain).then(|| UploadTarget {
+            dir: route.dir.clone(),
+            file: route.dir.join(rest),
+        })
     }
 
     /// Whether `token` is the configured one (compared in constant time).
@@ -141,23 +144,43 @@ impl TitanSettings {
     }
 }
 
+/// Where an upload goes: `file`, which must stay below `dir` (the route's
+/// directory, canonical).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct UploadTarget {
+    pub(crate) dir: PathBuf,
+    pub(crate) file: PathBuf,
+}
+
 /// Writes `body` (its first bytes `head`, the rest read from `stream`,
 /// `size` in all) to `target` atomically: a temporary file next to it,
-/// renamed into place once complete. Each read waits at most `idle`.
+/// renamed into place once complete. Each read waits at most `idle`. The
+/// directory it lands in is resolved first (symbolic links followed) and
+/// must be below the route's: a link in the upload tree that points
+/// elsewhere is refused, never written through. Returns the file written.
 pub(crate) async fn store<S: tokio::io::AsyncRead + Unpin>(
     stream: &mut S,
     head: &[u8],
     size: u64,
-    target: &Path,
+    target: &UploadTarget,
     idle: std::time::Duration,
-) -> std::io::Result<()> {
+) -> std::io::Result<PathBuf> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let parent = target.parent().ok_or(std::io::ErrorKind::InvalidInput)?;
-    tokio::fs::create_dir_all(parent).await?;
+    let parent = target.file.parent().ok_or(std::io::ErrorKind::InvalidInput)?;
     let name = target
+        .file
         .file_name()
         .ok_or(std::io::ErrorKind::InvalidInput)?
         .to_string_lossy();
+    tokio::fs::create_dir_all(parent).await?;
+    let parent = tokio::fs::canonicalize(parent).await?;
+    if !parent.starts_with(&target.dir) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "a symbolic link leads out of the upload directory",
+        ));
+    }
+    let destination = parent.join(&*name);
     let temporary = parent.join(format!(".{name}.{:016x}.upload", rand::random::<u64>()));
     let written = async {
         let mut file = tokio::fs::OpenOptions::new()
@@ -180,13 +203,13 @@ pub(crate) async fn store<S: tokio::io::AsyncRead + Unpin>(
             left -= n as u64;
         }
         file.sync_all().await?;
-        tokio::fs::rename(&temporary, target).await
+        tokio::fs::rename(&temporary, &destination).await
     };
     let result = written.await;
     if result.is_err() {
         let _ = tokio::fs::remove_file(&temporary).await;
     }
-    result
+    result.map(|()| destination)
 }
 
 #[cfg(test)]
@@ -226,8 +249,9 @@ mod tests {
         };
         let target = |path: &str| settings.target(&CanonicalPath::parse(path).unwrap());
         let root = dir.path().canonicalize().unwrap();
-        assert_eq!(target("/files/a.gmi"), Some(root.join("a.gmi")));
-        assert_eq!(target("/files/sub/b.txt"), Some(root.join("sub/b.txt")));
+        let file = |path: &str| target(path).map(|t| t.file);
+        assert_eq!(file("/files/a.gmi"), Some(root.join("a.gmi")));
+        assert_eq!(file("/files/sub/b.txt"), Some(root.join("sub/b.txt")));
         for refused in [
             "/files/",
             "/files/.hidden",
@@ -237,5 +261,33 @@ mod tests {
         ] {
             assert_eq!(target(refused), None, "{refused}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_link_out_of_the_upload_directory_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let (uploads, outside) = (dir.path().join("uploads"), dir.path().join("outside"));
+        std::fs::create_dir_all(&uploads).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, uploads.join("link")).unwrap();
+        let settings = TitanSettings {
+            routes: vec![TitanRoute::new("/files/", &uploads).unwrap()],
+            ..TitanSettings::default()
+        };
+        let idle = std::time::Duration::from_secs(5);
+        let through = settings
+            .target(&CanonicalPath::parse("/files/link/x.gmi").unwrap())
+            .unwrap();
+        let refused = store(&mut &b""[..], b"hi", 2, &through, idle).await;
+        assert_eq!(
+            refused.unwrap_err().kind(),
+            std::io::ErrorKind::PermissionDenied
+        );
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        let inside = settings
+            .target(&CanonicalPath::parse("/files/sub/x.gmi").unwrap())
+            .unwrap();
+        let written = store(&mut &b""[..], b"hi", 2, &inside, idle).await.unwrap();
+        assert_eq!(std::fs::read(&written).unwrap(), b"hi");
     }
 }
