@@ -375,6 +375,38 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// No request line, however it spells its path (dot segments,
+        /// escapes, encoded separators, links in the tree), makes the
+        /// capsule read or list anything outside its root.
+        #[test]
+        fn no_request_line_reads_outside_the_root(
+            segments in proptest::collection::vec(
+                "\\.\\.|\\.|%2[eEfF]|%2e%2e|%00|%5[cC]|up|escape\\.gmi|inside\\.gmi|docs|outside\\.gmi|index\\.gmi|\\.secret|[a-z/%.]{0,6}",
+                0..6,
+            ),
+            trailing in proptest::bool::ANY,
+        ) {
+            let (dir, capsule) = capsule();
+            let root = dir.path().join("root").canonicalize().unwrap();
+            let mut line = format!("gemini://localhost/{}", segments.join("/"));
+            if trailing {
+                line.push('/');
+            }
+            if let Ok(request) = crate::request::parse_request(line.as_bytes()) {
+                match capsule.resolve(&request.path) {
+                    Resolved::File { path, .. } => {
+                        proptest::prop_assert!(path.starts_with(&root), "{line} -> {}", path.display());
+                    }
+                    Resolved::Listing { body, .. } => {
+                        proptest::prop_assert!(!body.contains("outside"), "{line}");
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
     #[test]
     fn listings_can_be_turned_off() {
         let (dir, _) = capsule();

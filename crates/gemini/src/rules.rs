@@ -342,7 +342,9 @@ mod tests {
                 ..rule("relative/*")
             },
         ] {
-            let error = PathRules::new(std::slice::from_ref(&bad)).unwrap_err().to_string();
+            let error = PathRules::new(std::slice::from_ref(&bad))
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(&format!("{:?}", bad.path)), "{error}");
         }
     }

@@ -166,7 +166,10 @@ pub(crate) async fn store<S: tokio::io::AsyncRead + Unpin>(
     idle: std::time::Duration,
 ) -> std::io::Result<PathBuf> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let parent = target.file.parent().ok_or(std::io::ErrorKind::InvalidInput)?;
+    let parent = target
+        .file
+        .parent()
+        .ok_or(std::io::ErrorKind::InvalidInput)?;
     let name = target
         .file
         .file_name()
