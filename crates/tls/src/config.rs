@@ -46,11 +46,27 @@ pub enum ServerAuth {
     Tofu(Arc<TofuVerifier>),
 }
 
-/// The crypto provider every Tessera config uses (aws-lc-rs).
+/// The crypto provider every Tessera config uses (aws-lc-rs), with the
+/// SHA-256 suites first: AES-128-GCM matches the 128-bit strength of X25519
+/// and P-256, and SHA-256, unlike SHA-384, has instructions of its own on
+/// current x86 and ARM CPUs. The TLS 1.3 key schedule hashes a lot per
+/// handshake; on the servers' benchmark machine SHA-384 took 14% of a
+/// Gemini server's CPU (docs/BENCHMARKS.md).
 pub fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .get_or_init(|| {
+            let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+            // A stable sort: within each hash, the provider's own order.
+            provider.cipher_suites.sort_by_key(|suite| {
+                let common = match suite {
+                    rustls::SupportedCipherSuite::Tls13(suite) => &suite.common,
+                    rustls::SupportedCipherSuite::Tls12(suite) => &suite.common,
+                };
+                common.hash_provider.algorithm() != rustls::crypto::hash::HashAlgorithm::SHA256
+            });
+            Arc::new(provider)
+        })
         .clone()
 }
 
@@ -133,7 +149,10 @@ fn server_config_with_resolver(
         )),
         ClientAuth::None => builder.with_no_client_auth(),
     };
-    Ok(Arc::new(builder.with_cert_resolver(resolver)))
+    let mut config = builder.with_cert_resolver(resolver);
+    // Our order (see `provider`), not the client's.
+    config.ignore_client_order = true;
+    Ok(Arc::new(config))
 }
 
 /// A client configuration verifying the server by `server_auth`, presenting

@@ -70,7 +70,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         ..LocalOptions::default()
     })?;
     if let Some(cpu) = args.pin {
-        pin_self_away_from(cpu)?;
+        crate::benches::pin_self_away_from(cpu)?;
     }
     let runtime = crate::runtime()?;
     let limiter = Limiter::new(&LimiterConfig {
@@ -206,7 +206,7 @@ async fn our_round(
 ) -> anyhow::Result<Round> {
     let (interval, tolerance) = limiter.gcra();
     let per_task = args.decisions.div_ceil(args.concurrency);
-    let cpu_before = cpu_seconds()?;
+    let cpu_before = crate::benches::process_cpu_seconds(std::process::id())?;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for task in 0..args.concurrency {
@@ -234,7 +234,7 @@ async fn our_round(
         over_budget += task_over;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_s = cpu_seconds()? - cpu_before;
+    let cpu_s = crate::benches::process_cpu_seconds(std::process::id())? - cpu_before;
     latencies.sort_unstable();
     let percentile = |p: f64| f64::from(latencies[((latencies.len() - 1) as f64 * p) as usize]);
     Ok(Round {
@@ -341,45 +341,4 @@ async fn memory_per_entry(
     }
     let replays = (used().await? - before) / f64::from(entries);
     Ok((clients, replays))
-}
-
-/// This process's user + system CPU time (`/proc/self/stat`, in clock ticks of 1/100 s).
-fn cpu_seconds() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
-    let after_name = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    Ok((ticks(11) + ticks(12)) / 100.0)
-}
-
-/// Keeps this process (the load) off `cpu`, where the store runs.
-fn pin_self_away_from(cpu: usize) -> anyhow::Result<()> {
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let others: Vec<String> = (0..cpus)
-        .filter(|c| *c != cpu)
-        .map(|c| c.to_string())
-        .collect();
-    anyhow::ensure!(!others.is_empty(), "--pin needs at least two CPUs");
-    let status = Command::new("taskset")
-        .args([
-            "-a",
-            "-p",
-            "-c",
-            &others.join(","),
-            &std::process::id().to_string(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("running taskset")?;
-    anyhow::ensure!(status.success(), "taskset failed");
-    Ok(())
 }

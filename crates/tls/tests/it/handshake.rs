@@ -248,3 +248,29 @@ async fn tls_1_2_clients_are_accepted() {
     assert_eq!(summary.protocol, "TLSv1.2");
     assert!(next_seen(&mut seen).await.result.unwrap().is_some());
 }
+
+/// Our servers choose the SHA-256 suite even for a client that prefers
+/// AES-256-GCM-SHA384 (rustls's own order, and OpenSSL's): it is as strong
+/// as the key exchange and far cheaper to hash where SHA-512 has no
+/// instructions of its own.
+#[tokio::test]
+async fn servers_choose_aes_128_gcm_sha256_over_the_clients_order() {
+    let pki = pki(KeyType::EcdsaP256);
+    let (address, _seen) = mtls_server(&pki).await;
+    let identity = pki.client.identity().unwrap();
+    let mut provider = tessera_tls::rustls::crypto::aws_lc_rs::default_provider();
+    provider.cipher_suites.sort_by_key(|suite| {
+        suite.suite() != tessera_tls::rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
+    });
+    let config = ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(pki.roots().unwrap())
+        .with_client_auth_cert(identity.chain().to_vec(), identity.key())
+        .unwrap();
+    let (answer, summary) = client(address, std::sync::Arc::new(config), "localhost")
+        .await
+        .unwrap();
+    assert_eq!(answer, "ok\n");
+    assert_eq!(summary.cipher_suite, "TLS13_AES_128_GCM_SHA256");
+}
