@@ -702,6 +702,38 @@ fn tlslp_bench_runs_briefly() {
     assert_eq!(value["held_sessions"].as_u64(), Some(20));
 }
 
+/// The Gemini bench measures tessera and the floor (and molly-brown or
+/// agate where installed), per second and per server CPU-second.
+#[test]
+fn gemini_bench_runs_briefly() {
+    let home = tempfile::tempdir().unwrap();
+    let output = tessera(
+        &[
+            "gemini",
+            "bench",
+            "--seconds",
+            "0.3",
+            "--clients",
+            "2",
+            "--json",
+        ],
+        home.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let value: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    for object in [&value, &value["floor"]] {
+        assert!(
+            object["c2_requests_per_s"].as_f64().unwrap() > 0.0,
+            "{value}"
+        );
+        assert!(
+            object["c2_requests_per_cpu_s"].as_f64().unwrap() > 0.0,
+            "{value}"
+        );
+    }
+    assert_eq!(value["resumption"], false);
+}
+
 #[test]
 fn tls_bench_runs_briefly() {
     let home = tempfile::tempdir().unwrap();
