@@ -258,10 +258,10 @@ async fn servers_choose_aes_128_gcm_sha256_over_the_clients_order() {
     let pki = pki(KeyType::EcdsaP256);
     let (address, _seen) = mtls_server(&pki).await;
     let identity = pki.client.identity().unwrap();
-    let mut provider = tessera_tls::rustls::crypto::aws_lc_rs::default_provider();
-    provider.cipher_suites.sort_by_key(|suite| {
-        suite.suite() != tessera_tls::rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
-    });
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider
+        .cipher_suites
+        .sort_by_key(|suite| suite.suite() != rustls::CipherSuite::TLS13_AES_256_GCM_SHA384);
     let config = ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
         .with_safe_default_protocol_versions()
         .unwrap()
