@@ -9,10 +9,10 @@ use zeroize::Zeroizing;
 
 use crate::commands::wire::{read_issuer, stacked, CrlArgs, HmacArgs, PkiArgs};
 
-/// The PKI's certificate, key and CA, the CRL, the guard and the HMAC
-/// secret file. New connections get them; open ones keep the keys they
-/// started with, and those whose certificate the CRL now lists (or whose
-/// client the new ACL denies) are closed.
+/// The PKI's certificate, key and CA, the CRL, the guard, the HMAC secret
+/// file and the capability issuer file. New connections get them; open ones
+/// keep the keys they started with, and those whose certificate the CRL now
+/// lists (or whose client the new ACL denies) are closed.
 pub(crate) struct ListenerReload {
     /// The PKI; `None` for a plain listener.
     pub(crate) pki: Option<PkiArgs>,
@@ -74,7 +74,6 @@ pub(crate) struct AuthLayers {
 }
 
 /// What a reload read: the layers whose key changed.
-#[derive(Default)]
 pub(crate) struct Rekeyed {
     hmac: Option<Keyed>,
     capability: Option<Issued>,
