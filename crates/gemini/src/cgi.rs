@@ -18,7 +18,7 @@ use std::time::Duration;
 use tessera_guard::CanonicalPath;
 use tessera_tls::{CertificateInfo, TofuStore};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::proxy::Upstream;
@@ -221,6 +221,11 @@ pub(crate) struct Cgi {
     running: Arc<Semaphore>,
 }
 
+/// The answer when every running slot is taken.
+fn busy() -> (Header, Option<Vec<u8>>) {
+    (Header::new(41, "Server busy, try again"), None)
+}
+
 /// The script a path runs.
 struct Script<'a> {
     dir: &'a Path,
@@ -236,6 +241,12 @@ impl Cgi {
             running: Arc::new(Semaphore::new(limits.max_running.max(1))),
             limits,
         }
+    }
+
+    /// One of the running slots, which scripts, SCGI exchanges and proxied
+    /// requests share; `None` when all are taken (the client gets [`busy`]).
+    fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.running.clone().try_acquire_owned().ok()
     }
 
     /// Whether a CGI route covers `path` (then the script answers, or 51).
@@ -292,8 +303,8 @@ impl Cgi {
             match &route.target {
                 Target::Scgi(address) => return self.forward(route, address, request).await,
                 Target::Proxy(upstream) => {
-                    let Ok(_running) = self.running.clone().try_acquire_owned() else {
-                        return (Header::new(41, "Server busy, try again"), None);
+                    let Some(_running) = self.slot() else {
+                        return busy();
                     };
                     let rest = &request.path.as_str()[route.prefix.len()..];
                     return upstream
@@ -306,8 +317,8 @@ impl Cgi {
         let Some(script) = self.script(request.path) else {
             return (Header::not_found(), None);
         };
-        let Ok(_running) = self.running.clone().try_acquire_owned() else {
-            return (Header::new(41, "Server busy, try again"), None);
+        let Some(_running) = self.slot() else {
+            return busy();
         };
         let mut command = tokio::process::Command::new(&script.file);
         command
@@ -380,8 +391,8 @@ impl Cgi {
         address: &ScgiAddress,
         request: &CgiRequest<'_>,
     ) -> (Header, Option<Vec<u8>>) {
-        let Ok(_running) = self.running.clone().try_acquire_owned() else {
-            return (Header::new(41, "Server busy, try again"), None);
+        let Some(_running) = self.slot() else {
+            return busy();
         };
         let script_name = route.prefix.trim_end_matches('/');
         let path_info = &request.path.as_str()[script_name.len()..];

@@ -60,7 +60,7 @@ mod stage_stats;
 pub use admission_args::{parse_rate_limit, AdmissionArgs, AdmissionError};
 pub use error::Error;
 pub use listener::{tune, Listener, LocalAddr, Peer, Socket, UnixSocketFile};
-pub use metrics::{duration_buckets, gauge, Label, Labels2, Metrics};
+pub use metrics::{duration_buckets, Label, Labels2, Metrics, PowCounters};
 #[cfg(feature = "cli")]
 pub use metrics_args::{parse_metrics_listen, MetricsArgs};
 pub use metrics_endpoint::serve_metrics;

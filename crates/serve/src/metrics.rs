@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Metric, Registry};
 
@@ -85,6 +86,43 @@ impl Metrics {
     }
 }
 
+/// Proof-of-work challenges sent, answered with a valid solution and
+/// answered wrongly: one set of names for every server that asks for work
+/// (tlslp's WORK puzzles, the wire server's gate), so a dashboard reads
+/// them alike.
+#[derive(Clone, Debug, Default)]
+pub struct PowCounters {
+    /// Challenges sent.
+    pub issued: Counter,
+    /// Challenges answered with a valid solution.
+    pub solved: Counter,
+    /// Challenges answered with an invalid (or late, or unasked-for) one.
+    pub failed: Counter,
+}
+
+impl PowCounters {
+    /// The three counters, registered in `metrics`.
+    pub fn register(metrics: &Metrics) -> Self {
+        let counters = Self::default();
+        metrics.register(
+            "pow_challenges_issued",
+            "Proof-of-work challenges sent",
+            counters.issued.clone(),
+        );
+        metrics.register(
+            "pow_challenges_solved",
+            "Proof-of-work challenges answered with a valid solution",
+            counters.solved.clone(),
+        );
+        metrics.register(
+            "pow_challenges_failed",
+            "Proof-of-work challenges answered wrongly",
+            counters.failed.clone(),
+        );
+        counters
+    }
+}
+
 /// A gauge read at each scrape ([`Metrics::register_gauge_fn`]).
 struct GaugeFn<F> {
     name: &'static str,
@@ -107,7 +145,7 @@ impl<F: Fn() -> i64 + Send + Sync + 'static> Collector for GaugeFn<F> {
 }
 
 /// A count as a gauge value.
-pub fn gauge(count: usize) -> i64 {
+pub(crate) fn gauge(count: usize) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 

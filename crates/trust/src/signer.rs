@@ -380,16 +380,12 @@ impl Exchange<'_> {
             else {
                 return Ok(());
             };
-            let reply = match &frame {
-                Frame::Object(request) => handle_request(keys, request),
-                Frame::Bad => json!({"ok": false, "error": "bad_frame"}),
-                Frame::TooLarge(_) => json!({"ok": false, "error": "frame_too_large"}),
+            let (request, reply) = match &frame {
+                Frame::Object(request) => (Some(request), handle_request(keys, request)),
+                Frame::Bad => (None, json!({"ok": false, "error": "bad_frame"})),
+                Frame::TooLarge(_) => (None, json!({"ok": false, "error": "frame_too_large"})),
             };
             if let Some(metrics) = metrics {
-                let request = match &frame {
-                    Frame::Object(request) => Some(request),
-                    _ => None,
-                };
                 metrics.reply(request, &reply);
             }
             if let Frame::TooLarge(_) = frame {

@@ -12,7 +12,7 @@ use tessera_serve::prometheus_client::collector::Collector;
 use tessera_serve::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use tessera_serve::prometheus_client::metrics::counter::{ConstCounter, Counter};
 use tessera_serve::prometheus_client::metrics::family::Family;
-use tessera_serve::{Label, Labels2, Metrics};
+use tessera_serve::{Label, Labels2, Metrics, PowCounters};
 
 use crate::server::ServerStats;
 use crate::{MessageType, Rejection, Response};
@@ -29,15 +29,7 @@ pub(crate) struct WireMetrics {
     pub(crate) routes: RouteCounts,
     auth_refusals: Family<Label, Counter>,
     /// The proof-of-work gate's challenges, when the server has one.
-    pow: Option<PowCounts>,
-}
-
-/// Challenges issued, solved and failed at the proof-of-work gate.
-#[derive(Default)]
-struct PowCounts {
-    issued: Counter,
-    solved: Counter,
-    failed: Counter,
+    pow: Option<PowCounters>,
 }
 
 impl WireMetrics {
@@ -70,25 +62,7 @@ pub(crate) fn register(metrics: &Metrics, stats: Arc<ServerStats>, pow: bool) ->
         "Frames the auth layer refused, by reason (bad_mac, replayed, expired, revoked, …)",
         auth_refusals.clone(),
     );
-    let pow = pow.then(|| {
-        let counts = PowCounts::default();
-        metrics.register(
-            "pow_challenges_issued",
-            "Proof-of-work challenges sent to connections",
-            counts.issued.clone(),
-        );
-        metrics.register(
-            "pow_challenges_solved",
-            "Proof-of-work challenges answered with a valid solution",
-            counts.solved.clone(),
-        );
-        metrics.register(
-            "pow_challenges_failed",
-            "Proof-of-work challenges answered wrongly, late or not asked for",
-            counts.failed.clone(),
-        );
-        counts
-    });
+    let pow = pow.then(|| PowCounters::register(metrics));
     WireMetrics {
         routes: register_routes(metrics),
         auth_refusals,

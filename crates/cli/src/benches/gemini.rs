@@ -73,6 +73,18 @@ struct Subject {
     _child: KillOnDrop,
 }
 
+impl Subject {
+    /// `child`, listening on `addr`.
+    fn new(key: &'static str, addr: SocketAddr, child: KillOnDrop) -> Self {
+        Self {
+            key,
+            addr,
+            pid: child.0.id(),
+            _child: child,
+        }
+    }
+}
+
 /// A subject's medians, per client count.
 #[derive(Default)]
 struct Results {
@@ -312,12 +324,7 @@ fn start_tessera(
         .context("starting tessera gemini serve")?;
     let mut child = KillOnDrop(child);
     let addr = listening_line(&mut child, "tessera gemini serve")?;
-    Ok(Subject {
-        key: "tessera",
-        addr,
-        pid: child.0.id(),
-        _child: child,
-    })
+    Ok(Subject::new("tessera", addr, child))
 }
 
 /// The floor server in a child process (this binary, `--serve-floor`).
@@ -332,12 +339,7 @@ fn start_floor(cert: &Path, key: &Path, pin: bool) -> anyhow::Result<Subject> {
         .context("starting the floor server")?;
     let mut child = KillOnDrop(child);
     let addr = listening_line(&mut child, "the floor server")?;
-    Ok(Subject {
-        key: "floor",
-        addr,
-        pid: child.0.id(),
-        _child: child,
-    })
+    Ok(Subject::new("floor", addr, child))
 }
 
 /// The floor: accept, TLS, read up to CRLF, answer the page, close. No
@@ -408,12 +410,7 @@ fn start_molly(
     let child = KillOnDrop(child);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     wait_until_it_accepts(addr, runtime, "molly-brown")?;
-    Ok(Subject {
-        key: "molly_brown",
-        addr,
-        pid: child.0.id(),
-        _child: child,
-    })
+    Ok(Subject::new("molly_brown", addr, child))
 }
 
 /// agate in a child process on a free port, with the certificate it
@@ -439,12 +436,7 @@ fn start_agate(
         .context("starting agate")?;
     let child = KillOnDrop(child);
     wait_until_it_accepts(addr, runtime, "agate")?;
-    Ok(Subject {
-        key: "agate",
-        addr,
-        pid: child.0.id(),
-        _child: child,
-    })
+    Ok(Subject::new("agate", addr, child))
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -187,7 +187,7 @@ impl HmacLayer {
     }
 
     fn put(&self, keyed: Keyed) {
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = keyed;
+        *self.keyed() = keyed;
     }
 
     fn keyed(&self) -> std::sync::MutexGuard<'_, Keyed> {

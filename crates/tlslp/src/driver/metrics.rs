@@ -5,7 +5,7 @@
 use tessera_serve::prometheus_client::metrics::counter::Counter;
 use tessera_serve::prometheus_client::metrics::family::Family;
 use tessera_serve::prometheus_client::metrics::histogram::Histogram;
-use tessera_serve::{duration_buckets, Label, Metrics};
+use tessera_serve::{duration_buckets, Label, Metrics, PowCounters};
 
 use super::report::{SessionOutcome, SessionRecord};
 use crate::server::FailReason;
@@ -15,9 +15,7 @@ use crate::server::FailReason;
 pub(super) struct SessionMetrics {
     sessions: Family<Label, Counter>,
     session_seconds: Histogram,
-    work_issued: Counter,
-    work_solved: Counter,
-    work_failed: Counter,
+    work: PowCounters,
     solve_seconds: Histogram,
 }
 
@@ -26,9 +24,7 @@ impl SessionMetrics {
         let this = Self {
             sessions: Family::default(),
             session_seconds: Histogram::new(duration_buckets()),
-            work_issued: Counter::default(),
-            work_solved: Counter::default(),
-            work_failed: Counter::default(),
+            work: PowCounters::register(metrics),
             solve_seconds: Histogram::new(duration_buckets()),
         };
         metrics.register(
@@ -40,21 +36,6 @@ impl SessionMetrics {
             "tlslp_session_seconds",
             "From accept to close, for sessions past the handshake",
             this.session_seconds.clone(),
-        );
-        metrics.register(
-            "pow_challenges_issued",
-            "WORK puzzles sent (counted as their session ends)",
-            this.work_issued.clone(),
-        );
-        metrics.register(
-            "pow_challenges_solved",
-            "WORK puzzles answered with a valid suffix",
-            this.work_solved.clone(),
-        );
-        metrics.register(
-            "pow_challenges_failed",
-            "WORK puzzles answered with an invalid suffix",
-            this.work_failed.clone(),
         );
         metrics.register(
             "pow_solve_seconds",
@@ -76,17 +57,17 @@ impl SessionMetrics {
             self.session_seconds.observe(record.duration.as_secs_f64());
         }
         if record.work_issued {
-            self.work_issued.inc();
+            self.work.issued.inc();
         }
         if let Some(took) = record.work_time {
-            self.work_solved.inc();
+            self.work.solved.inc();
             self.solve_seconds.observe(took.as_secs_f64());
         }
         if matches!(
             record.outcome,
             SessionOutcome::Fail(FailReason::InvalidSuffix)
         ) {
-            self.work_failed.inc();
+            self.work.failed.inc();
         }
     }
 }
