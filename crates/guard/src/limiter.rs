@@ -339,15 +339,17 @@ impl RateStore for MemoryStore {
         let mut entries = shard.lock().unwrap_or_else(PoisonError::into_inner);
         let bucket = ((hash >> 32) as usize) % (entries.len() / WAYS);
         let bucket = &mut entries[bucket * WAYS..(bucket + 1) * WAYS];
-        if let Some(entry) = bucket.iter_mut().find(|e| e.key == key && e.tat > now) {
-            let tat = entry.tat;
+        // The key's own slot, in debt or refilled (a refilled key comes back
+        // to it rather than taking a second slot); `tat > 0` skips empty slots.
+        if let Some(entry) = bucket.iter_mut().find(|e| e.key == key && e.tat > 0) {
+            let tat = entry.tat.max(now);
             if tat - now > tolerance {
                 return Err(tat - tolerance - now);
             }
             entry.tat = tat + interval;
             return Ok(());
         }
-        // A new (or fully refilled) key is a full bucket: always allowed since burst ≥ 1.
+        // A new key is a full bucket: always allowed since burst ≥ 1.
         let victim = bucket
             .iter()
             .enumerate()

@@ -70,6 +70,21 @@ fn ipv6_is_keyed_per_64_and_mapped_ipv4_shares_the_ipv4_key() {
     );
 }
 
+/// A client whose bucket had refilled took a second slot (the lookup only
+/// matched entries still in debt), so one client was tracked several times:
+/// `tessera_guard_tracked_clients` read 3 for a server with one client, in a
+/// CI run where its connections came more than a second apart.
+#[test]
+fn regression_a_client_that_comes_back_after_a_refill_keeps_its_one_slot() {
+    let limiter = limiter(1.0, 1);
+    for visit in 0..5 {
+        assert!(limiter.check(ip("192.0.2.7"), visit * 10 * SECOND).is_ok());
+        assert_eq!(limiter.tracked(), 1, "after visit {visit}");
+    }
+    // It is limited as before: the bucket it came back to is full, no fuller.
+    assert!(limiter.check(ip("192.0.2.7"), 40 * SECOND).is_err());
+}
+
 #[test]
 fn the_table_never_exceeds_its_cap_under_a_million_distinct_clients() {
     let limiter = Limiter::new(&LimiterConfig {
