@@ -18,6 +18,15 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// jemalloc rather than glibc's malloc: glibc keeps freed large buffers (a
+/// 1 MiB frame raises its mmap threshold, and freed chunks inside its
+/// per-thread arenas stay resident), so a server that met a flood of large
+/// frames stayed up to 7 MiB above its baseline, by a different amount each
+/// run. jemalloc's background thread returns them within about a second
+/// (`.cargo/config.toml`); measured in docs/BENCHMARKS.md, "Allocator".
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use commands::{
     certs, chat, docs, fingerprint, fleet, gemini, guard, pow, proxy, tls, tlslp, tofu, trust, wire,
 };

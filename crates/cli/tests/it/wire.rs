@@ -294,8 +294,8 @@ fn regression_the_echo_server_takes_the_admission_flags() {
 /// frames of 1 MiB each per connection) and it stayed there after they
 /// closed. Output queued per connection is now bounded in bytes, and a peer
 /// that does not read is not read either. Closed connections give their
-/// memory back: RSS returns to near the baseline, and a second flood does
-/// not raise the peak.
+/// memory back: RSS returns to within 2 MiB of the baseline, and a second
+/// flood does not raise the peak.
 #[test]
 fn regression_peers_that_pipeline_and_never_read_hold_bounded_memory() {
     let server = echo_server(&["--plain"]);
@@ -306,9 +306,11 @@ fn regression_peers_that_pipeline_and_never_read_hold_bounded_memory() {
     flood_without_reading(&server);
     let (_, first_peak) = server.memory_kib();
     let after_first = settled(&server, baseline);
-    // Per connection: 2 MiB queued, 2 MiB being written, one frame being read.
+    // Per connection: 2 MiB queued (the frame being written included), one
+    // reply waiting for room, one frame being read: 4 MiB, and 4 MiB for the
+    // read buffer's growth and the allocator's rounding over four connections.
     assert!(
-        first_peak.saturating_sub(baseline) < 64 * 1024,
+        first_peak.saturating_sub(baseline) < 4 * 4 * 1024 + 4 * 1024,
         "peak {first_peak} KiB, baseline {baseline} KiB"
     );
     flood_without_reading(&server);
@@ -346,9 +348,11 @@ fn settled(server: &common::Server, baseline: u64) -> u64 {
 }
 
 /// How close to its baseline RSS the server must come once flooding peers
-/// have left: a flood raises it by about 12 MiB, and it settles 0.3–4.5 MiB
-/// above the baseline here (glibc keeps some freed pages in its arenas).
-const SETTLED_KIB: u64 = 8 * 1024;
+/// have left: a flood raises it by about 12–15 MiB, and it settles within
+/// 0.3 MiB of the baseline here (jemalloc's background thread purges pages
+/// freed for a second). Under glibc's malloc it stayed 0.3–7 MiB above it,
+/// in steps of one 1 MiB frame, and a second flood could peak 4 MiB higher.
+const SETTLED_KIB: u64 = 2 * 1024;
 
 /// Four connections each write 1 MiB echo requests without reading, until
 /// the server stops reading them (their writes time out) or 256 MiB went out;
