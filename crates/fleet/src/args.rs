@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_guard::{Fallback, SharedLimit};
+use tessera_trust::WhenUnknown;
 
-use crate::{Error, FleetRate, Store, StoreConfig};
+use crate::{Error, FleetRate, Revocations, RevokedCertificates, Store, StoreConfig};
 
 /// `--store` and its password and budget.
 #[derive(Clone, Debug, clap::Args)]
@@ -72,6 +73,12 @@ pub struct FleetArgs {
     /// server applies the limit alone), fail-open (allow) or fail-closed (refuse).
     #[arg(long = "store-rate-fallback", value_name = "POLICY", default_value = "local", value_parser = Fallback::parse)]
     pub rate_fallback: Fallback,
+    /// Replay and revocation checks (signed frames, tokens, client
+    /// certificates revoked with `tessera trust revoke sha256:…`) while the
+    /// store cannot say: fail-closed (refuse) or fail-open (accept as if
+    /// unseen and not revoked).
+    #[arg(long = "store-fallback", value_name = "POLICY", default_value = "fail-closed", value_parser = WhenUnknown::parse)]
+    pub fallback: WhenUnknown,
 }
 
 impl FleetArgs {
@@ -84,6 +91,36 @@ impl FleetArgs {
             .store
             .open()?
             .map(|store| SharedLimit::new(Arc::new(FleetRate::new(store)), self.rate_fallback)))
+    }
+
+    /// The fleet's revocations, followed from the store when one is named
+    /// (in a task: call inside a tokio runtime).
+    ///
+    /// # Errors
+    /// As [`StoreArgs::open`].
+    pub fn revocations(&self) -> Result<Option<Arc<Revocations>>, Error> {
+        Ok(self.store.open()?.map(Revocations::follow))
+    }
+
+    /// The client certificates the fleet revoked, as a connection stage
+    /// takes them, when a store is named (inside a tokio runtime).
+    ///
+    /// # Errors
+    /// As [`StoreArgs::open`].
+    pub fn revoked_certificates(
+        &self,
+    ) -> Result<Option<Arc<dyn tessera_serve::RevokedCertificates>>, Error> {
+        Ok(self
+            .revocations()?
+            .map(|revocations| self.certificates(revocations)))
+    }
+
+    /// The certificates `revocations` lists, under this fallback.
+    pub fn certificates(
+        &self,
+        revocations: Arc<Revocations>,
+    ) -> Arc<dyn tessera_serve::RevokedCertificates> {
+        Arc::new(RevokedCertificates::new(revocations, self.fallback))
     }
 }
 

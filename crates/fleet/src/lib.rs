@@ -30,6 +30,7 @@
 
 #[cfg(feature = "cli")]
 mod args;
+mod certificates;
 mod error;
 mod fleet_key;
 pub mod keys;
@@ -42,6 +43,7 @@ mod store;
 
 #[cfg(feature = "cli")]
 pub use args::{FleetArgs, StoreArgs};
+pub use certificates::{certificate_revocation_id, RevokedCertificates};
 pub use error::Error;
 pub use local::{LocalOptions, LocalRedis, LocalTls};
 pub use rate::FleetRate;

@@ -196,6 +196,7 @@ impl ConfigFile {
             client_ids,
             public_port: None,
             shared_limit: None,
+            revoked_certificates: None,
             metrics: None,
             cgi: Vec::new(),
             cgi_limits: crate::CgiLimits::default(),
@@ -236,6 +237,9 @@ pub struct ServerSettings {
     pub public_port: Option<u16>,
     /// The per-client rate limit in a store a fleet shares, instead of in memory.
     pub shared_limit: Option<tessera_guard::SharedLimit>,
+    /// Client certificates a fleet revoked in its shared store: every
+    /// request over one is answered `62`. None by default.
+    pub revoked_certificates: Option<std::sync::Arc<dyn tessera_serve::RevokedCertificates>>,
     /// Where the server exports its counters (`--metrics-listen`); none by default.
     pub metrics: Option<tessera_serve::Metrics>,
     /// Paths answered by CGI scripts (every host); none by default.
@@ -259,6 +263,7 @@ impl ServerSettings {
             client_ids: ClientIds::random(),
             public_port: None,
             shared_limit: None,
+            revoked_certificates: None,
             metrics: None,
             cgi: Vec::new(),
             cgi_limits: crate::CgiLimits::default(),

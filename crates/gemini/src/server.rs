@@ -226,6 +226,9 @@ impl Server {
         if let Some(relays) = settings.guard.relays()? {
             stage.proxy_from(relays);
         }
+        if let Some(revoked) = &settings.revoked_certificates {
+            stage.revoked_certificates(revoked.clone());
+        }
         let (tls, shared) = Shared::build(settings, local, None)?;
         stage.tls(tls);
         let listener = Listener::from(listener);
@@ -306,12 +309,18 @@ async fn connection(shared: &Shared, admitted: Admitted, address: IpAddr) {
         stream: mut tls,
         sni,
         certificate: cert,
+        refused,
         ..
     } = admitted;
     let mut exchange = Exchange::default();
-    if let Err(error) =
-        exchange_one(shared, &mut tls, address, sni, cert.as_ref(), &mut exchange).await
-    {
+    let client = Client {
+        address,
+        sni,
+        cert: cert.as_ref(),
+        // Refused at admission: its certificate is revoked (a CRL, the fleet's store).
+        revoked: refused.is_cancelled(),
+    };
+    if let Err(error) = exchange_one(shared, &mut tls, client, &mut exchange).await {
         tracing::debug!(client = %client_id(shared, address), %error, "connection ended early");
     }
     // close_notify, so the client knows the body is complete.
@@ -319,15 +328,28 @@ async fn connection(shared: &Shared, admitted: Admitted, address: IpAddr) {
     access_log(shared, address, cert.as_ref(), &exchange, started.elapsed());
 }
 
+/// Who sent the request: what the connection's admission learnt.
+struct Client<'a> {
+    address: IpAddr,
+    sni: Option<String>,
+    cert: Option<&'a CertificateInfo>,
+    /// The certificate is revoked: every request is answered 62.
+    revoked: bool,
+}
+
 /// Reads one request and answers it.
 async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
     stream: &mut S,
-    address: IpAddr,
-    sni: Option<String>,
-    cert: Option<&CertificateInfo>,
+    client: Client<'_>,
     exchange: &mut Exchange,
 ) -> Result<(), Error> {
+    let Client {
+        address,
+        sni,
+        cert,
+        revoked,
+    } = client;
     let line = match tokio::time::timeout(shared.settings.request_timeout, read_line(stream)).await
     {
         Err(_) => return send(shared, stream, &Header::request_timeout(), None, exchange).await,
@@ -350,6 +372,13 @@ async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
         cert: peer_cert.as_ref(),
     };
     if let Decision::Deny(denial) = shared.chain.admit(&admission, clock).await {
+        return refuse(shared, stream, address, &denial, exchange).await;
+    }
+    if revoked {
+        let denial = Denial {
+            reason: tessera_guard::DenialReason::CertNotValid,
+            retry_after: None,
+        };
         return refuse(shared, stream, address, &denial, exchange).await;
     }
     let line = match line {

@@ -52,6 +52,7 @@ mod proxy;
 mod reload;
 #[cfg(feature = "cli")]
 mod reload_args;
+mod revoked_certificates;
 mod signal;
 mod stage;
 mod stage_stats;
@@ -70,6 +71,7 @@ pub use proxy::{read_proxy_header, ProxyError};
 pub use reload::on_reload;
 #[cfg(feature = "cli")]
 pub use reload_args::ReloadArgs;
+pub use revoked_certificates::RevokedCertificates;
 pub use signal::shutdown_signal;
 pub use stage::{Admitted, Handler, Refusal, Reload, Stage, StageConfig, Stream};
 pub use stage_stats::StageStats;

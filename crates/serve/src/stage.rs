@@ -30,6 +30,7 @@ use tessera_guard::{
     LimiterConfig,
 };
 use tessera_tls::CertificateInfo;
+use tokio::sync::broadcast;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::either::Either;
@@ -39,8 +40,8 @@ use tracing::Instrument;
 use crate::accept::{accept_loop, AcceptOptions};
 use crate::live::{LiveConnections, LiveSlot};
 use crate::{
-    read_proxy_header, tune, Error, Listener, LocalAddr, Metrics, Peer, ProxyError, Socket,
-    StageStats,
+    read_proxy_header, tune, Error, Listener, LocalAddr, Metrics, Peer, ProxyError,
+    RevokedCertificates, Socket, StageStats,
 };
 
 /// An admitted connection's stream: plain (loopback only) or TLS. The TLS
@@ -69,6 +70,7 @@ pub struct StageConfig {
     client_ids: Option<ClientIds>,
     log_client_ip: bool,
     metrics: Option<Metrics>,
+    revoked_certificates: Option<Arc<dyn RevokedCertificates>>,
 }
 
 impl Default for StageConfig {
@@ -89,6 +91,7 @@ impl Default for StageConfig {
             client_ids: None,
             log_client_ip: false,
             metrics: None,
+            revoked_certificates: None,
         }
     }
 }
@@ -192,6 +195,14 @@ impl StageConfig {
     /// Exports the stage's counters ([`StageStats`]) in `metrics`.
     pub fn metrics(&mut self, metrics: Metrics) -> &mut Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Refuses client certificates `revoked` names (a fleet's shared
+    /// revocations), at admission and, as revocations arrive, on open
+    /// connections ([`Admitted::refused`]).
+    pub fn revoked_certificates(&mut self, revoked: Arc<dyn RevokedCertificates>) -> &mut Self {
+        self.revoked_certificates = Some(revoked);
         self
     }
 }
@@ -433,8 +444,8 @@ impl Stage {
             .refuse_unless(|peer, certificate| self.keeps(peer, certificate)))
     }
 
-    /// Whether the current guard's ACL and revocation list still let this
-    /// connection in.
+    /// Whether the current guard's ACL, revocation list and shared
+    /// revocations still let this connection in.
     fn keeps(&self, peer: &Peer, certificate: Option<&CertificateInfo>) -> bool {
         let allowed = match (self.guard.load().as_deref(), peer.ip()) {
             (Some(guard), Some(address)) => {
@@ -442,7 +453,37 @@ impl Stage {
             }
             _ => true,
         };
-        allowed && !certificate.is_some_and(|c| self.revoked.load().revokes(c))
+        let revoked = |certificate: &CertificateInfo| {
+            self.revoked.load().revokes(certificate)
+                || self
+                    .config
+                    .revoked_certificates
+                    .as_ref()
+                    .is_some_and(|shared| shared.refuses(&certificate.fingerprint()))
+        };
+        allowed && !certificate.is_some_and(revoked)
+    }
+
+    /// Refuses open connections whose certificate is revoked, each time
+    /// the shared revocations announce one, until the receiver closes.
+    async fn follow_revocations(&self, mut announcements: broadcast::Receiver<Arc<str>>) {
+        loop {
+            match announcements.recv().await {
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let refused = self
+                        .live
+                        .refuse_unless(|peer, certificate| self.keeps(peer, certificate));
+                    if refused > 0 {
+                        tracing::info!(
+                            target: "tessera::reload",
+                            refused,
+                            "connections closed: certificate revoked in the fleet"
+                        );
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
     }
 
     /// Serves `listener` until `shutdown` resolves: every connection goes
@@ -468,6 +509,11 @@ impl Stage {
             shutdown.await;
             stopping.cancel();
         };
+        let revocations = self.config.revoked_certificates.as_ref().map(|shared| {
+            let stage = self.clone();
+            let announcements = shared.announcements();
+            tokio::spawn(async move { stage.follow_revocations(announcements).await })
+        });
         accept_loop(listener, options, shutdown, |socket, peer| {
             let stage = self.clone();
             let handler = handler.clone();
@@ -487,6 +533,9 @@ impl Stage {
             }
         })
         .await;
+        if let Some(revocations) = revocations {
+            revocations.abort();
+        }
     }
 
     /// Takes one accepted socket through the steps of the module docs.

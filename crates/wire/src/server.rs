@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tessera_serve::{Admitted, Handler, Listener, Metrics, Peer, Refusal, Stage, StageConfig};
+use tessera_serve::{
+    Admitted, Handler, Listener, Metrics, Peer, Refusal, RevokedCertificates, Stage, StageConfig,
+};
 use tokio::io::AsyncWrite;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
@@ -55,6 +57,7 @@ pub(crate) struct StageSettings<'a> {
     pub(crate) shutdown_grace: Duration,
     pub(crate) metrics: Option<&'a Metrics>,
     pub(crate) log_client_ip: bool,
+    pub(crate) revoked_certificates: Option<&'a Arc<dyn RevokedCertificates>>,
 }
 
 impl StageSettings<'_> {
@@ -82,6 +85,9 @@ impl StageSettings<'_> {
         }
         if let Some(metrics) = self.metrics {
             config.metrics(metrics.clone());
+        }
+        if let Some(revoked) = self.revoked_certificates {
+            config.revoked_certificates(revoked.clone());
         }
         let stage = Stage::new(&listener.local_addr()?, config)?;
         Ok(Arc::new(stage))
@@ -150,6 +156,10 @@ pub struct ServerOptions {
     /// announced. Give the same list to the capability layer's verifier,
     /// which refuses the token's frames.
     pub revocations: Option<Arc<dyn tessera_trust::RevocationList>>,
+    /// Client certificates a fleet revoked in its shared store: refused at
+    /// admission, and open connections that presented one are closed with
+    /// an auth error naming `revoked` as soon as it is announced.
+    pub revoked_certificates: Option<Arc<dyn RevokedCertificates>>,
     /// Signed frames accepted once across a fleet (its shared store), not
     /// only once by this server.
     #[cfg(feature = "fleet")]
@@ -194,6 +204,7 @@ impl Default for ServerOptions {
             max_connections_per_client: 64,
             pow: None,
             revocations: None,
+            revoked_certificates: None,
             #[cfg(feature = "fleet")]
             fleet_replay: None,
             metrics: None,
@@ -275,6 +286,7 @@ impl<S: Send + Sync + 'static> Server<S> {
             shutdown_grace: options.shutdown_grace,
             metrics: options.metrics.as_ref(),
             log_client_ip: options.log_client_ip,
+            revoked_certificates: options.revoked_certificates.as_ref(),
         }
         .build(&listener, transport)?;
         Ok(Self {
@@ -427,20 +439,24 @@ async fn connection<S: Send + Sync + 'static>(
     let mut frames_in: u64 = 0;
     let mut ended = "closed";
     loop {
+        // Biased, refusals first: a connection refused at admission (or
+        // while its frames wait) has none of its frames served.
         let next = tokio::select! {
-            next = tokio::time::timeout(options.idle_timeout, frames.next()) => next,
+            biased;
+            () = refused.cancelled() => {
+                // Its certificate is revoked now (a CRL reloaded, the fleet's
+                // store), or a reload's access list denies its client.
+                let _ = queue.try_send(Frame::unprompted("", Rejection::Auth(AuthFailure::Revoked)));
+                ended = "refused after a reload or a revocation";
+                break;
+            }
             id = revoked(&mut watch) => {
                 tracing::debug!(revocation_id = %id, "capability revoked; closing connection");
                 let _ = queue.try_send(Frame::unprompted("", Rejection::Auth(AuthFailure::Revoked)));
                 ended = "revoked";
                 break;
             }
-            () = refused.cancelled() => {
-                // A reload revoked its certificate or denies its client now.
-                let _ = queue.try_send(Frame::unprompted("", Rejection::Auth(AuthFailure::Revoked)));
-                ended = "refused after a reload";
-                break;
-            }
+            next = tokio::time::timeout(options.idle_timeout, frames.next()) => next,
         };
         let next = match next {
             Ok(Some(next)) => next,

@@ -176,6 +176,10 @@ fn exit(args: &ExitArgs) -> anyhow::Result<ExitCode> {
         let listener = crate::listen::bind(args.listen).await?;
         crate::listen::metrics(&args.metrics, options.metrics.as_ref()).await?;
         let metrics = options.metrics.clone();
+        let options = TunnelExitOptions {
+            revoked_certificates: args.fleet.revoked_certificates()?,
+            ..options
+        };
         let exit = TunnelExit::new(listener, transport, services, options)
             .context("invalid tunnel exit")?;
         // The services stay as they were at start.

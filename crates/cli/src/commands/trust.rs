@@ -122,12 +122,20 @@ pub(crate) enum TrustCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke a token's revocation id across a fleet: added to the store's
-    /// set (servers that start later read it) and announced to running ones,
-    /// which refuse the token from then on. Prints how many servers heard it.
+    /// Revoke a token's revocation id, or a client certificate, across a
+    /// fleet: added to the store's set (servers that start later read it)
+    /// and announced to running ones, which refuse the token or certificate
+    /// from then on and close the connections that use it. Prints how many
+    /// servers heard it.
     Revoke {
-        /// The revocation id (what `mint --revocation-id` set).
-        id: String,
+        /// The revocation id (what `mint --revocation-id` set), or a client
+        /// certificate's fingerprint as `tessera fingerprint` prints it
+        /// (`sha256:` and 64 hex digits).
+        #[arg(required_unless_present = "certificate")]
+        id: Option<String>,
+        /// Revoke the client certificate in this PEM file (its first) instead.
+        #[arg(long, value_name = "FILE", conflicts_with = "id")]
+        certificate: Option<PathBuf>,
         #[command(flatten)]
         store: tessera_fleet::StoreArgs,
     },
@@ -496,7 +504,12 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             let result = serde_json::json!({"holder_id": identity.holder_id, "worker_key": identity.worker_key, "revocation_id": identity.revocation_id});
             writeln!(out, "{result}").map_err(io)?;
         }
-        TrustCommand::Revoke { id, store } => {
+        TrustCommand::Revoke {
+            id,
+            certificate,
+            store,
+        } => {
+            let id = revocation_id(id, certificate.as_deref())?;
             let store = crate::commands::fleet::required(&store)
                 .map_err(|e| Failure::Usage(e.to_string()))?;
             let budget = crate::commands::fleet::OPERATOR_BUDGET.max(store.budget());
@@ -685,6 +698,33 @@ fn fleet_checks(
             Some(true) | None => Ok(()),
         }
     })
+}
+
+/// What `trust revoke` revokes: a token's revocation id as given, a
+/// fingerprint (`sha256:…`, any case or colons) in the one form servers
+/// check, or the fingerprint of the certificate in `certificate`.
+fn revocation_id(id: Option<String>, certificate: Option<&Path>) -> Result<String, Failure> {
+    if let Some(path) = certificate {
+        let der = tessera_tls::load_certificates(path)
+            .map_err(|e| Failure::Usage(e.to_string()))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Failure::Usage(format!("{}: no certificate in it", path.display())))?;
+        return Ok(tessera_fleet::certificate_revocation_id(
+            &tessera_tls::Fingerprint::of_der(der.as_ref()),
+        ));
+    }
+    let id = id.unwrap_or_default();
+    if id
+        .get(..7)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("sha256:"))
+    {
+        let fingerprint = id
+            .parse::<tessera_tls::Fingerprint>()
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        return Ok(tessera_fleet::certificate_revocation_id(&fingerprint));
+    }
+    Ok(id)
 }
 
 fn job_format(v2: bool) -> tessera_trust::JobFormat {

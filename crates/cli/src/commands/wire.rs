@@ -169,12 +169,8 @@ pub(crate) struct EchoArgs {
         conflicts_with_all = ["netaio_compat", "capability_issuer"]
     )]
     capability_issuer_file: Option<PathBuf>,
-    /// With --store: signed-frame replay and revocation checks while the
-    /// store does not answer in time: fail-closed (refuse the frame) or
-    /// fail-open (accept it as if unseen and not revoked).
-    #[arg(long, value_name = "POLICY", default_value = "fail-closed", value_parser = tessera_trust::WhenUnknown::parse)]
-    store_fallback: tessera_trust::WhenUnknown,
-    /// Fleet mode: the per-client rate limit in a store other servers share.
+    /// Fleet mode: the per-client rate limit, signed-frame replay, token and
+    /// certificate revocations in a store other servers share.
     #[command(flatten)]
     fleet: tessera_fleet::FleetArgs,
     #[command(flatten)]
@@ -432,14 +428,18 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
             let replay = tessera_fleet::FleetReplay::new(store.clone());
             options.fleet_replay = Some(
                 tessera_wire::FleetFrameReplay::new(replay, Duration::from_secs(2 * window))
-                    .when_unknown(args.store_fallback),
+                    .when_unknown(args.fleet.fallback),
             );
+        }
+        // One feed for both kinds: tokens' revocation ids and certificates'.
+        let revocations = store.map(tessera_fleet::Revocations::follow);
+        if let Some(revocations) = &revocations {
+            options.revoked_certificates = Some(args.fleet.certificates(revocations.clone()));
         }
         if let Some(issuer) = issuer {
             let mut verifier = tessera_trust::Verifier::new(&issuer)?;
-            if let Some(store) = store {
-                let revocations = tessera_fleet::Revocations::follow(store);
-                verifier.revocation_list(revocations.clone(), args.store_fallback);
+            if let Some(revocations) = revocations {
+                verifier.revocation_list(revocations.clone(), args.fleet.fallback);
                 options.revocations = Some(revocations);
             }
             capability = Some(CapabilityLayer::new(

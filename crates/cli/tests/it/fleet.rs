@@ -368,3 +368,116 @@ fn a_wire_server_with_a_store_refuses_a_token_revoked_in_the_fleet() {
     assert_eq!(refused.status.code(), Some(1));
     assert_eq!(stdout(&refused), "AUTH_ERROR revoked");
 }
+
+/// A client certificate revoked in the store (`tessera trust revoke
+/// --certificate`) reaches every server of the fleet: an open tunnel that
+/// presented it is closed, a Gemini capsule answers 62 to it, a new tunnel
+/// is refused, and a server started after the revocation refuses it too.
+#[test]
+fn a_client_certificate_revoked_in_the_fleet_is_refused_by_every_server() {
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    let Some(redis) = redis() else { return };
+    let url = redis.url();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let store = ["--store", &url, "--store-budget-ms", BUDGET];
+    let service = format!("echo={}", crate::proxy::echo_service());
+    let exit = common::start(
+        &["proxy", "exit"],
+        &[&["--service", &service, "--pki", &p("pki")][..], &store].concat(),
+    );
+    let exit_addr = exit.addr.to_string();
+    let local = common::start(
+        &["proxy", "local"],
+        &[
+            "--exit",
+            &exit_addr,
+            "--service",
+            "echo",
+            "--pki",
+            &p("pki"),
+        ],
+    );
+    let tunnel = || {
+        let app = std::net::TcpStream::connect(local.addr).unwrap();
+        app.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        app
+    };
+    let mut open = tunnel();
+    open.write_all(b"before\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(&open).read_line(&mut line).unwrap();
+    assert_eq!(line, "before\n");
+
+    let client = [
+        "--cert",
+        &p("pki/client_cert.pem"),
+        "--key",
+        &p("pki/ec_private_key.pem"),
+    ];
+    let gemini = capsule(dir.path(), "node-1", &store);
+    let page = |server: &common::Server| {
+        let url = format!("gemini://localhost:{}/", server.addr.port());
+        let out = crate::gemini::get(dir.path().join("tofu.db").as_path(), &url, &client);
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let (code, body, _) = page(&gemini);
+    assert_eq!((code, body.as_str()), (Some(0), "# Home"));
+
+    let revoked = tessera(&[
+        "trust",
+        "revoke",
+        "--certificate",
+        &p("pki/client_cert.pem"),
+        "--store",
+        &url,
+    ]);
+    let said = stdout(&revoked);
+    let fingerprint = stdout(&tessera(&["fingerprint", &p("pki/client_cert.pem")]));
+    assert_eq!(
+        said,
+        format!("revoked {fingerprint}; 2 running servers told"),
+        "{}",
+        stderr(&revoked)
+    );
+    // The same certificate named by its fingerprint, in capitals: the same id.
+    let again = tessera(&[
+        "trust",
+        "revoke",
+        &fingerprint.to_uppercase(),
+        "--store",
+        &url,
+    ]);
+    assert!(
+        stdout(&again).starts_with("already revoked"),
+        "{}",
+        stdout(&again)
+    );
+    // The open tunnel ends: the exit closes it, the app reads end of stream.
+    let mut rest = Vec::new();
+    let read = BufReader::new(&open).read_to_end(&mut rest);
+    assert!(
+        matches!(read, Ok(0)),
+        "the tunnel stayed open: {read:?} {rest:?}"
+    );
+    let (code, _, said) = page(&gemini);
+    assert!(code != Some(0) && said.contains("62"), "{code:?} {said}");
+    // A new tunnel is refused: the app's connection is closed unanswered.
+    let mut refused = tunnel();
+    refused.write_all(b"after\n").unwrap();
+    let mut nothing = Vec::new();
+    let read = refused.read_to_end(&mut nothing);
+    assert!(
+        matches!(&read, Ok(0))
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{read:?} {nothing:?}"
+    );
+    // A server that starts now reads the revocation from the store.
+    let later = capsule(dir.path(), "node-2", &store);
+    let (code, _, said) = page(&later);
+    assert!(code != Some(0) && said.contains("62"), "{code:?} {said}");
+}

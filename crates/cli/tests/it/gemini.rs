@@ -12,7 +12,7 @@ fn serve(args: &[&str]) -> common::Server {
     common::start(&["gemini", "serve"], args)
 }
 
-fn get(db: &Path, url: &str, extra: &[&str]) -> Output {
+pub(crate) fn get(db: &Path, url: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(["gemini", "get", "--timeout", "20", url])
         .args(extra)

@@ -11,7 +11,7 @@ use crate::common;
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A line echo service on loopback, in a thread.
-fn echo_service() -> String {
+pub(crate) fn echo_service() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {

@@ -64,6 +64,10 @@ pub struct ServerOptions {
     /// Where the server exports its counters (`--metrics-listen`): the
     /// stage's, sessions by outcome and WORK puzzles solved.
     pub metrics: Option<tessera_serve::Metrics>,
+    /// Client certificates a fleet revoked in its shared store: refused at
+    /// admission, and open sessions that presented one are closed as soon
+    /// as it is announced.
+    pub revoked_certificates: Option<Arc<dyn tessera_serve::RevokedCertificates>>,
 }
 
 impl ServerOptions {
@@ -85,6 +89,7 @@ impl ServerOptions {
             trusted_relays: None,
             proxy_timeout: Duration::from_secs(5),
             metrics: None,
+            revoked_certificates: None,
         }
     }
 }
@@ -191,6 +196,9 @@ fn build(
     if let Some(metrics) = &options.metrics {
         config.metrics(metrics.clone());
     }
+    if let Some(revoked) = &options.revoked_certificates {
+        config.revoked_certificates(revoked.clone());
+    }
     let stage = Arc::new(Stage::new(&local, config)?);
     let server = Arc::new(TlslpServer {
         denial_log: tessera_guard::Limiter::new(&tessera_guard::LimiterConfig {
@@ -247,7 +255,24 @@ impl Handler for TlslpServer {
         self.log_connection(peer);
         let started = Instant::now();
         let n_bits = config.n_bits;
+        // Biased, the refusal first: a session refused at admission (its
+        // certificate is revoked) does not start; one refused later (a
+        // reload, a revocation announced) ends at once.
         let record = tokio::select! {
+            biased;
+            () = connection.refused.cancelled() => {
+                self.sink.record(Level::Warning, &format!("Closed the session of {client}: refused after a reload or a revocation"));
+                SessionRecord {
+                    id: connection.id,
+                    peer,
+                    outcome: SessionOutcome::Refused("reload".to_owned()),
+                    duration: started.elapsed(),
+                    work_issued: false,
+                    work_time: None,
+                    tls: None,
+                    n_bits,
+                }
+            }
             record = session(
                 connection.id,
                 connection.stream,
@@ -256,20 +281,6 @@ impl Handler for TlslpServer {
                 config,
                 &*self.sink,
             ) => record,
-            // A reload revoked its certificate or denies its client now.
-            () = connection.refused.cancelled() => {
-                self.sink.record(Level::Warning, &format!("Closed the session of {client}: refused after a reload"));
-                SessionRecord {
-                    id: connection.id,
-                    peer,
-                    outcome: SessionOutcome::Refused("reload".to_owned()),
-                    duration: started.elapsed(),
-                    work_issued: false,
-            work_time: None,
-                    tls: None,
-                    n_bits,
-                }
-            }
         };
         self.active.fetch_sub(1, Ordering::Relaxed);
         emit(&record, &client, &self.counters, self.records.as_ref());

@@ -17,7 +17,7 @@ use tokio_util::codec::Framed;
 use super::{open_limits, TUNNEL_PREFIX};
 use crate::auth::live::LiveAuth;
 use crate::rules::{peer_cert, FrameRules};
-use crate::{Error, Frame, FrameAuth, FrameCodec, MessageType, Rejection, Transport};
+use crate::{AuthFailure, Error, Frame, FrameAuth, FrameCodec, MessageType, Rejection, Transport};
 use tessera_serve::{tune, Admitted, Handler, Listener, Peer, Refusal, Stage};
 
 /// Limits and layers of a [`TunnelExit`].
@@ -46,6 +46,10 @@ pub struct TunnelExitOptions {
     /// Name clients by their address in logs instead of their keyed id
     /// (`--log-client-ip`). Default false.
     pub log_client_ip: bool,
+    /// Client certificates a fleet revoked in its shared store: refused at
+    /// admission, and open tunnels that presented one are closed as soon
+    /// as it is announced.
+    pub revoked_certificates: Option<Arc<dyn tessera_serve::RevokedCertificates>>,
 }
 
 impl Default for TunnelExitOptions {
@@ -61,6 +65,7 @@ impl Default for TunnelExitOptions {
             shutdown_grace: Duration::from_secs(5),
             metrics: None,
             log_client_ip: false,
+            revoked_certificates: None,
         }
     }
 }
@@ -143,6 +148,7 @@ impl TunnelExit {
             shutdown_grace: options.shutdown_grace,
             metrics: options.metrics.as_ref(),
             log_client_ip: options.log_client_ip,
+            revoked_certificates: options.revoked_certificates.as_ref(),
         }
         .build(&listener, transport)?;
         Ok(Self {
@@ -218,7 +224,13 @@ async fn tunnel(shared: &Shared, admitted: Admitted) {
         }
         Ok(None) | Err(_) => return,
     };
-    let target = match check(shared, auth, &request, certificate.as_ref()) {
+    // Refused at admission (its certificate is revoked) or since: no tunnel.
+    let checked = if refused.is_cancelled() {
+        Err(Rejection::Auth(AuthFailure::Revoked))
+    } else {
+        check(shared, auth, &request, certificate.as_ref())
+    };
+    let target = match checked {
         Ok(target) => target,
         Err(refusal) => {
             tracing::info!(target: "tessera::access", protocol = "tunnel", client, uri = %request.uri, %refusal, "tunnel refused");
@@ -260,9 +272,10 @@ async fn tunnel(shared: &Shared, admitted: Admitted) {
             Ok((up, down)) => (up, down, "closed".to_owned()),
             Err(error) => (0, 0, format!("broken: {error}")),
         },
-        // A reload revoked its certificate or denies its client now: the
-        // bytes are the service's, so the refusal is the close itself.
-        () = refused.cancelled() => (0, 0, "refused after a reload".to_owned()),
+        // Its certificate is revoked now (a CRL reloaded, the fleet's store)
+        // or a reload denies its client: the bytes are the service's, so the
+        // refusal is the close itself.
+        () = refused.cancelled() => (0, 0, "refused after a reload or a revocation".to_owned()),
     };
     tracing::info!(
         target: "tessera::access",
