@@ -9,7 +9,11 @@ use std::time::Duration;
 use tessera_guard::{Fallback, SharedLimit};
 use tessera_trust::WhenUnknown;
 
-use crate::{Error, FleetRate, Revocations, RevokedCertificates, Store, StoreConfig};
+use crate::{
+    Error, FleetLeases, FleetRate, Revocations, RevokedCertificates, Store, StoreConfig,
+    DEFAULT_LEASE_TIME,
+};
+use tessera_serve::FleetAdmission;
 
 /// `--store` and its password and budget.
 #[derive(Clone, Debug, clap::Args)]
@@ -79,6 +83,12 @@ pub struct FleetArgs {
     /// unseen and not revoked).
     #[arg(long = "store-fallback", value_name = "POLICY", default_value = "fail-closed", value_parser = WhenUnknown::parse)]
     pub fallback: WhenUnknown,
+    /// Open connections per client across every server on the store, counted
+    /// with leases that expire 30 s after a server stops renewing them. Off
+    /// unless given; while the store cannot answer, each server's own
+    /// --max-connections-per-client alone applies.
+    #[arg(long = "fleet-max-connections-per-client", value_name = "N", requires = "url", value_parser = clap::value_parser!(u32).range(1..))]
+    pub fleet_max_connections_per_client: Option<u32>,
 }
 
 impl FleetArgs {
@@ -93,30 +103,37 @@ impl FleetArgs {
             .map(|store| SharedLimit::new(Arc::new(FleetRate::new(store)), self.rate_fallback)))
     }
 
-    /// The fleet's revocations, followed from the store when one is named
-    /// (in a task: call inside a tokio runtime).
+    /// What a connection stage takes from the store, when one is named:
+    /// the client certificates the fleet revoked, and connection leases
+    /// when `--fleet-max-connections-per-client` is given (inside a tokio
+    /// runtime: both start tasks).
     ///
     /// # Errors
     /// As [`StoreArgs::open`].
-    pub fn revocations(&self) -> Result<Option<Arc<Revocations>>, Error> {
-        Ok(self.store.open()?.map(Revocations::follow))
+    pub fn admission(&self) -> Result<FleetAdmission, Error> {
+        let Some(store) = self.store.open()? else {
+            return Ok(FleetAdmission::default());
+        };
+        Ok(self.admission_with(Revocations::follow(store.clone()), &store))
     }
 
-    /// The client certificates the fleet revoked, as a connection stage
-    /// takes them, when a store is named (inside a tokio runtime).
-    ///
-    /// # Errors
-    /// As [`StoreArgs::open`].
-    pub fn revoked_certificates(
+    /// [`FleetArgs::admission`] on revocations already followed from `store`.
+    pub fn admission_with(
         &self,
-    ) -> Result<Option<Arc<dyn tessera_serve::RevokedCertificates>>, Error> {
-        Ok(self
-            .revocations()?
-            .map(|revocations| self.certificates(revocations)))
+        revocations: Arc<Revocations>,
+        store: &Arc<Store>,
+    ) -> FleetAdmission {
+        FleetAdmission {
+            revoked_certificates: Some(self.certificates(revocations)),
+            connection_leases: self.fleet_max_connections_per_client.map(|max| {
+                Arc::new(FleetLeases::new(store.clone(), max, DEFAULT_LEASE_TIME))
+                    as Arc<dyn tessera_serve::ConnectionLeases>
+            }),
+        }
     }
 
     /// The certificates `revocations` lists, under this fallback.
-    pub fn certificates(
+    fn certificates(
         &self,
         revocations: Arc<Revocations>,
     ) -> Arc<dyn tessera_serve::RevokedCertificates> {

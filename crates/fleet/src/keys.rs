@@ -15,6 +15,9 @@ pub const REVOCATIONS: &str = "tessera:revocations";
 /// Key prefix of rate-limit state.
 pub(crate) const RATE_PREFIX: &str = "tessera:rl:";
 
+/// Key prefix of connection leases.
+pub(crate) const LEASE_PREFIX: &str = "tessera:cl:";
+
 /// Key prefix of replay-cache entries.
 pub(crate) const REPLAY_PREFIX: &str = "tessera:rp:";
 
@@ -26,4 +29,9 @@ pub(crate) fn rate(client_id: &str, prefix: u8) -> String {
 /// The replay key of an item of `kind` (its digest, hex).
 pub(crate) fn replay(kind: &str, digest: &str) -> String {
     format!("{REPLAY_PREFIX}{kind}:{{{digest}}}")
+}
+
+/// The connection-lease set of a client (its keyed id).
+pub(crate) fn lease(client_id: &str) -> String {
+    format!("{LEASE_PREFIX}{{{client_id}}}")
 }

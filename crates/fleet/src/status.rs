@@ -23,6 +23,8 @@ pub struct Status {
     pub rate_keys: u64,
     /// Live replay entries by kind.
     pub replay_keys: Vec<(ReplayKind, u64)>,
+    /// Clients holding connection leases (fleet-wide connection caps).
+    pub lease_keys: u64,
     /// Revoked ids.
     pub revocations: u64,
     /// Memory the server uses, in bytes.
@@ -85,6 +87,8 @@ pub async fn status(store: &Store, budget: Duration) -> Result<Status, Error> {
         .await?;
     let (rate_keys, mut truncated) =
         count(store, budget, &format!("{}*", keys::RATE_PREFIX)).await?;
+    let (lease_keys, cut) = count(store, budget, &format!("{}*", keys::LEASE_PREFIX)).await?;
+    truncated |= cut;
     let mut replay_keys = Vec::new();
     for kind in ReplayKind::ALL {
         let pattern = format!("{}{}:*", keys::REPLAY_PREFIX, kind.name());
@@ -99,6 +103,7 @@ pub async fn status(store: &Store, budget: Duration) -> Result<Status, Error> {
         script_loaded: loaded.first().copied().unwrap_or(false),
         rate_keys,
         replay_keys,
+        lease_keys,
         revocations,
         used_memory,
         truncated,

@@ -196,7 +196,7 @@ impl ConfigFile {
             client_ids,
             public_port: None,
             shared_limit: None,
-            revoked_certificates: None,
+            fleet: tessera_serve::FleetAdmission::default(),
             metrics: None,
             cgi: Vec::new(),
             cgi_limits: crate::CgiLimits::default(),
@@ -237,9 +237,10 @@ pub struct ServerSettings {
     pub public_port: Option<u16>,
     /// The per-client rate limit in a store a fleet shares, instead of in memory.
     pub shared_limit: Option<tessera_guard::SharedLimit>,
-    /// Client certificates a fleet revoked in its shared store: every
-    /// request over one is answered `62`. None by default.
-    pub revoked_certificates: Option<std::sync::Arc<dyn tessera_serve::RevokedCertificates>>,
+    /// A fleet's shared state at admission: client certificates revoked in
+    /// its store (every request over one is answered `62`) and connection
+    /// leases. None by default.
+    pub fleet: tessera_serve::FleetAdmission,
     /// Where the server exports its counters (`--metrics-listen`); none by default.
     pub metrics: Option<tessera_serve::Metrics>,
     /// Paths answered by CGI scripts (every host); none by default.
@@ -263,7 +264,7 @@ impl ServerSettings {
             client_ids: ClientIds::random(),
             public_port: None,
             shared_limit: None,
-            revoked_certificates: None,
+            fleet: tessera_serve::FleetAdmission::default(),
             metrics: None,
             cgi: Vec::new(),
             cgi_limits: crate::CgiLimits::default(),

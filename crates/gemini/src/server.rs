@@ -226,9 +226,7 @@ impl Server {
         if let Some(relays) = settings.guard.relays()? {
             stage.proxy_from(relays);
         }
-        if let Some(revoked) = &settings.revoked_certificates {
-            stage.revoked_certificates(revoked.clone());
-        }
+        stage.fleet(settings.fleet.clone());
         let (tls, shared) = Shared::build(settings, local, None)?;
         stage.tls(tls);
         let listener = Listener::from(listener);

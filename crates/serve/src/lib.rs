@@ -41,7 +41,9 @@
 mod accept;
 #[cfg(feature = "cli")]
 mod admission_args;
+mod connection_leases;
 mod error;
+mod fleet_admission;
 mod listener;
 mod live;
 mod metrics;
@@ -59,7 +61,9 @@ mod stage_stats;
 
 #[cfg(feature = "cli")]
 pub use admission_args::{parse_rate_limit, AdmissionArgs, AdmissionError};
+pub use connection_leases::{ConnectionLease, ConnectionLeases, LeaseRequest};
 pub use error::Error;
+pub use fleet_admission::FleetAdmission;
 pub use listener::{tune, Listener, LocalAddr, Peer, Socket, UnixSocketFile};
 pub use metrics::{duration_buckets, Label, Labels2, Metrics, PowCounters};
 #[cfg(feature = "cli")]

@@ -40,8 +40,8 @@ use tracing::Instrument;
 use crate::accept::{accept_loop, AcceptOptions};
 use crate::live::{LiveConnections, LiveSlot};
 use crate::{
-    read_proxy_header, tune, Error, Listener, LocalAddr, Metrics, Peer, ProxyError,
-    RevokedCertificates, Socket, StageStats,
+    read_proxy_header, tune, ConnectionLease, Error, FleetAdmission, Listener, LocalAddr, Metrics,
+    Peer, ProxyError, Socket, StageStats,
 };
 
 /// An admitted connection's stream: plain (loopback only) or TLS. The TLS
@@ -70,7 +70,7 @@ pub struct StageConfig {
     client_ids: Option<ClientIds>,
     log_client_ip: bool,
     metrics: Option<Metrics>,
-    revoked_certificates: Option<Arc<dyn RevokedCertificates>>,
+    fleet: FleetAdmission,
 }
 
 impl Default for StageConfig {
@@ -91,7 +91,7 @@ impl Default for StageConfig {
             client_ids: None,
             log_client_ip: false,
             metrics: None,
-            revoked_certificates: None,
+            fleet: FleetAdmission::default(),
         }
     }
 }
@@ -198,11 +198,10 @@ impl StageConfig {
         self
     }
 
-    /// Refuses client certificates `revoked` names (a fleet's shared
-    /// revocations), at admission and, as revocations arrive, on open
-    /// connections ([`Admitted::refused`]).
-    pub fn revoked_certificates(&mut self, revoked: Arc<dyn RevokedCertificates>) -> &mut Self {
-        self.revoked_certificates = Some(revoked);
+    /// Admits with a fleet's shared state too: its revoked client
+    /// certificates and its connection leases ([`FleetAdmission`]).
+    pub fn fleet(&mut self, fleet: FleetAdmission) -> &mut Self {
+        self.fleet = fleet;
         self
     }
 }
@@ -298,6 +297,7 @@ pub struct Admitted {
     /// sends its refusal and closes it at once.
     pub refused: CancellationToken,
     _slot: ConnectionPermit,
+    _lease: Option<ConnectionLease>,
     _live: LiveSlot,
 }
 
@@ -457,6 +457,7 @@ impl Stage {
             self.revoked.load().revokes(certificate)
                 || self
                     .config
+                    .fleet
                     .revoked_certificates
                     .as_ref()
                     .is_some_and(|shared| shared.refuses(&certificate.fingerprint()))
@@ -509,11 +510,16 @@ impl Stage {
             shutdown.await;
             stopping.cancel();
         };
-        let revocations = self.config.revoked_certificates.as_ref().map(|shared| {
-            let stage = self.clone();
-            let announcements = shared.announcements();
-            tokio::spawn(async move { stage.follow_revocations(announcements).await })
-        });
+        let revocations = self
+            .config
+            .fleet
+            .revoked_certificates
+            .as_ref()
+            .map(|shared| {
+                let stage = self.clone();
+                let announcements = shared.announcements();
+                tokio::spawn(async move { stage.follow_revocations(announcements).await })
+            });
         accept_loop(listener, options, shutdown, |socket, peer| {
             let stage = self.clone();
             let handler = handler.clone();
@@ -589,6 +595,10 @@ impl Stage {
                 return Err(self.refuse(peer, Refusal::TooManyFromClient))
             }
         };
+        let lease = self
+            .lease(peer)
+            .await
+            .map_err(|refusal| self.refuse(peer, refusal))?;
         if let Either::Left(tcp) = &socket {
             tune(tcp);
         }
@@ -613,6 +623,7 @@ impl Stage {
                 stopping: self.stopping.clone(),
                 refused,
                 _slot: slot,
+                _lease: lease,
                 _live: live,
             });
         };
@@ -650,8 +661,24 @@ impl Stage {
             stopping: self.stopping.clone(),
             refused,
             _slot: slot,
+            _lease: lease,
             _live: live,
         })
+    }
+
+    /// A lease for one more connection of this client, when the fleet
+    /// counts them: refused at the fleet's cap; while the store cannot
+    /// answer, the per-server cap (already taken) alone applies.
+    async fn lease(&self, peer: Peer) -> Result<Option<ConnectionLease>, Refusal> {
+        let (Some(leases), Some(address)) = (&self.config.fleet.connection_leases, peer.ip())
+        else {
+            return Ok(None);
+        };
+        match leases.acquire(tessera_guard::normalize(address)).await {
+            Ok(Some(lease)) => Ok(Some(lease)),
+            Ok(None) => Err(Refusal::TooManyFromClient),
+            Err(tessera_guard::Unavailable) => Ok(None),
+        }
     }
 
     /// Counts and logs a refusal: admission refusals (ACL, limits, rate) at

@@ -378,7 +378,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     options.metrics.clone_from(&metrics);
     options.guard =
         tessera_serve::AdmissionArgs::chain(&guard, args.fleet.shared_limit()?)?.map(Arc::new);
-    options.revoked_certificates = args.fleet.revoked_certificates()?;
+    options.fleet = args.fleet.admission()?;
     let key_file = match &args.log_key_file {
         Some(path) => Some(path.clone()),
         None => default_log_key_file(),

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tessera_serve::{
-    Admitted, Handler, Listener, Metrics, Peer, Refusal, RevokedCertificates, Stage, StageConfig,
+    Admitted, FleetAdmission, Handler, Listener, Metrics, Peer, Refusal, Stage, StageConfig,
 };
 use tokio::io::AsyncWrite;
 use tokio::net::TcpListener;
@@ -57,7 +57,7 @@ pub(crate) struct StageSettings<'a> {
     pub(crate) shutdown_grace: Duration,
     pub(crate) metrics: Option<&'a Metrics>,
     pub(crate) log_client_ip: bool,
-    pub(crate) revoked_certificates: Option<&'a Arc<dyn RevokedCertificates>>,
+    pub(crate) fleet: &'a FleetAdmission,
 }
 
 impl StageSettings<'_> {
@@ -86,9 +86,7 @@ impl StageSettings<'_> {
         if let Some(metrics) = self.metrics {
             config.metrics(metrics.clone());
         }
-        if let Some(revoked) = self.revoked_certificates {
-            config.revoked_certificates(revoked.clone());
-        }
+        config.fleet(self.fleet.clone());
         let stage = Stage::new(&listener.local_addr()?, config)?;
         Ok(Arc::new(stage))
     }
@@ -156,10 +154,11 @@ pub struct ServerOptions {
     /// announced. Give the same list to the capability layer's verifier,
     /// which refuses the token's frames.
     pub revocations: Option<Arc<dyn tessera_trust::RevocationList>>,
-    /// Client certificates a fleet revoked in its shared store: refused at
-    /// admission, and open connections that presented one are closed with
-    /// an auth error naming `revoked` as soon as it is announced.
-    pub revoked_certificates: Option<Arc<dyn RevokedCertificates>>,
+    /// A fleet's shared state at admission: client certificates revoked in
+    /// its store (refused; open connections that presented one are closed
+    /// with an auth error naming `revoked` as soon as it is announced) and
+    /// connection leases. None by default.
+    pub fleet: FleetAdmission,
     /// Signed frames accepted once across a fleet (its shared store), not
     /// only once by this server.
     #[cfg(feature = "fleet")]
@@ -204,7 +203,7 @@ impl Default for ServerOptions {
             max_connections_per_client: 64,
             pow: None,
             revocations: None,
-            revoked_certificates: None,
+            fleet: FleetAdmission::default(),
             #[cfg(feature = "fleet")]
             fleet_replay: None,
             metrics: None,
@@ -286,7 +285,7 @@ impl<S: Send + Sync + 'static> Server<S> {
             shutdown_grace: options.shutdown_grace,
             metrics: options.metrics.as_ref(),
             log_client_ip: options.log_client_ip,
-            revoked_certificates: options.revoked_certificates.as_ref(),
+            fleet: &options.fleet,
         }
         .build(&listener, transport)?;
         Ok(Self {

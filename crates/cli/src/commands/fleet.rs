@@ -63,6 +63,7 @@ pub(crate) fn run(command: FleetCommand) -> anyhow::Result<ExitCode> {
                     "script_loaded": status.script_loaded,
                     "rate_limited_clients": status.rate_keys,
                     "replay_entries": replay,
+                    "clients_with_leases": status.lease_keys,
                     "revocations": status.revocations,
                     "used_memory_bytes": status.used_memory,
                     "truncated": status.truncated,
@@ -92,6 +93,11 @@ pub(crate) fn run(command: FleetCommand) -> anyhow::Result<ExitCode> {
                 for (kind, n) in &status.replay_keys {
                     writeln!(out, "replay {:<8}{n} live entries", kind.name())?;
                 }
+                writeln!(
+                    out,
+                    "leases         {} clients with open connections",
+                    status.lease_keys
+                )?;
                 writeln!(out, "revocations    {}", status.revocations)?;
                 writeln!(
                     out,

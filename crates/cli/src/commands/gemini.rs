@@ -276,7 +276,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             },
         };
         let addr = listener.local_addr()?;
-        settings.revoked_certificates = args.fleet.revoked_certificates()?;
+        settings.fleet = args.fleet.admission()?;
         let server = Server::from_listener(listener, settings.clone())?;
         reload_on_sighup(args, &file, &server, &settings, cert_dir)?;
         let mut out = std::io::stdout().lock();

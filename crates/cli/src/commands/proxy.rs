@@ -177,7 +177,7 @@ fn exit(args: &ExitArgs) -> anyhow::Result<ExitCode> {
         crate::listen::metrics(&args.metrics, options.metrics.as_ref()).await?;
         let metrics = options.metrics.clone();
         let options = TunnelExitOptions {
-            revoked_certificates: args.fleet.revoked_certificates()?,
+            fleet: args.fleet.admission()?,
             ..options
         };
         let exit = TunnelExit::new(listener, transport, services, options)

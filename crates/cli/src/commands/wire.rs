@@ -432,10 +432,11 @@ fn echo_server(args: &EchoArgs) -> anyhow::Result<ExitCode> {
             );
         }
         // One feed for both kinds: tokens' revocation ids and certificates'.
-        let revocations = store.map(tessera_fleet::Revocations::follow);
-        if let Some(revocations) = &revocations {
-            options.revoked_certificates = Some(args.fleet.certificates(revocations.clone()));
-        }
+        let revocations = store.map(|store| {
+            let revocations = tessera_fleet::Revocations::follow(store.clone());
+            options.fleet = args.fleet.admission_with(revocations.clone(), &store);
+            revocations
+        });
         if let Some(issuer) = issuer {
             let mut verifier = tessera_trust::Verifier::new(&issuer)?;
             if let Some(revocations) = revocations {

@@ -481,3 +481,85 @@ fn a_client_certificate_revoked_in_the_fleet_is_refused_by_every_server() {
     let (code, _, said) = page(&later);
     assert!(code != Some(0) && said.contains("62"), "{code:?} {said}");
 }
+
+/// With `--fleet-max-connections-per-client 2`, two wire servers on one
+/// store admit two connections of a client between them, not two each; a
+/// connection that closes frees its place on every server.
+#[test]
+fn a_client_gets_the_fleet_connection_cap_across_two_servers() {
+    let Some(redis) = redis() else { return };
+    let url = redis.url();
+    let flags = [
+        "--plain",
+        "--store",
+        &url,
+        "--store-budget-ms",
+        BUDGET,
+        "--fleet-max-connections-per-client",
+        "2",
+    ];
+    let servers = [
+        common::start(&["wire", "echo-server"], &flags),
+        common::start(&["wire", "echo-server"], &flags),
+    ];
+    let first = echo_connection(&servers[0]).expect("the first connection is admitted");
+    let second = echo_connection(&servers[1]).expect("the second connection is admitted");
+    for server in &servers {
+        assert!(
+            echo_connection(server).is_none(),
+            "a third connection was admitted on {}",
+            server.addr
+        );
+    }
+    drop(first);
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    let third = loop {
+        if let Some(connection) = echo_connection(&servers[1]) {
+            break connection;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the closed connection's place never freed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop((second, third));
+}
+
+/// A connection to `server` that an echo went through, or `None` when the
+/// server closed it unanswered (refused at admission).
+fn echo_connection(server: &common::Server) -> Option<std::net::TcpStream> {
+    use std::io::{Read, Write};
+
+    let mut request = bytes::BytesMut::new();
+    tessera_wire::Frame::new(
+        tessera_wire::MessageType::REQUEST_URI,
+        1,
+        "echo",
+        &b"hi"[..],
+    )
+    .encode(&tessera_wire::Limits::default(), &mut request)
+    .unwrap();
+    let mut tcp = std::net::TcpStream::connect(server.addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    // A refused connection may be closed before the write lands.
+    if tcp.write_all(&request).is_err() {
+        return None;
+    }
+    let mut received = bytes::BytesMut::new();
+    loop {
+        let limits = tessera_wire::Limits::default();
+        if let Some(frame) = tessera_wire::Frame::decode(&mut received, &limits).unwrap() {
+            assert_eq!(frame.kind, tessera_wire::MessageType::RESPOND_URI);
+            return Some(tcp);
+        }
+        let mut chunk = [0u8; 4096];
+        match tcp.read(&mut chunk) {
+            Ok(0) => return None,
+            Ok(read) => received.extend_from_slice(&chunk[..read]),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => return None,
+            Err(error) => panic!("no reply and no close within 20 s: {error}"),
+        }
+    }
+}

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tessera_fleet::{
-    FleetRate, FleetReplay, LocalOptions, LocalRedis, ReplayKind, Revocations, Store, StoreConfig,
+    FleetLeases, FleetRate, FleetReplay, LocalOptions, LocalRedis, ReplayKind, Revocations, Store,
+    StoreConfig,
 };
 use tessera_guard::{
     Chain, Clock, Decision, Fallback, Limiter, LimiterConfig, Request, SharedLimit,
 };
+use tessera_serve::ConnectionLeases;
 
 /// Every wait on the network in these tests ends by then.
 const WAIT: Duration = Duration::from_secs(10);
@@ -389,7 +391,10 @@ async fn status_reports_what_tessera_keeps() {
         .await
         .unwrap());
     Revocations::revoke(&store, "rev-9", WAIT).await.unwrap();
+    let leases = FleetLeases::new(store.clone(), 4, Duration::from_secs(30));
+    let _lease = leases.acquire("192.0.2.1".parse().unwrap()).await.unwrap();
     let status = tessera_fleet::status(&store, WAIT).await.unwrap();
+    assert_eq!(status.lease_keys, 1);
     assert!(status.script_loaded);
     assert_eq!(status.rate_keys, 3);
     assert!(status.replay_keys.contains(&(ReplayKind::HashcashStamp, 1)));
@@ -417,4 +422,116 @@ async fn status_reports_what_tessera_keeps() {
             "{key}"
         );
     }
+}
+
+/// The lease set's members and their expiry (ms on the store's clock).
+async fn leases_in_store(url: &str) -> Vec<(String, f64)> {
+    let mut connection = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("tessera:cl:*")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let mut members = Vec::new();
+    for key in keys {
+        let scored: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(&key)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        members.extend(scored);
+    }
+    members
+}
+
+#[tokio::test]
+async fn connection_leases_cap_a_client_across_servers_and_free_themselves() {
+    let Some(redis) = redis() else { return };
+    let url = redis.url();
+    let lease_time = Duration::from_secs(2);
+    let (a, b) = (
+        FleetLeases::new(node(&url), 2, lease_time),
+        FleetLeases::new(node(&url), 2, lease_time),
+    );
+    let client: IpAddr = "192.0.2.7".parse().unwrap();
+    let first = a.acquire(client).await.unwrap().expect("a first lease");
+    let second = b.acquire(client).await.unwrap().expect("a second lease");
+    assert!(a.acquire(client).await.unwrap().is_none(), "a third on a");
+    assert!(b.acquire(client).await.unwrap().is_none(), "a third on b");
+    // Another client, and the same /64 of IPv6 counted as one.
+    assert!(a
+        .acquire("192.0.2.8".parse().unwrap())
+        .await
+        .unwrap()
+        .is_some());
+    let v6 = a.acquire("2001:db8::1".parse().unwrap()).await.unwrap();
+    let v6_again = b.acquire("2001:db8::2".parse().unwrap()).await.unwrap();
+    assert!(v6.is_some() && v6_again.is_some());
+    assert!(a
+        .acquire("2001:db8::3".parse().unwrap())
+        .await
+        .unwrap()
+        .is_none());
+
+    // Held leases are renewed: their expiry moves on while they are held.
+    let before = leases_in_store(&url).await;
+    eventually("a renewal", async || {
+        let now = leases_in_store(&url).await;
+        before
+            .iter()
+            .all(|(id, until)| now.iter().any(|(held, later)| held == id && later > until))
+    })
+    .await;
+    assert!(
+        a.acquire(client).await.unwrap().is_none(),
+        "renewed, still counted"
+    );
+
+    // A connection that closes gives its lease back.
+    drop(first);
+    let mut kept = Vec::new();
+    eventually("the released lease taken again", async || {
+        let lease = b.acquire(client).await.unwrap();
+        let taken = lease.is_some();
+        kept.extend(lease);
+        taken
+    })
+    .await;
+    drop(second);
+
+    // A server that dies stops renewing: its leases run out by themselves.
+    let dead_url = url.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let dying = FleetLeases::new(node(&dead_url), 2, lease_time);
+            let client: IpAddr = "198.51.100.1".parse().unwrap();
+            for _ in 0..2 {
+                std::mem::forget(dying.acquire(client).await.unwrap().expect("a lease"));
+            }
+            std::mem::forget(dying);
+        });
+        // Dropping the runtime ends the renewing task, as a crash would.
+    })
+    .join()
+    .unwrap();
+    let other: IpAddr = "198.51.100.1".parse().unwrap();
+    assert!(
+        a.acquire(other).await.unwrap().is_none(),
+        "held by the dead server"
+    );
+    eventually("the dead server's leases expired", async || {
+        let lease = a.acquire(other).await.unwrap();
+        let taken = lease.is_some();
+        kept.extend(lease);
+        taken
+    })
+    .await;
 }

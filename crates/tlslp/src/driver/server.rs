@@ -64,10 +64,10 @@ pub struct ServerOptions {
     /// Where the server exports its counters (`--metrics-listen`): the
     /// stage's, sessions by outcome and WORK puzzles solved.
     pub metrics: Option<tessera_serve::Metrics>,
-    /// Client certificates a fleet revoked in its shared store: refused at
-    /// admission, and open sessions that presented one are closed as soon
-    /// as it is announced.
-    pub revoked_certificates: Option<Arc<dyn tessera_serve::RevokedCertificates>>,
+    /// A fleet's shared state at admission: client certificates revoked in
+    /// its store (refused; open sessions that presented one are closed as
+    /// soon as it is announced) and connection leases. None by default.
+    pub fleet: tessera_serve::FleetAdmission,
 }
 
 impl ServerOptions {
@@ -89,7 +89,7 @@ impl ServerOptions {
             trusted_relays: None,
             proxy_timeout: Duration::from_secs(5),
             metrics: None,
-            revoked_certificates: None,
+            fleet: tessera_serve::FleetAdmission::default(),
         }
     }
 }
@@ -196,9 +196,7 @@ fn build(
     if let Some(metrics) = &options.metrics {
         config.metrics(metrics.clone());
     }
-    if let Some(revoked) = &options.revoked_certificates {
-        config.revoked_certificates(revoked.clone());
-    }
+    config.fleet(options.fleet.clone());
     let stage = Arc::new(Stage::new(&local, config)?);
     let server = Arc::new(TlslpServer {
         denial_log: tessera_guard::Limiter::new(&tessera_guard::LimiterConfig {

@@ -46,10 +46,10 @@ pub struct TunnelExitOptions {
     /// Name clients by their address in logs instead of their keyed id
     /// (`--log-client-ip`). Default false.
     pub log_client_ip: bool,
-    /// Client certificates a fleet revoked in its shared store: refused at
-    /// admission, and open tunnels that presented one are closed as soon
-    /// as it is announced.
-    pub revoked_certificates: Option<Arc<dyn tessera_serve::RevokedCertificates>>,
+    /// A fleet's shared state at admission: client certificates revoked in
+    /// its store (refused; open tunnels that presented one are closed as
+    /// soon as it is announced) and connection leases. None by default.
+    pub fleet: tessera_serve::FleetAdmission,
 }
 
 impl Default for TunnelExitOptions {
@@ -65,7 +65,7 @@ impl Default for TunnelExitOptions {
             shutdown_grace: Duration::from_secs(5),
             metrics: None,
             log_client_ip: false,
-            revoked_certificates: None,
+            fleet: tessera_serve::FleetAdmission::default(),
         }
     }
 }
@@ -148,7 +148,7 @@ impl TunnelExit {
             shutdown_grace: options.shutdown_grace,
             metrics: options.metrics.as_ref(),
             log_client_ip: options.log_client_ip,
-            revoked_certificates: options.revoked_certificates.as_ref(),
+            fleet: &options.fleet,
         }
         .build(&listener, transport)?;
         Ok(Self {
