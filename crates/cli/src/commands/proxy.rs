@@ -176,8 +176,16 @@ fn exit(args: &ExitArgs) -> anyhow::Result<ExitCode> {
         let listener = crate::listen::bind(args.listen).await?;
         crate::listen::metrics(&args.metrics, options.metrics.as_ref()).await?;
         let metrics = options.metrics.clone();
+        // With a store, an open request is accepted once across the fleet:
+        // recorded for twice the HMAC window, the span it could be accepted in.
+        let fleet_replay = args.fleet.store.open()?.map(|store| {
+            let window = std::time::Duration::from_secs(2 * args.hmac.hmac_window);
+            tessera_wire::FleetFrameReplay::new(tessera_fleet::FleetReplay::new(store), window)
+                .when_unknown(args.fleet.fallback)
+        });
         let options = TunnelExitOptions {
             fleet: args.fleet.admission()?,
+            fleet_replay,
             ..options
         };
         let exit = TunnelExit::new(listener, transport, services, options)

@@ -125,7 +125,7 @@ pub(crate) struct HmacArgs {
     key_id: String,
     /// Accepted clock difference for HMAC frames, in seconds.
     #[arg(long, default_value_t = 30)]
-    hmac_window: u64,
+    pub(crate) hmac_window: u64,
 }
 
 #[derive(Debug, Args)]

@@ -50,6 +50,10 @@ pub struct TunnelExitOptions {
     /// its store (refused; open tunnels that presented one are closed as
     /// soon as it is announced) and connection leases. None by default.
     pub fleet: tessera_serve::FleetAdmission,
+    /// Open requests accepted once across a fleet (its shared store), not
+    /// only once by this exit.
+    #[cfg(feature = "fleet")]
+    pub fleet_replay: Option<crate::FleetFrameReplay>,
 }
 
 impl Default for TunnelExitOptions {
@@ -66,6 +70,8 @@ impl Default for TunnelExitOptions {
             metrics: None,
             log_client_ip: false,
             fleet: tessera_serve::FleetAdmission::default(),
+            #[cfg(feature = "fleet")]
+            fleet_replay: None,
         }
     }
 }
@@ -229,6 +235,17 @@ async fn tunnel(shared: &Shared, admitted: Admitted) {
         Err(Rejection::Auth(AuthFailure::Revoked))
     } else {
         check(shared, auth, &request, certificate.as_ref())
+    };
+    #[cfg(feature = "fleet")]
+    let checked = match (checked, &options.fleet_replay) {
+        (Ok(target), Some(replay)) => match replay.check(&request).await {
+            Ok(()) => Ok(target),
+            Err(failure) => {
+                shared.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
+                Err(Rejection::Auth(failure))
+            }
+        },
+        (checked, _) => checked,
     };
     let target = match checked {
         Ok(target) => target,

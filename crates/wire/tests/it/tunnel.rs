@@ -60,14 +60,22 @@ struct Exit {
 }
 
 async fn start_exit(pki: &DevPki, services: HashMap<String, String>) -> Exit {
-    let identity = pki.server.identity().unwrap();
-    let transport = Transport::Tls(
-        server_config(&identity, ClientAuth::Required(pki.roots().unwrap())).unwrap(),
-    );
     let options = TunnelExitOptions {
         auth: Some(hmac(Role::Server, b"tunnel secret")),
         ..TunnelExitOptions::default()
     };
+    start_exit_with(pki, services, options).await
+}
+
+async fn start_exit_with(
+    pki: &DevPki,
+    services: HashMap<String, String>,
+    options: TunnelExitOptions,
+) -> Exit {
+    let identity = pki.server.identity().unwrap();
+    let transport = Transport::Tls(
+        server_config(&identity, ClientAuth::Required(pki.roots().unwrap())).unwrap(),
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let exit = TunnelExit::new(listener, transport, services, options).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -237,4 +245,83 @@ async fn entries_listen_on_loopback_only_and_exits_check_service_names() {
         ),
         Err(Error::InvalidServiceName(_))
     ));
+}
+
+/// Signs the first frame with the real layer, then gives every later frame
+/// that same auth section: an attacker replaying a recorded open request.
+struct Replaying {
+    inner: Arc<dyn FrameAuth>,
+    recorded: std::sync::Mutex<Option<bytes::Bytes>>,
+}
+
+impl FrameAuth for Replaying {
+    fn sign(&self, frame: &mut tessera_wire::Frame) {
+        let mut recorded = self.recorded.lock().unwrap();
+        match &*recorded {
+            Some(auth) => frame.auth = auth.clone(),
+            None => {
+                self.inner.sign(frame);
+                *recorded = Some(frame.auth.clone());
+            }
+        }
+    }
+
+    fn verify(&self, frame: &tessera_wire::Frame) -> Result<(), tessera_wire::AuthFailure> {
+        self.inner.verify(frame)
+    }
+}
+
+/// Two exits sharing an HMAC key and a fleet's store (a real redis-server):
+/// an open request accepted by one is refused `replayed` by the other.
+#[tokio::test]
+async fn an_open_request_is_accepted_once_across_a_fleet_of_exits() {
+    use tessera_fleet::{FleetReplay, LocalRedis, Store, StoreConfig};
+
+    if !LocalRedis::installed() {
+        eprintln!("SKIPPED: redis-server is not installed (apt install redis-server)");
+        return;
+    }
+    let redis = LocalRedis::start().unwrap();
+    let pki = DevPki::generate(&PkiOptions::default()).unwrap();
+    let service = banner_echo_service().await;
+    let services = HashMap::from([("echo".to_owned(), service.to_string())]);
+    let fleet_exit = async || {
+        let mut config = StoreConfig::new(redis.url());
+        config.budget = WAIT;
+        let store = Arc::new(Store::open(&config).unwrap());
+        let options = TunnelExitOptions {
+            auth: Some(hmac(Role::Server, b"tunnel secret")),
+            fleet_replay: Some(tessera_wire::FleetFrameReplay::new(
+                FleetReplay::new(store),
+                WAIT,
+            )),
+            ..TunnelExitOptions::default()
+        };
+        start_exit_with(&pki, services.clone(), options).await
+    };
+    let (a, b) = (fleet_exit().await, fleet_exit().await);
+    let replaying = Replaying {
+        inner: hmac(Role::Client, b"tunnel secret"),
+        recorded: std::sync::Mutex::new(None),
+    };
+    let identity = pki.client.identity().unwrap();
+    let tls = client_config(ServerAuth::Roots(pki.roots().unwrap()), Some(&identity)).unwrap();
+    let open = async |exit: &Exit| {
+        let tcp = TcpStream::connect(exit.addr).await.unwrap();
+        let stream = tokio_rustls::TlsConnector::from(tls.clone())
+            .connect(tessera_tls::server_name("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        open_tunnel(stream, "echo", Some(&replaying), WAIT).await
+    };
+    assert!(open(&a).await.is_ok(), "the first use is accepted");
+    match open(&b).await {
+        Err(Error::Refused { kind, body }) => {
+            assert_eq!((kind, body.as_str()), (MessageType::AUTH_ERROR, "replayed"));
+        }
+        Err(other) => panic!("expected a refusal, got {other}"),
+        Ok(_) => panic!("a recorded open request opened a second tunnel"),
+    }
+    assert_eq!(b.stats.auth_failures.load(Ordering::Relaxed), 1);
+    assert_eq!(b.stats.opened.load(Ordering::Relaxed), 0);
 }
