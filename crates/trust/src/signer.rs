@@ -20,7 +20,7 @@ use crate::job::{sign_job_as, JobFormat};
 use crate::mint::{mint, MintRequest};
 use crate::signer_metrics::SignerMetrics;
 use crate::strict_json::has_no_duplicate_keys;
-use crate::{Error, FrameFault, SecretKey};
+use crate::{Error, FrameFault, RevocationList, SecretKey, WhenUnknown};
 
 /// trust-core's frame cap.
 pub const MAX_FRAME: usize = 1_048_576;
@@ -240,6 +240,23 @@ impl Default for SignerLimits {
     }
 }
 
+/// How a signer serves: its limits, where its counters go, and a fleet's
+/// revocations. [`Default`]: the default limits, no metrics, no fleet.
+#[derive(Clone, Debug, Default)]
+pub struct SignerOptions {
+    /// Frame size, deadlines and connection caps.
+    pub limits: SignerLimits,
+    /// Where the stage's counters and requests by operation and result are
+    /// registered (`--metrics-listen`).
+    pub metrics: Option<Metrics>,
+    /// A fleet's revocations: `mint` refuses a revocation id revoked there
+    /// (`"error": "revoked"`), since verifiers would refuse the token at once.
+    pub revocations: Option<Arc<dyn RevocationList>>,
+    /// What `mint` does with a revocation id while `revocations` cannot say:
+    /// refuse (`"error": "unavailable"`, default) or mint.
+    pub when_unknown: WhenUnknown,
+}
+
 /// Binds the signer's Unix socket at `path` and makes it 0600 (the socket's
 /// permissions are its access control). A socket left behind by a signer that
 /// is gone is replaced; a live one, or any other file, is not; the file is
@@ -262,8 +279,7 @@ pub fn bind_unix(path: &std::path::Path) -> Result<Listener, Error> {
 /// resolves: plain on loopback TCP or a Unix socket only, per-client caps (a
 /// Unix peer counts per user id), a deadline for the first bytes, then a
 /// graceful stop that closes idle connections at once, answers requests in
-/// progress and removes the socket file. With `metrics`, the stage's
-/// counters and requests by operation and result are registered there.
+/// progress and removes the socket file. See [`SignerOptions`].
 ///
 /// # Errors
 /// [`Error::Stage`] for a TCP listener that is not on loopback; never for
@@ -271,10 +287,15 @@ pub fn bind_unix(path: &std::path::Path) -> Result<Listener, Error> {
 pub async fn serve_signer(
     listener: impl Into<Listener>,
     keys: impl Into<LiveKeys>,
-    limits: SignerLimits,
-    metrics: Option<&Metrics>,
+    options: SignerOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
+    let SignerOptions {
+        limits,
+        metrics,
+        revocations,
+        when_unknown,
+    } = options;
     let listener = listener.into();
     let local = listener.local_addr()?;
     let mut config = StageConfig::default();
@@ -283,14 +304,15 @@ pub async fn serve_signer(
         .max_connections_per_client(limits.max_connections_per_client)
         .first_bytes_timeout(limits.frame_timeout)
         .shutdown_grace(limits.frame_timeout);
-    if let Some(metrics) = metrics {
+    if let Some(metrics) = &metrics {
         config.metrics(metrics.clone());
     }
     let stage = Arc::new(Stage::new(&local, config)?);
     let handler = Arc::new(SignerHandler {
         keys: keys.into(),
         limits,
-        metrics: metrics.map(SignerMetrics::register),
+        metrics: metrics.as_ref().map(SignerMetrics::register),
+        revoked: revocations.map(|list| RevokedIds { list, when_unknown }),
     });
     stage.run(listener, handler, shutdown).await;
     Ok(())
@@ -301,6 +323,34 @@ struct SignerHandler {
     keys: LiveKeys,
     limits: SignerLimits,
     metrics: Option<SignerMetrics>,
+    revoked: Option<RevokedIds>,
+}
+
+/// A fleet's revoked ids, as `mint` consults them.
+struct RevokedIds {
+    list: Arc<dyn RevocationList>,
+    when_unknown: WhenUnknown,
+}
+
+impl RevokedIds {
+    /// The refusal of a `mint` request whose revocation id is revoked (or
+    /// cannot be checked now, under a refusing policy); `None` for others.
+    fn refusal(&self, request: &Map<String, Value>) -> Option<Value> {
+        if request.get("op").and_then(Value::as_str) != Some("mint") {
+            return None;
+        }
+        let id = request.get("revocation_id").and_then(Value::as_str)?;
+        match self.list.check(id) {
+            Some(false) => None,
+            Some(true) => Some(
+                json!({"ok": false, "error": "revoked", "detail": format!("revocation id {id:?} is revoked in the fleet")}),
+            ),
+            None if self.when_unknown == WhenUnknown::Accept => None,
+            None => Some(
+                json!({"ok": false, "error": "unavailable", "detail": "the fleet's revocations cannot be checked now"}),
+            ),
+        }
+    }
 }
 
 impl Handler for SignerHandler {
@@ -312,6 +362,7 @@ impl Handler for SignerHandler {
             limits: self.limits,
             stopping: &stopping,
             metrics: self.metrics.as_ref(),
+            revoked: self.revoked.as_ref(),
         };
         if let Err(error) = exchange.run(connection.stream).await {
             tracing::debug!(%error, "signer connection ended");
@@ -334,6 +385,7 @@ pub async fn signer_connection<S: AsyncRead + AsyncWrite + Unpin>(
         limits,
         stopping: &stopping,
         metrics: None,
+        revoked: None,
     };
     exchange.run(stream).await
 }
@@ -345,6 +397,7 @@ struct Exchange<'a> {
     /// Closes the connection between requests once cancelled.
     stopping: &'a CancellationToken,
     metrics: Option<&'a SignerMetrics>,
+    revoked: Option<&'a RevokedIds>,
 }
 
 impl Exchange<'_> {
@@ -356,6 +409,7 @@ impl Exchange<'_> {
             limits,
             stopping,
             metrics,
+            revoked,
         } = *self;
         loop {
             // The idle timeout covers the wait for a frame to start; the frame timeout its body.
@@ -381,7 +435,11 @@ impl Exchange<'_> {
                 return Ok(());
             };
             let (request, reply) = match &frame {
-                Frame::Object(request) => (Some(request), handle_request(keys, request)),
+                Frame::Object(request) => {
+                    let refusal = revoked.and_then(|revoked| revoked.refusal(request));
+                    let reply = refusal.unwrap_or_else(|| handle_request(keys, request));
+                    (Some(request), reply)
+                }
                 Frame::Bad => (None, json!({"ok": false, "error": "bad_frame"})),
                 Frame::TooLarge(_) => (None, json!({"ok": false, "error": "frame_too_large"})),
             };

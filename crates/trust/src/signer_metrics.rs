@@ -38,6 +38,8 @@ impl SignerMetrics {
             Some("unknown_op") => "unknown_op",
             Some("bad_frame") => "bad_frame",
             Some("frame_too_large") => "frame_too_large",
+            Some("revoked") => "revoked",
+            Some("unavailable") => "unavailable",
             Some(_) => "other",
         };
         self.requests

@@ -202,6 +202,14 @@ pub(crate) enum TrustCommand {
         reload: tessera_serve::ReloadArgs,
         #[command(flatten)]
         metrics: tessera_serve::MetricsArgs,
+        /// With a store, `mint` refuses a revocation id the fleet revoked
+        /// (`tessera trust revoke`): verifiers would refuse the token at once.
+        #[command(flatten)]
+        store: tessera_fleet::StoreArgs,
+        /// `mint` while the store's revocations cannot be followed:
+        /// fail-closed (refuse, "error": "unavailable") or fail-open (mint).
+        #[arg(long, value_name = "POLICY", default_value = "fail-closed", value_parser = tessera_trust::WhenUnknown::parse, requires = "url")]
+        store_fallback: tessera_trust::WhenUnknown,
     },
     /// Operations per second on one core: mint, prove, authenticate, policy, verify_job.
     Bench(crate::benches::trust::BenchArgs),
@@ -581,12 +589,15 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
             check,
             reload,
             metrics,
+            store,
+            store_fallback,
         } => {
             let limits = tessera_trust::signer::SignerLimits {
                 max_connections,
                 max_connections_per_client,
                 ..Default::default()
             };
+            let store = store.open().map_err(|e| Failure::Usage(e.to_string()))?;
             let watched =
                 reload.watched(std::iter::once(issuer_key.clone()).chain(job_key.clone()));
             let read_keys = move || -> Result<_, Failure> {
@@ -643,15 +654,18 @@ fn execute(command: TrustCommand) -> Result<ExitCode, Failure> {
                         ))
                     }
                 };
-                tessera_trust::signer::serve_signer(
-                    listener,
-                    keys,
+                let options = tessera_trust::signer::SignerOptions {
                     limits,
-                    registry.as_ref(),
-                    shutdown,
-                )
-                .await
-                .map_err(Failure::Verify)
+                    metrics: registry,
+                    revocations: store.map(|store| {
+                        tessera_fleet::Revocations::follow(store)
+                            as std::sync::Arc<dyn tessera_trust::RevocationList>
+                    }),
+                    when_unknown: store_fallback,
+                };
+                tessera_trust::signer::serve_signer(listener, keys, options, shutdown)
+                    .await
+                    .map_err(Failure::Verify)
             })?;
         }
         TrustCommand::Bench(_) => unreachable!("handled in run"),

@@ -563,3 +563,61 @@ fn echo_connection(server: &common::Server) -> Option<std::net::TcpStream> {
         }
     }
 }
+
+/// A signer given the store does not mint under a revocation id the fleet
+/// revoked.
+#[test]
+fn a_signer_in_a_fleet_refuses_to_mint_under_a_revoked_id() {
+    let Some(redis) = redis() else { return };
+    let url = redis.url();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    tessera(&["trust", "keygen", "--out", &p("issuer.key")]);
+    let worker = stdout(&tessera(&["trust", "keygen", "--out", &p("worker.key")]));
+    let signer = common::start(
+        &["trust", "signer"],
+        &[
+            "--issuer-key",
+            &p("issuer.key"),
+            "--store",
+            &url,
+            "--store-budget-ms",
+            BUDGET,
+        ],
+    );
+    let address = signer.addr.to_string();
+    let mint = || {
+        tessera(&[
+            "trust",
+            "mint",
+            "--signer",
+            &address,
+            "--worker-public",
+            &worker,
+            "--holder-id",
+            "w-1",
+            "--revocation-id",
+            "rev-signer",
+            "--expires-at",
+            "4000000000",
+        ])
+    };
+    let minted = mint();
+    assert!(minted.status.success(), "{}", stderr(&minted));
+    let revoked = tessera(&["trust", "revoke", "rev-signer", "--store", &url]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    // The signer follows the feed: refused as soon as the announcement is in.
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let refused = mint();
+        if !refused.status.success() {
+            assert!(stderr(&refused).contains("revoked"), "{}", stderr(&refused));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the signer still mints a revoked id"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::json;
-use tessera_trust::signer::{serve_signer, SignerClient, SignerLimits};
+use tessera_trust::signer::{serve_signer, SignerClient, SignerOptions};
 use tessera_trust::{
     mint, mint_requiring_pop_v2, prove, prove_v2, verify_job_as, JobFormat, MemoryReplayCache,
     MintRequest, Proof, Request, SecretKey, V2Context, Verifier,
@@ -164,8 +164,7 @@ async fn the_signer_mints_and_keeps_serving_after_bad_clients() {
     let server = tokio::spawn(serve_signer(
         listener,
         issuer.clone(),
-        SignerLimits::default(),
-        None,
+        SignerOptions::default(),
         async {
             let _ = stopped.await;
         },
@@ -256,8 +255,7 @@ async fn a_separate_job_key_signs_jobs_over_a_private_unix_socket() {
     let server = tokio::spawn(serve_signer(
         listener,
         keys,
-        SignerLimits::default(),
-        None,
+        SignerOptions::default(),
         async {
             let _ = stopped.await;
         },
@@ -379,4 +377,53 @@ fn a_revocation_list_that_changes_is_consulted_on_every_request() {
     assert_eq!(unknown.kind(), "unavailable");
     verifier.revocation_list(list, WhenUnknown::Accept);
     assert!(verifier.authenticate(&proof, &http(), NOW).is_ok());
+}
+
+/// A signer in a fleet does not mint a token under a revocation id the
+/// fleet revoked (every verifier would refuse it at once); while the list
+/// cannot say, it refuses by default.
+#[tokio::test]
+async fn the_signer_refuses_to_mint_under_a_revoked_id() {
+    let (issuer, holder, _) = setup();
+    let list = Arc::new(Changing {
+        revoked: std::sync::Mutex::new(Some(vec!["rev-gone".into()])),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = SignerOptions {
+        revocations: Some(list.clone()),
+        ..SignerOptions::default()
+    };
+    let server = tokio::spawn(serve_signer(listener, issuer, options, async {
+        let _ = stopped.await;
+    }));
+    let timeout = std::time::Duration::from_secs(10);
+    let mut client = tokio::time::timeout(timeout, SignerClient::connect(&address))
+        .await
+        .unwrap()
+        .unwrap();
+    let mint = |revocation_id: &str| {
+        json!({"op": "mint", "worker_public": holder.public().to_hex(), "holder_id": "w-1",
+               "expires_at": 4_000_000_000.0, "revocation_id": revocation_id})
+    };
+    let mut call = async |request: serde_json::Value| {
+        tokio::time::timeout(timeout, client.call(&request))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(call(mint("rev-live")).await["ok"], true);
+    let refused = call(mint("rev-gone")).await;
+    assert_eq!(
+        (&refused["ok"], &refused["error"]),
+        (&json!(false), &json!("revoked"))
+    );
+    *list.revoked.lock().unwrap() = None;
+    let unknown = call(mint("rev-live")).await;
+    assert_eq!(unknown["error"], "unavailable");
+    // Other operations do not depend on the list.
+    assert_eq!(call(json!({"op": "public_key"})).await["ok"], true);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 }

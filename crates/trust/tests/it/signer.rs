@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tessera_trust::signer::{bind_unix, encode_frame, serve_signer, SignerClient, SignerLimits};
+use tessera_trust::signer::{
+    bind_unix, encode_frame, serve_signer, SignerClient, SignerLimits, SignerOptions,
+};
 use tessera_trust::SecretKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -28,7 +30,11 @@ async fn regression_silent_connections_from_one_client_do_not_lock_out_others() 
         ..SignerLimits::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_signer(listener, issuer(), limits, None, async {
+    let options = SignerOptions {
+        limits,
+        ..SignerOptions::default()
+    };
+    let server = tokio::spawn(serve_signer(listener, issuer(), options, async {
         let _ = stopped.await;
     }));
     let from = |source: &'static str| async move {
@@ -77,8 +83,7 @@ async fn regression_stop_answers_the_request_in_progress_and_removes_the_socket(
     let server = tokio::spawn(serve_signer(
         listener,
         issuer(),
-        SignerLimits::default(),
-        None,
+        SignerOptions::default(),
         async {
             let _ = stopped.await;
         },
@@ -144,8 +149,10 @@ async fn metrics_count_requests_by_operation_and_result() {
             serve_signer(
                 listener,
                 issuer(),
-                SignerLimits::default(),
-                Some(&metrics),
+                SignerOptions {
+                    metrics: Some(metrics.clone()),
+                    ..SignerOptions::default()
+                },
                 async {
                     let _ = stopped.await;
                 },
