@@ -12,6 +12,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use snow::StatelessTransportState;
 
 use super::advert::{Advert, AdvertKind};
+use super::cookie::CookieJar;
 use super::datagram::Datagram;
 use super::identity::{noise_builder, NodeId, NodeIdentity};
 use super::peers::{PeerInfo, PeerTable, Update};
@@ -25,6 +26,14 @@ const NOISE_MAX: usize = 65_535;
 /// Datagrams queued per peer while its handshake runs.
 const PENDING_PER_PEER: usize = 64;
 const PROLOGUE: &[u8] = b"tessera-node v1";
+/// Cookies sent to one address per second at most (a burst of as many).
+/// Per address, not in total, so that a flood from many addresses cannot
+/// spend the cookies a real newcomer needs; a cookie is smaller than the
+/// advert it answers, so a spoofed victim receives less than was sent.
+const COOKIES_PER_ADDRESS: u32 = 10;
+/// Cookies answered per second at most: a forged cookie addressed to this
+/// node makes it send its advert to the forged source.
+const COOKIE_ANSWER_RATE: u32 = 100;
 
 /// What a node reports to its application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +103,9 @@ pub struct NodeStats {
     pub handshakes_shed: u64,
     /// Events the application did not take in time (its queue was full).
     pub events_dropped: u64,
+    /// Cookies sent to nodes not in the table; one joins only once it
+    /// brings its cookie back (a forged source address never does).
+    pub cookies_sent: u64,
 }
 
 /// Timings and limits of a node.
@@ -156,6 +168,10 @@ pub(crate) struct NodeCore {
     /// Each answered handshake costs four X25519 operations: a flood of
     /// INITs is shed beyond this budget instead of burning the CPU.
     handshakes: tessera_guard::GlobalLimiter,
+    /// Newcomers join through a cookie sent to their address (cookie.rs).
+    cookies: CookieJar,
+    cookies_sent: tessera_guard::Limiter,
+    cookies_answered: tessera_guard::GlobalLimiter,
     origin: Instant,
     transmits: VecDeque<Transmit>,
     events: VecDeque<NodeEvent>,
@@ -171,8 +187,11 @@ impl NodeCore {
             config.peer_timeout,
         );
         let rate = config.handshake_rate.max(1);
-        let handshakes = tessera_guard::GlobalLimiter::new(f64::from(rate), rate)
-            .unwrap_or_else(|_| unreachable!("a rate of at least 1 is valid"));
+        let limiter = |rate: u32| {
+            tessera_guard::GlobalLimiter::new(f64::from(rate), rate)
+                .unwrap_or_else(|_| unreachable!("a rate of at least 1 is valid"))
+        };
+        let handshakes = limiter(rate);
         Self {
             identity,
             config,
@@ -183,6 +202,15 @@ impl NodeCore {
             indices: HashMap::new(),
             last_init: HashMap::new(),
             handshakes,
+            cookies: CookieJar::new(),
+            cookies_sent: tessera_guard::Limiter::new(&tessera_guard::LimiterConfig {
+                rate: f64::from(COOKIES_PER_ADDRESS),
+                burst: COOKIES_PER_ADDRESS,
+                max_clients: 4096,
+                ..tessera_guard::LimiterConfig::default()
+            })
+            .unwrap_or_else(|_| unreachable!("valid limiter settings")),
+            cookies_answered: limiter(COOKIE_ANSWER_RATE),
             origin: Instant::now(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -386,6 +414,10 @@ impl NodeCore {
                 counter,
                 ciphertext,
             }) => self.on_data(receiver, counter, ciphertext, now),
+            Some(Datagram::Cookie { node, cookie }) => self.on_cookie(from, &node, cookie, now),
+            Some(Datagram::ProvenAdvert { cookie, advert }) => {
+                self.on_proven_advert(from, &cookie, advert, now)
+            }
             None => false,
         };
         if !handled {
@@ -397,6 +429,98 @@ impl NodeCore {
         let Ok(advert) = Advert::verify(bytes) else {
             return false;
         };
+        if self.is_newcomer(&advert.node) {
+            // It joins once it brings this cookie back from its address.
+            if advert.kind == AdvertKind::Hello {
+                self.send_cookie(from, &advert, now);
+            }
+            return true;
+        }
+        self.apply_advert(&advert, from, now);
+        true
+    }
+
+    /// A node neither this one nor in the table.
+    fn is_newcomer(&self, node: &NodeId) -> bool {
+        *node != self.identity.id() && self.peers.get(node).is_none()
+    }
+
+    /// Answers a newcomer's advert (or handshake) with a cookie sent to the
+    /// address it came from, at the advertised node port.
+    fn send_cookie(&mut self, from: SocketAddr, advert: &Advert, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.origin);
+        if self.cookies_sent.check(from.ip(), nanos(elapsed)).is_err() {
+            return;
+        }
+        let cookie = self.cookies.issue(elapsed, from.ip(), &advert.node);
+        let bytes = Datagram::Cookie {
+            node: advert.node.0,
+            cookie,
+        }
+        .encode();
+        let to = SocketAddr::new(from.ip(), advert.port);
+        self.transmits.push_back(Transmit { to, bytes });
+        self.stats.cookies_sent += 1;
+    }
+
+    /// A cookie for this node: our advert goes back with it to its sender.
+    fn on_cookie(
+        &mut self,
+        from: SocketAddr,
+        node: &[u8; 32],
+        cookie: [u8; 16],
+        now: Instant,
+    ) -> bool {
+        if *node != self.identity.id().0 {
+            return false;
+        }
+        let elapsed = now.saturating_duration_since(self.origin);
+        if self.cookies_answered.check(nanos(elapsed)).is_err() {
+            return true;
+        }
+        let advert = self.signed_advert(AdvertKind::Hello);
+        let bytes = Datagram::ProvenAdvert {
+            cookie,
+            advert: &advert,
+        }
+        .encode();
+        self.transmits.push_back(Transmit { to: from, bytes });
+        // A handshake to the cookie's sender was answered with it: start it
+        // again right behind the advert rather than at the next retry.
+        let waiting = self
+            .sessions
+            .iter()
+            .filter(|(_, state)| state.handshake.is_some())
+            .map(|(id, _)| *id)
+            .find(|id| {
+                self.peers
+                    .get(id)
+                    .is_some_and(|peer| peer.info.addr == from)
+            });
+        if let Some((peer, ours)) =
+            waiting.and_then(|peer| Some((peer, self.take_handshake(&peer)?)))
+        {
+            self.initiate(peer, ours.pending, ours.attempts, now);
+        }
+        true
+    }
+
+    /// An advert that brought back the cookie issued to its address: the
+    /// node receives there, so it may join.
+    fn on_proven_advert(
+        &mut self,
+        from: SocketAddr,
+        cookie: &[u8; 16],
+        bytes: &[u8],
+        now: Instant,
+    ) -> bool {
+        let Ok(advert) = Advert::verify(bytes) else {
+            return false;
+        };
+        let elapsed = now.saturating_duration_since(self.origin);
+        if !self.cookies.check(elapsed, from.ip(), &advert.node, cookie) {
+            return false;
+        }
         self.apply_advert(&advert, from, now);
         true
     }
@@ -468,12 +592,8 @@ impl NodeCore {
     }
 
     fn on_init(&mut self, from: SocketAddr, sender: u32, noise: &[u8], now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.origin).as_nanos();
-        if self
-            .handshakes
-            .check(u64::try_from(elapsed).unwrap_or(u64::MAX))
-            .is_err()
-        {
+        let elapsed = now.saturating_duration_since(self.origin);
+        if self.handshakes.check(nanos(elapsed)).is_err() {
             self.stats.handshakes_shed += 1;
             return true;
         }
@@ -506,6 +626,11 @@ impl NodeCore {
         let peer = advert.node;
         if self.last_init.get(&peer).is_some_and(|last| stamp <= *last) {
             return false;
+        }
+        if self.is_newcomer(&peer) {
+            // No session before it has shown its address; its retry will find it known.
+            self.send_cookie(from, &advert, now);
+            return true;
         }
         self.apply_advert(&advert, from, now);
         let Some(addr) = self.peers.get(&peer).map(|p| p.info.addr) else {
@@ -661,6 +786,11 @@ impl NodeCore {
         self.remove_sessions(peer);
         self.last_init.remove(peer);
     }
+}
+
+/// A duration in nanoseconds, as the limiters count.
+fn nanos(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

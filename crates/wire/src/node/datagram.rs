@@ -5,7 +5,11 @@
 //!   encrypted payload is the initiator's signed advert and a handshake stamp;
 //! - `RESPONSE`: the initiator's index, the responder's index, Noise message 2;
 //! - `DATA`: the receiver's index, a 64-bit counter (the AEAD nonce) and the
-//!   ChaCha20-Poly1305 ciphertext of the payload.
+//!   ChaCha20-Poly1305 ciphertext of the payload;
+//! - `COOKIE`: the node id an advert came from and a 16-byte cookie, sent
+//!   back to the advert's source address;
+//! - `PROVEN_ADVERT`: that cookie and a signed advert, which shows the
+//!   advertiser receives at the address it sends from.
 //!
 //! Indices, as in WireGuard, let a receiver find the session without trying
 //! keys, and the explicit counter lets datagrams be lost or reordered.
@@ -13,7 +17,8 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 const MAGIC: &[u8; 2] = b"TN";
-const VERSION: u8 = 1;
+/// 2: unknown nodes join through a cookie (`COOKIE`, `PROVEN_ADVERT`).
+const VERSION: u8 = 2;
 
 /// A parsed datagram, borrowing its payload.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,12 +38,22 @@ pub(crate) enum Datagram<'a> {
         counter: u64,
         ciphertext: &'a [u8],
     },
+    Cookie {
+        node: [u8; 32],
+        cookie: [u8; 16],
+    },
+    ProvenAdvert {
+        cookie: [u8; 16],
+        advert: &'a [u8],
+    },
 }
 
 const ADVERT: u8 = 1;
 const INIT: u8 = 2;
 const RESPONSE: u8 = 3;
 const DATA: u8 = 4;
+const COOKIE: u8 = 5;
+const PROVEN_ADVERT: u8 = 6;
 
 impl<'a> Datagram<'a> {
     /// None for anything that is not a well-formed datagram of ours.
@@ -53,6 +68,8 @@ impl<'a> Datagram<'a> {
             INIT => 4,
             RESPONSE => 8,
             DATA => 12,
+            COOKIE => 48,
+            PROVEN_ADVERT => 16,
             _ => return None,
         };
         if bytes.len() < need {
@@ -69,11 +86,26 @@ impl<'a> Datagram<'a> {
                 sender: bytes.get_u32(),
                 noise: bytes,
             },
-            _ => Self::Data {
+            DATA => Self::Data {
                 receiver: bytes.get_u32(),
                 counter: bytes.get_u64(),
                 ciphertext: bytes,
             },
+            COOKIE if bytes.len() == 48 => {
+                let (node, cookie) = bytes.split_at(32);
+                Self::Cookie {
+                    node: node.try_into().ok()?,
+                    cookie: cookie.try_into().ok()?,
+                }
+            }
+            COOKIE => return None,
+            _ => {
+                let (cookie, advert) = bytes.split_at(16);
+                Self::ProvenAdvert {
+                    cookie: cookie.try_into().ok()?,
+                    advert,
+                }
+            }
         })
     }
 
@@ -111,6 +143,16 @@ impl<'a> Datagram<'a> {
                 out.put_u64(*counter);
                 out.put_slice(ciphertext);
             }
+            Self::Cookie { node, cookie } => {
+                out.put_u8(COOKIE);
+                out.put_slice(node);
+                out.put_slice(cookie);
+            }
+            Self::ProvenAdvert { cookie, advert } => {
+                out.put_u8(PROVEN_ADVERT);
+                out.put_slice(cookie);
+                out.put_slice(advert);
+            }
         }
         out.freeze()
     }
@@ -138,6 +180,14 @@ mod tests {
                 receiver: 9,
                 counter: u64::MAX,
                 ciphertext: b"",
+            },
+            Datagram::Cookie {
+                node: [3; 32],
+                cookie: [4; 16],
+            },
+            Datagram::ProvenAdvert {
+                cookie: [5; 16],
+                advert: b"advert",
             },
         ];
         for sample in samples {

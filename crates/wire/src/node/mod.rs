@@ -2,6 +2,8 @@
 //! with adverts signed by each node's Ed25519 key, keep a peer table with
 //! timeouts, and exchange datagrams sealed with ChaCha20-Poly1305 under keys
 //! from a Noise IK handshake (the `snow` crate), rekeyed every two minutes.
+//! A node not yet known joins once a cookie sent to its address came back
+//! (return routability), so forged source addresses cannot fill the table.
 //! Stopping sends a goodbye.
 //!
 //! Delivery is that of UDP: datagrams may be lost (a message queued during a
@@ -9,6 +11,7 @@
 //! altered or replayed.
 
 mod advert;
+mod cookie;
 mod core;
 mod datagram;
 mod display;

@@ -6,8 +6,9 @@
 //! holds at most `per_source` entries: a flood from one address takes only
 //! its own share. Known peers are never evicted for newcomers; a newcomer
 //! that finds the table (or its address's share) full is ignored until a
-//! slot frees. A flood from many spoofed source addresses can still fill
-//! the table: links where that matters should use seeds without multicast.
+//! slot frees. A flood from many spoofed source addresses never reaches the
+//! table: a newcomer is applied here only once it brought back a cookie
+//! sent to its address (`cookie.rs`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

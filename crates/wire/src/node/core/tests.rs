@@ -372,6 +372,8 @@ fn kind_of(transmit: &Transmit) -> &'static str {
         Some(Datagram::Init { .. }) => "init",
         Some(Datagram::Response { .. }) => "response",
         Some(Datagram::Data { .. }) => "data",
+        Some(Datagram::Cookie { .. }) => "cookie",
+        Some(Datagram::ProvenAdvert { .. }) => "proven advert",
         None => "?",
     }
 }
@@ -457,35 +459,128 @@ fn a_session_whose_rekeys_all_failed_is_not_used() {
     );
 }
 
+/// A fresh signed advert from `forged`, advertising port 9.
+fn forged_hello(forged: &NodeIdentity, i: usize) -> Bytes {
+    let advert = Advert {
+        kind: AdvertKind::Hello,
+        node: forged.id(),
+        noise_key: forged.noise_public(),
+        incarnation: 1,
+        sequence: 1,
+        port: 9,
+        name: format!("forged{i}"),
+    }
+    .sign(forged);
+    Datagram::Advert(&advert).encode()
+}
+
+/// 1,000 fresh identities from 1,000 spoofed source addresses used to fill
+/// the peer table (the per-address share does not help against many
+/// addresses). Now a newcomer joins only after bringing back a cookie sent
+/// to its address: none of the forged ones does, the real peer does.
 #[test]
 fn regression_a_real_peer_is_discovered_while_a_thousand_forged_identities_arrive() {
     let mut net = Net::new(2);
-    let mut flooded = config(1001, vec![addr(1002)]);
-    flooded.max_peers_per_source = 4;
-    net.nodes[0].1 = NodeCore::new(NodeIdentity::generate(), flooded);
-    let flooder = SocketAddr::from(([127, 0, 0, 66], 9));
     let now = net.now;
     for i in 0..1_000 {
-        let forged = NodeIdentity::generate();
-        let advert = Advert {
-            kind: AdvertKind::Hello,
-            node: forged.id(),
-            noise_key: forged.noise_public(),
-            incarnation: 1,
-            sequence: 1,
-            port: 9,
-            name: format!("forged{i}"),
-        }
-        .sign(&forged);
-        net.node(0)
-            .handle(flooder, &Datagram::Advert(&advert).encode(), now);
+        let spoofed = SocketAddr::from(([10, 66, (i / 250) as u8, (i % 250) as u8 + 1], 9));
+        let hello = forged_hello(&NodeIdentity::generate(), i);
+        net.node(0).handle(spoofed, &hello, now);
     }
-    let forged_joined = net.events(0).len();
-    assert_eq!(forged_joined, 4, "the flood holds only its address's share");
+    let cookies: Vec<Transmit> = std::iter::from_fn(|| net.node(0).poll_transmit()).collect();
+    assert_eq!(cookies.len(), 1_000);
+    for cookie in &cookies {
+        assert_eq!(kind_of(cookie), "cookie");
+        assert!(cookie.bytes.len() < 64, "a cookie amplifies nothing");
+    }
+    assert!(net.events(0).is_empty(), "a forged identity joined");
+    assert_eq!(net.node(0).stats().cookies_sent, 1_000);
     net.discover();
     let real = net.id(1);
     assert!(net
         .events(0)
         .iter()
         .any(|event| matches!(event, NodeEvent::PeerJoined(peer) if peer.id == real)));
+}
+
+/// A flooder that does receive at its one address answers its cookies, so
+/// its identities do join, but only the address's share of the table.
+#[test]
+fn a_flood_that_answers_its_cookies_gets_only_its_addresses_share() {
+    let mut flooded = config(1001, vec![]);
+    flooded.max_peers_per_source = 4;
+    let mut node = NodeCore::new(NodeIdentity::generate(), flooded);
+    let flooder = SocketAddr::from(([127, 0, 0, 66], 9));
+    let start = Instant::now();
+    let mut now = start;
+    for i in 0..100 {
+        // Cookies to one address are rate limited: this flooder keeps within the rate.
+        now = start + Duration::from_millis(100 * i as u64);
+        let forged = NodeIdentity::generate();
+        node.handle(flooder, &forged_hello(&forged, i), now);
+        let transmit = node.poll_transmit().expect("a cookie");
+        let Some(Datagram::Cookie { cookie, .. }) = Datagram::parse(&transmit.bytes) else {
+            panic!("expected a cookie, got {}", kind_of(&transmit));
+        };
+        let advert = Advert {
+            kind: AdvertKind::Hello,
+            node: forged.id(),
+            noise_key: forged.noise_public(),
+            incarnation: 1,
+            sequence: 2,
+            port: 9,
+            name: format!("forged{i}"),
+        }
+        .sign(&forged);
+        let proven = Datagram::ProvenAdvert {
+            cookie,
+            advert: &advert,
+        };
+        node.handle(flooder, &proven.encode(), now);
+    }
+    let joined = std::iter::from_fn(|| node.poll_event()).count();
+    assert_eq!(joined, 4, "the flood holds only its address's share");
+    // A cookie is bound to its address: brought back from another, it is refused.
+    let stranger = NodeIdentity::generate();
+    node.handle(flooder, &forged_hello(&stranger, 0), now);
+    let transmit = node.poll_transmit().expect("a cookie");
+    let Some(Datagram::Cookie { cookie, .. }) = Datagram::parse(&transmit.bytes) else {
+        panic!("expected a cookie");
+    };
+    let advert = Advert {
+        kind: AdvertKind::Hello,
+        node: stranger.id(),
+        noise_key: stranger.noise_public(),
+        incarnation: 1,
+        sequence: 2,
+        port: 9,
+        name: "stranger".into(),
+    }
+    .sign(&stranger);
+    let elsewhere = SocketAddr::from(([127, 0, 0, 77], 9));
+    let dropped = node.stats().dropped;
+    node.handle(
+        elsewhere,
+        &Datagram::ProvenAdvert {
+            cookie,
+            advert: &advert,
+        }
+        .encode(),
+        now,
+    );
+    assert_eq!(node.stats().dropped, dropped + 1);
+    assert!(node.poll_event().is_none());
+}
+
+/// Cookies to one address are rate limited (a spoofed victim gets at most
+/// ten a second, each smaller than the advert that asked for it).
+#[test]
+fn cookies_to_one_address_are_rate_limited() {
+    let mut node = NodeCore::new(NodeIdentity::generate(), config(1001, vec![]));
+    let victim = SocketAddr::from(([192, 0, 2, 9], 9));
+    let now = Instant::now();
+    for i in 0..50 {
+        node.handle(victim, &forged_hello(&NodeIdentity::generate(), i), now);
+    }
+    assert_eq!(node.stats().cookies_sent, u64::from(COOKIES_PER_ADDRESS));
 }
