@@ -20,7 +20,7 @@ use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::outbox::{ByteBudget, Outbox, Queued};
+use crate::outbox::{Outbox, OutputBudget, Queued};
 use crate::{Error, Frame, FrameAuth, FrameCodec, Limits, MessageType, FLAG_ONE_WAY};
 
 /// Client settings.
@@ -269,7 +269,7 @@ impl Client {
     pub async fn subscribe(&self, uri: &str) -> Result<Subscription, Error> {
         // Each subscription has its own budget: one the application does not
         // read loses its notifications without holding back the others.
-        let budget = ByteBudget::new(self.subscription_bytes);
+        let budget = OutputBudget::new(self.subscription_bytes);
         let (sender, receiver) =
             Outbox::new(self.subscription_buffer, self.subscription_bytes, &budget);
         lock(&self.subscribers).insert(uri.to_owned(), sender);

@@ -65,6 +65,7 @@ pub use frame::{Frame, Limits, FLAG_ONE_WAY, HEADER_LEN, MAGIC, VERSION};
 pub use handler::{Handler, HandlerFuture, Request};
 pub use layer::{CheckLayer, ConcurrencyLimitLayer, Layer, PolicyLayer, TimeoutLayer};
 pub use message::MessageType;
+pub use outbox::{OutputBudget, PROCESS_OUTPUT_BYTES};
 pub use pow_gate::{PowAdmission, POW_CHALLENGE_URI, POW_SOLUTION_URI};
 pub use reloader::{NetaioReloader, Reloader};
 pub use reply::{IntoReply, Rejection, Response};

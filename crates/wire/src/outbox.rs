@@ -3,8 +3,10 @@
 //! A count alone bounds nothing: 256 queued frames of 1 MiB are 256 MiB for
 //! one peer that never reads. Every queued frame therefore holds permits for
 //! its encoded size from two budgets: its connection's ([`Outbox::new`]'s
-//! `bytes`) and the server's, shared by all its connections. The permits go
-//! back when the writer has flushed the frame to the socket.
+//! `bytes`) and an [`OutputBudget`] shared by all the connections of every
+//! server given it — by default one for the whole process
+//! ([`OutputBudget::process`]). The permits go back when the writer has
+//! flushed the frame to the socket.
 //!
 //! Policy when a budget is spent: replies wait for room, and so does the
 //! connection's reader behind them (backpressure: a peer that does not read
@@ -24,15 +26,21 @@ pub(crate) struct Outbox {
     frames: mpsc::Sender<Queued>,
     own: Arc<Semaphore>,
     own_bytes: usize,
-    shared: ByteBudget,
+    shared: OutputBudget,
 }
 
-/// Bytes queued for sending, shared by every connection of a server.
+/// Bytes of outgoing frames queued for sending, shared by every connection
+/// of the servers given it (clones share one budget). When it is spent,
+/// replies wait for room and their connections are not read (backpressure);
+/// notifications to subscribers are dropped.
 #[derive(Clone, Debug)]
-pub(crate) struct ByteBudget {
+pub struct OutputBudget {
     bytes: Arc<Semaphore>,
     total: usize,
 }
+
+/// The process's budget: every server that is not given one of its own.
+pub const PROCESS_OUTPUT_BYTES: usize = 256 * 1024 * 1024;
 
 /// A frame in the queue with the bytes it holds from both budgets.
 #[derive(Debug)]
@@ -52,14 +60,39 @@ pub(crate) struct Held {
 #[derive(Debug)]
 pub(crate) struct Closed;
 
-impl ByteBudget {
-    /// A budget of `total` bytes (at least 1).
-    pub(crate) fn new(total: usize) -> Self {
+impl OutputBudget {
+    /// A budget of `total` bytes (at least 1), for the servers given it.
+    pub fn new(total: usize) -> Self {
         let total = total.clamp(1, Semaphore::MAX_PERMITS);
         Self {
             bytes: Arc::new(Semaphore::new(total)),
             total,
         }
+    }
+
+    /// The budget of the whole process ([`PROCESS_OUTPUT_BYTES`]), which
+    /// servers share unless given their own: several servers in one process
+    /// together queue no more than it.
+    pub fn process() -> Self {
+        static PROCESS: std::sync::OnceLock<OutputBudget> = std::sync::OnceLock::new();
+        PROCESS
+            .get_or_init(|| Self::new(PROCESS_OUTPUT_BYTES))
+            .clone()
+    }
+
+    /// Its size in bytes.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Bytes not held by queued frames now.
+    pub fn available(&self) -> usize {
+        self.bytes.available_permits()
+    }
+
+    /// Whether `other` is the same budget (a clone of it).
+    pub fn is_shared_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.bytes, &other.bytes)
     }
 }
 
@@ -69,7 +102,7 @@ impl Outbox {
     pub(crate) fn new(
         frames: usize,
         bytes: usize,
-        shared: &ByteBudget,
+        shared: &OutputBudget,
     ) -> (Self, mpsc::Receiver<Queued>) {
         let own_bytes = bytes.clamp(1, Semaphore::MAX_PERMITS);
         let (sender, receiver) = mpsc::channel(frames.max(1));
@@ -152,7 +185,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_byte_budget_refuses_until_the_writer_flushes() {
-        let shared = ByteBudget::new(1 << 20);
+        let shared = OutputBudget::new(1 << 20);
         let (outbox, mut receiver) = Outbox::new(100, 10_000, &shared);
         outbox.send(frame(6_000)).await.unwrap();
         // 100 frames would fit by count, but not by bytes.
@@ -165,7 +198,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_shared_budget_bounds_all_connections_together() {
-        let shared = ByteBudget::new(10_000);
+        let shared = OutputBudget::new(10_000);
         let (first, _first_rx) = Outbox::new(100, 1 << 20, &shared);
         let (second, _second_rx) = Outbox::new(100, 1 << 20, &shared);
         first.send(frame(6_000)).await.unwrap();
@@ -173,9 +206,26 @@ mod tests {
         second.try_send(frame(3_000)).unwrap();
     }
 
+    /// Servers that keep the default share one budget for the process, so
+    /// several servers in one process queue no more than it together.
+    #[test]
+    fn servers_share_the_process_budget_unless_given_their_own() {
+        let (one, other) = (
+            crate::ServerOptions::default(),
+            crate::ServerOptions::default(),
+        );
+        assert!(one.output_budget.is_shared_with(&other.output_budget));
+        #[cfg(feature = "netaio-compat")]
+        assert!(one
+            .output_budget
+            .is_shared_with(&crate::netaio::NetaioOptions::default().output_budget));
+        assert_eq!(one.output_budget.total(), PROCESS_OUTPUT_BYTES);
+        assert!(!OutputBudget::new(1 << 20).is_shared_with(&one.output_budget));
+    }
+
     #[tokio::test]
     async fn a_frame_larger_than_the_budget_still_goes_out_alone() {
-        let shared = ByteBudget::new(1 << 20);
+        let shared = OutputBudget::new(1 << 20);
         let (outbox, mut receiver) = Outbox::new(4, 1_000, &shared);
         outbox.send(frame(50_000)).await.unwrap();
         assert!(outbox.try_send(frame(10)).is_err());
@@ -185,7 +235,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_writer_is_an_error_not_a_wait() {
-        let shared = ByteBudget::new(1 << 20);
+        let shared = OutputBudget::new(1 << 20);
         let (outbox, receiver) = Outbox::new(4, 1_000, &shared);
         drop(receiver);
         assert!(outbox.send(frame(10)).await.is_err());

@@ -7,7 +7,7 @@
 //! connection is bounded in bytes: the frame being read, the requests held by
 //! running handlers (`max_in_flight_bytes`) and the queued output
 //! (`queue_bytes`); queued output of all connections together stays within
-//! `max_queued_bytes`. A peer that does not read its replies is not read
+//! `output_budget`, by default the process's. A peer that does not read its replies is not read
 //! either, and is closed after `write_timeout`.
 
 use std::future::Future;
@@ -27,7 +27,7 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::auth::live::LiveAuth;
-use crate::outbox::{ByteBudget, Outbox, Queued};
+use crate::outbox::{Outbox, OutputBudget, Queued};
 use crate::pow_gate::{PowAdmission, PowGate};
 use crate::revocation_watch::{revoked, RevocationWatch};
 use crate::rules::{peer_cert, FrameRules};
@@ -121,9 +121,11 @@ pub struct ServerOptions {
     /// they are reached, the connection's replies wait and its reader stops
     /// reading; notifications to it are dropped.
     pub queue_bytes: usize,
-    /// Bytes of outgoing frames queued by all connections together (default
-    /// 256 MiB), with the same policy.
-    pub max_queued_bytes: usize,
+    /// Bytes of outgoing frames queued by all connections together, with
+    /// the same policy: by default the process's budget
+    /// ([`OutputBudget::process`], 256 MiB), shared with every other server
+    /// of the process that keeps the default.
+    pub output_budget: OutputBudget,
     /// Bytes of requests held by running handlers per connection (default
     /// 2 MiB); beyond it the connection is not read until one finishes.
     pub max_in_flight_bytes: usize,
@@ -192,7 +194,7 @@ impl Default for ServerOptions {
             max_in_flight: 64,
             queue: 256,
             queue_bytes: 2 * 1024 * 1024,
-            max_queued_bytes: 256 * 1024 * 1024,
+            output_budget: OutputBudget::process(),
             max_in_flight_bytes: 2 * 1024 * 1024,
             write_timeout: Duration::from_secs(30),
             max_subscriptions: 1024,
@@ -247,7 +249,7 @@ struct Shared<S> {
     stats: Arc<ServerStats>,
     next_id: AtomicU64,
     /// Bytes queued for sending, all connections together.
-    queued: ByteBudget,
+    queued: OutputBudget,
 }
 
 impl<S> std::fmt::Debug for Server<S> {
@@ -299,7 +301,7 @@ impl<S: Send + Sync + 'static> Server<S> {
                 stats,
                 metrics,
                 next_id: AtomicU64::new(1),
-                queued: ByteBudget::new(options.max_queued_bytes),
+                queued: options.output_budget.clone(),
                 options,
             }),
         })

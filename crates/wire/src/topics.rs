@@ -169,12 +169,12 @@ fn remove_subscriber(
 mod tests {
     use super::*;
 
-    use crate::outbox::ByteBudget;
+    use crate::outbox::OutputBudget;
 
     #[test]
     fn fan_out_slow_consumers_and_cleanup() {
         let topics = Topics::default();
-        let budget = ByteBudget::new(1 << 20);
+        let budget = OutputBudget::new(1 << 20);
         let (fast, mut fast_rx) = Outbox::new(8, 1 << 16, &budget);
         let (slow, _slow_rx) = Outbox::new(1, 1 << 16, &budget);
         assert!(topics.subscribe(1, &fast, "news", 4));
@@ -194,7 +194,7 @@ mod tests {
     #[test]
     fn a_subscriber_without_room_in_bytes_loses_notifications_not_memory() {
         let topics = Topics::default();
-        let budget = ByteBudget::new(1 << 20);
+        let budget = OutputBudget::new(1 << 20);
         let (reader, _reader_rx) = Outbox::new(1_000, 1 << 20, &budget);
         let (never_reads, _kept) = Outbox::new(1_000, 100_000, &budget);
         assert!(topics.subscribe(1, &reader, "big", 4));
@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn subscriptions_per_connection_are_capped() {
         let topics = Topics::default();
-        let (queue, _rx) = Outbox::new(1, 1 << 16, &ByteBudget::new(1 << 20));
+        let (queue, _rx) = Outbox::new(1, 1 << 16, &OutputBudget::new(1 << 20));
         assert!(topics.subscribe(1, &queue, "a", 2));
         assert!(topics.subscribe(1, &queue, "b", 2));
         assert!(topics.subscribe(1, &queue, "a", 2));

@@ -18,7 +18,7 @@ use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 use super::{Decoded, NetaioCodec, NetaioFrame, NetaioHmac};
-use crate::outbox::{ByteBudget, Outbox, Queued};
+use crate::outbox::{Outbox, OutputBudget, Queued};
 use crate::{Error, Frame, MessageType, Rejection, Request, Router, Topics};
 
 /// Limits of the compat server.
@@ -51,9 +51,11 @@ pub struct NetaioOptions {
     /// reached, replies wait and the connection is not read; notifications
     /// to it are dropped.
     pub queue_bytes: usize,
-    /// Bytes of outgoing frames queued by all connections together (default
-    /// 64 MiB), with the same policy.
-    pub max_queued_bytes: usize,
+    /// Bytes of outgoing frames queued by all connections together, with
+    /// the same policy: by default the process's budget
+    /// ([`OutputBudget::process`](crate::OutputBudget::process), 256 MiB),
+    /// shared with every other server of the process.
+    pub output_budget: OutputBudget,
     /// Accept connections on non-loopback addresses (plain TCP!).
     pub allow_remote: bool,
     /// How long running connections may finish after shutdown starts (default 5 s).
@@ -80,7 +82,7 @@ impl Default for NetaioOptions {
             proxy_from: None,
             queue: 256,
             queue_bytes: 1024 * 1024,
-            max_queued_bytes: 64 * 1024 * 1024,
+            output_budget: OutputBudget::process(),
             allow_remote: false,
             shutdown_grace: Duration::from_secs(5),
             metrics: None,
@@ -102,7 +104,7 @@ struct Shared<S> {
     topics: Arc<Topics>,
     next_id: AtomicU64,
     /// Bytes queued for sending, all connections together.
-    queued: ByteBudget,
+    queued: OutputBudget,
 }
 
 impl<S> std::fmt::Debug for NetaioServer<S> {
@@ -154,7 +156,7 @@ impl<S: Send + Sync + 'static> NetaioServer<S> {
                 router,
                 topics: Arc::new(Topics::default()),
                 next_id: AtomicU64::new(1),
-                queued: ByteBudget::new(options.max_queued_bytes),
+                queued: options.output_budget.clone(),
                 options,
             }),
         })
