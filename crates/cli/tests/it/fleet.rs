@@ -399,12 +399,7 @@ fn a_client_certificate_revoked_in_the_fleet_is_refused_by_every_server() {
             &p("pki"),
         ],
     );
-    let tunnel = || {
-        let app = std::net::TcpStream::connect(local.addr).unwrap();
-        app.set_read_timeout(Some(std::time::Duration::from_secs(20)))
-            .unwrap();
-        app
-    };
+    let tunnel = || crate::proxy::connect_app(&local);
     let mut open = tunnel();
     open.write_all(b"before\n").unwrap();
     let mut line = String::new();

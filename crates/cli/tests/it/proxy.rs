@@ -25,7 +25,7 @@ pub(crate) fn echo_service() -> String {
     addr
 }
 
-fn connect_app(local: &common::Server) -> TcpStream {
+pub(crate) fn connect_app(local: &common::Server) -> TcpStream {
     let app = TcpStream::connect(local.addr).unwrap();
     app.set_read_timeout(Some(WAIT)).unwrap();
     app
