@@ -17,7 +17,7 @@ pub fn certificate_revocation_id(fingerprint: &Fingerprint) -> String {
 }
 
 /// The fleet's revoked client certificates, as a connection stage asks for
-/// them (`tessera_serve::StageConfig::revoked_certificates`).
+/// them (`tessera_serve::FleetAdmission::revoked_certificates`).
 #[derive(Debug)]
 pub struct RevokedCertificates {
     revocations: Arc<Revocations>,

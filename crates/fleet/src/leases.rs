@@ -75,13 +75,15 @@ impl FleetLeases {
     /// leases lasting `lease_time` unless renewed. Starts the renewing task:
     /// call inside a tokio runtime.
     pub fn new(store: Arc<Store>, max_per_client: u32, lease_time: Duration) -> Self {
+        let lease_time = lease_time.max(Duration::from_secs(1));
+        // Unbounded, yet bounded by the connections: two messages each.
         let (changes, received) = mpsc::unbounded_channel();
         tokio::spawn(keep_leases(store.clone(), lease_time, received));
         Self {
             key: FleetKey::new(store.clone()),
             store,
             max_per_client: max_per_client.max(1),
-            lease_time: lease_time.max(Duration::from_secs(1)),
+            lease_time,
             acquire: redis::Script::new(ACQUIRE),
             server: hex::encode(rand::random::<[u8; 8]>()),
             next: AtomicU64::new(0),
