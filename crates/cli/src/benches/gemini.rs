@@ -8,6 +8,10 @@
 //! process serving the same page; the servers are pinned to CPU 0 and the
 //! load generator to the others, and measurements alternate between the
 //! servers, round after round, so drift affects all alike.
+//!
+//! With `--cgi` the request runs a CGI script instead, the same shell script
+//! under tessera and molly-brown (agate has no CGI; the floor runs nothing),
+//! and the CPU counted includes the scripts'.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -29,6 +33,16 @@ use crate::benches::KillOnDrop;
 
 /// The page every server serves.
 const PAGE: &str = "# A small capsule\n\nHello from the benchmark.\n=> /about.gmi About\n";
+
+/// What the CGI script answers after its header.
+const CGI_BODY: &str = "# Hello from CGI\n";
+
+/// The CGI script `--cgi` measures: a header and [`CGI_BODY`], from /bin/sh.
+const SCRIPT: &str = "#!/bin/sh\nprintf '20 text/gemini\\r\\n# Hello from CGI\\n'\n";
+
+/// Where the script is, below the capsule root (molly-brown runs
+/// executables in its `CGIPaths`, which lie within its document root).
+const CGI_PATH: &str = "/cgi-bin/hello";
 
 /// The CPU the servers run on with pinning.
 const SERVER_CPU: usize = 0;
@@ -55,6 +69,11 @@ pub(crate) struct BenchArgs {
     /// Do not pin the servers to CPU 0 and the load to the other CPUs.
     #[arg(long)]
     no_pin: bool,
+    /// Measure a CGI script (a shell script printing a header and a line)
+    /// instead of a static file, under tessera and molly-brown; CPU includes
+    /// the scripts'.
+    #[arg(long)]
+    cgi: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -110,25 +129,40 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let root = dir.path().join("capsule");
     std::fs::create_dir_all(&root)?;
     std::fs::write(root.join("index.gmi"), PAGE)?;
+    let cgi_dir = root.join("cgi-bin");
+    if args.cgi {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&cgi_dir)?;
+        let script = cgi_dir.join("hello");
+        std::fs::write(&script, SCRIPT)?;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let cgi = args.cgi.then_some(cgi_dir.as_path());
     let issued = self_signed("localhost", &[], Usage::Server, KeyType::default(), 30)?;
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     issued.write(&cert, &key, false)?;
 
     let runtime = crate::runtime()?;
-    let mut subjects = vec![start_tessera(dir.path(), &root, &cert, &key, pin)?];
+    let mut subjects = vec![start_tessera(dir.path(), &root, &cert, &key, pin, cgi)?];
     if !args.no_baseline {
-        subjects.push(start_floor(&cert, &key, pin)?);
-        match start_molly(dir.path(), &root, &cert, &key, pin, &runtime) {
+        if !args.cgi {
+            subjects.push(start_floor(&cert, &key, pin)?);
+        }
+        match start_molly(dir.path(), &root, &cert, &key, pin, cgi, &runtime) {
             Ok(molly) => subjects.push(molly),
             Err(error) => note(&format!(
                 "molly-brown was not measured: {error:#} (apt install molly-brown)"
             )),
         }
-        match start_agate(dir.path(), &root, pin, &runtime) {
-            Ok(agate) => subjects.push(agate),
-            Err(error) => note(&format!(
-                "agate was not measured: {error:#} (cargo install agate)"
-            )),
+        if args.cgi {
+            note("agate was not measured: it has no CGI");
+        } else {
+            match start_agate(dir.path(), &root, pin, &runtime) {
+                Ok(agate) => subjects.push(agate),
+                Err(error) => note(&format!(
+                    "agate was not measured: {error:#} (cargo install agate)"
+                )),
+            }
         }
     }
     if pin {
@@ -140,7 +174,13 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     for _ in 0..args.rounds {
         for (c, &clients) in args.clients.iter().enumerate() {
             for (s, subject) in subjects.iter().enumerate() {
-                let sample = runtime.block_on(measure(subject, clients, duration, args.resume))?;
+                let load = Load {
+                    clients,
+                    duration,
+                    resume: args.resume,
+                    cgi: args.cgi,
+                };
+                let sample = runtime.block_on(measure(subject, &load))?;
                 samples[s][c].push(sample);
             }
         }
@@ -204,6 +244,7 @@ fn print_json(
         top.insert((*key).to_owned(), serde_json::Value::Object(values(result)));
     }
     top.insert("resumption".into(), args.resume.into());
+    top.insert("cgi".into(), args.cgi.into());
     top.insert("pinned".into(), pin.into());
     top.insert("rounds".into(), args.rounds.into());
     writeln!(
@@ -225,7 +266,12 @@ fn print_table(
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "small .gmi, {} TLS each, {}, median of {} round(s)",
+        "{}, {} TLS each, {}, median of {} round(s)",
+        if args.cgi {
+            "CGI script (CPU includes the scripts')"
+        } else {
+            "small .gmi"
+        },
         if args.resume { "resumed" } else { "new" },
         if pin {
             "servers on CPU 0, load on the others"
@@ -298,8 +344,10 @@ fn start_tessera(
     cert: &Path,
     key: &Path,
     pin: bool,
+    cgi: Option<&Path>,
 ) -> anyhow::Result<Subject> {
-    let child = server_command(&std::env::current_exe()?, pin)
+    let mut command = server_command(&std::env::current_exe()?, pin);
+    command
         .args([
             "--log-level",
             "error",
@@ -317,7 +365,16 @@ fn start_tessera(
         .arg("--cert-dir")
         .arg(dir.join("state"))
         .arg("--max-connections-per-client")
-        .arg("4096")
+        .arg("4096");
+    if let Some(dir) = cgi {
+        // No cap below the bench's clients (molly-brown has none): every
+        // request runs the script rather than some getting 41.
+        command
+            .arg("--cgi")
+            .arg(format!("/cgi-bin/={}", dir.display()))
+            .args(["--cgi-max-running", "1024"]);
+    }
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -385,15 +442,19 @@ fn start_molly(
     cert: &Path,
     key: &Path,
     pin: bool,
+    cgi: Option<&Path>,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Subject> {
     // molly-brown cannot report a port: take a free one, then wait until it accepts.
     let port = free_port()?;
     let config = dir.join("molly.conf");
+    let cgi_paths = cgi.map_or(String::new(), |dir| {
+        format!("CGIPaths = [\"{}\"]\n", dir.display())
+    });
     std::fs::write(
         &config,
         format!(
-            "Port = {port}\nHostname = \"localhost\"\nCertPath = \"{}\"\nKeyPath = \"{}\"\nDocBase = \"{}\"\nAccessLog = \"/dev/null\"\nErrorLog = \"{}\"\n",
+            "Port = {port}\nHostname = \"localhost\"\nCertPath = \"{}\"\nKeyPath = \"{}\"\nDocBase = \"{}\"\nAccessLog = \"/dev/null\"\nErrorLog = \"{}\"\n{cgi_paths}",
             cert.display(),
             key.display(),
             root.display(),
@@ -461,25 +522,46 @@ fn wait_until_it_accepts(
     })
 }
 
-/// Requests per second with `clients` clients each running requests back to
-/// back, and requests per second of the server's CPU (all its threads).
-async fn measure(
-    subject: &Subject,
+/// What one measurement asks of a server.
+struct Load {
     clients: usize,
     duration: Duration,
     resume: bool,
-) -> anyhow::Result<(f64, f64)> {
+    /// Request the CGI script, and count its CPU with the server's.
+    cgi: bool,
+}
+
+/// Requests per second with `clients` clients each running requests back to
+/// back, and requests per second of the server's CPU (all its threads, and
+/// with `cgi` its scripts).
+async fn measure(subject: &Subject, load: &Load) -> anyhow::Result<(f64, f64)> {
+    let Load {
+        clients,
+        duration,
+        resume,
+        cgi,
+    } = *load;
+    let cpu_seconds = if cgi {
+        crate::benches::process_and_children_cpu_seconds
+    } else {
+        crate::benches::process_cpu_seconds
+    };
     let mut config = (*tessera_tls::dangerous::insecure_client_config("127.0.0.1", None)?).clone();
     if !resume {
         config.resumption = Resumption::disabled();
     }
     let connector = TlsConnector::from(Arc::new(config));
     let addr = subject.addr;
-    let url = format!("gemini://localhost:{}/\r\n", addr.port());
+    let (path, body) = if cgi {
+        (CGI_PATH, CGI_BODY)
+    } else {
+        ("/", PAGE)
+    };
+    let url = format!("gemini://localhost:{}{path}\r\n", addr.port());
     // Warm up (and check the answer, and take a session to resume) before the clock starts.
-    request(&connector, addr, &url).await?;
+    request(&connector, addr, &url, body).await?;
     let done = Arc::new(AtomicU64::new(0));
-    let cpu_before = crate::benches::process_cpu_seconds(subject.pid)?;
+    let cpu_before = cpu_seconds(subject.pid)?;
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = tokio::task::JoinSet::new();
@@ -487,7 +569,7 @@ async fn measure(
         let (connector, url, done) = (connector.clone(), url.clone(), done.clone());
         tasks.spawn(async move {
             while Instant::now() < deadline {
-                request(&connector, addr, &url).await?;
+                request(&connector, addr, &url, body).await?;
                 done.fetch_add(1, Ordering::Relaxed);
             }
             anyhow::Ok(())
@@ -497,14 +579,19 @@ async fn measure(
         result??;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = crate::benches::process_cpu_seconds(subject.pid)? - cpu_before;
+    let cpu = cpu_seconds(subject.pid)? - cpu_before;
     let requests = done.load(Ordering::Relaxed) as f64;
     // /proc counts CPU in ticks of 10 ms: a run shorter than one reads 0.
     Ok((requests / elapsed, requests / cpu.max(0.01)))
 }
 
 /// One request on a new connection; the whole page must arrive.
-async fn request(connector: &TlsConnector, addr: SocketAddr, url: &str) -> anyhow::Result<()> {
+async fn request(
+    connector: &TlsConnector,
+    addr: SocketAddr,
+    url: &str,
+    body: &str,
+) -> anyhow::Result<()> {
     let exchange = async {
         let tcp = TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
@@ -521,7 +608,7 @@ async fn request(connector: &TlsConnector, addr: SocketAddr, url: &str) -> anyho
             Err(e) => return Err(e.into()),
         }
         anyhow::ensure!(
-            response.starts_with(b"20 ") && response.ends_with(PAGE.as_bytes()),
+            response.starts_with(b"20 ") && response.ends_with(body.as_bytes()),
             "unexpected response: {:?}",
             String::from_utf8_lossy(&response[..response.len().min(80)])
         );

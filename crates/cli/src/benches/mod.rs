@@ -10,5 +10,5 @@ pub(crate) mod tlslp;
 pub(crate) mod trust;
 pub(crate) mod wire;
 
-pub(crate) use cpu::{pin_self_away_from, process_cpu_seconds};
+pub(crate) use cpu::{pin_self_away_from, process_and_children_cpu_seconds, process_cpu_seconds};
 pub(crate) use measure::{python_baseline, rate, KillOnDrop, Report};

@@ -734,6 +734,37 @@ fn gemini_bench_runs_briefly() {
     assert_eq!(value["resumption"], false);
 }
 
+/// `--cgi` measures a CGI script under tessera (and molly-brown where
+/// installed), CPU of the scripts included; the floor and agate run none.
+#[test]
+fn gemini_bench_measures_a_cgi_script() {
+    let home = tempfile::tempdir().unwrap();
+    let output = tessera(
+        &[
+            "gemini",
+            "bench",
+            "--cgi",
+            "--seconds",
+            "0.3",
+            "--clients",
+            "2",
+            "--json",
+        ],
+        home.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let value: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert!(
+        value["c2_requests_per_cpu_s"].as_f64().unwrap() > 0.0,
+        "{value}"
+    );
+    assert_eq!(value["cgi"], true);
+    assert!(
+        value.get("floor").is_none() && value.get("agate").is_none(),
+        "{value}"
+    );
+}
+
 #[test]
 fn tls_bench_runs_briefly() {
     let home = tempfile::tempdir().unwrap();
