@@ -16,13 +16,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_guard::CanonicalPath;
-use tessera_tls::{CertificateInfo, TofuStore};
+use tessera_tls::CertificateInfo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::proxy::Upstream;
-use crate::{Error, Header};
+use crate::{Error, Header, ServerTrust};
 
 /// The PATH a script gets (never the server's).
 const SCRIPT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -108,14 +108,15 @@ impl CgiRoute {
     }
 
     /// A route from `prefix` to the Gemini server at `upstream`
-    /// (`gemini://HOST[:PORT][/PATH/]`), checked against the pins in `store`.
+    /// (`gemini://HOST[:PORT][/PATH/]`), verified as `trust` says (pins in
+    /// a TOFU store, or CA roots).
     ///
     /// # Errors
     /// [`Error::Config`] for a bad prefix or upstream.
-    pub fn proxy(prefix: &str, upstream: &str, store: Arc<TofuStore>) -> Result<Self, Error> {
+    pub fn proxy(prefix: &str, upstream: &str, trust: ServerTrust) -> Result<Self, Error> {
         Ok(Self {
             prefix: canonical_prefix(prefix)?,
-            target: Target::Proxy(Upstream::new(upstream, store)?),
+            target: Target::Proxy(Upstream::new(upstream, trust)?),
         })
     }
 
@@ -123,11 +124,11 @@ impl CgiRoute {
     ///
     /// # Errors
     /// As [`CgiRoute::proxy`], or no `=`.
-    pub fn parse_proxy(spec: &str, store: Arc<TofuStore>) -> Result<Self, Error> {
+    pub fn parse_proxy(spec: &str, trust: ServerTrust) -> Result<Self, Error> {
         let (prefix, upstream) = spec
             .split_once('=')
             .ok_or_else(|| Error::Config(format!("--proxy {spec:?}: expected PREFIX=URL")))?;
-        Self::proxy(prefix, upstream, store)
+        Self::proxy(prefix, upstream, trust)
     }
 
     /// `PREFIX=DIR`, as the `--cgi` flag takes it.

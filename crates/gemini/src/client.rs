@@ -54,17 +54,32 @@ pub struct Response {
     pub redirects: Vec<Url>,
 }
 
-/// A Gemini client pinning servers in a TOFU store.
+/// A Gemini client pinning servers in a TOFU store (as Gemini clients do),
+/// or verifying them against CA roots.
 #[derive(Clone, Debug)]
 pub struct Client {
-    store: Arc<TofuStore>,
+    trust: ServerTrust,
     options: ClientOptions,
+}
+
+/// How a client verifies servers.
+#[derive(Clone, Debug)]
+pub enum ServerTrust {
+    /// Trust on first use in this store: a pin set ahead is a fingerprint pin.
+    Tofu(Arc<TofuStore>),
+    /// The server's chain must lead to one of these roots and name the host.
+    Roots(Arc<tessera_tls::rustls::RootCertStore>),
 }
 
 impl Client {
     /// A client pinning servers in `store`.
     pub fn new(store: Arc<TofuStore>, options: ClientOptions) -> Self {
-        Self { store, options }
+        Self::verifying(ServerTrust::Tofu(store), options)
+    }
+
+    /// A client verifying servers as `trust` says.
+    pub fn verifying(trust: ServerTrust, options: ClientOptions) -> Self {
+        Self { trust, options }
     }
 
     /// Requests `url`, following redirects to other `gemini://` URLs.
@@ -155,13 +170,14 @@ impl Client {
     /// server `url` names and reads the response.
     async fn exchange(&self, url: &Url, request: &[u8]) -> Result<Response, Error> {
         let (host, port) = host_and_port(url)?;
-        let connector = TlsConnector::from(client_config(
-            ServerAuth::Tofu(Arc::new(TofuVerifier::new(
-                self.store.clone(),
+        let auth = match &self.trust {
+            ServerTrust::Tofu(store) => ServerAuth::Tofu(Arc::new(TofuVerifier::new(
+                store.clone(),
                 HostKey::new(&host, port)?,
             ))),
-            self.options.identity.as_ref(),
-        )?);
+            ServerTrust::Roots(roots) => ServerAuth::Roots((**roots).clone()),
+        };
+        let connector = TlsConnector::from(client_config(auth, self.options.identity.as_ref())?);
         let name = server_name(&host)?;
         let deadline = self.options.timeout;
         let address = if host.contains(':') {

@@ -39,7 +39,7 @@ mod titan;
 
 pub use capsule::{Capsule, Resolved, INDEX_FILE, MAX_LISTING};
 pub use cgi::{CgiLimits, CgiRoute};
-pub use client::{parse_url, Client, ClientOptions, Response};
+pub use client::{parse_url, Client, ClientOptions, Response, ServerTrust};
 pub use config::{ConfigFile, HostConfig, ServerSettings, VirtualHost};
 pub use error::Error;
 pub use identity::{generated_paths, load_or_generate, GENERATED_DAYS};

@@ -4,27 +4,25 @@
 //!
 //! The upstream is verified as the Gemini client verifies servers: trust on
 //! first use in a TOFU store, inside the handshake, so a pin set ahead with
-//! `tessera tofu trust` makes it a fingerprint pin. The upstream's answer is
+//! `tessera tofu trust` makes it a fingerprint pin; or, given CA roots, its
+//! chain must lead to one of them and name its host. The upstream's answer is
 //! passed on (redirects into the upstream rewritten to our prefix) under
 //! the CGI limits: one deadline for the whole exchange, its size capped,
 //! and the requests in flight counted with the scripts. Whatever goes wrong
 //! upstream is a `43` to the client and a line in the log. Client
 //! certificates are not forwarded: the upstream sees the proxy.
 
-use std::sync::Arc;
-
-use tessera_tls::TofuStore;
 use url::Url;
 
 use crate::cgi::{CgiLimits, CgiRequest};
-use crate::{Client, ClientOptions, Error, Header, StatusClass};
+use crate::{Client, ClientOptions, Error, Header, ServerTrust, StatusClass};
 
-/// Where a prefix's requests go, and the pins the upstream is checked against.
+/// Where a prefix's requests go, and how the upstream is verified.
 #[derive(Clone, Debug)]
 pub(crate) struct Upstream {
     /// A `gemini://` URL whose path ends in `/`, without query or fragment.
     base: Url,
-    store: Arc<TofuStore>,
+    trust: ServerTrust,
 }
 
 impl Upstream {
@@ -32,7 +30,7 @@ impl Upstream {
     ///
     /// # Errors
     /// [`Error::Config`] for anything else.
-    pub(crate) fn new(url: &str, store: Arc<TofuStore>) -> Result<Self, Error> {
+    pub(crate) fn new(url: &str, trust: ServerTrust) -> Result<Self, Error> {
         let bad = |reason: String| Error::Config(format!("proxy upstream {url:?}: {reason}"));
         let mut base = crate::client::parse_url(url).map_err(|e| bad(e.to_string()))?;
         if base.query().is_some() || base.fragment().is_some() {
@@ -42,7 +40,7 @@ impl Upstream {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        Ok(Self { base, store })
+        Ok(Self { base, trust })
     }
 
     /// Fetches the upstream's answer to `request`, whose path is `rest`
@@ -59,8 +57,8 @@ impl Upstream {
             target.push('?');
             target.push_str(query);
         }
-        let client = Client::new(
-            self.store.clone(),
+        let client = Client::verifying(
+            self.trust.clone(),
             ClientOptions {
                 identity: None,
                 timeout: limits.timeout,

@@ -104,15 +104,20 @@ pub(crate) struct ServeArgs {
     /// Requests under PREFIX are forwarded to the Gemini server at URL
     /// (`--proxy-pass /mirror/=gemini://host:1965/`, repeatable). The
     /// upstream is pinned on first use in --proxy-db (pin it ahead with
-    /// `tessera tofu trust`); its answer is capped like CGI output and
+    /// `tessera tofu trust`), or verified against --proxy-ca; its answer is capped like CGI output and
     /// bounded by --cgi-timeout; a failure is `43`. Client certificates are
     /// not forwarded.
     #[arg(long, value_name = "PREFIX=URL")]
     proxy_pass: Vec<String>,
     /// The TOFU store upstream pins are kept in [default: the one `gemini
     /// get` uses].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "proxy_ca")]
     proxy_db: Option<PathBuf>,
+    /// Verify --proxy-pass upstreams against these CA certificates (PEM):
+    /// their chain must lead to one and name the upstream's host. Instead
+    /// of pinning them on first use.
+    #[arg(long, value_name = "FILE")]
+    proxy_ca: Option<PathBuf>,
     /// Seconds a CGI script may run before it is killed (the client gets 42).
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::args::seconds)]
     cgi_timeout: Duration,
@@ -356,11 +361,20 @@ fn dynamic_content(
         )
         .collect::<Result<_, _>>()?;
     if !args.proxy_pass.is_empty() {
-        let store = Arc::new(tofu_store(args.proxy_db.as_ref(), Rotation::Never)?);
+        let trust = match &args.proxy_ca {
+            Some(file) => tessera_gemini::ServerTrust::Roots(Arc::new(
+                tessera_tls::load_roots(file)
+                    .with_context(|| format!("--proxy-ca {}", file.display()))?,
+            )),
+            None => tessera_gemini::ServerTrust::Tofu(Arc::new(tofu_store(
+                args.proxy_db.as_ref(),
+                Rotation::Never,
+            )?)),
+        };
         for spec in &args.proxy_pass {
             settings
                 .cgi
-                .push(tessera_gemini::CgiRoute::parse_proxy(spec, store.clone())?);
+                .push(tessera_gemini::CgiRoute::parse_proxy(spec, trust.clone())?);
         }
     }
     settings.cgi_limits = tessera_gemini::CgiLimits {

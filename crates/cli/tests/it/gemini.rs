@@ -740,6 +740,66 @@ fn proxy_pass_forwards_a_prefix_to_another_capsule() {
     assert_eq!(text(&down.stdout), "43 Proxy error\n");
 }
 
+/// With `--proxy-ca`, an upstream is verified against a CA instead of
+/// pinned: one whose certificate the CA issued is served, one checked
+/// against another CA is a `43`.
+#[test]
+fn proxy_pass_verifies_an_upstream_against_a_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    for pki in ["pki", "other"] {
+        let made = common::tessera(&["certs", "dev", "--out", &p(pki)]);
+        assert!(made.status.success(), "{}", text(&made.stderr));
+    }
+    let upstream_root = dir.path().join("upstream");
+    std::fs::create_dir_all(&upstream_root).unwrap();
+    std::fs::write(upstream_root.join("index.gmi"), "# Behind a CA\n").unwrap();
+    let upstream = serve(&[
+        "--root",
+        upstream_root.to_str().unwrap(),
+        "--cert",
+        &p("pki/server-cert.pem"),
+        "--key",
+        &p("pki/server-key.pem"),
+        "--cert-dir",
+        &p("upstream-state"),
+    ]);
+    let root = capsule(dir.path());
+    let mirror = format!("/mirror/=gemini://localhost:{}/", upstream.addr.port());
+    let proxy = |ca: &str, state: &str| {
+        serve(&[
+            "--root",
+            root.to_str().unwrap(),
+            "--cert-dir",
+            &p(state),
+            "--proxy-pass",
+            &mirror,
+            "--proxy-ca",
+            &p(ca),
+        ])
+    };
+    let db = dir.path().join("tofu.sqlite3");
+    let trusted = proxy("pki/ca_cert.pem", "trusted-state");
+    let page = get(
+        &db,
+        &format!("gemini://localhost:{}/mirror/", trusted.addr.port()),
+        &[],
+    );
+    assert_eq!(
+        (page.status.code(), text(&page.stdout).as_str()),
+        (Some(0), "# Behind a CA\n"),
+        "{}",
+        text(&page.stderr)
+    );
+    let wrong = proxy("other/ca_cert.pem", "wrong-state");
+    let refused = get(
+        &db,
+        &format!("gemini://localhost:{}/mirror/", wrong.addr.port()),
+        &["--header"],
+    );
+    assert_eq!(text(&refused.stdout), "43 Proxy error\n");
+}
+
 /// Titan uploads through `tessera gemini put`: stored with a listed
 /// certificate or the token, refused without either, with another
 /// certificate, over the size cap or outside the upload prefix.
