@@ -197,6 +197,70 @@ def test_certificate_helpers_match(tmp_path):
         ours.generate_self_signed_cert("localhost", "Org", key_size=1024)
 
 
+def _cn_only_certificate(common_name, alt_name):
+    """A certificate whose common name is not among its alternative names."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(alt_name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def test_certificate_checks_agree_where_tlacacoca_is_right(tmp_path):
+    issued = certs.self_signed("capsule.example", ["*.pages.example", "127.0.0.1"])
+    path = tmp_path / "cert.pem"
+    path.write_text(issued.cert_pem)
+    loaded = ours.load_certificate(path)
+    for host in ["capsule.example", "other.example"]:
+        assert ours.is_certificate_valid_for_hostname(loaded, host) == theirs.is_certificate_valid_for_hostname(
+            loaded, host
+        ), host
+    # Where tlacacoca compares strings only: case, wildcards and IP addresses.
+    assert ours.is_certificate_valid_for_hostname(loaded, "Capsule.Example")
+    assert ours.is_certificate_valid_for_hostname(loaded, "a.pages.example")
+    assert not ours.is_certificate_valid_for_hostname(loaded, "a.b.pages.example")
+    assert not ours.is_certificate_valid_for_hostname(loaded, "pages.example")
+    assert ours.is_certificate_valid_for_hostname(loaded, "127.0.0.1")
+    assert not ours.is_certificate_valid_for_hostname(issued.der, "127.0.0.2")
+    # A common name alone names nothing (tlacacoca accepts it).
+    cn_only = _cn_only_certificate("cn.example", "alt.example")
+    assert theirs.is_certificate_valid_for_hostname(cn_only, "cn.example")
+    assert not ours.is_certificate_valid_for_hostname(cn_only, "cn.example")
+    assert ours.is_certificate_valid_for_hostname(cn_only, "alt.example")
+
+    assert not ours.is_certificate_expired(loaded)
+    assert not theirs.is_certificate_expired(loaded)
+    info, their_info = ours.get_certificate_info(loaded), theirs.get_certificate_info(loaded)
+    for key in ["serial_number", "not_before", "not_after", "fingerprint_sha256", "expired", "san"]:
+        assert info[key] == their_info[key], key
+    assert "fingerprint_sha1" not in info
+    assert ours.get_certificate_info(issued.cert_pem) == info
+
+    assert ours.validate_certificate_file(path) == (True, "") == theirs.validate_certificate_file(path)
+    assert ours.validate_certificate_file(tmp_path / "missing.pem") == (False, "Certificate file not found")
+    (tmp_path / "bad.pem").write_text("garbage")
+    valid, why = ours.validate_certificate_file(tmp_path / "bad.pem")
+    assert not valid and why
+    with pytest.raises(ValueError):
+        ours.is_certificate_expired(b"not a certificate")
+
+
 def test_log_processor_is_keyed():
     from tessera.compat.tlacacoca import logging as log
 

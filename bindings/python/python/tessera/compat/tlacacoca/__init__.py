@@ -9,16 +9,16 @@ Provided, with tlacacoca's names, signatures and module layout:
   ``CertificateAuthConfig`` / ``CertificateAuthPathRule``;
 - ``security.certificates``: ``generate_self_signed_cert``,
   ``load_certificate``, ``get_certificate_fingerprint``,
-  ``get_certificate_fingerprint_from_path``;
+  ``get_certificate_fingerprint_from_path``, ``get_certificate_info``,
+  ``is_certificate_expired``, ``is_certificate_valid_for_hostname``,
+  ``validate_certificate_file``;
 - ``security.tls``: ``create_client_context``, ``create_server_context``;
 - ``security.tofu``: ``TOFUDatabase``, ``CertificateChangedError``;
 - ``logging``: ``hash_ip_processor`` (keyed).
 
 Each submodule says where it refuses what tlacacoca accepts. Not provided
-yet: the PROXY protocol parser, the pyOpenSSL helpers, ``TLSServerProtocol``
-and the remaining certificate helpers (``get_certificate_info``,
-``is_certificate_expired``, ``is_certificate_valid_for_hostname``,
-``validate_certificate_file``), and ``configure_logging`` / ``get_logger``.
+yet: the PROXY protocol parser, the pyOpenSSL helpers, ``TLSServerProtocol``,
+and ``configure_logging`` / ``get_logger``.
 """
 
 from .logging import hash_ip_processor
@@ -44,7 +44,11 @@ from .security import (
     generate_self_signed_cert,
     get_certificate_fingerprint,
     get_certificate_fingerprint_from_path,
+    get_certificate_info,
+    is_certificate_expired,
+    is_certificate_valid_for_hostname,
     load_certificate,
+    validate_certificate_file,
 )
 
 __all__ = [
@@ -67,6 +71,10 @@ __all__ = [
     "generate_self_signed_cert",
     "get_certificate_fingerprint",
     "get_certificate_fingerprint_from_path",
+    "get_certificate_info",
     "hash_ip_processor",
+    "is_certificate_expired",
+    "is_certificate_valid_for_hostname",
     "load_certificate",
+    "validate_certificate_file",
 ]
