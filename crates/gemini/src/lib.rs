@@ -9,8 +9,9 @@
 //! ```
 //! use tessera_gemini::{parse_request, Header};
 //!
-//! let request = parse_request(b"gemini://Example.org/docs/../index.gmi?q").unwrap();
-//! assert_eq!((request.host.as_str(), request.path.as_str()), ("example.org", "/index.gmi"));
+//! let request = parse_request(b"gemini://Example.org/%64ocs/index.gmi?q").unwrap();
+//! assert_eq!((request.host.as_str(), request.path.as_str()), ("example.org", "/docs/index.gmi"));
+//! assert!(parse_request(b"gemini://example.org/docs/../index.gmi").is_err());
 //! assert_eq!(Header::not_found().to_line(), "51 Not found\r\n");
 //! assert!(parse_request(b"gemini://user@example.org/").is_err());
 //! ```

@@ -59,6 +59,13 @@ pub enum RequestError {
     /// A `%` in the path not followed by two hex digits.
     #[error("Invalid percent-escape in path")]
     BadEscape,
+    /// A `.` or `..` segment, escaped or not: clients resolve them before
+    /// sending, so one on the wire is a probe, refused rather than normalised.
+    #[error("Path must not contain dot segments")]
+    DotSegment,
+    /// `//` inside the path (a trailing `/` is a directory, not an empty segment).
+    #[error("Path must not contain empty segments")]
+    EmptySegment,
 }
 
 /// Finds the end of the request line in `buffer`: `Some(Ok(n))` when the URL
@@ -105,6 +112,8 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
         }
         _ => return Err(RequestError::BadHost),
     };
+    // The URL parser resolves dot segments; only the line as sent shows them.
+    check_segments(raw_path(text))?;
     let path = CanonicalPath::parse(url.path()).map_err(|_| RequestError::BadEscape)?;
     Ok(Request {
         host,
@@ -112,6 +121,52 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
         path,
         url,
     })
+}
+
+/// The path of an absolute URL as written: from the `/` after the authority
+/// to the query or fragment.
+fn raw_path(text: &str) -> &str {
+    let after_scheme = text.split_once("://").map_or("", |(_, rest)| rest);
+    let from_path = after_scheme
+        .find(['/', '?', '#'])
+        .map_or("", |start| &after_scheme[start..]);
+    let end = from_path.find(['?', '#']).unwrap_or(from_path.len());
+    &from_path[..end]
+}
+
+/// Refuses dot segments and empty segments, so that the path a client sent is
+/// the path served, never a rewritten one.
+fn check_segments(path: &str) -> Result<(), RequestError> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Ok(());
+    };
+    let mut segments = rest.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        if is_dot_segment(segment) {
+            return Err(RequestError::DotSegment);
+        }
+        if segment.is_empty() && segments.peek().is_some() {
+            return Err(RequestError::EmptySegment);
+        }
+    }
+    Ok(())
+}
+
+/// `.` or `..`, with any of its dots written `%2e` (RFC 3986 §2.3: the same segment).
+fn is_dot_segment(segment: &str) -> bool {
+    let mut rest = segment.as_bytes();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        if rest[0] == b'.' {
+            rest = &rest[1..];
+        } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%2e") {
+            rest = &rest[3..];
+        } else {
+            return false;
+        }
+        dots += 1;
+    }
+    matches!(dots, 1 | 2)
 }
 
 #[cfg(test)]
@@ -124,10 +179,16 @@ mod tests {
 
     #[test]
     fn accepts_a_plain_request() {
-        let request = parse("gemini://Example.ORG:1965/a/./b/../c?q=1").unwrap();
+        let request = parse("gemini://Example.ORG:1965/a/c?q=/../x//").unwrap();
         assert_eq!(request.host, "example.org");
         assert_eq!(request.port, Some(1965));
         assert_eq!(request.path, "/a/c");
+        assert_eq!(request.url.query(), Some("q=/../x//"));
+        assert_eq!(parse("gemini://h/%70rivate/").unwrap().path, "/private/");
+        assert_eq!(parse("gemini://h/a/...").unwrap().path, "/a/...");
+        assert_eq!(parse("gemini://h/a/.b/").unwrap().path, "/a/.b/");
+        assert_eq!(parse("gemini://h?q").unwrap().path, "/");
+        let request = parse("gemini://h/c?q=1").unwrap();
         assert_eq!(request.url.query(), Some("q=1"));
         assert_eq!(parse("gemini://example.org").unwrap().path, "/");
         assert_eq!(
@@ -160,16 +221,22 @@ mod tests {
     }
 
     #[test]
-    fn traversal_is_normalised_away() {
-        for raw in [
-            "gemini://h/public/../private/",
-            "gemini://h//private/",
-            "gemini://h/./private/",
-            "gemini://h/%70rivate/",
-            "gemini://h/%2e%2e/private/",
-            "gemini://h/../../private/",
+    fn dot_and_empty_segments_are_refused_not_normalised() {
+        for (raw, expected) in [
+            ("gemini://h/public/../private/", RequestError::DotSegment),
+            ("gemini://h/./private/", RequestError::DotSegment),
+            ("gemini://h/%2e%2e/private/", RequestError::DotSegment),
+            ("gemini://h/x/.%2E/private/", RequestError::DotSegment),
+            ("gemini://h/x/%2E./private/", RequestError::DotSegment),
+            ("gemini://h/../../private/", RequestError::DotSegment),
+            ("gemini://h/private/..", RequestError::DotSegment),
+            ("gemini://h/private/.?q", RequestError::DotSegment),
+            ("gemini://h:1965/a/%2e", RequestError::DotSegment),
+            ("gemini://h//private/", RequestError::EmptySegment),
+            ("gemini://h/private//deep/", RequestError::EmptySegment),
+            ("gemini://h/private///", RequestError::EmptySegment),
         ] {
-            assert_eq!(parse(raw).unwrap().path, "/private/", "{raw}");
+            assert_eq!(parse(raw).unwrap_err(), expected, "{raw}");
         }
     }
 
@@ -201,6 +268,28 @@ mod tests {
                 proptest::prop_assert!(path.starts_with('/'));
                 proptest::prop_assert!(!path.split('/').any(|s| s == ".."));
                 proptest::prop_assert_eq!(CanonicalPath::parse(path), Ok(request.path.clone()));
+            }
+        }
+
+        #[test]
+        fn an_accepted_path_is_served_as_sent(
+            segments in proptest::collection::vec(
+                proptest::sample::select(vec!["a", "", ".", "..", "%2e", ".%2E", "%2e%2e%2e", "b."]),
+                0..6,
+            ),
+        ) {
+            let raw = format!("/{}", segments.join("/"));
+            let refused = segments.iter().enumerate().any(|(i, segment)| {
+                matches!(*segment, "." | ".." | "%2e" | ".%2E")
+                    || (segment.is_empty() && i + 1 < segments.len())
+            });
+            match parse(&format!("gemini://h{raw}")) {
+                Ok(request) => {
+                    proptest::prop_assert!(!refused, "{raw} was accepted");
+                    let sent = segments.iter().filter(|segment| !segment.is_empty()).count();
+                    proptest::prop_assert_eq!(request.path.segments().count(), sent);
+                }
+                Err(error) => proptest::prop_assert!(refused, "{raw}: {error}"),
             }
         }
     }

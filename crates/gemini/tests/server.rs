@@ -264,10 +264,6 @@ async fn no_path_leaves_the_root() {
     let server = start(settings(&capsules)).await;
     let base = format!("gemini://localhost:{}", server.addr.port());
     for path in [
-        "/../secret.gmi",
-        "/docs/../../secret.gmi",
-        "/%2e%2e/secret.gmi",
-        "/%2E%2E/%2e%2e/secret.gmi",
         "/..%2Fsecret.gmi",
         "/docs%2F..%2F..%2Fsecret.gmi",
         "/link.gmi",
@@ -276,15 +272,28 @@ async fn no_path_leaves_the_root() {
         let line = status(server.addr, &format!("{base}{path}")).await;
         assert!(line.starts_with("51"), "{path}: {line}");
     }
-    // The other spellings of protected paths are still protected.
-    for path in [
-        "//private/",
-        "/docs/../private/",
-        "/%70rivate/",
-        "/./private/",
+    // Dot and empty segments are refused as sent, never resolved to another path.
+    for (path, expected) in [
+        ("/../secret.gmi", "59 Path must not contain dot segments"),
+        (
+            "/docs/../../secret.gmi",
+            "59 Path must not contain dot segments",
+        ),
+        (
+            "/%2e%2e/secret.gmi",
+            "59 Path must not contain dot segments",
+        ),
+        (
+            "/%2E%2E/%2e%2e/secret.gmi",
+            "59 Path must not contain dot segments",
+        ),
+        ("/docs/../private/", "59 Path must not contain dot segments"),
+        ("/./private/", "59 Path must not contain dot segments"),
+        ("//private/", "59 Path must not contain empty segments"),
+        ("/%70rivate/", "60 Client certificate required"),
     ] {
         let line = status(server.addr, &format!("{base}{path}")).await;
-        assert_eq!(line, "60 Client certificate required", "{path}");
+        assert_eq!(line, expected, "{path}");
     }
     server.stop().await;
 }
@@ -319,18 +328,24 @@ async fn regression_double_percent_decoding_never_opens_a_protected_path() {
     let protected = [
         "/private/",
         "/%70rivate/",
-        "/%70RIVATE/../private/",
         "/priv%61te/deep/",
         "/%70%72%69%76%61%74%65/deep/index.gmi",
+    ];
+    let dotted = [
+        "/%70RIVATE/../private/",
         "/x/%2e%2e/private/",
         "/x/y/.%2E/%2E./private/deep/",
-        "//private//deep/",
     ];
     for host in ["localhost", "other.test"] {
         let base = format!("gemini://{host}:{port}");
         for (paths, expected) in [
             (&refused[..], "59 Invalid percent-escape in path\r\n"),
             (&protected[..], "60 Client certificate required\r\n"),
+            (&dotted[..], "59 Path must not contain dot segments\r\n"),
+            (
+                &["//private//deep/"][..],
+                "59 Path must not contain empty segments\r\n",
+            ),
         ] {
             for path in paths {
                 let request = format!("{base}{path}\r\n");
@@ -344,7 +359,7 @@ async fn regression_double_percent_decoding_never_opens_a_protected_path() {
     let stranger = stranger();
     for (path, expected) in [
         ("/%61dmin/", "61 Certificate not authorized\r\n"),
-        ("/x/../admin", "61 Certificate not authorized\r\n"),
+        ("/x/../admin", "59 Path must not contain dot segments\r\n"),
         ("/%61%64%6D%69%6E/", "61 Certificate not authorized\r\n"),
         ("/%%36%31dmin/", "59 Invalid percent-escape in path\r\n"),
     ] {
