@@ -4,7 +4,8 @@
 //! Safe by default: the script is run directly (no shell), with an empty
 //! environment plus the variables Gemini servers share (`docs/CGI.md`),
 //! stdin closed (it never sees another client's request, nor its own
-//! beyond the URL), in its directory, under a time limit, with its output
+//! beyond the URL; a Titan upload handed to it is its stdin, received whole
+//! beforehand), in its directory, under a time limit, with its output
 //! capped and the number of scripts running at once capped. Its stdout is
 //! the response, whose header line is checked (a malformed one becomes
 //! `42`); its stderr goes to the log.
@@ -212,6 +213,18 @@ pub(crate) struct CgiRequest<'a> {
     pub(crate) client: &'a str,
     /// The client's address (REMOTE_ADDR), when the operator logs addresses.
     pub(crate) address: Option<IpAddr>,
+    /// A Titan upload for the handler, if this is one.
+    pub(crate) upload: Option<&'a Spooled>,
+}
+
+/// A Titan upload handed to a handler: received whole into an unnamed
+/// temporary file, rewound.
+#[derive(Debug)]
+pub(crate) struct Spooled {
+    pub(crate) file: std::fs::File,
+    pub(crate) size: u64,
+    /// The upload's media type (CONTENT_TYPE).
+    pub(crate) mime: String,
 }
 
 /// The CGI routes of a server and the scripts running now.
@@ -253,6 +266,12 @@ impl Cgi {
     /// Whether a CGI route covers `path` (then the script answers, or 51).
     pub(crate) fn covers(&self, path: &CanonicalPath) -> bool {
         self.route(path).is_some()
+    }
+
+    /// Whether a script or an SCGI application (not a proxied server) answers `path`.
+    pub(crate) fn takes_uploads(&self, path: &CanonicalPath) -> bool {
+        self.route(path)
+            .is_some_and(|route| !matches!(route.target, Target::Proxy(_)))
     }
 
     fn route(&self, path: &CanonicalPath) -> Option<&CgiRoute> {
@@ -303,6 +322,12 @@ impl Cgi {
         if let Some(route) = self.route(request.path) {
             match &route.target {
                 Target::Scgi(address) => return self.forward(route, address, request).await,
+                Target::Proxy(_) if request.upload.is_some() => {
+                    return (
+                        Header::bad_request("Uploads are not accepted at this path"),
+                        None,
+                    );
+                }
                 Target::Proxy(upstream) => {
                     let Some(_running) = self.slot() else {
                         return busy();
@@ -321,13 +346,23 @@ impl Cgi {
         let Some(_running) = self.slot() else {
             return busy();
         };
+        let stdin = match request.upload {
+            None => Stdio::null(),
+            Some(upload) => match upload.file.try_clone() {
+                Ok(file) => Stdio::from(file),
+                Err(error) => {
+                    tracing::warn!(script = %script.name, %error, "upload not handed over");
+                    return (Header::new(42, "CGI error"), None);
+                }
+            },
+        };
         let mut command = tokio::process::Command::new(&script.file);
         command
             .env_clear()
             .envs(environment(request, &script.name, &script.path_info))
             .env("PATH", SCRIPT_PATH)
             .current_dir(script.dir)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Its own process group, so a timeout kills what it started too.
@@ -397,7 +432,8 @@ impl Cgi {
         };
         let script_name = route.prefix.trim_end_matches('/');
         let path_info = &request.path.as_str()[script_name.len()..];
-        let header = scgi_header(&environment(request, script_name, path_info));
+        let environment = environment(request, script_name, path_info);
+        let header = scgi_header(request.upload.map_or(0, |upload| upload.size), &environment);
         let cap = self.limits.max_output;
         let exchange = async {
             let mut stream: Box<dyn AsyncReadWrite> = match address {
@@ -405,6 +441,10 @@ impl Cgi {
                 ScgiAddress::Tcp(tcp) => Box::new(tokio::net::TcpStream::connect(tcp).await?),
             };
             stream.write_all(&header).await?;
+            if let Some(upload) = request.upload {
+                let mut body = tokio::fs::File::from_std(upload.file.try_clone()?);
+                tokio::io::copy(&mut body, &mut stream).await?;
+            }
             stream.flush().await?;
             std::io::Result::Ok(read_capped(stream, cap + 1).await)
         };
@@ -435,14 +475,18 @@ trait AsyncReadWrite: AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + tokio::io::AsyncWrite + Unpin + Send> AsyncReadWrite for T {}
 
 /// The SCGI request header: a netstring of NUL-separated names and values,
-/// CONTENT_LENGTH first (0: a Gemini request has no body) and SCGI=1.
-fn scgi_header(environment: &[(&'static str, String)]) -> Vec<u8> {
+/// CONTENT_LENGTH first (0 but for a Titan upload) and SCGI=1.
+fn scgi_header(content_length: u64, environment: &[(&'static str, String)]) -> Vec<u8> {
     let mut fields = Vec::new();
-    let pairs = [("CONTENT_LENGTH", "0"), ("SCGI", "1")].into_iter().chain(
-        environment
-            .iter()
-            .map(|(name, value)| (*name, value.as_str())),
-    );
+    let content_length = content_length.to_string();
+    let pairs = [("CONTENT_LENGTH", content_length.as_str()), ("SCGI", "1")]
+        .into_iter()
+        .chain(
+            environment
+                .iter()
+                .filter(|(name, _)| *name != "CONTENT_LENGTH")
+                .map(|(name, value)| (*name, value.as_str())),
+        );
     for (name, value) in pairs {
         fields.extend_from_slice(name.as_bytes());
         fields.push(0);
@@ -510,7 +554,15 @@ fn environment(
 ) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("GATEWAY_INTERFACE", "CGI/1.1".to_owned()),
-        ("SERVER_PROTOCOL", "GEMINI".to_owned()),
+        (
+            "SERVER_PROTOCOL",
+            if request.upload.is_some() {
+                "TITAN"
+            } else {
+                "GEMINI"
+            }
+            .to_owned(),
+        ),
         (
             "SERVER_SOFTWARE",
             concat!("tessera/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -525,6 +577,10 @@ fn environment(
     ];
     if let Some(address) = request.address {
         env.push(("REMOTE_ADDR", address.to_string()));
+    }
+    if let Some(upload) = request.upload {
+        env.push(("CONTENT_LENGTH", upload.size.to_string()));
+        env.push(("CONTENT_TYPE", upload.mime.clone()));
     }
     if let Some(cert) = request.certificate {
         let time = |t: time::OffsetDateTime| {
@@ -635,10 +691,19 @@ mod tests {
 
     #[test]
     fn the_scgi_header_is_a_netstring_with_content_length_first() {
-        let header = scgi_header(&[("PATH_INFO", "/x".to_owned())]);
+        let header = scgi_header(0, &[("PATH_INFO", "/x".to_owned())]);
         assert_eq!(
             header,
             b"37:CONTENT_LENGTH\x000\x00SCGI\x001\x00PATH_INFO\x00/x\x00,"
+        );
+        // An upload's length is the one CONTENT_LENGTH, first.
+        let environment = [
+            ("CONTENT_LENGTH", "12".to_owned()),
+            ("CONTENT_TYPE", "text/plain".to_owned()),
+        ];
+        assert_eq!(
+            scgi_header(12, &environment),
+            b"49:CONTENT_LENGTH\x0012\x00SCGI\x001\x00CONTENT_TYPE\x00text/plain\x00,"
         );
         assert!(CgiRoute::scgi("/app/", "127.0.0.1:4000").is_ok());
         assert!(CgiRoute::scgi("/app/", "localhost:4000").is_ok());

@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::access::authorise;
-use crate::cgi::{Cgi, CgiRequest};
+use crate::cgi::{Cgi, CgiRequest, Spooled};
 use crate::metrics::GeminiMetrics;
 use crate::request::{find_line_end, parse_request, RequestError, MAX_REQUEST_LINE};
 use crate::titan;
@@ -386,6 +386,7 @@ async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
                 head: &rest,
                 address,
                 sni: sni.as_deref(),
+                certificate: cert,
                 cert: peer_cert.as_ref(),
                 wall: clock.wall,
             };
@@ -442,6 +443,7 @@ async fn exchange_one<S: AsyncRead + AsyncWrite + Unpin>(
                 certificate: cert,
                 client: &client,
                 address: shared.log_client_ip.then_some(address),
+                upload: None,
             })
             .await;
         return send(shared, stream, &header, body.map(Body::Bytes), exchange).await;
@@ -471,31 +473,36 @@ struct Titan<'a> {
     head: &'a [u8],
     address: IpAddr,
     sni: Option<&'a str>,
+    /// The client's certificate, for a handler's environment.
+    certificate: Option<&'a CertificateInfo>,
+    /// The same, as the guard's rules see it.
     cert: Option<&'a PeerCert>,
     wall: time::OffsetDateTime,
 }
 
 impl Titan<'_> {
-    /// Checks, authorises and stores the upload; answers with a redirect to
-    /// what it wrote, or the status that says why not.
+    /// Checks, authorises and stores the upload or hands it to its handler;
+    /// answers with a redirect to what it wrote, the handler's answer, or
+    /// the status that says why not.
     async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         self,
         shared: &Shared,
         stream: &mut S,
         exchange: &mut Exchange,
     ) -> Result<(), Error> {
-        let header = match self.store(shared, stream, exchange).await {
-            Ok(header) | Err(header) => header,
+        let (header, body) = match self.accept(shared, stream, exchange).await {
+            Ok(reply) => reply,
+            Err(header) => (header, None),
         };
-        send(shared, stream, &header, None, exchange).await
+        send(shared, stream, &header, body.map(Body::Bytes), exchange).await
     }
 
-    async fn store<S: AsyncRead + Unpin>(
+    async fn accept<S: AsyncRead + Unpin>(
         &self,
         shared: &Shared,
         stream: &mut S,
         exchange: &mut Exchange,
-    ) -> Result<Header, Header> {
+    ) -> Result<(Header, Option<Vec<u8>>), Header> {
         let titan = &shared.settings.titan;
         let upload = titan::parse_upload(self.line).map_err(Header::bad_request)?;
         let request = &upload.request;
@@ -508,9 +515,12 @@ impl Titan<'_> {
         if !shared.by_name.contains_key(&request.host) || !port_is_ours || foreign_sni {
             return Err(Header::proxy_refused());
         }
-        let target = titan
-            .target(&request.path)
-            .ok_or_else(|| Header::bad_request("Uploads are not accepted at this path"))?;
+        let target = titan.target(&request.path);
+        let to_handler =
+            target.is_none() && titan.to_handlers && shared.cgi.takes_uploads(&request.path);
+        if target.is_none() && !to_handler {
+            return Err(Header::bad_request("Uploads are not accepted at this path"));
+        }
         if upload.size == 0 {
             return Err(Header::bad_request("Empty upload"));
         }
@@ -544,6 +554,9 @@ impl Titan<'_> {
             }
         }
         let idle = shared.settings.request_timeout;
+        let Some(target) = target else {
+            return self.hand_over(shared, stream, &upload).await;
+        };
         let file = match titan::store(stream, self.head, upload.size, &target, idle).await {
             Ok(file) => file,
             Err(error) => {
@@ -556,11 +569,53 @@ impl Titan<'_> {
             .port
             .map(|port| format!(":{port}"))
             .unwrap_or_default();
-        Ok(Header::redirect(format!(
+        let redirect = Header::redirect(format!(
             "gemini://{}{port}{}",
             request.url.host_str().unwrap_or(&request.host),
             request.path.as_str()
-        )))
+        ));
+        Ok((redirect, None))
+    }
+
+    /// Receives the whole upload, then hands it to the CGI script or SCGI
+    /// application of its path, whose answer is the reply.
+    async fn hand_over<S: AsyncRead + Unpin>(
+        &self,
+        shared: &Shared,
+        stream: &mut S,
+        upload: &titan::Upload,
+    ) -> Result<(Header, Option<Vec<u8>>), Header> {
+        let idle = shared.settings.request_timeout;
+        let file = match titan::spool(stream, self.head, upload.size, idle).await {
+            Ok(file) => file,
+            Err(error) => {
+                tracing::warn!(%error, "upload not received");
+                return Err(Header::new(59, "Upload incomplete"));
+            }
+        };
+        let spooled = Spooled {
+            file,
+            size: upload.size,
+            mime: upload
+                .mime
+                .clone()
+                .unwrap_or_else(|| "text/gemini".to_owned()),
+        };
+        let request = &upload.request;
+        let client = client_id(shared, self.address);
+        Ok(shared
+            .cgi
+            .run(&CgiRequest {
+                url: &request.url,
+                host: &request.host,
+                port: shared.port,
+                path: &request.path,
+                certificate: self.certificate,
+                client: &client,
+                address: shared.log_client_ip.then_some(self.address),
+                upload: Some(&spooled),
+            })
+            .await)
     }
 }
 

@@ -5,6 +5,11 @@
 //! atomically (a temporary file renamed into place) below the route's
 //! directory, never outside it. The reply redirects to the `gemini://` URL
 //! of the result, as Titan clients expect.
+//!
+//! With [`TitanSettings::to_handlers`], an upload under a CGI or SCGI prefix
+//! is received whole into an unnamed temporary file first (so a slow client
+//! never holds a script's slot or time), then handed to the handler, whose
+//! answer is the reply.
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +68,9 @@ pub struct TitanSettings {
     pub max_size: u64,
     /// A token that authorises uploads anywhere under the routes.
     pub token: Option<String>,
+    /// Uploads under a CGI or SCGI prefix go to that handler (off by default:
+    /// a script written for requests should not be sent bodies unasked).
+    pub to_handlers: bool,
 }
 
 impl Default for TitanSettings {
@@ -71,6 +79,7 @@ impl Default for TitanSettings {
             routes: Vec::new(),
             max_size: 10 * 1024 * 1024,
             token: None,
+            to_handlers: false,
         }
     }
 }
@@ -82,6 +91,8 @@ pub(crate) struct Upload {
     pub(crate) request: Request,
     pub(crate) size: u64,
     pub(crate) token: Option<String>,
+    /// The `mime` parameter, if given (Titan's default is `text/gemini`).
+    pub(crate) mime: Option<String>,
 }
 
 /// Why an upload is refused with `59`.
@@ -94,12 +105,18 @@ pub(crate) fn parse_upload(line: &[u8]) -> Result<Upload, Refusal> {
     let (base, parameters) = rest.split_once(';').ok_or("Titan request without size")?;
     let request =
         parse_request(format!("gemini://{base}").as_bytes()).map_err(|_| "Invalid Titan URL")?;
-    let (mut size, mut token) = (None, None);
+    let (mut size, mut token, mut mime) = (None, None, None);
     for parameter in parameters.split(';') {
         match parameter.split_once('=') {
             Some(("size", n)) => size = Some(n.parse::<u64>().map_err(|_| "Invalid size")?),
             Some(("token", t)) => token = Some(t.to_owned()),
-            Some(("mime", _)) => {}
+            Some(("mime", m)) => {
+                // It may reach a handler's environment: a plain media type only.
+                let plain = !m.is_empty()
+                    && m.bytes()
+                        .all(|b| b.is_ascii_graphic() && !b"\\\"".contains(&b));
+                mime = Some(plain.then(|| m.to_owned()).ok_or("Invalid mime")?);
+            }
             _ => return Err("Unknown Titan parameter"),
         }
     }
@@ -107,6 +124,7 @@ pub(crate) fn parse_upload(line: &[u8]) -> Result<Upload, Refusal> {
         request,
         size: size.ok_or("Titan request without size")?,
         token,
+        mime,
     })
 }
 
@@ -165,7 +183,6 @@ pub(crate) async fn store<S: tokio::io::AsyncRead + Unpin>(
     target: &UploadTarget,
     idle: std::time::Duration,
 ) -> std::io::Result<PathBuf> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let parent = target
         .file
         .parent()
@@ -191,20 +208,7 @@ pub(crate) async fn store<S: tokio::io::AsyncRead + Unpin>(
             .create_new(true)
             .open(&temporary)
             .await?;
-        file.write_all(head).await?;
-        let mut left = size - head.len() as u64;
-        let mut chunk = vec![0u8; 64 * 1024];
-        while left > 0 {
-            let want = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
-            let n = tokio::time::timeout(idle, stream.read(&mut chunk[..want]))
-                .await
-                .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            file.write_all(&chunk[..n]).await?;
-            left -= n as u64;
-        }
+        receive(stream, head, size, &mut file, idle).await?;
         file.sync_all().await?;
         tokio::fs::rename(&temporary, &destination).await
     };
@@ -213,6 +217,48 @@ pub(crate) async fn store<S: tokio::io::AsyncRead + Unpin>(
         let _ = tokio::fs::remove_file(&temporary).await;
     }
     result.map(|()| destination)
+}
+
+/// Receives a whole upload into an unnamed temporary file (gone when
+/// closed), rewound for the handler to read. Each read waits at most `idle`.
+pub(crate) async fn spool<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    head: &[u8],
+    size: u64,
+    idle: std::time::Duration,
+) -> std::io::Result<std::fs::File> {
+    use tokio::io::AsyncSeekExt;
+    let mut file = tokio::fs::File::from_std(tempfile::tempfile()?);
+    receive(stream, head, size, &mut file, idle).await?;
+    file.rewind().await?;
+    Ok(file.into_std().await)
+}
+
+/// Copies the `size` bytes of an upload to `file`: `head`, which came with
+/// the request line, then the rest from `stream`.
+async fn receive<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    head: &[u8],
+    size: u64,
+    file: &mut tokio::fs::File,
+    idle: std::time::Duration,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    file.write_all(head).await?;
+    let mut left = size - head.len() as u64;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while left > 0 {
+        let want = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
+        let n = tokio::time::timeout(idle, stream.read(&mut chunk[..want]))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        file.write_all(&chunk[..n]).await?;
+        left -= n as u64;
+    }
+    file.flush().await
 }
 
 #[cfg(test)]

@@ -36,7 +36,8 @@ pub(crate) enum GeminiCommand {
     /// Upload FILE to a titan:// URL (Titan, on the server's Gemini port).
     ///
     /// The server answers with a redirect to the gemini:// URL of the
-    /// result, printed on stdout. Exit status: 0 when it was stored, the
+    /// result, printed on stdout (or, from a CGI or SCGI handler, with a
+    /// page, printed as it is). Exit status: 0 when it was accepted, the
     /// status itself (10-69) when refused, 1 for errors.
     Put(PutArgs),
     /// Requests per second for a small .gmi file, 1 and 32 clients, a new TLS
@@ -132,6 +133,12 @@ pub(crate) struct ServeArgs {
     /// A file holding a token that authorises Titan uploads (`token=` in the URL).
     #[arg(long, value_name = "FILE")]
     titan_token_file: Option<PathBuf>,
+    /// Hand Titan uploads under a --cgi or --scgi prefix (and no --titan one)
+    /// to that script or application: received whole first, then its stdin
+    /// (CGI) or the body after the SCGI header, with CONTENT_LENGTH and
+    /// CONTENT_TYPE; its answer is the reply. Authorised as any upload.
+    #[arg(long)]
+    titan_to_cgi: bool,
     /// CGI scripts running at once; beyond, clients get 41.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
     cgi_max_running: u64,
@@ -395,6 +402,7 @@ fn dynamic_content(
             .map(|path| crate::secrets::read_secret_file(path, "Titan token"))
             .transpose()?
             .map(|token| token.as_str().to_owned()),
+        to_handlers: args.titan_to_cgi,
     };
     Ok(())
 }
@@ -536,9 +544,17 @@ fn put(args: &PutArgs) -> anyhow::Result<ExitCode> {
         token.as_deref().map(String::as_str),
     ))?;
     let mut out = std::io::stdout().lock();
-    if response.header.class() == Some(StatusClass::Redirect) {
-        writeln!(out, "{}", response.header.meta)?;
-        return Ok(ExitCode::SUCCESS);
+    match response.header.class() {
+        Some(StatusClass::Redirect) => {
+            writeln!(out, "{}", response.header.meta)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        // A handler (CGI, SCGI) may answer with a page instead.
+        Some(StatusClass::Success) => {
+            out.write_all(&response.body)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
     let _ = writeln!(
         std::io::stderr(),

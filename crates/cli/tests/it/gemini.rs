@@ -21,6 +21,18 @@ pub(crate) fn get(db: &Path, url: &str, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `tessera gemini put LOCAL URL EXTRA…` (a Titan upload).
+fn put(db: &Path, local: &Path, url: &str, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["gemini", "put", "--timeout", "20"])
+        .arg(local)
+        .arg(url)
+        .args(extra)
+        .env("TESSERA_TOFU_DB", db)
+        .output()
+        .unwrap()
+}
+
 /// `dir/capsule` with an index.gmi of `# Home`.
 fn capsule(dir: &Path) -> std::path::PathBuf {
     let root = dir.join("capsule");
@@ -589,12 +601,18 @@ fn cgi_scripts_answer_with_their_environment_and_limits() {
     assert_eq!(status("/app/plain.txt"), "51 Not found");
     assert_eq!(status("/app/missing"), "51 Not found");
     assert_eq!(status("/app/"), "51 Not found");
+    // Without --titan-to-cgi no script is sent an upload.
+    let note = dir.path().join("note.txt");
+    std::fs::write(&note, "hello").unwrap();
+    let upload = put(&db, &note, &url("/app/env").replace("gemini", "titan"), &[]);
+    assert_eq!(upload.status.code(), Some(59), "{}", text(&upload.stderr));
     // The capsule still serves the rest.
     assert_eq!(status("/"), "20 text/gemini; charset=utf-8");
 }
 
 /// A minimal SCGI application on loopback, in a thread: it answers each
-/// request with the variables it received, one `NAME=VALUE` per line.
+/// request with the variables it received, one `NAME=VALUE` per line, and
+/// `BODY=` and the body.
 fn scgi_app() -> std::net::SocketAddr {
     use std::io::{BufRead, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -614,12 +632,21 @@ fn scgi_app() -> std::net::SocketAddr {
             reader.read_exact(&mut fields).unwrap();
             let parts: Vec<&[u8]> = fields[..length].split(|&b| b == 0).collect();
             let mut reply = b"20 text/plain\r\n".to_vec();
+            let mut content_length = 0;
             for pair in parts.chunks(2).filter(|pair| pair.len() == 2) {
+                if pair[0] == b"CONTENT_LENGTH" {
+                    content_length = std::str::from_utf8(pair[1]).unwrap().parse().unwrap();
+                }
                 reply.extend_from_slice(pair[0]);
                 reply.push(b'=');
                 reply.extend_from_slice(pair[1]);
                 reply.push(b'\n');
             }
+            // The body (a Titan upload) follows the header.
+            let mut body = vec![0; content_length];
+            reader.read_exact(&mut body).unwrap();
+            reply.extend_from_slice(b"BODY=");
+            reply.extend_from_slice(&body);
             let mut stream = reader.into_inner();
             let _ = stream.write_all(&reply);
         }
@@ -671,6 +698,101 @@ fn scgi_applications_get_the_cgi_variables_and_answer() {
         &["--header"],
     );
     assert_eq!(text(&down.stdout), "43 SCGI application unavailable\n");
+}
+
+/// With `--titan-to-cgi`, a Titan upload under a CGI or SCGI prefix is
+/// received whole and handed over: the script reads it on stdin, the SCGI
+/// application after its header; their answers are the replies. Uploads are
+/// still authorised and capped.
+#[test]
+fn titan_uploads_are_handed_to_a_cgi_script_or_an_scgi_application() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = capsule(dir.path());
+    let scripts = dir.path().join("cgi");
+    std::fs::create_dir_all(&scripts).unwrap();
+    let wiki = scripts.join("wiki");
+    std::fs::write(
+        &wiki,
+        "#!/bin/sh\nprintf '20 text/plain\\r\\n'\n\
+         for name in SERVER_PROTOCOL CONTENT_LENGTH CONTENT_TYPE PATH_INFO; do\n\
+         eval \"echo $name=\\$$name\"\ndone\nprintf 'BODY='\ncat\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&wiki, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "upload-secret\n").unwrap();
+    let cgi = format!("/w/={}", scripts.display());
+    let scgi = format!("/app/={}", scgi_app());
+    let server = serve(&[
+        "--root",
+        root.to_str().unwrap(),
+        "--cert-dir",
+        dir.path().join("state").to_str().unwrap(),
+        "--cgi",
+        &cgi,
+        "--scgi",
+        &scgi,
+        "--titan-to-cgi",
+        "--titan-token-file",
+        token.to_str().unwrap(),
+        "--titan-max-size",
+        "1000",
+    ]);
+    let db = dir.path().join("tofu.sqlite3");
+    let url = |path: &str| format!("titan://localhost:{}{path}", server.addr.port());
+    let page = dir.path().join("page.txt");
+    std::fs::write(&page, "= a new page =").unwrap();
+    let with_token = [
+        "--token-file",
+        token.to_str().unwrap(),
+        "--mime",
+        "text/plain",
+    ];
+
+    let by_script = put(&db, &page, &url("/w/wiki/Home"), &with_token);
+    assert_eq!(
+        by_script.status.code(),
+        Some(0),
+        "{}",
+        text(&by_script.stderr)
+    );
+    assert_eq!(
+        text(&by_script.stdout),
+        "SERVER_PROTOCOL=TITAN\nCONTENT_LENGTH=14\nCONTENT_TYPE=text/plain\n\
+         PATH_INFO=/Home\nBODY== a new page ="
+    );
+    let by_app = put(&db, &page, &url("/app/items/7"), &with_token);
+    assert_eq!(by_app.status.code(), Some(0), "{}", text(&by_app.stderr));
+    let reply = text(&by_app.stdout);
+    assert!(reply.starts_with("CONTENT_LENGTH=14\nSCGI=1\n"), "{reply}");
+    for line in [
+        "SERVER_PROTOCOL=TITAN",
+        "CONTENT_TYPE=text/plain",
+        "PATH_INFO=/items/7",
+    ] {
+        assert!(reply.lines().any(|l| l == line), "{line} in\n{reply}");
+    }
+    assert!(reply.ends_with("\nBODY== a new page ="), "{reply}");
+
+    // Refused before any handler runs: no token (no certificate rule covers
+    // the path either), over the cap, a path no handler answers.
+    let refused = put(&db, &page, &url("/w/wiki/Home"), &[]);
+    assert_eq!(refused.status.code(), Some(61), "{}", text(&refused.stderr));
+    let big = dir.path().join("big.txt");
+    std::fs::write(&big, "x".repeat(1001)).unwrap();
+    assert_eq!(
+        put(&db, &big, &url("/w/wiki/Home"), &with_token)
+            .status
+            .code(),
+        Some(59)
+    );
+    assert_eq!(
+        put(&db, &page, &url("/elsewhere"), &with_token)
+            .status
+            .code(),
+        Some(59)
+    );
 }
 
 /// `--proxy-pass` forwards a prefix to a second `tessera gemini serve`: its
@@ -846,14 +968,12 @@ fn titan_uploads_are_authorised_capped_and_kept_inside_their_directory() {
         path
     };
     let put = |local: &Path, path: &str, extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_tessera"))
-            .args(["gemini", "put", "--timeout", "20"])
-            .arg(local)
-            .arg(format!("titan://localhost:{port}{path}"))
-            .args(extra)
-            .env("TESSERA_TOFU_DB", &db)
-            .output()
-            .unwrap()
+        put(
+            &db,
+            local,
+            &format!("titan://localhost:{port}{path}"),
+            extra,
+        )
     };
     let identity = |name: &str| {
         [
