@@ -49,7 +49,8 @@ impl std::fmt::Display for Peer {
 /// A bound listener.
 #[derive(Debug)]
 pub enum Listener {
-    /// TCP.
+    /// TCP. Make it with `Listener::from`, which sets the options the
+    /// accepted connections inherit.
     Tcp(TcpListener),
     /// A Unix socket and the file it was bound at.
     Unix(UnixListener, UnixSocketFile),
@@ -139,7 +140,10 @@ impl Listener {
 }
 
 impl From<TcpListener> for Listener {
+    /// Tunes the listening socket: on Linux the connections it accepts
+    /// inherit the options, so no connection pays five `setsockopt`s.
     fn from(listener: TcpListener) -> Self {
+        set_options(&socket2::SockRef::from(&listener));
         Self::Tcp(listener)
     }
 }
@@ -148,18 +152,38 @@ impl From<TcpListener> for Listener {
 /// small and latency-bound), and keepalive probes so a peer that vanished
 /// without a FIN (a cut link, a crashed host) is noticed within minutes even
 /// on a connection, such as a tunnel, that has no idle deadline of its own.
+/// (Accepted sockets have these from their [`Listener`] already.)
 pub fn tune(tcp: &TcpStream) {
-    let _ = tcp.set_nodelay(true);
+    set_options(&socket2::SockRef::from(tcp));
+}
+
+fn set_options(socket: &socket2::SockRef<'_>) {
+    let _ = socket.set_tcp_nodelay(true);
     let keepalive = socket2::TcpKeepalive::new()
         .with_time(Duration::from_secs(60))
         .with_interval(Duration::from_secs(10))
         .with_retries(6);
-    let _ = socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive);
+    let _ = socket.set_tcp_keepalive(&keepalive);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn assert_tuned(tcp: &TcpStream) {
+        let socket = socket2::SockRef::from(tcp);
+        assert!(tcp.nodelay().unwrap());
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(
+            socket.tcp_keepalive_time().unwrap(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            socket.tcp_keepalive_interval().unwrap(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(socket.tcp_keepalive_retries().unwrap(), 6);
+    }
 
     #[tokio::test]
     async fn sockets_get_no_delay_and_keepalive() {
@@ -168,13 +192,20 @@ mod tests {
             .await
             .unwrap();
         tune(&tcp);
-        let socket = socket2::SockRef::from(&tcp);
-        assert!(tcp.nodelay().unwrap());
-        assert!(socket.keepalive().unwrap());
-        assert_eq!(
-            socket.tcp_keepalive_time().unwrap(),
-            Duration::from_secs(60)
-        );
+        assert_tuned(&tcp);
+    }
+
+    #[tokio::test]
+    async fn accepted_sockets_inherit_the_listeners_options() {
+        let listener = Listener::from(TcpListener::bind("127.0.0.1:0").await.unwrap());
+        let LocalAddr::Tcp(address) = listener.local_addr().unwrap() else {
+            unreachable!("a TCP listener");
+        };
+        let _client = TcpStream::connect(address).await.unwrap();
+        let (Either::Left(accepted), _) = listener.accept().await.unwrap() else {
+            unreachable!("a TCP connection");
+        };
+        assert_tuned(&accepted);
     }
 
     #[tokio::test]

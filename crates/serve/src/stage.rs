@@ -35,13 +35,14 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 use crate::accept::{accept_loop, AcceptOptions};
 use crate::live::{LiveConnections, LiveSlot};
 use crate::{
-    read_proxy_header, tune, ConnectionLease, Error, FleetAdmission, Listener, LocalAddr, Metrics,
-    Peer, ProxyError, Socket, StageStats,
+    read_proxy_header, ConnectionLease, Error, FleetAdmission, Listener, LocalAddr, Metrics, Peer,
+    ProxyError, Socket, StageStats,
 };
 
 /// An admitted connection's stream: plain (loopback only) or TLS. The TLS
@@ -505,11 +506,7 @@ impl Stage {
             },
             shutdown_grace: self.config.shutdown_grace,
         };
-        let stopping = self.stopping.clone();
-        let shutdown = async move {
-            shutdown.await;
-            stopping.cancel();
-        };
+        let stop = CancellationToken::new();
         let revocations = self
             .config
             .fleet
@@ -520,25 +517,54 @@ impl Stage {
                 let announcements = shared.announcements();
                 tokio::spawn(async move { stage.follow_revocations(announcements).await })
             });
-        accept_loop(listener, options, shutdown, |socket, peer| {
-            let stage = self.clone();
-            let handler = handler.clone();
-            async move {
-                let id = stage.next_id.fetch_add(1, Ordering::Relaxed);
-                // Info: at --log-level info every line of a connection names
-                // it and its keyed client.
-                let span = tracing::info_span!("connection", id, client = tracing::field::Empty);
+        // The loop runs in a task of its own, on a worker: the connection
+        // tasks it spawns then start on the same worker's queue, where a loop
+        // polled by the caller (often `block_on`, on the main thread) would
+        // hand every connection to a worker through a wakeup, two context
+        // switches per connection (`docs/BENCHMARKS.md`).
+        let stage = self.clone();
+        let accepting = accept_loop(
+            listener,
+            options,
+            stop.clone().cancelled_owned(),
+            move |socket, peer| {
+                let stage = stage.clone();
+                let handler = handler.clone();
                 async move {
-                    match stage.admit(socket, peer, id).await {
-                        Ok(connection) => handler.clone().serve(connection).await,
-                        Err((peer, refusal)) => handler.refused(peer, id, &refusal),
+                    let id = stage.next_id.fetch_add(1, Ordering::Relaxed);
+                    // Info: at --log-level info every line of a connection names
+                    // it and its keyed client.
+                    let span =
+                        tracing::info_span!("connection", id, client = tracing::field::Empty);
+                    async move {
+                        match stage.admit(socket, peer, id).await {
+                            Ok(connection) => handler.clone().serve(connection).await,
+                            Err((peer, refusal)) => handler.refused(peer, id, &refusal),
+                        }
                     }
+                    .instrument(span)
+                    .await;
                 }
-                .instrument(span)
-                .await;
+            },
+        );
+        let mut accepting = AbortOnDropHandle::new(tokio::spawn(accepting));
+        let ended = tokio::select! {
+            () = shutdown => None,
+            ended = &mut accepting => Some(ended),
+        };
+        let ended = match ended {
+            Some(ended) => ended,
+            None => {
+                self.stopping.cancel();
+                stop.cancel();
+                accepting.await
             }
-        })
-        .await;
+        };
+        if let Err(error) = ended {
+            if error.is_panic() {
+                std::panic::resume_unwind(error.into_panic());
+            }
+        }
         if let Some(revocations) = revocations {
             revocations.abort();
         }
@@ -599,9 +625,7 @@ impl Stage {
             .lease(peer)
             .await
             .map_err(|refusal| self.refuse(peer, refusal))?;
-        if let Either::Left(tcp) = &socket {
-            tune(tcp);
-        }
+        // TCP options (no delay, keepalive) come from the listener (`Listener::from`).
         let Some(tls) = self.tls.load_full() else {
             if let Some(deadline) = self.config.first_bytes_timeout {
                 if tokio::time::timeout(deadline, first_byte(&socket))
