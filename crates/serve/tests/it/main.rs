@@ -322,3 +322,56 @@ async fn a_plain_client_that_says_nothing_loses_its_slot_at_the_first_bytes_dead
     drop(talker);
     server.stop().await;
 }
+
+/// Ends every connection with `finish` and a fixed reply.
+struct Finisher {
+    reply: Vec<u8>,
+}
+
+impl Handler for Finisher {
+    async fn serve(self: Arc<Self>, mut connection: Admitted) {
+        tessera_serve::finish(&mut connection.stream, &self.reply)
+            .await
+            .unwrap();
+    }
+
+    fn refused(&self, _peer: Peer, _id: u64, _refusal: &Refusal) {}
+}
+
+/// A reply smaller than rustls's send buffer (queued, then written with
+/// close_notify) and one larger (written out as it fills) both arrive whole
+/// and end with close_notify, which tokio-rustls reports as a clean end.
+#[tokio::test]
+async fn finish_sends_the_whole_reply_then_close_notify() {
+    for size in [100, 300_000] {
+        let reply: Vec<u8> = (0..size).map(|i: u32| (i % 251) as u8).collect();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let listener = Listener::from(listener);
+        let stage = Arc::new(Stage::new(&listener.local_addr().unwrap(), tls_config()).unwrap());
+        let handler = Arc::new(Finisher {
+            reply: reply.clone(),
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(stage.run(listener, handler, async {
+            let _ = stopped.await;
+        }));
+        let config = tessera_tls::dangerous::insecure_client_config("127.0.0.1", None).unwrap();
+        let name = tessera_tls::server_name("localhost").unwrap();
+        let tcp = connect_from("127.0.0.1", addr).await;
+        let received = tokio::time::timeout(WAIT, async {
+            let mut tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
+            let mut received = Vec::new();
+            tls.read_to_end(&mut received).await.map(|_| received)
+        })
+        .await
+        .unwrap()
+        .expect("a clean end, with close_notify");
+        assert_eq!(received.len(), reply.len());
+        assert!(received == reply, "{size} bytes differ");
+        let _ = stop.send(());
+        tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+    }
+}
