@@ -9,6 +9,7 @@
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
+use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -145,7 +146,8 @@ impl Capsule {
         &self.gemtext_mime
     }
 
-    /// Resolves a path with a few blocking system calls (`canonicalize`, `metadata`).
+    /// Resolves a path with a few blocking system calls (an `lstat` per name
+    /// below the root, more where a symbolic link is on the way).
     pub fn resolve(&self, path: &CanonicalPath) -> Resolved {
         if let Some(header) = self.rules.answer(path) {
             return Resolved::Answer {
@@ -157,10 +159,7 @@ impl Capsule {
             return Resolved::NotFound;
         };
         let candidate = self.root.join(&relative);
-        let Some(real) = self.inside_root(&candidate) else {
-            return Resolved::NotFound;
-        };
-        let Ok(metadata) = std::fs::metadata(&real) else {
+        let Some((real, metadata)) = self.inside_root(&candidate) else {
             return Resolved::NotFound;
         };
         if metadata.is_file() {
@@ -173,7 +172,7 @@ impl Capsule {
             return Resolved::Redirect(format!("{path}/"));
         }
         let index = real.join(INDEX_FILE);
-        if let Some(index) = self.inside_root(&index).filter(|p| p.is_file()) {
+        if let Some((index, _)) = self.inside_root(&index).filter(|(_, m)| m.is_file()) {
             return self.file(index);
         }
         if self.listings {
@@ -185,10 +184,39 @@ impl Capsule {
         Resolved::NotFound
     }
 
-    /// `path` with symbolic links resolved, if it exists and stays inside the root.
-    fn inside_root(&self, path: &Path) -> Option<PathBuf> {
+    /// `path` (the root joined with plain names) with symbolic links
+    /// resolved, and what it is, if it exists and stays inside the root.
+    ///
+    /// The root is already real, so a path without a symbolic link below it
+    /// is real too: that costs an `lstat` per name, where `canonicalize`
+    /// would read every link of the root's own path on each request.
+    fn inside_root(&self, path: &Path) -> Option<(PathBuf, Metadata)> {
+        let below = path.strip_prefix(&self.root).ok()?;
+        let mut walked = self.root.clone();
+        let mut last = None;
+        for name in below.components() {
+            walked.push(name);
+            let metadata = std::fs::symlink_metadata(&walked).ok()?;
+            if metadata.is_symlink() {
+                return self.through_links(path);
+            }
+            last = Some(metadata);
+        }
+        let metadata = match last {
+            Some(metadata) => metadata,
+            None => std::fs::metadata(&walked).ok()?,
+        };
+        Some((walked, metadata))
+    }
+
+    /// [`Self::inside_root`] for a path with a symbolic link on the way.
+    fn through_links(&self, path: &Path) -> Option<(PathBuf, Metadata)> {
         let real = path.canonicalize().ok()?;
-        real.starts_with(&self.root).then_some(real)
+        if !real.starts_with(&self.root) {
+            return None;
+        }
+        let metadata = std::fs::metadata(&real).ok()?;
+        Some((real, metadata))
     }
 
     /// The canonical request path of `real`, a path inside the root.
