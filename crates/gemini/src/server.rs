@@ -158,6 +158,8 @@ struct Exchange {
     status: Option<u8>,
     denial: Option<&'static str>,
     bytes: u64,
+    /// The reply held back to leave with close_notify (see [`send`]).
+    reply: Vec<u8>,
 }
 
 impl std::fmt::Debug for Server {
@@ -321,8 +323,19 @@ async fn connection(shared: &Shared, admitted: Admitted, address: IpAddr) {
     if let Err(error) = exchange_one(shared, &mut tls, client, &mut exchange).await {
         tracing::debug!(client = %client_id(shared, address), %error, "connection ended early");
     }
-    // close_notify, so the client knows the body is complete.
-    let _ = tokio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
+    // The reply, then close_notify so the client knows the body is complete.
+    let finished = tessera_serve::finish(&mut tls, &exchange.reply);
+    match tokio::time::timeout(shared.settings.send_timeout, finished).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            let error = Error::io("send the response")(error);
+            tracing::debug!(client = %client_id(shared, address), %error, "connection ended early");
+        }
+        Err(_) => {
+            let error = Error::Timeout("sending the response");
+            tracing::debug!(client = %client_id(shared, address), %error, "connection ended early");
+        }
+    }
     access_log(shared, address, cert.as_ref(), &exchange, started.elapsed());
 }
 
@@ -662,13 +675,15 @@ fn load(capsule: &Capsule, resolved: Resolved) -> (Header, Option<Body>) {
 
 fn open(path: &Path) -> std::io::Result<Body> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
+    let file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
     if size > INLINE_BODY {
         return Ok(Body::File(file));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.read_to_end(&mut bytes)?;
+    // The size just read, not the file's: `read_to_end` on a `File` would
+    // ask for its size and position again.
+    file.take(size).read_to_end(&mut bytes)?;
     Ok(Body::Bytes(bytes))
 }
 
@@ -701,6 +716,9 @@ async fn read_line<S: AsyncRead + Unpin>(
     }
 }
 
+/// Answers with `header` and `body`. A reply held in memory is kept in
+/// `exchange` for [`connection`] to send with close_notify, in one write; a
+/// file is streamed here.
 async fn send<S: AsyncWrite + Unpin>(
     shared: &Shared,
     stream: &mut S,
@@ -709,21 +727,24 @@ async fn send<S: AsyncWrite + Unpin>(
     exchange: &mut Exchange,
 ) -> Result<(), Error> {
     exchange.status = Some(header.status);
-    let work = async {
-        let mut bytes = header.to_line().into_bytes();
-        match body {
-            None => stream.write_all(&bytes).await?,
-            Some(Body::Bytes(body)) => {
-                exchange.bytes = body.len() as u64;
-                bytes.extend_from_slice(&body);
-                stream.write_all(&bytes).await?;
-            }
-            Some(Body::File(file)) => {
-                stream.write_all(&bytes).await?;
-                let mut file = tokio::fs::File::from_std(file);
-                exchange.bytes = tokio::io::copy(&mut file, stream).await?;
-            }
+    let mut bytes = header.to_line().into_bytes();
+    let file = match body {
+        None => None,
+        Some(Body::Bytes(body)) => {
+            exchange.bytes = body.len() as u64;
+            bytes.extend_from_slice(&body);
+            None
         }
+        Some(Body::File(file)) => Some(file),
+    };
+    let Some(file) = file else {
+        exchange.reply = bytes;
+        return Ok(());
+    };
+    let work = async {
+        stream.write_all(&bytes).await?;
+        let mut file = tokio::fs::File::from_std(file);
+        exchange.bytes = tokio::io::copy(&mut file, stream).await?;
         stream.flush().await
     };
     tokio::time::timeout(shared.settings.send_timeout, work)
