@@ -365,7 +365,15 @@ fn start_tessera(
         .arg("--cert-dir")
         .arg(dir.join("state"))
         .arg("--max-connections-per-client")
-        .arg("4096");
+        .arg("4096")
+        // The guard on, as a capsule runs it: a rate limit the run never
+        // reaches and a certificate rule every request is checked against.
+        .args([
+            "--rate-limit",
+            "1000000000/1",
+            "--require-cert",
+            "/private/",
+        ]);
     if let Some(dir) = cgi {
         // No cap below the bench's clients (molly-brown has none): every
         // request runs the script rather than some getting 41.
