@@ -8,7 +8,11 @@
 # With RESUME=1 the client resumes its TLS session on every connection after
 # the first (as clients with a session cache do) instead of a full handshake.
 #
-# Usage: [RESUME=1] benches/gemini_server_cpu.sh BINARY N [SERVER FLAGS...]
+# With STRACE=FILE the server runs under `strace -f -c` instead (the CPU
+# figure is then meaningless) and FILE gets its system calls, counted over
+# the warm-up and the N requests.
+#
+# Usage: [RESUME=1] [STRACE=FILE] benches/gemini_server_cpu.sh BINARY N [SERVER FLAGS...]
 # e.g.   benches/gemini_server_cpu.sh target/release/tessera 2000 --metrics-listen 0
 set -euo pipefail
 bin=$1; n=$2; shift 2
@@ -36,7 +40,9 @@ for _ in range(n):
 if resume:
     assert resumed >= n - 1, f"only {resumed} of {n} connections resumed"
 PY
-taskset -c 0 "$bin" gemini serve --root "$work/capsule" --cert-dir "$work/state" \
+trace=()
+if [ -n "${STRACE:-}" ]; then trace=(strace -f -c -o "$STRACE"); fi
+taskset -c 0 "${trace[@]}" "$bin" gemini serve --root "$work/capsule" --cert-dir "$work/state" \
     --listen 127.0.0.1:0 --log-level off "$@" > "$work/out" &
 pid=$!
 for _ in $(seq 200); do grep -q "listening on" "$work/out" && break; sleep 0.05; done
@@ -49,3 +55,7 @@ before=$(cpu_ns)
 taskset -c 1 python3 "$work/load.py" "$port" "$n"
 after=$(cpu_ns)
 echo $(( (after - before) / n ))
+if [ -n "${STRACE:-}" ]; then
+    # The server is strace's child: stop it so strace writes its table.
+    kill -INT "$(pgrep -P "$pid")" && wait "$pid"
+fi
