@@ -370,3 +370,40 @@ def test_tls_contexts_handshake_and_match_tlacacoca(tmp_path):
         listener.close()
     assert certs.fingerprint(presented) == server_cert.fingerprint
     assert certs.fingerprint(seen["client"]) == client_cert.fingerprint
+
+
+def test_configure_logging_writes_keyed_json_lines_to_a_private_file(tmp_path):
+    import json
+    import os
+    import stat
+
+    import structlog
+
+    from tessera.compat.tlacacoca import logging as log
+
+    log.set_log_key(bytes(range(32)))
+    path = tmp_path / "app.log"
+    try:
+        ours.configure_logging(log_level="info", log_file=path, json_logs=True)
+        logger = ours.get_logger("tests")
+        logger.debug("hidden", client_ip="203.0.113.7")
+        logger.info("request", client_ip="203.0.113.7", path="/")
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        assert [line["event"] for line in lines] == ["request"]
+        (line,) = lines
+        assert line["level"] == "info" and line["path"] == "/" and "timestamp" in line
+        assert "client_ip" not in line
+        assert line["client_ip_hash"] == log.hash_ip_processor(None, "info", {"client_ip": "203.0.113.7"})["client_ip_hash"]
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+        # A second configuration writes elsewhere; the addresses stay when asked.
+        other = tmp_path / "other.log"
+        ours.configure_logging(log_file=other, json_logs=True, hash_ips=False)
+        ours.get_logger("tests").warning("kept", client_ip="203.0.113.7")
+        assert json.loads(other.read_text())["client_ip"] == "203.0.113.7"
+        assert len(path.read_text().splitlines()) == 1
+
+        with pytest.raises(ValueError, match="unknown log level"):
+            ours.configure_logging(log_level="loud")
+    finally:
+        structlog.reset_defaults()

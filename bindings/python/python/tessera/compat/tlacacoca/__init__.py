@@ -14,14 +14,15 @@ Provided, with tlacacoca's names, signatures and module layout:
   ``validate_certificate_file``;
 - ``security.tls``: ``create_client_context``, ``create_server_context``;
 - ``security.tofu``: ``TOFUDatabase``, ``CertificateChangedError``;
-- ``logging``: ``hash_ip_processor`` (keyed).
+- ``logging``: ``configure_logging``, ``get_logger`` (structlog, as
+  tlacacoca sets it up) and ``hash_ip_processor`` (keyed).
 
 Each submodule says where it refuses what tlacacoca accepts. Not provided
-yet: the PROXY protocol parser, the pyOpenSSL helpers, ``TLSServerProtocol``,
-and ``configure_logging`` / ``get_logger``.
+yet: the PROXY protocol parser, the pyOpenSSL helpers and
+``TLSServerProtocol``.
 """
 
-from .logging import hash_ip_processor
+from .logging import configure_logging, get_logger, hash_ip_processor
 from .middleware import (
     AccessControl,
     AccessControlConfig,
@@ -58,6 +59,8 @@ __all__ = [
     "create_client_context",
     "create_server_context",
     "AccessControlConfig",
+    "configure_logging",
+    "get_logger",
     "CertificateAuth",
     "CertificateAuthConfig",
     "CertificateAuthPathRule",
