@@ -3,7 +3,7 @@
 //! [`FleetArgs`] (adds the rate-limit fallback) for servers.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tessera_guard::{Fallback, SharedLimit};
@@ -35,6 +35,10 @@ pub struct StoreArgs {
     /// The longest a connection or request waits on the store, in milliseconds.
     #[arg(long = "store-budget-ms", value_name = "MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub budget_ms: u64,
+    /// The store once opened: every part of a server (rate limits,
+    /// revocations, leases, replay) shares one set of connections.
+    #[arg(skip)]
+    opened: OnceLock<Arc<Store>>,
 }
 
 impl Default for StoreArgs {
@@ -45,13 +49,14 @@ impl Default for StoreArgs {
             password_file: None,
             ca_file: None,
             budget_ms: 50,
+            opened: OnceLock::new(),
         }
     }
 }
 
 impl StoreArgs {
-    /// The store named, when one is. It connects on first use, so a server
-    /// starts while the store is down.
+    /// The store named, when one is; the same one on every call. It
+    /// connects on first use, so a server starts while the store is down.
     ///
     /// # Errors
     /// [`Error::Config`] for a bad address or an unreadable password file.
@@ -59,11 +64,15 @@ impl StoreArgs {
         let Some(url) = &self.url else {
             return Ok(None);
         };
+        if let Some(store) = self.opened.get() {
+            return Ok(Some(store.clone()));
+        }
         let mut config =
             StoreConfig::new(url.clone()).password_from(self.password_file.as_deref())?;
         config.budget = Duration::from_millis(self.budget_ms);
         config.ca_file.clone_from(&self.ca_file);
-        Ok(Some(Arc::new(Store::open(&config)?)))
+        let store = Arc::new(Store::open(&config)?);
+        Ok(Some(self.opened.get_or_init(|| store).clone()))
     }
 }
 
@@ -176,6 +185,13 @@ mod tests {
         let limit = fleet.shared_limit().unwrap().unwrap();
         assert_eq!(limit.fallback, Fallback::Closed);
         assert_eq!(fleet.store.budget_ms, 20);
+        // Every part of a server shares the one store the flags name.
+        let store = fleet.store.open().unwrap().unwrap();
+        assert!(Arc::ptr_eq(&store, &fleet.store.open().unwrap().unwrap()));
+        assert!(Arc::ptr_eq(
+            &store,
+            &fleet.clone().store.open().unwrap().unwrap()
+        ));
         for bad in [
             &["--store-password-file", "/tmp/x"][..],
             &["--store", "redis://h/0", "--store-rate-fallback", "maybe"],
