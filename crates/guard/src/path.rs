@@ -35,11 +35,19 @@ impl CanonicalPath {
     /// # Errors
     /// [`Error::PathEscape`] for a `%` not followed by two hex digits.
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let end = raw.find(['?', '#']).unwrap_or(raw.len());
-        let mut builder = Builder::with_capacity(end);
+        match canonical_prefix(raw) {
+            Ok(path) => Ok(Self(path.to_owned())),
+            Err(end) => Self::normalise(&raw[..end]),
+        }
+    }
+
+    /// [`parse`](Self::parse) for a path (without query or fragment) that
+    /// needs rebuilding: segment by segment, decoded and encoded again.
+    fn normalise(path: &str) -> Result<Self, Error> {
+        let mut builder = Builder::with_capacity(path.len());
         let mut scratch = Vec::new();
         let mut offset = 0;
-        let mut segments = raw[..end].split('/').peekable();
+        let mut segments = path.split('/').peekable();
         while let Some(segment) = segments.next() {
             decode(segment, offset, &mut scratch)?;
             builder.push(&scratch, segments.peek().is_none());
@@ -171,6 +179,69 @@ impl Builder {
     }
 }
 
+/// The path of `raw` (up to a `?` or `#`) when it is already canonical, as
+/// most requests are, so [`CanonicalPath::parse`] can take it as it is: it
+/// starts with `/`, holds only `pchar`s (no escapes) and separators, and no
+/// segment is `.` or `..` or empty, except that the last may be empty (a
+/// trailing `/`). Otherwise `Err` with where the path ends.
+fn canonical_prefix(raw: &str) -> Result<&str, usize> {
+    let bytes = raw.as_bytes();
+    let end = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|byte| matches!(byte, b'?' | b'#'))
+            .map_or(bytes.len(), |at| from + at)
+    };
+    if bytes.first() != Some(&b'/') {
+        return Err(end(0));
+    }
+    let mut segment_start = 1;
+    for (index, &byte) in bytes.iter().enumerate().skip(1) {
+        match BYTE_CLASS[usize::from(byte)] {
+            PCHAR => {}
+            SEPARATOR => {
+                if matches!(&bytes[segment_start..index], b"" | b"." | b"..") {
+                    return Err(end(index));
+                }
+                segment_start = index + 1;
+            }
+            END => return whole_if_last_segment_fits(&raw[..index], segment_start),
+            _ => return Err(end(index)),
+        }
+    }
+    whole_if_last_segment_fits(raw, segment_start)
+}
+
+/// `path` unless its last segment (from `segment_start`) is `.` or `..`.
+fn whole_if_last_segment_fits(path: &str, segment_start: usize) -> Result<&str, usize> {
+    match &path[segment_start..] {
+        "." | ".." => Err(path.len()),
+        _ => Ok(path),
+    }
+}
+
+const OTHER: u8 = 0;
+const PCHAR: u8 = 1;
+const SEPARATOR: u8 = 2;
+const END: u8 = 3;
+
+/// What each byte is to [`canonical_prefix`]: a literal `pchar`, the `/`
+/// separator, the `?` or `#` that ends the path, or anything else.
+const BYTE_CLASS: [u8; 256] = {
+    let mut classes = [OTHER; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        if is_pchar(byte as u8) {
+            classes[byte] = PCHAR;
+        }
+        byte += 1;
+    }
+    classes[b'/' as usize] = SEPARATOR;
+    classes[b'?' as usize] = END;
+    classes[b'#' as usize] = END;
+    classes
+};
+
 /// Decodes one raw segment into `out` (cleared first); `offset` is where the
 /// segment starts in the whole path, for the error.
 fn decode(segment: &str, offset: usize, out: &mut Vec<u8>) -> Result<(), Error> {
@@ -215,7 +286,7 @@ fn encode(segment: &[u8], out: &mut String) {
 }
 
 /// RFC 3986 `pchar` without `pct-encoded`: unreserved, sub-delims, `:` and `@`.
-fn is_pchar(byte: u8) -> bool {
+const fn is_pchar(byte: u8) -> bool {
     byte.is_ascii_alphanumeric()
         || matches!(
             byte,

@@ -180,6 +180,19 @@ proptest! {
     }
 
     #[test]
+    fn a_path_taken_as_it_is_is_the_one_rebuilt(
+        raw in prop_oneof![tricky_path(), "(/[a-z.~!]{0,3}){0,6}/?([?#][a-z/.]{0,3})?"]
+    ) {
+        let path = &raw[..raw.find(['?', '#']).unwrap_or(raw.len())];
+        let rebuilt = CanonicalPath::normalise(path);
+        prop_assert_eq!(CanonicalPath::parse(&raw), rebuilt.clone());
+        match canonical_prefix(&raw) {
+            Ok(taken) => prop_assert_eq!(rebuilt.map(|p| p.0), Ok(taken.to_owned())),
+            Err(end) => prop_assert_eq!(end, path.len()),
+        }
+    }
+
+    #[test]
     fn anything_whose_bytes_lie_under_a_prefix_is_protected(raw in tricky_path()) {
         let Ok(path) = CanonicalPath::parse(&raw) else {
             return Ok(());
