@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use pyo3::exceptions::PyValueError;
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
+use pyo3::PyTraverseError;
 use tessera_guard::{
     parse_client, AclConfig, CanonicalPath, CertFingerprint, CertRuleConfig, Clock,
     Decision as GuardDecision, DenialReason, Guard, GuardConfig, PeerCert, RateLimitConfig,
@@ -15,12 +17,15 @@ use tessera_guard::{
 use tessera_tls::CertificateInfo;
 
 use crate::errors::{self, GuardError};
+use crate::ready::Ready;
 use crate::time_arg;
 
 pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Chain>()?;
     module.add_class::<Decision>()?;
     module.add_class::<ClientIds>()?;
+    module.add_class::<AsyncCheck>()?;
+    module.add_class::<Ready>()?;
     Ok(())
 }
 
@@ -43,14 +48,15 @@ pub(crate) struct Chain {
     shared: SharedDecisions,
 }
 
-/// Allow, and each denial without a `retry_after`.
-struct SharedDecisions {
-    allowed: Py<Decision>,
-    denied: Vec<(DenialReason, Py<Decision>)>,
+/// One value for each decision that carries no wait (allow, and every
+/// denial but the rate limit's), made once and handed out again.
+struct ByDecision<T> {
+    allowed: T,
+    denied: Vec<(DenialReason, T)>,
 }
 
-impl SharedDecisions {
-    fn new(py: Python<'_>) -> PyResult<Self> {
+impl<T> ByDecision<T> {
+    fn new(mut make: impl FnMut(GuardDecision) -> PyResult<T>) -> PyResult<Self> {
         let denied = DenialReason::ALL
             .iter()
             .filter(|reason| **reason != DenialReason::RateLimited)
@@ -59,30 +65,43 @@ impl SharedDecisions {
                     reason: *reason,
                     retry_after: None,
                 };
-                Ok((
-                    *reason,
-                    Py::new(py, Decision::from(GuardDecision::Deny(denial)))?,
-                ))
+                Ok((*reason, make(GuardDecision::Deny(denial))?))
             })
             .collect::<PyResult<_>>()?;
         Ok(Self {
-            allowed: Py::new(py, Decision::from(GuardDecision::Allow))?,
+            allowed: make(GuardDecision::Allow)?,
             denied,
         })
     }
 
-    /// `decision` as a Python object, shared when it has no wait.
-    fn get(&self, py: Python<'_>, decision: GuardDecision) -> PyResult<Py<Decision>> {
-        match &decision {
-            GuardDecision::Allow => return Ok(self.allowed.clone_ref(py)),
-            GuardDecision::Deny(denial) if denial.retry_after.is_none() => {
-                if let Some((_, shared)) = self.denied.iter().find(|(r, _)| *r == denial.reason) {
-                    return Ok(shared.clone_ref(py));
-                }
-            }
-            GuardDecision::Deny(_) => {}
+    /// The value made for `decision`; `None` when it carries a wait.
+    fn get(&self, decision: &GuardDecision) -> Option<&T> {
+        match decision {
+            GuardDecision::Allow => Some(&self.allowed),
+            GuardDecision::Deny(denial) if denial.retry_after.is_none() => self
+                .denied
+                .iter()
+                .find(|(reason, _)| *reason == denial.reason)
+                .map(|(_, value)| value),
+            GuardDecision::Deny(_) => None,
         }
-        Py::new(py, Decision::from(decision))
+    }
+}
+
+/// The Python objects for decisions, shared when they carry no wait (they are frozen).
+struct SharedDecisions(ByDecision<Py<Decision>>);
+
+impl SharedDecisions {
+    fn new(py: Python<'_>) -> PyResult<Self> {
+        ByDecision::new(|decision| Py::new(py, Decision::from(decision))).map(Self)
+    }
+
+    /// `decision` as a Python object.
+    fn get(&self, py: Python<'_>, decision: GuardDecision) -> PyResult<Py<Decision>> {
+        match self.0.get(&decision) {
+            Some(shared) => Ok(shared.clone_ref(py)),
+            None => Py::new(py, Decision::from(decision)),
+        }
     }
 }
 
@@ -223,29 +242,8 @@ impl Chain {
         client_ip: &str,
         fingerprint: Option<&str>,
     ) -> PyResult<Py<Decision>> {
-        let Ok(path) = CanonicalPath::parse(url_path(request_url)) else {
-            let denial = tessera_guard::Denial {
-                reason: DenialReason::AccessDenied,
-                retry_after: None,
-            };
-            return self.shared.get(py, GuardDecision::Deny(denial));
-        };
-        let cert = fingerprint.map(|text| PeerCert {
-            fingerprint: text.parse().unwrap_or_else(|_| unlisted(text)),
-            not_before: time::OffsetDateTime::UNIX_EPOCH,
-            not_after: time::PrimitiveDateTime::MAX.assume_utc(),
-        });
-        let request = Request {
-            address: parse_client(client_ip),
-            path: Some(&path),
-            cert: cert.as_ref(),
-        };
-        // Fingerprint-only certificates carry no dates: no wall clock needed.
-        let clock = Clock {
-            monotonic_ns: self.monotonic_ns(),
-            wall: time::OffsetDateTime::UNIX_EPOCH,
-        };
-        self.shared.get(py, self.chain.check(&request, clock))
+        let decision = self.decide_request(request_url, client_ip, fingerprint);
+        self.shared.get(py, decision)
     }
 
     /// Requests allowed so far.
@@ -281,26 +279,68 @@ impl Chain {
         })
     }
 
+    /// [`Chain::check_request`]'s decision.
+    fn decide_request(
+        &self,
+        request_url: &str,
+        client_ip: &str,
+        fingerprint: Option<&str>,
+    ) -> GuardDecision {
+        let Ok(path) = CanonicalPath::parse(url_path(request_url)) else {
+            return GuardDecision::Deny(tessera_guard::Denial {
+                reason: DenialReason::AccessDenied,
+                retry_after: None,
+            });
+        };
+        let cert = fingerprint.map(|text| PeerCert {
+            fingerprint: text.parse().unwrap_or_else(|_| unlisted(text)),
+            not_before: time::OffsetDateTime::UNIX_EPOCH,
+            not_after: time::PrimitiveDateTime::MAX.assume_utc(),
+        });
+        let request = Request {
+            address: parse_client(client_ip),
+            path: Some(&path),
+            cert: cert.as_ref(),
+        };
+        // Fingerprint-only certificates carry no dates: no wall clock needed.
+        let clock = Clock {
+            monotonic_ns: self.monotonic_ns(),
+            wall: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        self.chain.check(&request, clock)
+    }
+
     fn monotonic_ns(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
-/// The path of a request URL as tlacacoca reads it (`urllib.parse.urlparse`):
-/// after `scheme://authority`, without query or fragment; `/` when empty.
+/// The path of a request URL as tlacacoca reads it (`urllib.parse.urlparse`),
+/// with any query or fragment still on it (`CanonicalPath::parse` cuts them):
+/// after the scheme (a letter, then letters, digits, `+`, `-`, `.`, then `:`)
+/// and an authority (`//` up to the first `/`, `?` or `#`).
 fn url_path(url: &str) -> &str {
-    let path = match url.find(':') {
-        Some(colon) if url[colon..].starts_with("://") => {
-            let rest = &url[colon + 3..];
-            rest.find('/').map_or("", |start| &rest[start..])
-        }
+    let is_scheme = |scheme: &str| {
+        scheme.bytes().enumerate().all(|(index, byte)| {
+            byte.is_ascii_alphabetic()
+                || (index > 0 && (byte.is_ascii_digit() || matches!(byte, b'+' | b'-' | b'.')))
+        })
+    };
+    // Byte scans, as every request goes through here: `str::find` with a
+    // char pattern decodes UTF-8 on the way.
+    let rest = match url.bytes().position(|byte| byte == b':') {
+        Some(colon) if colon > 0 && is_scheme(&url[..colon]) => &url[colon + 1..],
         _ => url,
     };
-    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
-    if path.is_empty() {
-        "/"
-    } else {
-        path
+    let Some(authority) = rest.strip_prefix("//") else {
+        return rest;
+    };
+    let end = authority
+        .bytes()
+        .position(|byte| matches!(byte, b'/' | b'?' | b'#'));
+    match end {
+        Some(end) if authority.as_bytes()[end] == b'/' => &authority[end..],
+        _ => "",
     }
 }
 
@@ -336,6 +376,62 @@ fn peer_cert(cert: &Bound<'_, PyAny>) -> PyResult<PeerCert> {
         not_before: info.not_before(),
         not_after: info.not_after(),
     })
+}
+
+/// A chain's `check_request` for `async` callers, as tlacacoca's
+/// middlewares are called: `await check.process_request(url, ip, fingerprint)`
+/// gives `convert(decision)`. The answer is a [`Ready`] awaitable, so a call
+/// costs no coroutine; the answers to decisions without a wait are converted
+/// once, when this is built, and shared.
+#[pyclass(frozen, module = "tessera.guard")]
+pub(crate) struct AsyncCheck {
+    chain: Py<Chain>,
+    convert: Py<PyAny>,
+    answers: ByDecision<Py<Ready>>,
+}
+
+#[pymethods]
+impl AsyncCheck {
+    #[new]
+    fn new(py: Python<'_>, chain: Py<Chain>, convert: Py<PyAny>) -> PyResult<Self> {
+        let answers = ByDecision::new(|decision| {
+            let decision = chain.get().shared.get(py, decision)?;
+            Ready::new(py, convert.call1(py, (decision,))?)
+        })?;
+        Ok(Self {
+            chain,
+            convert,
+            answers,
+        })
+    }
+
+    /// An awaitable giving `convert` of the chain's `check_request` decision.
+    #[pyo3(signature = (request_url, client_ip, client_cert_fingerprint=None))]
+    fn process_request(
+        &self,
+        py: Python<'_>,
+        request_url: &str,
+        client_ip: &str,
+        client_cert_fingerprint: Option<&str>,
+    ) -> PyResult<Py<Ready>> {
+        let chain = self.chain.get();
+        let decision = chain.decide_request(request_url, client_ip, client_cert_fingerprint);
+        if let Some(answer) = self.answers.get(&decision) {
+            return Ok(answer.clone_ref(py));
+        }
+        let decision = chain.shared.get(py, decision)?;
+        Ready::new(py, self.convert.call1(py, (decision,))?)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.chain)?;
+        visit.call(&self.convert)?;
+        visit.call(&self.answers.allowed)?;
+        for (_, answer) in &self.answers.denied {
+            visit.call(answer)?;
+        }
+        Ok(())
+    }
 }
 
 /// A decision: true when allowed. A denial has a `reason` and, when rate

@@ -16,6 +16,7 @@ mod certs;
 mod errors;
 mod guard;
 mod pow;
+mod ready;
 mod time_arg;
 mod tofu;
 mod trust;

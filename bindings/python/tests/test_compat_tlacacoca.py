@@ -407,3 +407,58 @@ def test_configure_logging_writes_keyed_json_lines_to_a_private_file(tmp_path):
             ours.configure_logging(log_level="loud")
     finally:
         structlog.reset_defaults()
+
+
+def test_request_urls_are_read_as_urlparse_reads_them():
+    def chain(module):
+        rule = module.CertificateAuthPathRule("/admin/", True)
+        return module.MiddlewareChain([module.CertificateAuth(module.CertificateAuthConfig([rule]))])
+
+    mine, real = chain(ours), chain(theirs)
+    for url in [
+        "gemini://h/admin/x",
+        "gemini://h:1965/admin/?q",
+        "gemini://h?/admin/",
+        "gemini://h#/admin/",
+        "gemini://h",
+        "gemini:/admin/x",
+        "titan://h/admin/x;size=1",
+        "/admin/x",
+        "/public/admin/",
+        "//h/admin/x",
+        "GEMINI://H/admin/",
+    ]:
+        expected = run(real.process_request(url, "192.0.2.1"))
+        got = run(mine.process_request(url, "192.0.2.1"))
+        assert (got.allowed, got.denial_reason) == (expected.allowed, expected.denial_reason), url
+
+
+def test_process_request_is_awaitable_and_subclasses_keep_their_own():
+    import asyncio
+
+    calls = []
+
+    class LoggedLimiter(ours.RateLimiter):
+        async def process_request(self, request_url, client_ip, client_cert_fingerprint=None):
+            calls.append(request_url)
+            return await super().process_request(request_url, client_ip, client_cert_fingerprint)
+
+    limiter = LoggedLimiter(ours.RateLimitConfig(capacity=1, refill_rate=0.001))
+    chain = ours.MiddlewareChain([limiter])
+    assert chain._fused is None  # an override is run, not fused away
+    assert run(chain.process_request("/a", "192.0.2.1")).allowed
+    assert run(chain.process_request("/b", "192.0.2.1")).denial_reason == "rate_limit"
+    assert calls == ["/a", "/b"]
+
+    fused = ours.MiddlewareChain([ours.RateLimiter(ours.RateLimitConfig(capacity=100))])
+    assert fused._fused is not None
+
+    async def main():
+        # What callers do with a coroutine works with the answer too.
+        task = asyncio.create_task(fused.process_request("/", "192.0.2.1"))
+        waited = await asyncio.wait_for(fused.process_request("/", "192.0.2.1"), timeout=5)
+        return await task, waited
+
+    first, second = asyncio.run(main())
+    assert first.allowed and second.allowed
+    assert ours.MiddlewareResult(True) == first

@@ -227,3 +227,75 @@ def test_one_chain_shared_by_threads_counts_every_decision():
         thread.join()
     assert chain.allowed == 2000
     assert chain.denials["rate_limited"] == 2000
+
+
+def test_ready_is_an_awaitable_already_done():
+    import asyncio
+    import collections.abc
+
+    value = ("a", "tuple")
+    ready = guard.Ready(value)
+    assert ready.value is value
+    assert repr(guard.Ready(1)) == "Ready(1)"
+    assert isinstance(ready, collections.abc.Coroutine)
+    assert asyncio.iscoroutine(ready)
+
+    async def main():
+        assert await ready is value
+        assert await ready is value  # awaited again: the same value
+        assert await asyncio.create_task(guard.Ready(2)) == 2
+        assert await asyncio.gather(guard.Ready(3), guard.Ready(4)) == [3, 4]
+        return "done"
+
+    assert asyncio.run(main()) == "done"
+    assert asyncio.run(guard.Ready(5)) == 5
+    for _ in range(3):
+        with pytest.raises(StopIteration) as stopped:
+            ready.send(None)
+        assert stopped.value.value is value
+        # Raised from Python code the exception picks up frames; a shared
+        # one must not collect them from raise to raise.
+        assert stopped.value.__traceback__.tb_next is None
+    with pytest.raises(KeyError):
+        ready.throw(KeyError("x"))
+    with pytest.raises(ValueError, match="old form"):
+        ready.throw(ValueError, "old form")
+    with pytest.raises(TypeError):
+        ready.throw("not an exception")
+    assert ready.close() is None
+
+
+def test_async_check_answers_with_ready_awaitables():
+    import asyncio
+
+    converted = []
+
+    def convert(decision):
+        converted.append(decision.reason)
+        return ("result", decision.reason, decision.retry_after_secs)
+
+    chain = guard.Chain(deny=["192.0.2.66"], rate=0.001, burst=1, cert_rules={"/admin/": "any"})
+    check = guard.AsyncCheck(chain, convert)
+    # One conversion for each decision without a wait, made up front.
+    assert sorted(converted, key=str) == sorted([None, *guard.DENIAL_REASONS[1:]], key=str)
+    converted.clear()
+
+    async def main():
+        return [
+            await check.process_request("gemini://h/", "192.0.2.1"),
+            await check.process_request("gemini://h/", "192.0.2.66"),
+            await check.process_request("gemini://h/admin/", "192.0.2.2"),
+            await check.process_request("gemini://h/", "192.0.2.1"),
+        ]
+
+    allowed, denied, no_cert, limited = asyncio.run(main())
+    assert allowed == ("result", None, None)
+    assert denied == ("result", "access_denied", None)
+    assert no_cert == ("result", "cert_required", None)
+    assert limited[:2] == ("result", "rate_limited") and limited[2] >= 1
+    assert converted == ["rate_limited"]  # only the decision with a wait was converted now
+    assert check.process_request("/", "192.0.2.3") is check.process_request("/", "192.0.2.4")
+    with pytest.raises(TypeError):
+        check.process_request(None, "192.0.2.1")
+    with pytest.raises(ZeroDivisionError):
+        guard.AsyncCheck(chain, lambda decision: 1 / 0)

@@ -1,8 +1,11 @@
 """Types of the native module; import from tessera.pow, .guard, .certs, .trust."""
 
 import os
-from collections.abc import Callable, Sequence
-from typing import final
+from collections.abc import Callable, Generator, Sequence
+from types import TracebackType
+from typing import Any, Generic, TypeVar, final
+
+_T = TypeVar("_T")
 
 __version__: str
 
@@ -174,12 +177,40 @@ class Chain:
         now: float | None = None,
         monotonic: float | None = None,
     ) -> Decision: ...
+    def check_request(
+        self, request_url: str, client_ip: str, fingerprint: str | None = None
+    ) -> Decision: ...
     @property
     def allowed(self) -> int: ...
     @property
     def denials(self) -> dict[str, int]: ...
     @property
     def tracked_clients(self) -> int: ...
+
+@final
+class Ready(Generic[_T]):
+    """An awaitable already done (registered as a collections.abc.Coroutine)."""
+
+    def __init__(self, value: _T) -> None: ...
+    @property
+    def value(self) -> _T: ...
+    def __await__(self) -> Generator[Any, None, _T]: ...
+    def __next__(self) -> None: ...
+    def send(self, value: object, /) -> None: ...
+    def throw(
+        self,
+        error: type[BaseException] | BaseException,
+        value: object = None,
+        _traceback: TracebackType | None = None,
+    ) -> None: ...
+    def close(self) -> None: ...
+
+@final
+class AsyncCheck(Generic[_T]):
+    def __init__(self, chain: Chain, convert: Callable[[Decision], _T]) -> None: ...
+    def process_request(
+        self, request_url: str, client_ip: str, client_cert_fingerprint: str | None = None
+    ) -> Ready[_T]: ...
 
 @final
 class ClientIds:

@@ -12,11 +12,17 @@ True
 'cert_required'
 
 A decision takes well under a microsecond of Rust; the chain is safe to
-share between threads. :class:`ClientIds` derives the keyed ids Tessera
-logs instead of addresses.
+share between threads. :class:`AsyncCheck` answers ``async`` callers with
+:class:`Ready` awaitables, without a coroutine per call. :class:`ClientIds`
+derives the keyed ids Tessera logs instead of addresses.
 """
 
-from tessera._tessera import Chain, ClientIds, Decision, GuardError
+import collections.abc
+
+from tessera._tessera import AsyncCheck, Chain, ClientIds, Decision, GuardError, Ready
+
+# A Ready has a coroutine's methods; registered, asyncio.create_task takes it.
+collections.abc.Coroutine.register(Ready)
 
 #: Every ``Decision.reason`` a denial can carry.
 DENIAL_REASONS = (
@@ -27,4 +33,12 @@ DENIAL_REASONS = (
     "cert_not_valid",
 )
 
-__all__ = ["Chain", "ClientIds", "DENIAL_REASONS", "Decision", "GuardError"]
+__all__ = [
+    "AsyncCheck",
+    "Chain",
+    "ClientIds",
+    "DENIAL_REASONS",
+    "Decision",
+    "GuardError",
+    "Ready",
+]

@@ -7,6 +7,14 @@ Differences from tlacacoca 0.3.0:
   out), runs as one native decision; any other mix runs each middleware in
   turn, as tlacacoca does. The chain reads its list once, when built.
 - :class:`MiddlewareResult` is frozen (results are shared between calls).
+- On such a chain, and on each of this package's middlewares,
+  ``process_request`` returns a :class:`tessera.guard.Ready` awaitable
+  rather than a coroutine: awaiting it gives the result without running a
+  coroutine. It has a coroutine's methods and counts as a
+  ``collections.abc.Coroutine`` (``asyncio.create_task`` takes it), but
+  ``inspect.iscoroutinefunction(chain.process_request)`` is false. A
+  subclass that overrides ``process_request`` keeps its own method (and is
+  then run in turn rather than fused).
 - A rate-limit denial's ``retry_after`` is the real wait in whole seconds
   (at least 1), not the configured constant.
 """
@@ -90,6 +98,9 @@ class _GuardMiddleware:
         except guard.GuardError as error:
             raise ValueError(str(error)) from error
 
+        if type(self).process_request is _GuardMiddleware.process_request:
+            self.process_request = guard.AsyncCheck(self._chain, _result).process_request
+
     def _settings(self) -> dict:
         raise NotImplementedError
 
@@ -99,13 +110,23 @@ class _GuardMiddleware:
         client_ip: str,
         client_cert_fingerprint: str | None = None,
     ) -> MiddlewareResult:
+        # What the native AsyncCheck set in __init__ does, for callers that
+        # reach the class's method (``super().process_request`` in a subclass).
         return _result(self._chain.check_request(request_url, client_ip, client_cert_fingerprint))
+
+
+def _is_native(middleware) -> bool:
+    """Whether ``middleware`` is one of ours, its ``process_request`` not overridden."""
+    return (
+        isinstance(middleware, _GuardMiddleware)
+        and type(middleware).process_request is _GuardMiddleware.process_request
+    )
 
 
 def _fuse(middlewares: list) -> guard.Chain | None:
     """One native chain doing what ``middlewares`` do in turn, when their
     order is the native one (ACL, rate limit, certificate rules)."""
-    if not middlewares or not all(isinstance(m, _GuardMiddleware) for m in middlewares):
+    if not middlewares or not all(_is_native(m) for m in middlewares):
         return None
     stages = [m._STAGE for m in middlewares]
     if stages != sorted(set(stages)):
@@ -122,6 +143,9 @@ class MiddlewareChain:
     def __init__(self, middlewares: list[Middleware]):
         self.middlewares = middlewares
         self._fused = _fuse(list(middlewares))
+        if self._fused is not None and type(self).process_request is MiddlewareChain.process_request:
+            # Decided natively and answered with an awaitable already done.
+            self.process_request = guard.AsyncCheck(self._fused, _result).process_request
 
     async def process_request(
         self,
