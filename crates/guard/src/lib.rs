@@ -51,6 +51,9 @@ pub use decision::{Decision, Denial, DenialReason};
 pub use error::Error;
 pub use limiter::{GlobalLimiter, Limiter, LimiterConfig, MemoryStore, RateKey, RateStore};
 pub use path::CanonicalPath;
-pub use proxy::{parse_proxy_header, ProxyHeader, MAX_PROXY_HEADER};
+pub use proxy::{
+    parse_proxy_details, parse_proxy_header, ProxyDetails, ProxyFamily, ProxyHeader,
+    MAX_PROXY_HEADER,
+};
 pub use shared::{Fallback, SharedCheck, SharedLimit, SharedRate, SharedVerdict, Unavailable};
 pub use toml_error::toml_error_sentence;
