@@ -16,6 +16,7 @@ mod certs;
 mod errors;
 mod guard;
 mod pow;
+mod proxy;
 mod ready;
 mod time_arg;
 mod tofu;
@@ -27,6 +28,7 @@ fn _tessera(module: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(module)?;
     pow::register(module)?;
     guard::register(module)?;
+    proxy::register(module)?;
     certs::register(module)?;
     tofu::register(module)?;
     trust::register(module)?;

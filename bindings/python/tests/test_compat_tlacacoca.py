@@ -25,6 +25,7 @@ MODULES = [
     ".security.certificates",
     ".security.tls",
     ".security.tofu",
+    ".security.proxy_protocol",
     ".logging",
 ]
 
@@ -462,3 +463,107 @@ def test_process_request_is_awaitable_and_subclasses_keep_their_own():
     first, second = asyncio.run(main())
     assert first.allowed and second.allowed
     assert ours.MiddlewareResult(True) == first
+
+
+def _v2(ver_cmd, family, payload):
+    return b"\r\n\r\n\x00\r\nQUIT\n" + bytes([ver_cmd, family]) + len(payload).to_bytes(2, "big") + payload
+
+
+def test_proxy_headers_agree_with_tlacacoca_and_are_refused_no_later():
+    from tlacacoca.security import proxy_protocol as their_proxy
+
+    from tessera.compat.tlacacoca.security import proxy_protocol as our_proxy
+
+    inet = bytes([198, 51, 100, 9, 192, 0, 2, 1]) + (443).to_bytes(2, "big") + (1965).to_bytes(2, "big")
+    inet6 = bytes(range(32)) + (1).to_bytes(2, "big") + (2).to_bytes(2, "big")
+    tlv = bytes([2, 0, 3]) + b"a.b" + bytes([4, 0, 0])
+    headers = [
+        b"PROXY TCP4 203.0.113.7 192.0.2.1 56324 1234\r\n",
+        b"PROXY TCP6 2001:db8::1 2001:db8::2 1 65535\r\n",
+        b"PROXY UNKNOWN\r\n",
+        b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n",
+        _v2(0x21, 0x11, inet),
+        _v2(0x21, 0x11, inet + tlv),
+        _v2(0x21, 0x21, inet6 + tlv),
+        _v2(0x21, 0x12, inet),  # a datagram: no client address
+        _v2(0x21, 0x00, tlv),  # UNSPEC with TLVs
+        _v2(0x21, 0x31, bytes(216)),  # a Unix socket
+        _v2(0x20, 0x00, b""),  # LOCAL, as health checks send it
+        _v2(0x20, 0x11, b""),  # LOCAL, its block ignored
+        # Malformed:
+        b"\x16\x03\x01\x02\x00",
+        b"GET / HTTP/1.1\r\n",
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\n",
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 01 1\r\n",
+        b"PROXY TCP4 2001:db8::1 5.6.7.8 1 1\r\n",
+        b"PROXY TCP5 1.2.3.4 5.6.7.8 1 1\r\n",
+        b"PROXY " + b"A" * 120,
+        b"PROXY TCP4 1.2.3.4\n",
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 1 1 extra\r\n",
+        _v2(0x11, 0x11, inet),
+        _v2(0x22, 0x11, inet),
+        _v2(0x21, 0x41, inet),
+        _v2(0x21, 0x13, inet),
+        _v2(0x21, 0x11, inet[:8]),
+        _v2(0x21, 0x11, inet + bytes([2, 0, 9, 1])),
+        _v2(0x21, 0x11, inet + b"\x01"),
+        _v2(0x21, 0x11, bytes(5000)),
+    ]
+
+    def outcome(module, data):
+        try:
+            header = module.parse_proxy_header(data)
+        except module.ProxyProtocolError:
+            return "refused"
+        if header is None:
+            return None
+        return (header.version, header.command, header.family, header.source, header.destination, header.tlvs, header.length)
+
+    compared = refused_earlier = 0
+    for header in headers:
+        # Every prefix (bytes still arriving), the header, the header and what follows it.
+        for data in [header[:cut] for cut in range(1, len(header))] + [header, header + b"\x16\x03rest"]:
+            mine, real = outcome(our_proxy, data), outcome(their_proxy, data)
+            if mine != real:
+                # Ours may refuse as soon as a byte rules a header out, never later.
+                assert (mine, real) == ("refused", None), (data, mine, real)
+                refused_earlier += 1
+            compared += 1
+    assert compared > 1000 and refused_earlier > 0
+    # tlacacoca's documented cases, field by field:
+    header = our_proxy.parse_proxy_header(b"PROXY TCP4 203.0.113.7 192.0.2.1 56324 1234\r\n\x16")
+    assert header == our_proxy.ProxyHeader(1, "PROXY", "INET", ("203.0.113.7", 56324), ("192.0.2.1", 1234), (), 45)
+    assert our_proxy.parse_proxy_header(b"") is None
+    with pytest.raises(our_proxy.ProxyProtocolError):
+        our_proxy.parse_proxy_header(_v2(0x21, 0x11, inet + tlv), max_header_size=20)
+    with pytest.raises(our_proxy.ProxyProtocolError):
+        our_proxy.parse_proxy_header(b"PROXY x", max_header_size=-1)
+
+
+def test_proxy_protocol_config_and_helpers():
+    from tessera.compat.tlacacoca.security import proxy_protocol as our_proxy
+
+    config = our_proxy.ProxyProtocolConfig(trusted_sources=["100.64.0.0/10", " fd00::/8 ", "192.0.2.7"])
+    assert [str(n) for n in config.networks] == ["100.64.0.0/10", "fd00::/8", "192.0.2.7/32"]
+    assert config.is_trusted("100.101.102.103")
+    assert config.is_trusted("::ffff:100.64.0.1")  # IPv4-mapped, as dual-stack sockets report it
+    assert config.is_trusted("fd00::1%eth0")
+    assert not config.is_trusted("203.0.113.9")
+    assert not config.is_trusted("192.0.2.8")
+    assert not config.is_trusted("not an address")
+    assert not our_proxy.ProxyProtocolConfig().is_trusted("127.0.0.1")
+    with pytest.raises(ValueError, match="trusted source"):
+        our_proxy.ProxyProtocolConfig(trusted_sources=["10.0.0.1/8"])  # host bits: a typo, refused
+    with pytest.raises(ValueError, match="trusted source"):
+        our_proxy.parse_trusted_source("relay.example")
+    with pytest.raises(ValueError):
+        our_proxy.ProxyProtocolConfig(header_timeout=0)
+    with pytest.raises(ValueError):
+        our_proxy.ProxyProtocolConfig(header_timeout=float("nan"))
+    with pytest.raises(ValueError):
+        our_proxy.ProxyProtocolConfig(max_header_size=100)
+    assert our_proxy.looks_like_proxy_header(b"P")
+    assert our_proxy.looks_like_proxy_header(b"\r\n\r\n\x00\r\nQUIT\n\x21")
+    assert not our_proxy.looks_like_proxy_header(b"\x16\x03\x01")
+    assert not our_proxy.looks_like_proxy_header(b"")
+    assert ours.parse_proxy_header is our_proxy.parse_proxy_header

@@ -14,12 +14,22 @@ True
 A decision takes well under a microsecond of Rust; the chain is safe to
 share between threads. :class:`AsyncCheck` answers ``async`` callers with
 :class:`Ready` awaitables, without a coroutine per call. :class:`ClientIds`
-derives the keyed ids Tessera logs instead of addresses.
+derives the keyed ids Tessera logs instead of addresses;
+:func:`parse_proxy_header` reads the PROXY protocol header a relay sends.
 """
 
 import collections.abc
 
-from tessera._tessera import AsyncCheck, Chain, ClientIds, Decision, GuardError, Ready
+from tessera._tessera import (
+    AsyncCheck,
+    Chain,
+    ClientIds,
+    Decision,
+    GuardError,
+    ProxyHeader,
+    Ready,
+    parse_proxy_header,
+)
 
 # A Ready has a coroutine's methods; registered, asyncio.create_task takes it.
 collections.abc.Coroutine.register(Ready)
@@ -40,5 +50,7 @@ __all__ = [
     "DENIAL_REASONS",
     "Decision",
     "GuardError",
+    "ProxyHeader",
     "Ready",
+    "parse_proxy_header",
 ]

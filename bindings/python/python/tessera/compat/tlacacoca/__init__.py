@@ -14,12 +14,14 @@ Provided, with tlacacoca's names, signatures and module layout:
   ``validate_certificate_file``;
 - ``security.tls``: ``create_client_context``, ``create_server_context``;
 - ``security.tofu``: ``TOFUDatabase``, ``CertificateChangedError``;
+- ``security.proxy_protocol``: ``parse_proxy_header``, ``ProxyHeader``,
+  ``ProxyProtocolConfig``, ``ProxyProtocolError``,
+  ``looks_like_proxy_header``, ``parse_trusted_source``;
 - ``logging``: ``configure_logging``, ``get_logger`` (structlog, as
   tlacacoca sets it up) and ``hash_ip_processor`` (keyed).
 
 Each submodule says where it refuses what tlacacoca accepts. Not provided
-yet: the PROXY protocol parser, the pyOpenSSL helpers and
-``TLSServerProtocol``.
+yet: the pyOpenSSL helpers and ``TLSServerProtocol``.
 """
 
 from .logging import configure_logging, get_logger, hash_ip_processor
@@ -39,6 +41,9 @@ from .middleware import (
 )
 from .security import (
     CertificateChangedError,
+    ProxyHeader,
+    ProxyProtocolConfig,
+    ProxyProtocolError,
     TOFUDatabase,
     create_client_context,
     create_server_context,
@@ -49,12 +54,16 @@ from .security import (
     is_certificate_expired,
     is_certificate_valid_for_hostname,
     load_certificate,
+    parse_proxy_header,
     validate_certificate_file,
 )
 
 __all__ = [
     "AccessControl",
     "CertificateChangedError",
+    "ProxyHeader",
+    "ProxyProtocolConfig",
+    "ProxyProtocolError",
     "TOFUDatabase",
     "create_client_context",
     "create_server_context",
@@ -79,5 +88,6 @@ __all__ = [
     "is_certificate_expired",
     "is_certificate_valid_for_hostname",
     "load_certificate",
+    "parse_proxy_header",
     "validate_certificate_file",
 ]
