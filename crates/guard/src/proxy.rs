@@ -172,12 +172,15 @@ fn whole_header(input: &[u8], max_length: usize) -> Result<Option<&[u8]>, Error>
         return fail("missing PROXY protocol header".into());
     }
     let line = &input[..input.len().min(V1_MAX_LENGTH.min(max_length))];
-    if let Some(end) = line.windows(2).position(|pair| pair == b"\r\n") {
-        return Ok(Some(&input[..end + 2]));
-    }
-    let before_last = &line[..line.len() - 1];
-    if line.contains(&b'\n') || before_last.contains(&b'\r') {
+    let end = line.windows(2).position(|pair| pair == b"\r\n");
+    // A CR or LF anywhere but in the closing CRLF: refused whether or not
+    // the CRLF has come, so a header is never refused once more bytes come.
+    let before_end = &line[..end.unwrap_or(line.len() - 1)];
+    if before_end.contains(&b'\r') || line[..end.unwrap_or(line.len())].contains(&b'\n') {
         return fail("PROXY v1 header has a bare CR or LF".into());
+    }
+    if let Some(end) = end {
+        return Ok(Some(&input[..end + 2]));
     }
     if line.len() == V1_MAX_LENGTH.min(max_length) {
         return fail(format!("PROXY v1 header longer than {} bytes", line.len()));
@@ -384,6 +387,9 @@ mod tests {
         let cut = b"PROXY TCP4 203.0.113.7 192.0.2.1 56324 ";
         assert_eq!(parse_proxy_header(cut).unwrap(), ProxyHeader::Incomplete);
         assert!(parse_proxy_header(b"PROXY TCP4 1.2.3.4\n").is_err());
+        // A bare CR is refused whole as it is cut, not only while cut.
+        assert!(parse_proxy_header(b"PROXY UNKNOWN \rx").is_err());
+        assert!(parse_proxy_header(b"PROXY UNKNOWN \rx\r\n").is_err());
         assert!(parse_proxy_header(&[b"PROXY ".as_slice(), &[b'A'; 101]].concat()).is_err());
     }
 
