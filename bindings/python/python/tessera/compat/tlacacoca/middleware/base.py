@@ -97,8 +97,7 @@ class _GuardMiddleware:
             self._chain = guard.Chain(**self._settings())
         except guard.GuardError as error:
             raise ValueError(str(error)) from error
-
-        if type(self).process_request is _GuardMiddleware.process_request:
+        if _is_native(self):
             self.process_request = guard.AsyncCheck(self._chain, _result).process_request
 
     def _settings(self) -> dict:
