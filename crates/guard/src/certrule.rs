@@ -216,6 +216,16 @@ impl CertRules {
             .map(|(_, rule)| rule)
     }
 
+    /// Whether `now` lies within the certificate's dates, give or take the
+    /// clock skew. As nanoseconds: date arithmetic on `OffsetDateTime`s
+    /// costs more than all the rest of a decision.
+    fn within_dates(&self, cert: &PeerCert, now: OffsetDateTime) -> bool {
+        let now = now.unix_timestamp_nanos();
+        let skew = self.clock_skew.whole_nanoseconds();
+        now + skew >= cert.not_before.unix_timestamp_nanos()
+            && now - skew <= cert.not_after.unix_timestamp_nanos()
+    }
+
     /// Checks a request for `path` with an optional certificate at wall time `now`.
     pub fn check(
         &self,
@@ -234,14 +244,7 @@ impl CertRules {
         let Some(cert) = cert else {
             return Err(Denial::new(DenialReason::CertRequired));
         };
-        // As nanoseconds: date arithmetic on `OffsetDateTime`s costs more
-        // than all the rest of a decision.
-        let now = now.unix_timestamp_nanos();
-        let skew = self.clock_skew.whole_nanoseconds();
-        if !self.accept_expired
-            && (now + skew < cert.not_before.unix_timestamp_nanos()
-                || now - skew > cert.not_after.unix_timestamp_nanos())
-        {
+        if !self.accept_expired && !self.within_dates(cert, now) {
             return Err(Denial::new(DenialReason::CertNotValid));
         }
         if let Some(list) = listed {

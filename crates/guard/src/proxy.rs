@@ -188,22 +188,26 @@ fn whole_header(input: &[u8], max_length: usize) -> Result<Option<&[u8]>, Error>
     Ok(None)
 }
 
+/// Source and destination of an IPv4 header (v1 and v2 share the type).
+fn ipv4_endpoints(ip: &ppp::v2::IPv4) -> (SocketAddr, SocketAddr) {
+    (
+        SocketAddr::new(IpAddr::V4(ip.source_address), ip.source_port),
+        SocketAddr::new(IpAddr::V4(ip.destination_address), ip.destination_port),
+    )
+}
+
+/// Source and destination of an IPv6 header.
+fn ipv6_endpoints(ip: &ppp::v2::IPv6) -> (SocketAddr, SocketAddr) {
+    (
+        SocketAddr::new(IpAddr::V6(ip.source_address), ip.source_port),
+        SocketAddr::new(IpAddr::V6(ip.destination_address), ip.destination_port),
+    )
+}
+
 fn v1_details(header: &ppp::v1::Header<'_>) -> ProxyDetails {
     let (family, addresses) = match header.addresses {
-        ppp::v1::Addresses::Tcp4(ip) => (
-            ProxyFamily::Inet,
-            Some((
-                SocketAddr::new(IpAddr::V4(ip.source_address), ip.source_port),
-                SocketAddr::new(IpAddr::V4(ip.destination_address), ip.destination_port),
-            )),
-        ),
-        ppp::v1::Addresses::Tcp6(ip) => (
-            ProxyFamily::Inet6,
-            Some((
-                SocketAddr::new(IpAddr::V6(ip.source_address), ip.source_port),
-                SocketAddr::new(IpAddr::V6(ip.destination_address), ip.destination_port),
-            )),
-        ),
+        ppp::v1::Addresses::Tcp4(ip) => (ProxyFamily::Inet, Some(ipv4_endpoints(&ip))),
+        ppp::v1::Addresses::Tcp6(ip) => (ProxyFamily::Inet6, Some(ipv6_endpoints(&ip))),
         ppp::v1::Addresses::Unknown => (ProxyFamily::Unspecified, None),
     };
     ProxyDetails {
@@ -229,14 +233,8 @@ fn v2_details(header: &ppp::v2::Header<'_>) -> Result<ProxyDetails, Error> {
     // UNSPEC fall back to the connection's own endpoints.
     let addresses = match header.addresses {
         _ if header.protocol != Protocol::Stream => None,
-        Addresses::IPv4(ip) => Some((
-            SocketAddr::new(IpAddr::V4(ip.source_address), ip.source_port),
-            SocketAddr::new(IpAddr::V4(ip.destination_address), ip.destination_port),
-        )),
-        Addresses::IPv6(ip) => Some((
-            SocketAddr::new(IpAddr::V6(ip.source_address), ip.source_port),
-            SocketAddr::new(IpAddr::V6(ip.destination_address), ip.destination_port),
-        )),
+        Addresses::IPv4(ip) => Some(ipv4_endpoints(&ip)),
+        Addresses::IPv6(ip) => Some(ipv6_endpoints(&ip)),
         Addresses::Unspecified | Addresses::Unix(_) => None,
     };
     // After the address block; `ppp` counts an UNSPEC header's whole payload
